@@ -1,0 +1,203 @@
+"""Gridwatch entry point: ``create_app(settings)`` (wiring only) and the ``gridwatch`` console script."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from geodata.settings import Settings, get_settings
+
+console = Console()
+cli = typer.Typer(help="Gridwatch 网格化管理地图 — database, data, and the dashboard server.",
+                  no_args_is_help=True, add_completion=False)
+db_cli = typer.Typer(help="The database: embedded PostGIS cluster or GRIDWATCH_DATABASE_URL.",
+                     no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+def create_app(settings: Settings | None = None):
+    """Build the Dash app (with the HTTP API on the same Flask server). Wiring only."""
+    from dashboard import create_dash
+    from geodata.db import get_engine
+
+    settings = settings or get_settings()
+    engine = get_engine(settings)
+    return create_dash(settings, engine)
+
+
+def _engine():
+    from geodata.db import get_engine
+
+    return get_engine(get_settings())
+
+
+# -- db -----------------------------------------------------------------------------------------
+@db_cli.command("up")
+def db_up() -> None:
+    """Start the embedded cluster (initialise on first use) and migrate it. Harmless when running."""
+    from geodata.db import database_url
+    from geodata.migrate import upgrade
+
+    settings = get_settings()
+    if not settings.embedded:
+        console.print("[yellow]GRIDWATCH_DATABASE_URL 已设置，不启动内置数据库 / DATABASE_URL is set; "
+                      "using that server[/yellow]")
+    url = database_url(settings)
+    upgrade(url)
+    console.print(f"[green]数据库就绪 / database ready[/green]: {_safe(url)}")
+
+
+@db_cli.command("down")
+def db_down() -> None:
+    """Stop the embedded cluster."""
+    from geodata.cluster import Cluster
+
+    settings = get_settings()
+    if not settings.embedded:
+        console.print("使用外部数据库，无需停止 / external database: nothing to stop")
+        return
+    Cluster(settings).down()
+    console.print("内置数据库已停止 / embedded database stopped")
+
+
+@db_cli.command("status")
+def db_status() -> None:
+    """Show where the database is and whether it is running and migrated."""
+    from geodata.cluster import Cluster
+    from geodata.migrate import current_revision, head_revision
+
+    settings = get_settings()
+    if settings.embedded:
+        st = Cluster(settings).status()
+        console.print(f"embedded cluster: data={st.data_dir} port={st.port} "
+                      f"initialised={st.initialised} running={st.running} pid={st.pid}")
+        if not st.running:
+            raise typer.Exit(1)
+        url = st.url
+    else:
+        url = settings.database_url or ""
+        console.print(f"external database: {_safe(url)}")
+    try:
+        rev = current_revision(url)
+    except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
+        console.print(f"[red]无法连接 / cannot connect[/red]: {exc}")
+        raise typer.Exit(1)
+    console.print(f"migration: {rev} (head {head_revision()})")
+
+
+@db_cli.command("migrate")
+def db_migrate(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default head)."""
+    from geodata.db import database_url
+    from geodata.migrate import upgrade
+
+    upgrade(database_url(get_settings()), revision)
+    console.print("迁移完成 / migrated")
+
+
+@db_cli.command("url")
+def db_url() -> None:
+    """Print the SQLAlchemy URL of the database in use (for psql and scripts)."""
+    from geodata.db import database_url
+
+    print(database_url(get_settings(), start=False))
+
+
+def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- data ---------------------------------------------------------------------------------------
+@cli.command()
+def demo(
+    end: Optional[str] = typer.Option(None, help="last day of the year of records (YYYY-MM-DD); default today"),
+    seed: int = typer.Option(20131, help="random seed; same seed and end date give identical data"),
+    if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when grids are already loaded"),
+) -> None:
+    """Load the synthetic 三官庙街道 demo dataset into an empty database."""
+    from etl.demo import DemoError, load_demo
+    from geodata.db import database_url
+    from geodata.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(database_url(settings))
+    engine = _engine()
+    end_date = dt.date.fromisoformat(end) if end else None
+    try:
+        summary = load_demo(engine, end=end_date, seed=seed, progress=True, if_empty=if_empty)
+    except DemoError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2)
+    console.print(summary)
+
+
+@cli.command("import-grids")
+def import_grids_cmd(
+    path: Path = typer.Argument(..., exists=True, help="GeoJSON, GeoPackage or Shapefile"),
+    level: int = typer.Option(..., "--level", min=1, max=3, help="grid level: 1 street, 2 community, 3 block"),
+    code_field: Optional[str] = typer.Option(None, help="field holding the 14-digit grid code"),
+    name_field: Optional[str] = typer.Option(None, help="field holding the grid name"),
+    parent_field: Optional[str] = typer.Option(None, help="field holding the parent grid's code"),
+    county_code: Optional[str] = typer.Option(None, help="6-digit county code for generating missing codes"),
+    street_code: Optional[str] = typer.Option(None, help="3-digit street number for generated level-1/2 codes"),
+    layer: Optional[str] = typer.Option(None, help="layer name (GeoPackage)"),
+    crs: Optional[str] = typer.Option(None, help="source CRS when the file does not declare one, e.g. EPSG:4547"),
+    gcj02: bool = typer.Option(False, "--gcj02", help="coordinates were traced from a GCJ-02 web map"),
+    tolerance_m: float = typer.Option(1.0, help="gap/overlap tolerance between siblings, metres"),
+    replace: bool = typer.Option(False, help="close current versions of the same codes and open new ones"),
+) -> None:
+    """Validate a boundary file and import it in one transaction (nothing is written on any error)."""
+    from etl.grids_io import ImportOptions, ImportValidationError, import_grids
+    from geodata.db import session_scope
+
+    opts = ImportOptions(level=level, code_field=code_field, name_field=name_field,
+                         parent_field=parent_field, county_code=county_code, street_code=street_code,
+                         layer=layer, source_crs=crs, gcj02=gcj02, tolerance_m=tolerance_m,
+                         replace=replace)
+    try:
+        with session_scope(_engine()) as session:
+            report = import_grids(session, path, opts)
+    except ImportValidationError as exc:
+        console.print(f"[red]导入失败，未写入任何数据 / import failed, nothing written[/red] ({len(exc.problems)}):")
+        for p in exc.problems:
+            console.print(f"  - {p}")
+        raise typer.Exit(2)
+    console.print(report)
+
+
+@cli.command("export-grids")
+def export_grids_cmd(
+    path: Path = typer.Argument(..., help="output file: .geojson, .gpkg or .shp"),
+    level: Optional[int] = typer.Option(None, "--level", min=1, max=3),
+    as_of: Optional[str] = typer.Option(None, help="ISO timestamp; default now"),
+) -> None:
+    """Write current (or as-of) grids to GeoJSON, GeoPackage or Shapefile (UTF-8)."""
+    from etl.grids_io import export_grids
+    from geodata.db import session_scope
+
+    when = dt.datetime.fromisoformat(as_of) if as_of else None
+    with session_scope(_engine()) as session:
+        n = export_grids(session, path, level=level, as_of=when)
+    console.print(f"已导出 {n} 个网格 / exported {n} grids → {path}")
+
+
+@cli.command()
+def serve(host: str = typer.Option(None), port: int = typer.Option(None),
+          debug: bool = typer.Option(False)) -> None:
+    """Serve the dashboard and the HTTP API."""
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    app = create_app(settings)
+    console.print(f"Gridwatch: http://{host}:{port}/")
+    app.run(host=host, port=port, debug=debug)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,1 @@
+"""Imports, exports and generators. Calls geodata, never dashboard."""

@@ -1,0 +1,1 @@
+"""Gridwatch domain and data layer. Never imports dash."""

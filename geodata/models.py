@@ -1,0 +1,252 @@
+"""Typed SQLAlchemy 2 models (GeoAlchemy2 geometry, EPSG:4326 storage).
+
+Identifiers follow ../shared/GLOSSARY.md. Grids are versioned: a boundary change closes the old row
+(``valid_to``) and opens a new one with the same code, so boundary history is never lost.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index,
+                        Integer, SmallInteger, String, Text, func, text)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4326
+
+#: Grid levels.
+LEVEL_STREET, LEVEL_COMMUNITY, LEVEL_BLOCK = 1, 2, 3
+LEVEL_NAMES = {1: "street", 2: "community", 3: "block"}
+
+#: Roles an official can hold in a grid (per level, see GLOSSARY.md).
+ROLES_BY_LEVEL: dict[int, tuple[str, ...]] = {
+    1: ("first_responsible",),
+    2: ("first_responsible", "direct_responsible", "sunk_member", "platform_maintainer"),
+    3: ("grid_leader",),
+}
+ALL_ROLES = ("first_responsible", "direct_responsible", "sunk_member", "platform_maintainer",
+             "grid_leader", "operator")
+
+ISSUE_KINDS = ("problem", "sentiment")
+ISSUE_SOURCES = ("patrol", "visit", "resident", "higher_level", "hotline", "platform")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+def _tstz() -> DateTime:
+    return DateTime(timezone=True)
+
+
+class Grid(Base):
+    """A grid of any level (1 street, 2 community, 3 block), one row per boundary version."""
+
+    __tablename__ = "grid"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 3", name="grid_level_range"),
+        CheckConstraint(r"code ~ '^\d{14}$'", name="grid_code_format"),
+        CheckConstraint(
+            "(level = 1 AND substr(code, 10) = '00000') OR (level = 2 AND substr(code, 13) = '00'"
+            " AND substr(code, 10, 3) <> '000') OR (level = 3 AND substr(code, 13) <> '00')",
+            name="grid_code_level"),
+        CheckConstraint("(level = 1) = (parent_code IS NULL)", name="grid_parent_by_level"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="grid_validity_order"),
+        CheckConstraint("ST_IsValid(geom)", name="grid_geom_valid"),
+        Index("grid_current_code_uq", "code", unique=True, postgresql_where=text("valid_to IS NULL")),
+        Index("grid_parent_idx", "parent_code"),
+        Index("grid_geom_gist", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(14))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_code: Mapped[str | None] = mapped_column(String(14))
+    name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    area_m2: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    valid_to: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Official(Base):
+    __tablename__ = "official"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(20))  # personal data: shown only to the entitled
+    unit: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+
+class GridAssignment(Base):
+    """An official holding a role in a grid for a period."""
+
+    __tablename__ = "grid_assignment"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({', '.join(repr(r) for r in ALL_ROLES)})", name="assignment_role"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="assignment_validity_order"),
+        Index("assignment_grid_idx", "grid_code"),
+        Index("assignment_official_idx", "official_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    official_id: Mapped[int] = mapped_column(ForeignKey("official.id"))
+    grid_code: Mapped[str] = mapped_column(String(14))
+    role: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(50))  # e.g. 社区党支部书记, 警务室首席民警
+    rank: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")  # order within a role
+    valid_from: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    valid_to: Mapped[dt.datetime | None] = mapped_column(_tstz())
+
+    official: Mapped[Official] = relationship(lazy="joined")
+
+
+class Domain(Base):
+    """The key domains (重点领域); editable, with per-domain deadlines."""
+
+    __tablename__ = "domain"
+
+    code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(30))
+    name_en: Mapped[str] = mapped_column(String(60))
+    sign_hours: Mapped[int] = mapped_column(Integer, default=2)
+    handle_days: Mapped[int] = mapped_column(Integer, default=5)
+    sentiment_handle_days: Mapped[int] = mapped_column(Integer, default=7)
+    sort: Mapped[int] = mapped_column(SmallInteger, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+
+class Issue(Base):
+    """A problem (问题) or public-sentiment report (社情) and its current workflow state."""
+
+    __tablename__ = "issue"
+    __table_args__ = (
+        CheckConstraint("kind IN ('problem', 'sentiment')", name="issue_kind"),
+        CheckConstraint("satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="issue_satisfaction"),
+        Index("issue_location_gist", "location", postgresql_using="gist"),
+        Index("issue_grid_idx", "grid_code"),
+        Index("issue_status_idx", "status"),
+        Index("issue_reported_idx", "reported_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)  # e.g. WT2026000123
+    kind: Mapped[str] = mapped_column(String(10))
+    domain_code: Mapped[str] = mapped_column(ForeignKey("domain.code"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20))
+    location: Mapped[Any] = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    address: Mapped[str | None] = mapped_column(String(200))
+    grid_code: Mapped[str] = mapped_column(String(14))       # the level-3 grid that contains it
+    community_code: Mapped[str] = mapped_column(String(14))  # its level-2 parent
+    # 六个一: one leader in charge, one directly responsible person, one grid leader, one worksheet
+    leader_in_charge_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    grid_leader_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    worksheet: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
+    status: Mapped[str] = mapped_column(String(20))
+    reported_at: Mapped[dt.datetime] = mapped_column(_tstz())
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    sign_deadline: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    signed_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    due_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    rework_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    reassign_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
+    reporter_name: Mapped[str | None] = mapped_column(String(50))   # personal data
+    reporter_phone: Mapped[str | None] = mapped_column(String(20))  # personal data
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # optimistic lock
+    updated_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class IssueEvent(Base):
+    """Append-only audit trail: one row per workflow step. The database refuses UPDATE and DELETE."""
+
+    __tablename__ = "issue_event"
+    __table_args__ = (Index("issue_event_issue_idx", "issue_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id"))
+    action: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(30))
+    at: Mapped[dt.datetime] = mapped_column(_tstz())
+    note: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+
+
+class PatrolDiary(Base):
+    """民情日记: a grid leader's patrol (日巡查) or visit (日走访)."""
+
+    __tablename__ = "patrol_diary"
+    __table_args__ = (CheckConstraint("kind IN ('patrol', 'visit')", name="diary_kind"),
+                      Index("diary_grid_idx", "grid_code", "started_at"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(14))
+    official_id: Mapped[int] = mapped_column(ForeignKey("official.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    started_at: Mapped[dt.datetime] = mapped_column(_tstz())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+    track: Mapped[Any | None] = mapped_column(Geometry("GEOMETRY", srid=SRID, spatial_index=False))
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    shops: Mapped[int] = mapped_column(Integer, default=0)
+    firms: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[str] = mapped_column(Text, default="")
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issue.id"))
+
+
+class Activity(Base):
+    """三谈 / 三访 / 三诊 engagement activities of a grid."""
+
+    __tablename__ = "activity"
+    __table_args__ = (CheckConstraint("category IN ('talk', 'visit', 'clinic')", name="activity_category"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(14))
+    category: Mapped[str] = mapped_column(String(10))  # 三谈 talk / 三访 visit / 三诊 clinic
+    kind: Mapped[str] = mapped_column(String(30))      # e.g. 社区论坛, 党员家访, 接待坐诊
+    title: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[dt.datetime] = mapped_column(_tstz())
+    participants: Mapped[int] = mapped_column(Integer, default=0)
+    note: Mapped[str] = mapped_column(Text, default="")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+
+
+class Outbox(Base):
+    """Outgoing messages (weekly notices); the default delivery writes here."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20), default="sms")
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    sent_at: Mapped[dt.datetime | None] = mapped_column(_tstz())
+
+
+class IdempotencyKey(Base):
+    """Remembers the first answer to a request carrying an Idempotency-Key header."""
+
+    __tablename__ = "idempotency_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(SmallInteger)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())

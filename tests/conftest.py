@@ -1,0 +1,110 @@
+"""Test fixtures: a real PostGIS (the embedded cluster, or GRIDWATCH_TEST_DATABASE_URL's server).
+
+Two databases are made fresh per test run from the migrations:
+- ``gridwatch_test_empty``: schema only (imports, migrations, workflow on small fixtures);
+- ``gridwatch_test_demo``: schema + the full demo dataset, loaded once per run.
+Tests that write use the ``db`` / ``empty_db`` fixtures: a Session inside a transaction that is
+rolled back after the test (geoalchemy2's pattern), so each test sees the pristine data.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geodata.migrate import upgrade
+from geodata.settings import Settings
+
+#: Fixed end date for the demo dataset in tests, so results never depend on the day the suite runs.
+DEMO_END = dt.date(2026, 11, 27)
+
+
+def _server_url() -> str:
+    url = os.environ.get("GRIDWATCH_TEST_DATABASE_URL")
+    if url:
+        return url
+    from geodata.cluster import Cluster
+
+    settings = Settings(database_url=None)
+    cluster = Cluster(settings)
+    cluster.up()
+    return cluster.url
+
+
+def _fresh_database(server_url: str, name: str) -> str:
+    url = make_url(server_url)
+    admin = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                 dbname="postgres", autocommit=True)
+    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    new_url = url.set(database=name).render_as_string(hide_password=False)
+    upgrade(new_url)
+    return new_url
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def empty_url(server_url: str) -> str:
+    return _fresh_database(server_url, "gridwatch_test_empty")
+
+
+@pytest.fixture(scope="session")
+def empty_engine(empty_url: str) -> Iterator[Engine]:
+    engine = create_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_url(server_url: str) -> str:
+    from etl.demo import load_demo
+
+    url = _fresh_database(server_url, "gridwatch_test_demo")
+    engine = create_engine(url)
+    try:
+        load_demo(engine, end=DEMO_END, progress=False)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_url: str) -> Iterator[Engine]:
+    engine = create_engine(demo_url)
+    yield engine
+    engine.dispose()
+
+
+def _rollback_session(engine: Engine) -> Iterator[Session]:
+    conn = engine.connect()
+    trans = conn.begin()
+    session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        trans.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def db(demo_engine: Engine) -> Iterator[Session]:
+    """A Session on the demo database; everything it writes is rolled back after the test."""
+    yield from _rollback_session(demo_engine)
+
+
+@pytest.fixture
+def empty_db(empty_engine: Engine) -> Iterator[Session]:
+    """A Session on the empty (schema-only) database; rolled back after the test."""
+    yield from _rollback_session(empty_engine)
