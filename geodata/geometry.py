@@ -123,7 +123,7 @@ def coverage_problems(parent: BaseGeometry, children: list[BaseGeometry], tolera
     gap = measured(shapely.difference(parent, union))
     outside = measured(shapely.difference(union, parent))
     return {
-        "coverage_valid": bool(shapely.coverage_is_valid(shapely.GeometryCollection(children))),
+        "coverage_valid": bool(shapely.coverage_is_valid(list(children))),
         "overlap_m2": overlap, "gap_m2": gap, "outside_m2": outside,
         "ok": overlap <= tolerance_m2 and gap <= tolerance_m2 and outside <= tolerance_m2,
     }
