@@ -1,0 +1,56 @@
+"""The viewer's scope: which grids a viewer may see, and whether personal data is shown.
+
+Every data query takes a Scope, so access control is enforced in one place. A scope lists root grid
+codes; a root grants itself and all its descendants (a code's descendants share its prefix: 9 digits
+for a street, 12 for a community, 14 for a block).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from .codes import level_of
+
+_PREFIX_LEN = {1: 9, 2: 12, 3: 14}
+
+
+@dataclass(frozen=True)
+class Scope:
+    roots: frozenset[str] | None = None  # None: every grid
+    personal_data: bool = False          # may see officials' phones and reporters
+    official_id: int | None = None       # the viewer, when an official
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def everything(cls, personal_data: bool = True) -> "Scope":
+        return cls(roots=None, personal_data=personal_data)
+
+    @classmethod
+    def public(cls) -> "Scope":
+        """Anonymous viewer: every grid, no personal data."""
+        return cls(roots=None, personal_data=False)
+
+    @classmethod
+    def grids(cls, *codes: str, personal_data: bool = False) -> "Scope":
+        return cls(roots=frozenset(codes), personal_data=personal_data)
+
+    def prefixes(self) -> list[str] | None:
+        if self.roots is None:
+            return None
+        return [c[: _PREFIX_LEN[level_of(c)]] for c in self.roots]
+
+    def allows(self, code: str) -> bool:
+        prefixes = self.prefixes()
+        if prefixes is None:
+            return True
+        return any(code.startswith(p) for p in prefixes)
+
+    def filter(self, column: ColumnElement) -> ColumnElement[bool]:
+        """SQL condition restricting a grid-code column to this scope."""
+        prefixes = self.prefixes()
+        if prefixes is None:
+            return true()
+        if not prefixes:
+            return false()
+        return or_(*(column.like(p + "%") for p in prefixes))
