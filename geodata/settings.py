@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     basemap_attribution: str = ""
     #: Local basemap directory ({z}/{x}/{y}.png) or MBTiles file served at /tiles/base/.
     basemap_path: Path | None = None
+    #: Until accounts exist the dashboard runs with one viewer scope: the command centre's (all
+    #: grids); whether it shows officials' phones is this switch. Reporters are never shown.
+    dashboard_personal_data: bool = True
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False

@@ -21,6 +21,9 @@ from sqlalchemy.orm import Session
 from geodata.migrate import upgrade
 from geodata.settings import Settings
 
+#: Lets several test runs share one server without dropping each other's databases.
+SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
+
 #: Fixed end date for the demo dataset in tests, so results never depend on the day the suite runs.
 DEMO_END = dt.date(2026, 11, 27)
 
@@ -56,7 +59,7 @@ def server_url() -> str:
 
 @pytest.fixture(scope="session")
 def empty_url(server_url: str) -> str:
-    return _fresh_database(server_url, "gridwatch_test_empty")
+    return _fresh_database(server_url, f"gridwatch_test_empty{SUFFIX}")
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +73,7 @@ def empty_engine(empty_url: str) -> Iterator[Engine]:
 def demo_url(server_url: str) -> str:
     from etl.demo import load_demo
 
-    url = _fresh_database(server_url, "gridwatch_test_demo")
+    url = _fresh_database(server_url, f"gridwatch_test_demo{SUFFIX}")
     engine = create_engine(url)
     try:
         load_demo(engine, end=DEMO_END, progress=False)
