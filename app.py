@@ -22,11 +22,14 @@ cli.add_typer(db_cli, name="db")
 def create_app(settings: Settings | None = None):
     """Build the Dash app (with the HTTP API on the same Flask server). Wiring only."""
     from dashboard import create_dash
+    from dashboard.api import register_api
     from geodata.db import get_engine
 
     settings = settings or get_settings()
     engine = get_engine(settings)
-    return create_dash(settings, engine)
+    dash_app = create_dash(settings, engine)
+    register_api(dash_app.server, settings, engine)
+    return dash_app
 
 
 def _engine():
