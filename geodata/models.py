@@ -250,3 +250,26 @@ class IdempotencyKey(Base):
     status_code: Mapped[int] = mapped_column(SmallInteger)
     response: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class IssuePhoto(Base):
+    """A photo attached to an issue at report or feedback; the file lives under var_dir/uploads."""
+
+    __tablename__ = "issue_photo"
+    __table_args__ = (
+        CheckConstraint("stage IN ('report', 'feedback')", name="issue_photo_stage"),
+        CheckConstraint("content_type IN ('image/jpeg', 'image/png', 'image/webp')", name="issue_photo_type"),
+        Index("issue_photo_issue_idx", "issue_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("issue_event.id"))
+    stage: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    path: Mapped[str] = mapped_column(String(200))  # relative to var_dir/uploads
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
