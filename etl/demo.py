@@ -528,6 +528,9 @@ class _Generator:
 
         sign_deadline, due0 = wf.deadlines(t_assign, policy)
         due = due0 + dt.timedelta(days=ext_days)
+        # 改派 restarts the sign-for clock from the reassignment; the due date stays (推诿 buys no time)
+        current_assign = t_reassign or t_assign
+        current_sign_deadline = current_assign + dt.timedelta(hours=policy.sign_hours)
         disp_id, disp_role = a["dispatcher"]
         rep_id, rep_role = a["reporter"]
         first_assignee = a["assignee"]
@@ -545,8 +548,10 @@ class _Generator:
             reason = r.choice(T.REASSIGN_REASONS)
             plan.append((t_reassign, "reassign", disp_id, disp_role,
                          f"{reason}，改派{self.staff.names[final_assignee]}办理",
-                         {"from_assignee_id": first_assignee, "to_assignee_id": final_assignee, "reason": reason}))
-        plan.append((t_sign, "sign", final_assignee, wf.ASSIGNEE, "已签收", {}))
+                         {"from_assignee_id": first_assignee, "assignee_id": final_assignee, "reassign_count": 1,
+                          "sign_deadline": current_sign_deadline.isoformat(), "reason": reason}))
+        plan.append((t_sign, "sign", final_assignee, wf.ASSIGNEE, "已签收",
+                     {"late": t_sign > current_sign_deadline}))
         plan.append((t_handle, "handle", final_assignee, wf.ASSIGNEE, r.choice(T.HANDLE_NOTES), {}))
         if extend:
             reason = r.choice(T.EXTEND_REASONS)
@@ -554,17 +559,18 @@ class _Generator:
             plan.append((t_ext, "extend", approver, "first_responsible",
                          f"因{reason}申请延期{ext_days}天，经{self.staff.names[approver]}批准",
                          {"reason": reason, "days": ext_days, "requested_by": final_assignee,
-                          "approver_id": approver, "old_due_at": due0.isoformat(), "new_due_at": due.isoformat()}))
+                          "approver_id": approver, "old_due": due0.isoformat(), "new_due": due.isoformat()}))
         fb_note = T.FEEDBACK_NOTES[rec["domain"]]
         for t, action in zip(t_middle, middle):
             if action == "feedback":
                 plan.append((t, "feedback", final_assignee, wf.ASSIGNEE, fb_note, {}))
             elif action == "rework":
                 reason = r.choice(T.REWORK_REASONS)
-                plan.append((t, "rework", disp_id, disp_role, f"核查未通过：{reason}，退回返工", {"reason": reason}))
+                plan.append((t, "rework", disp_id, disp_role, f"核查未通过：{reason}，退回返工",
+                             {"reason": reason, "rework_count": 1}))
             else:
                 plan.append((t, "verify", disp_id, disp_role, "经现场核查，处置到位", {}))
-        plan.append((t_close, "close", disp_id, disp_role, "办结", {}))
+        plan.append((t_close, "close", disp_id, disp_role, "办结", {"overdue": t_close > due}))
         if satisfaction is not None:
             if rec["source"] in ("resident", "hotline"):
                 ev = (None, "resident")
@@ -574,10 +580,10 @@ class _Generator:
                 ev = (disp_id, disp_role)
             plan.append((t_eval, "evaluate", ev[0], ev[1], f"回访评价：{'★' * satisfaction}",
                          {"satisfaction": satisfaction}))
-        rec.update(assignee_id=final_assignee, assigned_at=t_assign, sign_deadline=sign_deadline,
+        rec.update(assignee_id=final_assignee, assigned_at=current_assign, sign_deadline=current_sign_deadline,
                    signed_at=t_sign, due_at=due, closed_at=t_close, rework_count=int(rework),
                    reassign_count=int(reassign), satisfaction=satisfaction,
-                   worksheet=wf.worksheet(t_assign, sign_deadline, due))
+                   worksheet=wf.worksheet(current_assign, current_sign_deadline, due))
         return plan
 
     def _open_plan(self, rec: dict) -> list[tuple]:
@@ -607,7 +613,7 @@ class _Generator:
                               "due_at": due.isoformat()}))
             elif action == "sign":
                 rec["signed_at"] = t
-                plan.append((t, "sign", assignee, wf.ASSIGNEE, "已签收", {}))
+                plan.append((t, "sign", assignee, wf.ASSIGNEE, "已签收", {"late": t > rec["sign_deadline"]}))
             elif action == "handle":
                 plan.append((t, "handle", assignee, wf.ASSIGNEE, r.choice(T.HANDLE_NOTES), {}))
             elif action == "feedback":
@@ -615,7 +621,8 @@ class _Generator:
             elif action == "rework":
                 reason = r.choice(T.REWORK_REASONS)
                 rec["rework_count"] += 1
-                plan.append((t, "rework", disp_id, disp_role, f"核查未通过：{reason}，退回返工", {"reason": reason}))
+                plan.append((t, "rework", disp_id, disp_role, f"核查未通过：{reason}，退回返工",
+                             {"reason": reason, "rework_count": rec["rework_count"]}))
             elif action == "verify":
                 plan.append((t, "verify", disp_id, disp_role, "经现场核查，处置到位", {}))
             elif action == "extend":
@@ -625,7 +632,7 @@ class _Generator:
                 plan.append((t, "extend", approver, "first_responsible",
                              f"因{reason}申请延期7天，经{self.staff.names[approver]}批准",
                              {"reason": reason, "days": 7, "requested_by": assignee, "approver_id": approver,
-                              "old_due_at": due.isoformat(), "new_due_at": new_due.isoformat()}))
+                              "old_due": due.isoformat(), "new_due": new_due.isoformat()}))
                 due = new_due
                 rec["due_at"] = due
                 rec["worksheet"] = wf.worksheet(rec["assigned_at"], rec["sign_deadline"], due)

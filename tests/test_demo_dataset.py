@@ -194,7 +194,8 @@ def test_event_histories_follow_the_workflow(db):
         first = {}
         for e in evs:
             first.setdefault(e.action, e)
-        assert issue.assigned_at == (first["assign"].at if "assign" in first else None)
+        assigns = [e.at for e in evs if e.action in ("assign", "reassign")]
+        assert issue.assigned_at == (assigns[-1] if assigns else None)  # 改派 restarts the clock
         assert issue.signed_at == (first["sign"].at if "sign" in first else None)
         assert issue.closed_at == (first["close"].at if "close" in first else None)
         assert issue.rework_count == sum(e.action == "rework" for e in evs)
@@ -209,13 +210,17 @@ def test_deadlines_follow_the_domain_policy(db):
     policy = {r.code: r for r in db.execute(text("SELECT * FROM domain")).all()}
     ext = dict(db.execute(text("SELECT issue_id, sum((data->>'days')::int) FROM issue_event "
                                "WHERE action = 'extend' GROUP BY issue_id")).all())
+    first_assign = dict(db.execute(text("SELECT issue_id, min(at) FROM issue_event WHERE action = 'assign' "
+                                        "GROUP BY issue_id")).all())
     rows = db.execute(text("SELECT id, kind, domain_code, assigned_at, sign_deadline, due_at FROM issue "
                            "WHERE assigned_at IS NOT NULL")).all()
+    assert len(rows) == len(first_assign)
     for r in rows:
         d = policy[r.domain_code]
         p = DeadlinePolicy(d.sign_hours, d.handle_days if r.kind == "problem" else d.sentiment_handle_days)
-        sign, due = wf.deadlines(r.assigned_at, p)
-        assert r.sign_deadline == sign
+        # the sign-for clock runs from the latest (re)assignment, the due date from the first one
+        assert r.sign_deadline == wf.deadlines(r.assigned_at, p)[0]
+        _, due = wf.deadlines(first_assign[r.id], p)
         assert r.due_at == due + dt.timedelta(days=ext.get(r.id, 0)), r.id
 
 
@@ -234,7 +239,7 @@ def test_workflow_mix(db):
     assert scalar(db, "SELECT avg(satisfaction) FROM issue") > 4.0
     assert scalar(db, "SELECT count(DISTINCT source) FROM issue") == 5
     ext_data = db.execute(text("SELECT data FROM issue_event WHERE action = 'extend' LIMIT 1")).scalar_one()
-    assert {"reason", "approver_id", "new_due_at"} <= set(ext_data)
+    assert {"reason", "approver_id", "old_due", "new_due"} <= set(ext_data)
 
 
 def test_recent_open_issues_and_overdue_now(db):
