@@ -1,0 +1,161 @@
+"""Grid reads and writes (Session in, plain data out).
+
+Grids are versioned: each row is one boundary version valid over ``[valid_from, valid_to)``. Every
+read takes an ``as_of`` time that defaults to now; a boundary change closes the current row
+(:func:`close_versions`) and opens a new one (:func:`insert_grids`) — history is never deleted.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+import shapely
+from geoalchemy2.shape import from_shape
+from shapely.geometry import MultiPolygon
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from .geometry import area_m2 as _area_m2
+from .geometry import as_multipolygon
+from .models import SRID, Grid
+from .scope import Scope
+
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One version of a grid, as plain data (geometry: shapely MultiPolygon in EPSG:4326)."""
+
+    code: str
+    level: int
+    parent_code: str | None
+    name: str
+    geom: MultiPolygon
+    area_m2: float
+    name_en: str | None = None
+    valid_from: dt.datetime | None = None
+    valid_to: dt.datetime | None = None
+    note: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewGrid:
+    """A grid version to insert; ``area_m2`` is computed when not given."""
+
+    code: str
+    level: int
+    parent_code: str | None
+    name: str
+    geom: BaseGeometry
+    name_en: str | None = None
+    note: str | None = None
+    area_m2: float | None = None
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def _at(as_of: dt.datetime | None) -> dt.datetime:
+    if as_of is None:
+        return now()
+    if as_of.tzinfo is None:  # naive times are taken as UTC
+        return as_of.replace(tzinfo=UTC)
+    return as_of
+
+
+def valid_at(as_of: dt.datetime | None = None):
+    """SQL condition: the grid version is valid at ``as_of`` (default now)."""
+    at = _at(as_of)
+    return and_(Grid.valid_from <= at, or_(Grid.valid_to.is_(None), Grid.valid_to > at))
+
+
+def _select_rows() -> Select:
+    return select(Grid.id, Grid.code, Grid.level, Grid.parent_code, Grid.name, Grid.name_en,
+                  func.ST_AsBinary(Grid.geom).label("wkb"), Grid.area_m2, Grid.valid_from,
+                  Grid.valid_to, Grid.note)
+
+
+def _row(r) -> GridRow:
+    return GridRow(code=r.code, level=r.level, parent_code=r.parent_code, name=r.name,
+                   geom=shapely.from_wkb(bytes(r.wkb)), area_m2=r.area_m2, name_en=r.name_en,
+                   valid_from=r.valid_from, valid_to=r.valid_to, note=r.note, id=r.id)
+
+
+def current_grids(session: Session, level: int | None = None, as_of: dt.datetime | None = None,
+                  scope: Scope | None = None, *, codes: Collection[str] | None = None,
+                  parent_codes: Collection[str] | None = None) -> list[GridRow]:
+    """Grid versions valid at ``as_of`` (default now), ordered by code.
+
+    Optional filters: ``level``, a viewer ``scope``, exact ``codes``, ``parent_codes``.
+    """
+    q = _select_rows().where(valid_at(as_of))
+    if level is not None:
+        q = q.where(Grid.level == level)
+    if scope is not None:
+        q = q.where(scope.filter(Grid.code))
+    if codes is not None:
+        if not codes:
+            return []
+        q = q.where(Grid.code.in_(list(codes)))
+    if parent_codes is not None:
+        if not parent_codes:
+            return []
+        q = q.where(Grid.parent_code.in_(list(parent_codes)))
+    return [_row(r) for r in session.execute(q.order_by(Grid.code))]
+
+
+def grid_history(session: Session, code: str) -> list[GridRow]:
+    """Every version of one grid code, oldest first."""
+    q = _select_rows().where(Grid.code == code).order_by(Grid.valid_from)
+    return [_row(r) for r in session.execute(q)]
+
+
+def count_grids(session: Session, level: int | None = None, *, all_versions: bool = False,
+                as_of: dt.datetime | None = None) -> int:
+    """Number of grid rows: current ones (at ``as_of``) or, with ``all_versions``, every version."""
+    q = select(func.count()).select_from(Grid)
+    if not all_versions:
+        q = q.where(valid_at(as_of))
+    if level is not None:
+        q = q.where(Grid.level == level)
+    return int(session.scalar(q) or 0)
+
+
+def used_codes(session: Session, prefix: str = "") -> set[str]:
+    """Every code ever used (any version, current or closed), optionally under a prefix.
+
+    Generated codes avoid all of them, so a retired code is never handed to a different area.
+    """
+    q = select(Grid.code).distinct()
+    if prefix:
+        q = q.where(Grid.code.like(prefix + "%"))
+    return set(session.scalars(q))
+
+
+def insert_grids(session: Session, rows: Iterable[NewGrid], at: dt.datetime | None = None) -> int:
+    """Open new grid versions valid from ``at`` (default now). Returns the number inserted."""
+    start = _at(at)
+    objs = []
+    for r in rows:
+        geom = as_multipolygon(r.geom)
+        objs.append(Grid(code=r.code, level=r.level, parent_code=r.parent_code, name=r.name,
+                         name_en=r.name_en, geom=from_shape(geom, srid=SRID),
+                         area_m2=r.area_m2 if r.area_m2 is not None else _area_m2(geom),
+                         valid_from=start, valid_to=None, note=r.note))
+    session.add_all(objs)
+    session.flush()
+    return len(objs)
+
+
+def close_versions(session: Session, codes: Collection[str], at: dt.datetime | None = None) -> int:
+    """Close the current versions of ``codes`` at ``at`` (default now). Returns rows closed."""
+    if not codes:
+        return 0
+    res = session.execute(update(Grid).where(Grid.code.in_(list(codes)), Grid.valid_to.is_(None))
+                          .values(valid_to=_at(at)).execution_options(synchronize_session=False))
+    return int(res.rowcount or 0)
