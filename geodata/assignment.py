@@ -1,0 +1,291 @@
+"""Automatic assignment: point → current level-3 (block) grid, the six-ones chain, bulk assignment.
+
+**Which grid owns a point (documented, deterministic rule).** The candidate grids are the *current*
+(``valid_from <= as_of < valid_to``) level-3 grids whose geometry *covers* the point
+(``ST_Covers``: interior or boundary, so no point inside the street can fall into a crack between
+two grids). A point on a shared edge is covered by two grids and one on a shared vertex by three or
+more; of those the grid with the **lowest code** wins. The same rule is used by the single-point
+lookup (:func:`locate_block`), by the set-wise bulk assignment (:func:`assign_points_setwise`) and by
+the per-point baseline, so all three give identical answers.
+
+**Outside every grid.** Refused with :class:`OutsideGridsError`, which reports the nearest block grid
+and its distance in metres (``ST_Distance`` on geography). Only an explicit operator override
+(``nearest=True``) attaches such a point to the nearest block grid, and only within
+``MAX_OVERRIDE_M`` metres; the distance is reported with the result.
+
+**Coordinates.** Stored in EPSG:4326. WGS84 and CGCS2000 (EPSG:4490) are taken as is; GCJ-02
+(AMap/Gaode, Tencent) is converted on input (:func:`to_wgs84`). Latitudes outside ±90° that would be
+valid longitudes are reported as a probable lat/lon swap.
+
+This is the lowest layer of the service code; :class:`ServiceError` (the bilingual, field-naming
+error every service function raises) lives here so that ``issues`` and ``notices`` can share it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .geometry import gcj02_to_wgs84
+
+UTC = dt.timezone.utc
+
+#: Largest distance (metres) at which an operator override may attach an outside point.
+MAX_OVERRIDE_M = 5000.0
+
+#: Coordinate systems accepted on input.
+CRS_WGS84, CRS_CGCS2000, CRS_GCJ02 = "wgs84", "cgcs2000", "gcj02"
+INPUT_CRS = (CRS_WGS84, CRS_CGCS2000, CRS_GCJ02)
+
+
+class ServiceError(ValueError):
+    """A refused request: machine code, Chinese and English message, the offending field, and the
+    HTTP status the API maps it to. Raised before anything is written."""
+
+    status = 422
+
+    def __init__(self, code: str, message_zh: str, message_en: str, field: str | None = None,
+                 status: int | None = None, detail: dict | None = None):
+        super().__init__(f"{message_zh} / {message_en}")
+        self.code, self.message_zh, self.message_en, self.field = code, message_zh, message_en, field
+        if status is not None:
+            self.status = status
+        self.detail = detail or {}
+
+
+class OutsideGridsError(ServiceError):
+    """The point lies in no current block grid."""
+
+
+# -- coordinates ---------------------------------------------------------------------------------
+def check_lon_lat(lon: float, lat: float, lon_field: str = "lon", lat_field: str = "lat") -> None:
+    """Range checks with a helpful message for the commonest mistake: lat and lon swapped."""
+    for value, name in ((lon, lon_field), (lat, lat_field)):
+        if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ServiceError("invalid_coordinate", f"{name} 必须是有限数值", f"{name} must be a finite number",
+                               field=name)
+    if not -90.0 <= lat <= 90.0:
+        if -180.0 <= lat <= 180.0 and -90.0 <= lon <= 90.0:
+            raise ServiceError(
+                "coordinates_swapped",
+                f"纬度 {lat_field}={lat} 超出 ±90° 范围，经纬度可能填反了（{lat_field} 应为纬度约 34.75，"
+                f"{lon_field} 应为经度约 113.63）",
+                f"{lat_field}={lat} is outside ±90°: latitude and longitude look swapped "
+                f"({lat_field} is the latitude, about 34.75 here; {lon_field} the longitude, about 113.63)",
+                field=lat_field)
+        raise ServiceError("coordinate_out_of_range", f"纬度 {lat_field}={lat} 超出 ±90° 范围",
+                           f"{lat_field}={lat} is outside -90..90", field=lat_field)
+    if not -180.0 <= lon <= 180.0:
+        raise ServiceError("coordinate_out_of_range", f"经度 {lon_field}={lon} 超出 ±180° 范围",
+                           f"{lon_field}={lon} is outside -180..180", field=lon_field)
+
+
+def to_wgs84(lon: float, lat: float, crs: str = CRS_WGS84, *, lon_field: str = "lon",
+             lat_field: str = "lat") -> tuple[float, float]:
+    """Validate and convert an input coordinate to WGS84 (EPSG:4326)."""
+    if crs not in INPUT_CRS:
+        raise ServiceError("unknown_crs", f"不支持的坐标系“{crs}”（可选 wgs84、cgcs2000、gcj02）",
+                           f"unsupported coordinate system '{crs}' (wgs84, cgcs2000 or gcj02)", field="crs")
+    check_lon_lat(lon, lat, lon_field, lat_field)
+    if crs == CRS_GCJ02:
+        wlon, wlat = gcj02_to_wgs84(lon, lat)
+        return float(wlon), float(wlat)
+    return float(lon), float(lat)  # CGCS2000 ≈ WGS84 at map scale
+
+
+# -- point → block grid --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Placement:
+    """Where a point was assigned."""
+
+    grid_code: str
+    grid_name: str
+    community_code: str
+    lon: float
+    lat: float
+    method: str = "covers"          # 'covers' or 'nearest' (operator override)
+    distance_m: float = 0.0          # 0 when covered
+    candidates: tuple[str, ...] = ()  # every block grid covering the point (>1 on a shared edge)
+
+
+_CURRENT = "g.valid_from <= :t AND (g.valid_to IS NULL OR g.valid_to > :t)"
+
+_COVERING_SQL = text(f"""
+    SELECT g.code, g.name, g.parent_code FROM grid g
+    WHERE g.level = 3 AND {_CURRENT}
+      AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+    ORDER BY g.code
+""")
+
+_NEAREST_SQL = text(f"""
+    SELECT code, name, parent_code, dist FROM (
+      SELECT g.code, g.name, g.parent_code,
+             ST_Distance(g.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS dist
+      FROM grid g
+      WHERE g.level = 3 AND {_CURRENT}
+      ORDER BY g.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+      LIMIT 8) c
+    ORDER BY dist, code LIMIT 1
+""")
+
+
+def locate_block(session: Session, lon: float, lat: float, *, as_of: dt.datetime | None = None,
+                 nearest: bool = False, max_override_m: float = MAX_OVERRIDE_M) -> Placement:
+    """The current block grid owning a WGS84 point (rule in the module docstring).
+
+    ``nearest=True`` is the operator override for points outside every grid."""
+    check_lon_lat(lon, lat)
+    t = as_of or dt.datetime.now(UTC)
+    rows = session.execute(_COVERING_SQL, {"lon": lon, "lat": lat, "t": t}).all()
+    if rows:
+        code, name, parent = rows[0]
+        return Placement(code, name, parent, lon, lat, "covers", 0.0, tuple(r[0] for r in rows))
+    near = session.execute(_NEAREST_SQL, {"lon": lon, "lat": lat, "t": t}).first()
+    if near is None:
+        raise OutsideGridsError("no_grids", "尚无任何有效的三级网格，无法分配", "there are no current block grids to "
+                                "assign to", field="lon", status=422)
+    code, name, parent, dist = near
+    dist = float(dist)
+    if nearest and dist <= max_override_m:
+        return Placement(code, name, parent, lon, lat, "nearest", round(dist, 1), ())
+    detail = {"nearest_grid": code, "nearest_grid_name": name, "distance_m": round(dist, 1)}
+    if nearest:
+        raise OutsideGridsError(
+            "too_far_for_override",
+            f"该点距最近的网格“{name}”({code}) {dist:.0f} 米，超过人工指定的上限 {max_override_m:.0f} 米",
+            f"the point is {dist:.0f} m from the nearest grid {code}, beyond the override limit of "
+            f"{max_override_m:.0f} m", field="lon", detail=detail)
+    raise OutsideGridsError(
+        "outside_grids",
+        f"该点不在任何网格内（距最近的网格“{name}”({code}) {dist:.0f} 米）；请核对坐标或坐标系，"
+        f"或由平台操作员指定归属最近网格",
+        f"the point lies outside every grid ({dist:.0f} m from the nearest grid {code}); check the "
+        f"coordinates and their coordinate system, or have an operator attach it to the nearest grid",
+        field="lon", detail=detail)
+
+
+# -- officials and the six-ones chain ------------------------------------------------------------
+@dataclass(frozen=True)
+class Holder:
+    """An official holding a role in a grid (phone only when the viewer may see personal data)."""
+
+    official_id: int
+    name: str
+    role: str
+    title: str
+    grid_code: str
+    grid_level: int
+    rank: int
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class GridRef:
+    code: str
+    name: str
+    level: int
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The block, its parents, everyone holding a role in them, and the six-ones people:
+    主管领导 (leader in charge), 直接责任人 (directly responsible), 网格长 (grid leader)."""
+
+    grids: tuple[GridRef, ...]                # street, community, block (as found)
+    holders: tuple[Holder, ...] = ()
+    leader_in_charge: Holder | None = None
+    responsible: Holder | None = None
+    grid_leader: Holder | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def ancestors(code: str) -> list[str]:
+    """The block's community and street codes plus itself (street first)."""
+    street = code[:9] + "00000"
+    community = code[:12] + "00"
+    out = [street]
+    if community != street:
+        out.append(community)
+    if code not in out:
+        out.append(code)
+    return out
+
+
+_HOLDERS_SQL = text(f"""
+    SELECT a.official_id, o.name, a.role, a.title, a.grid_code, g.level, a.rank, o.phone
+    FROM grid_assignment a
+    JOIN official o ON o.id = a.official_id AND o.active
+    JOIN grid g ON g.code = a.grid_code AND {_CURRENT}
+    WHERE a.grid_code = ANY(:codes)
+      AND a.valid_from <= :t AND (a.valid_to IS NULL OR a.valid_to > :t)
+    ORDER BY g.level, a.role, a.rank, a.official_id
+""")
+
+_GRIDS_SQL = text(f"""
+    SELECT g.code, g.name, g.level FROM grid g WHERE g.code = ANY(:codes) AND {_CURRENT} ORDER BY g.level
+""")
+
+
+def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | None = None,
+                   personal_data: bool = False) -> Chain:
+    """The six-ones chain of a block from the current assignments of the block and its parents.
+
+    主管领导 = the community's first responsible (街道科级分包领导), else the street's;
+    直接责任人 = the community's direct responsible of lowest rank (社区党支部书记 first);
+    网格长 = the block's grid leader of lowest rank. Within a role, lowest ``rank`` then lowest id."""
+    t = as_of or dt.datetime.now(UTC)
+    codes = ancestors(block_code)
+    grids = tuple(GridRef(*r) for r in session.execute(_GRIDS_SQL, {"codes": codes, "t": t}).all())
+    holders = tuple(
+        Holder(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7] if personal_data else None)
+        for r in session.execute(_HOLDERS_SQL, {"codes": codes, "t": t}).all())
+
+    def first(role: str, level: int) -> Holder | None:
+        return next((h for h in holders if h.role == role and h.grid_level == level), None)
+
+    return Chain(grids=grids, holders=holders,
+                 leader_in_charge=first("first_responsible", 2) or first("first_responsible", 1),
+                 responsible=first("direct_responsible", 2),
+                 grid_leader=first("grid_leader", 3))
+
+
+# -- set-wise bulk assignment ---------------------------------------------------------------------
+def prepare_block_pieces(session: Session, table: str = "block_piece", *, as_of: dt.datetime | None = None,
+                         max_vertices: int = 32, temporary: bool = True) -> int:
+    """Materialise the current block grids, subdivided (``ST_Subdivide``) into pieces of at most
+    ``max_vertices`` vertices, with a GiST index: the point-in-polygon test then touches a few
+    short rings instead of a whole block outline. Returns the number of pieces."""
+    t = as_of or dt.datetime.now(UTC)
+    kind = "TEMPORARY" if temporary else "UNLOGGED"
+    session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    session.execute(text(f"""
+        CREATE {kind} TABLE {table} AS
+        SELECT g.code, ST_Subdivide(g.geom, :mv) AS geom
+        FROM grid g WHERE g.level = 3 AND {_CURRENT}
+    """), {"mv": max_vertices, "t": t})
+    session.execute(text(f"CREATE INDEX ON {table} USING gist (geom)"))
+    session.execute(text(f"ANALYZE {table}"))
+    return int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def assign_points_setwise(session: Session, points: str, result: str, *, pieces: str = "block_piece",
+                          as_of: dt.datetime | None = None, prepare: bool = True) -> int:
+    """Assign every row of ``points`` (columns ``id bigint, lon float8, lat float8``, WGS84) to its
+    block grid in ONE ``INSERT … SELECT`` with a spatial join, writing ``(point_id, grid_code)`` rows
+    into ``result`` (created by the caller; ``grid_code`` NULL when outside every grid).
+
+    Same rule as :func:`locate_block`: covered, lowest code wins on shared edges and vertices.
+    Returns the number of rows written."""
+    if prepare:
+        prepare_block_pieces(session, pieces, as_of=as_of)
+    res = session.execute(text(f"""
+        INSERT INTO {result} (point_id, grid_code)
+        SELECT p.id,
+               (SELECT min(b.code) FROM {pieces} b
+                WHERE ST_Covers(b.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)))
+        FROM {points} p
+    """))
+    return int(res.rowcount)

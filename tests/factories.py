@@ -1,0 +1,135 @@
+"""A small, hand-made world for workflow and API tests (independent of the demo dataset).
+
+Street 41010200100000 = [113.62, 113.64] × [34.74, 34.76]; two communities split at lon 113.63
+(001 west, 002 east); each split into two blocks at lat 34.75 (01 north, 02 south). So the four
+blocks meet at the vertex (113.63, 34.75) and share edges along lon 113.63 and lat 34.75.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geodata.issues import Actor, actor_for
+from geodata.migrate import upgrade
+from geodata.models import Issue, IssueEvent
+
+STREET = "41010200100000"
+C1, C2 = "41010200100100", "41010200100200"
+B11, B12, B21, B22 = "41010200100101", "41010200100102", "41010200100201", "41010200100202"
+SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+
+# code, level, parent, name, (xmin, ymin, xmax, ymax)
+GRIDS = [
+    (STREET, 1, None, "测试街道", (113.62, 34.74, 113.64, 34.76)),
+    (C1, 2, STREET, "西社区", (113.62, 34.74, 113.63, 34.76)),
+    (C2, 2, STREET, "东社区", (113.63, 34.74, 113.64, 34.76)),
+    (B11, 3, C1, "西社区一网格", (113.62, 34.75, 113.63, 34.76)),
+    (B12, 3, C1, "西社区二网格", (113.62, 34.74, 113.63, 34.75)),
+    (B21, 3, C2, "东社区一网格", (113.63, 34.75, 113.64, 34.76)),
+    (B22, 3, C2, "东社区二网格", (113.63, 34.74, 113.64, 34.75)),
+]
+
+# key, name, grid, role, title, rank
+OFFICIALS = [
+    ("secretary", "街道书记", STREET, "first_responsible", "街道党委书记", 0),
+    ("director", "办事处主任", STREET, "first_responsible", "办事处主任", 1),
+    ("operator", "中心操作员", STREET, "operator", "网格化管理中心操作员", 0),
+    ("c1_leader", "西分包领导", C1, "first_responsible", "街道科级分包领导", 0),
+    ("c1_secretary", "西支书", C1, "direct_responsible", "社区党支部书记", 0),
+    ("c1_chair", "西主任", C1, "direct_responsible", "居委会主任", 1),
+    ("c1_police", "西民警", C1, "direct_responsible", "警务室首席民警", 2),
+    ("c1_member", "西两委", C1, "sunk_member", "社区两委成员", 0),
+    ("c1_maintainer", "西维护员", C1, "platform_maintainer", "二级网格信息平台维护员", 0),
+    ("c2_leader", "东分包领导", C2, "first_responsible", "街道科级分包领导", 0),
+    ("c2_secretary", "东支书", C2, "direct_responsible", "社区党支部书记", 0),
+    ("c2_member", "东两委", C2, "sunk_member", "社区两委成员", 0),
+    ("c2_maintainer", "东维护员", C2, "platform_maintainer", "二级网格信息平台维护员", 0),
+    ("b11_leader", "网格长甲", B11, "grid_leader", "网格长", 0),
+    ("b12_leader", "网格长乙", B12, "grid_leader", "网格长", 0),
+    ("b21_leader", "网格长丙", B21, "grid_leader", "网格长", 0),
+    ("b22_leader", "网格长丁", B22, "grid_leader", "网格长", 0),
+]
+#: Officials not assigned to any grid (e.g. a functional department's handler).
+UNASSIGNED = [("handler", "职能部门承办人"), ("handler2", "另一承办人")]
+
+
+@dataclass
+class World:
+    ids: dict[str, int] = field(default_factory=dict)
+
+    def actor(self, session: Session, key: str | None, as_of: dt.datetime | None = None) -> Actor:
+        return actor_for(session, self.ids[key] if key else None, as_of=as_of)
+
+
+def seed(session: Session) -> World:
+    """Insert the grids, officials and assignments (inside the caller's transaction)."""
+    world = World()
+    for code, level, parent, name, (x0, y0, x1, y1) in GRIDS:
+        session.execute(text("""
+            INSERT INTO grid (code, level, parent_code, name, geom, area_m2, valid_from)
+            VALUES (:code, :level, :parent, :name, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)),
+                    ST_Area(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)::geography), :since)
+        """), dict(code=code, level=level, parent=parent, name=name, x0=x0, y0=y0, x1=x1, y1=y1, since=SINCE))
+    for i, (key, name, *_rest) in enumerate(OFFICIALS + [(k, n, None, None, None, None) for k, n in UNASSIGNED]):
+        oid = session.execute(text("INSERT INTO official (name, phone, unit) VALUES (:n, :p, '测试街道') RETURNING id"),
+                              {"n": name, "p": f"1380000{i:04d}"}).scalar_one()
+        world.ids[key] = oid
+    for key, _name, grid, role, title, rank in OFFICIALS:
+        session.execute(text("""
+            INSERT INTO grid_assignment (official_id, grid_code, role, title, rank, valid_from)
+            VALUES (:o, :g, :r, :t, :k, :since)"""),
+            dict(o=world.ids[key], g=grid, r=role, t=title, k=rank, since=SINCE))
+    session.flush()
+    return world
+
+
+def counts(session: Session) -> tuple[int, int]:
+    """(issues, events) — to check that a refused request wrote nothing."""
+    return (session.execute(text("SELECT count(*) FROM issue")).scalar_one(),
+            session.execute(text("SELECT count(*) FROM issue_event")).scalar_one())
+
+
+def scratch_database(server_url: str, name: str, template: str | None = None) -> str:
+    """A fresh database (migrated, or copied from ``template``) for tests that commit."""
+    url = make_url(server_url)
+    kw = dict(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True)
+    if url.password:
+        kw["password"] = url.password
+    with psycopg.connect(**kw) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    new_url = url.set(database=name).render_as_string(hide_password=False)
+    if not template:
+        upgrade(new_url)
+    return new_url
+
+
+def drop_database(server_url: str, name: str) -> None:
+    url = make_url(server_url)
+    kw = dict(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True)
+    if url.password:
+        kw["password"] = url.password
+    with psycopg.connect(**kw) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def event_count(session: Session, issue_id: int) -> int:
+    return session.execute(text("SELECT count(*) FROM issue_event WHERE issue_id = :i"), {"i": issue_id}).scalar_one()
+
+
+def snapshot(session: Session, issue_id: int) -> tuple:
+    session.expire_all()
+    i = session.get(Issue, issue_id)
+    return (i.status, i.version, i.assignee_id, i.due_at, i.signed_at, i.closed_at, i.rework_count,
+            i.reassign_count, i.satisfaction, event_count(session, issue_id))
+
+
+__all__ = ["World", "seed", "counts", "scratch_database", "drop_database", "snapshot", "IssueEvent"]

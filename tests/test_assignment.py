@@ -1,0 +1,172 @@
+"""Automatic assignment: point → block grid (edges, vertices, outside, GCJ-02), six-ones chain, bulk."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from pyproj import Geod
+from sqlalchemy import text
+
+from geodata.assignment import (MAX_OVERRIDE_M, OutsideGridsError, ServiceError, assign_points_setwise,
+                                locate_block, six_ones_chain, to_wgs84)
+from geodata.geometry import wgs84_to_gcj02
+from tests.factories import B11, B12, B21, B22, C1, seed
+
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture
+def world(empty_db):
+    return seed(empty_db)
+
+
+@pytest.mark.parametrize("lon,lat,expected", [
+    (113.625, 34.755, B11), (113.625, 34.745, B12), (113.635, 34.755, B21), (113.635, 34.745, B22),
+])
+def test_interior_points(empty_db, world, lon, lat, expected):
+    p = locate_block(empty_db, lon, lat)
+    assert p.grid_code == expected and p.method == "covers" and p.distance_m == 0
+    assert p.candidates == (expected,)
+    assert p.community_code == expected[:12] + "00"
+
+
+@pytest.mark.parametrize("lon,lat,covering", [
+    (113.63, 34.755, (B11, B21)),           # vertical edge between the communities
+    (113.63, 34.745, (B12, B22)),
+    (113.625, 34.75, (B11, B12)),           # horizontal edge inside community 1
+    (113.635, 34.75, (B21, B22)),
+    (113.63, 34.75, (B11, B12, B21, B22)),  # the vertex all four share
+])
+def test_shared_edges_and_vertex_go_to_exactly_one_grid(empty_db, world, lon, lat, covering):
+    """Rule: of the grids covering the point (ST_Covers), the lowest code wins."""
+    p = locate_block(empty_db, lon, lat)
+    assert p.candidates == covering
+    assert p.grid_code == min(covering)
+    # deterministic: asking again gives the same single answer
+    assert {locate_block(empty_db, lon, lat).grid_code for _ in range(3)} == {min(covering)}
+
+
+def test_outer_boundary_is_inside(empty_db, world):
+    assert locate_block(empty_db, 113.62, 34.745).grid_code == B12
+    assert locate_block(empty_db, 113.64, 34.76).grid_code == B21
+
+
+def test_outside_refused_with_nearest_and_distance(empty_db, world):
+    lon, lat = 113.645, 34.755  # 0.005° east of the street
+    with pytest.raises(OutsideGridsError) as err:
+        locate_block(empty_db, lon, lat)
+    e = err.value
+    assert e.code == "outside_grids" and e.field == "lon" and e.message_zh and e.message_en
+    assert e.detail["nearest_grid"] == B21
+    _, _, expected = GEOD.inv(113.64, lat, lon, lat)
+    assert abs(e.detail["distance_m"] - expected) < 2.0
+
+
+def test_operator_override_attaches_to_nearest(empty_db, world):
+    lon, lat = 113.645, 34.745
+    p = locate_block(empty_db, lon, lat, nearest=True)
+    assert p.grid_code == B22 and p.method == "nearest"
+    _, _, expected = GEOD.inv(113.64, lat, lon, lat)
+    assert abs(p.distance_m - expected) < 2.0 and 400 < p.distance_m < 500
+
+
+def test_override_has_a_limit(empty_db, world):
+    with pytest.raises(OutsideGridsError) as err:
+        locate_block(empty_db, 113.75, 34.75, nearest=True)
+    assert err.value.code == "too_far_for_override"
+    assert err.value.detail["distance_m"] > MAX_OVERRIDE_M
+
+
+def test_no_grids_at_all(empty_db):
+    with pytest.raises(OutsideGridsError) as err:
+        locate_block(empty_db, 113.63, 34.75)
+    assert err.value.code == "no_grids"
+
+
+def test_gcj02_input_is_converted(empty_db, world):
+    wlon, wlat = 113.6395, 34.7405  # inside B22, near its south-east corner
+    glon, glat = (float(v) for v in wgs84_to_gcj02(wlon, wlat))
+    assert GEOD.inv(wlon, wlat, glon, glat)[2] > 100  # the GCJ-02 offset is hundreds of metres
+    lon, lat = to_wgs84(glon, glat, "gcj02")
+    assert abs(lon - wlon) < 1e-7 and abs(lat - wlat) < 1e-7
+    assert locate_block(empty_db, lon, lat).grid_code == B22
+    # taken literally as WGS84, the GCJ-02 coordinates land outside the street
+    with pytest.raises(OutsideGridsError):
+        locate_block(empty_db, *to_wgs84(glon, glat, "wgs84"))
+    assert to_wgs84(wlon, wlat, "cgcs2000") == (wlon, wlat)
+
+
+def test_swapped_and_out_of_range_coordinates():
+    with pytest.raises(ServiceError) as err:
+        to_wgs84(34.75, 113.63)
+    assert err.value.code == "coordinates_swapped" and err.value.field == "lat"
+    assert "swapped" in err.value.message_en and "填反" in err.value.message_zh
+    with pytest.raises(ServiceError) as err:
+        to_wgs84(200.0, 34.0)
+    assert err.value.code == "coordinate_out_of_range" and err.value.field == "lon"
+    with pytest.raises(ServiceError) as err:
+        to_wgs84(113.0, 95.0, "gcj02")
+    assert err.value.field == "lat"
+    with pytest.raises(ServiceError) as err:
+        to_wgs84(113.0, float("nan"))
+    assert err.value.code == "invalid_coordinate"
+    with pytest.raises(ServiceError) as err:
+        to_wgs84(113.0, 34.0, "bd09")
+    assert err.value.field == "crs"
+
+
+def test_covering_lookup_can_use_the_gist_index(empty_db, world):
+    empty_db.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(r[0] for r in empty_db.execute(text("""
+        EXPLAIN SELECT code FROM grid g WHERE g.level = 3
+          AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(113.63, 34.75), 4326))""")))
+    assert "grid_geom_gist" in plan
+
+
+def test_six_ones_chain_from_current_assignments(empty_db, world):
+    chain = six_ones_chain(empty_db, B11)
+    assert [g.level for g in chain.grids] == [1, 2, 3]
+    assert chain.leader_in_charge.official_id == world.ids["c1_leader"]
+    assert chain.responsible.official_id == world.ids["c1_secretary"]
+    assert chain.grid_leader.official_id == world.ids["b11_leader"]
+    assert all(h.phone is None for h in chain.holders)  # no personal data unless asked
+    assert all(h.phone for h in six_ones_chain(empty_db, B11, personal_data=True).holders)
+    # the secretary's assignment ends: the next direct responsible by rank takes over
+    empty_db.execute(text("UPDATE grid_assignment SET valid_to = now() - interval '1 day' "
+                          "WHERE official_id = :o"), {"o": world.ids["c1_secretary"]})
+    assert six_ones_chain(empty_db, B11).responsible.official_id == world.ids["c1_chair"]
+    # ...but as of last year the secretary was still the one
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=365)
+    assert six_ones_chain(empty_db, B11, as_of=past).responsible.official_id == world.ids["c1_secretary"]
+
+
+def test_leader_in_charge_falls_back_to_the_street(empty_db, world):
+    empty_db.execute(text("DELETE FROM grid_assignment WHERE grid_code = :c AND role = 'first_responsible'"),
+                     {"c": C1})
+    assert six_ones_chain(empty_db, B12).leader_in_charge.official_id == world.ids["secretary"]
+
+
+def test_bulk_setwise_matches_single_point_rule(empty_db, world):
+    rng = np.random.default_rng(7)
+    lon = rng.uniform(113.615, 113.645, 3000)
+    lat = rng.uniform(34.735, 34.765, 3000)
+    # plus every edge/vertex case
+    extra = [(113.63, 34.755), (113.63, 34.745), (113.625, 34.75), (113.635, 34.75), (113.63, 34.75),
+             (113.62, 34.745), (113.64, 34.76)]
+    lon = np.concatenate([lon, [e[0] for e in extra]])
+    lat = np.concatenate([lat, [e[1] for e in extra]])
+    empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
+    empty_db.execute(text("CREATE TEMP TABLE res (point_id bigint, grid_code varchar(14)) ON COMMIT DROP"))
+    empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
+                          "CAST(:y AS float8[]))"),
+                     {"i": list(range(len(lon))), "x": lon.tolist(), "y": lat.tolist()})
+    n = assign_points_setwise(empty_db, "pts", "res")
+    assert n == len(lon)
+    got = dict(empty_db.execute(text("SELECT point_id, grid_code FROM res")).all())
+    for i, (x, y) in enumerate(zip(lon, lat)):
+        try:
+            want = locate_block(empty_db, float(x), float(y)).grid_code
+        except OutsideGridsError:
+            want = None
+        assert got[i] == want, (i, x, y)
