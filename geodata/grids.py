@@ -61,10 +61,15 @@ def now() -> dt.datetime:
 
 
 def _at(as_of: dt.datetime | None) -> dt.datetime:
+    """``as_of`` or now; a naive time is read in the business time zone (settings, Asia/Shanghai)."""
     if as_of is None:
         return now()
-    if as_of.tzinfo is None:  # naive times are taken as UTC
-        return as_of.replace(tzinfo=UTC)
+    if as_of.tzinfo is None:
+        from zoneinfo import ZoneInfo
+
+        from .settings import get_settings
+
+        return as_of.replace(tzinfo=ZoneInfo(get_settings().timezone))
     return as_of
 
 

@@ -470,6 +470,11 @@ def test_replace_closes_old_versions_and_as_of_sees_them(empty_db, tmp_path):
     hist = store.grid_history(empty_db, "41010200300100")
     assert [(h.valid_from, h.valid_to) for h in hist] == [(T0, T1), (T1, None)]
     assert store.count_grids(empty_db, as_of=T0 - dt.timedelta(days=1)) == 0
+    # a naive time is business time (Asia/Shanghai, UTC+8): 2026-01-01 07:59 there is still 2025 in UTC
+    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 7, 59),
+                               codes=["41010200300100"])[0].valid_to == T1
+    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 8, 1),
+                               codes=["41010200300100"])[0].valid_to is None
 
 
 def test_replace_cannot_predate_current_version(empty_db, tmp_path):
@@ -613,3 +618,23 @@ def test_cli_import_errors_and_export(cli_db_url, tmp_path):
     out = _gridwatch(cli_db_url, "export-grids", str(exported))
     assert out.returncode == 0 and "5" in out.stdout, out.stdout + out.stderr
     assert "三官庙街道" in _ogrinfo(exported, "-al")
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_demo_dataset_round_trip(db, empty_db, tmp_path, fmt):
+    """The 三官庙 demo grids (1/14/59, irregular shapes) survive export → import with zero tolerance."""
+    _, ext = FORMATS[fmt]
+    original = {g.code: g for g in store.current_grids(db)}
+    for lvl in (1, 2, 3):
+        export_grids(db, tmp_path / f"demo{lvl}{ext}", level=lvl)
+    for lvl in (1, 2, 3):
+        import_grids(empty_db, tmp_path / f"demo{lvl}{ext}", ImportOptions(level=lvl, tolerance_m=0.0))
+    again = {g.code: g for g in store.current_grids(empty_db)}
+    assert again.keys() == original.keys() and len(again) == 1 + 14 + 59
+    for code, g in original.items():
+        assert (again[code].name, again[code].name_en, again[code].parent_code) == \
+            (g.name, g.name_en, g.parent_code)
+        assert g.geom.hausdorff_distance(again[code].geom) < 1e-9
+    # the same file again with replace: nothing changed, no new versions
+    r = import_grids(empty_db, tmp_path / f"demo3{ext}", ImportOptions(level=3, replace=True))
+    assert r.inserted == 0 and len(r.unchanged) == 59
