@@ -147,6 +147,8 @@ def import_grids_cmd(
     code_field: Optional[str] = typer.Option(None, help="field holding the 14-digit grid code"),
     name_field: Optional[str] = typer.Option(None, help="field holding the grid name"),
     parent_field: Optional[str] = typer.Option(None, help="field holding the parent grid's code"),
+    name_en_field: Optional[str] = typer.Option(None, help="field holding the English name"),
+    encoding: Optional[str] = typer.Option(None, help="text encoding of the file (default: detect UTF-8/GBK)"),
     county_code: Optional[str] = typer.Option(None, help="6-digit county code for generating missing codes"),
     street_code: Optional[str] = typer.Option(None, help="3-digit street number for generated level-1/2 codes"),
     layer: Optional[str] = typer.Option(None, help="layer name (GeoPackage)"),
@@ -160,7 +162,8 @@ def import_grids_cmd(
     from geodata.db import session_scope
 
     opts = ImportOptions(level=level, code_field=code_field, name_field=name_field,
-                         parent_field=parent_field, county_code=county_code, street_code=street_code,
+                         parent_field=parent_field, name_en_field=name_en_field, encoding=encoding,
+                         county_code=county_code, street_code=street_code,
                          layer=layer, source_crs=crs, gcj02=gcj02, tolerance_m=tolerance_m,
                          replace=replace)
     try:
