@@ -248,7 +248,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
     """Load the demo dataset in one transaction; raises DemoError if grids exist (unless if_empty)."""
     t0 = time.perf_counter()
     end = end or dt.datetime.now(SHANGHAI).date()
-    bar = _Progress(progress, 8)
+    bar = _Progress(False, 0)
     try:
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(20131005)"))
@@ -267,6 +267,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
             ids = {t: conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()
                    for t in ("official", "grid_assignment", "grid", "issue", "issue_event",
                              "patrol_diary", "activity")}
+            bar = _Progress(progress, 8)
             bar.step("生成网格 geometry")
             geo = build_geometry()
             gen = _Generator(geo, domains, end, seed, ids)
@@ -509,6 +510,11 @@ class _Generator:
             satisfaction = r.choices([1, 2, 3, 4, 5], weights=w)[0]
         times = [rep, t_assign] + ([t_reassign] if reassign else []) + [t_sign, t_handle] + \
                 ([t_ext] if extend else []) + t_middle + [t_close] + ([t_eval] if t_eval else [])
+        # the office works by day: later steps fall between 08:00 and 20:00 on their own day (so a
+        # case closed on or before its due day stays on time, and a late one stays late)
+        k0 = 4 + int(reassign)
+        for k in range(k0, len(times)):
+            times[k] = max(_office_hours(times[k]), times[k - 1] + dt.timedelta(minutes=1))
         limit = self.as_of - dt.timedelta(minutes=10)
         if t_eval and t_eval > limit and t_close < limit - dt.timedelta(minutes=30):
             times.pop()
@@ -768,6 +774,13 @@ class _Generator:
 
 def _fmt(t: dt.datetime) -> str:
     return t.astimezone(SHANGHAI).strftime("%m月%d日%H:%M")
+
+
+def _office_hours(t: dt.datetime) -> dt.datetime:
+    """Map a local day's 24 hours monotonically onto its 08:00–20:00."""
+    local = t.astimezone(SHANGHAI)
+    day0 = dt.datetime.combine(local.date(), dt.time(0), tzinfo=SHANGHAI)
+    return (day0 + dt.timedelta(hours=8) + (local - day0) / 2).astimezone(UTC)
 
 
 def _whole_seconds(t: dt.datetime) -> dt.datetime:
