@@ -247,7 +247,9 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
               if_empty: bool = False) -> DemoSummary:
     """Load the demo dataset in one transaction; raises DemoError if grids exist (unless if_empty)."""
     t0 = time.perf_counter()
-    end = end or dt.datetime.now(SHANGHAI).date()
+    if end is None:  # today, or yesterday before the records' cut-off time: never a future timestamp
+        now = dt.datetime.now(SHANGHAI)
+        end = now.date() if now.time() >= AS_OF_TIME else now.date() - dt.timedelta(days=1)
     bar = _Progress(False, 0)
     try:
         with engine.begin() as conn:
