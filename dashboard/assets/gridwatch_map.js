@@ -1,0 +1,185 @@
+/* Gridwatch map functions for dash-leaflet (referenced as {"variable": "gridwatch.map.<name>"}).
+ *
+ * All user text is put into the DOM with textContent (never innerHTML), so a title such as
+ * <img src=x onerror=alert(1)> shows as text.
+ */
+(function () {
+  "use strict";
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = String(text); }
+    return e;
+  }
+
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  function hideoutOf(context) {
+    return (context && context.hideout) || {};
+  }
+
+  var STATE_COLORS = {o: "#f08c00", x: "#e03131", c: "#2f9e44"};
+
+  function classOf(v, breaks) {
+    var i = 0;
+    while (i < breaks.length && v >= breaks[i]) { i += 1; }
+    return i;
+  }
+
+  function gridName(p, lang) {
+    return lang === "en" ? (p.name_en || p.name) : p.name;
+  }
+
+  var map = {
+    escapeHtml: escapeHtml,
+
+    /* outline layers: street, communities, blocks */
+    gridStyle: function (feature, context) {
+      var s = map.gridStyleBase(feature, context);
+      s.className = "gw-grid gw-grid-l" + feature.properties.level + " gw-grid-" + feature.properties.code;
+      return s;
+    },
+
+    gridStyleBase: function (feature, context) {
+      var h = hideoutOf(context);
+      var p = feature.properties;
+      if (p.level === 1) {
+        return {color: "#102a56", weight: 4, fill: false, opacity: 0.9};
+      }
+      if (p.level === 2) {
+        if (!h.community) {
+          return {color: "#1c4fa1", weight: 2, fillColor: "#1c4fa1", fillOpacity: 0.0, opacity: 0.9};
+        }
+        if (p.code === h.community) {
+          return {color: "#0b2e6b", weight: 4, fillOpacity: 0.0, opacity: 1};
+        }
+        return {color: "#5c6f8c", weight: 1.5, fillColor: "#ffffff", fillOpacity: 0.25, opacity: 0.8};
+      }
+      if (p.code === h.block) {
+        return {color: "#d9480f", weight: 4, fillOpacity: 0.0, opacity: 1};
+      }
+      return {color: "#1c4fa1", weight: 1.5, dashArray: "5 4", fillOpacity: 0.0, opacity: 0.9};
+    },
+
+    gridHover: function (feature, context) {
+      return {weight: 4, color: "#e8590c"};
+    },
+
+    /* blocks: only those of the selected community are drawn */
+    blockFilter: function (feature, context) {
+      var h = hideoutOf(context);
+      return !!h.community && feature.properties.parent_code === h.community;
+    },
+
+    gridLabel: function (feature, layer, context) {
+      var h = hideoutOf(context);
+      var p = feature.properties;
+      if (p.level === 1) { return; }
+      if (p.level === 2 && h.community === p.code) { return; }  // its blocks are labelled instead
+      var span = el("span", null, gridName(p, h.lang));
+      layer.bindTooltip(span, {permanent: true, direction: "center",
+                               className: "gw-label gw-label-l" + p.level, interactive: false});
+      layer.feature.properties._label = true;
+    },
+
+    /* choropleth fills, from hideout.values {code: value} and hideout.breaks / colors */
+    choroFilter: function (feature, context) {
+      var h = hideoutOf(context);
+      return !!h.values && Object.prototype.hasOwnProperty.call(h.values, feature.properties.code);
+    },
+
+    choroStyle: function (feature, context) {
+      var h = hideoutOf(context);
+      var v = h.values ? h.values[feature.properties.code] : null;
+      if (v === null || v === undefined) {
+        return {stroke: false, fillColor: "#adb5bd", fillOpacity: 0.35};
+      }
+      return {stroke: false, fillColor: h.colors[classOf(v, h.breaks || [])], fillOpacity: 0.62};
+    },
+
+    /* issue markers */
+    markerPoint: function (feature, latlng, context) {
+      var p = feature.properties;
+      return L.circleMarker(latlng, {radius: 7, color: "#ffffff", weight: 1.5,
+                                     fillColor: STATE_COLORS[p.st] || "#868e96", fillOpacity: 0.95,
+                                     className: "gw-marker gw-marker-" + p.st});
+    },
+
+    markerCluster: function (feature, latlng, index, context) {
+      var n = feature.properties.point_count;
+      var size = n < 10 ? 30 : (n < 100 ? 36 : (n < 1000 ? 44 : 52));
+      var icon = L.divIcon({html: "<div><span>" + escapeHtml(n) + "</span></div>",
+                            className: "gw-cluster", iconSize: L.point(size, size)});
+      return L.marker(latlng, {icon: icon});
+    },
+
+    popupContent: function (p, h) {
+      var labels = h.labels || {};
+      var box = el("div", "gw-popup");
+      box.appendChild(el("div", "gw-popup-title", p.t));
+      var meta = el("div", "gw-popup-meta");
+      var rows = [
+        [labels.domain || "Domain", (h.domains && h.domains[p.d]) || p.d],
+        [labels.statusWord || "Status",
+         ((labels.status && labels.status[p.s]) || p.s) +
+         (p.st === "x" ? " · " + ((labels.state && labels.state.x) || "overdue") : "")],
+        [labels.gridWord || "Grid", (h.grids && h.grids[p.g]) || p.g],
+        [labels.ageWord || "Age", map.age(p.r, labels)]
+      ];
+      rows.forEach(function (r) {
+        var line = el("div", "gw-popup-row");
+        line.appendChild(el("span", "gw-popup-key", r[0]));
+        line.appendChild(el("span", "gw-popup-val", r[1]));
+        meta.appendChild(line);
+      });
+      box.appendChild(meta);
+      box.appendChild(el("div", "gw-popup-number", p.n));
+      return box;
+    },
+
+    age: function (epochSeconds, labels) {
+      var words = (labels && labels.age) || [" d ago", " h ago", "just now"];
+      var s = Date.now() / 1000 - epochSeconds;
+      if (s >= 86400) { return Math.floor(s / 86400) + words[0]; }
+      if (s >= 3600) { return Math.floor(s / 3600) + words[1]; }
+      return words[2];
+    },
+
+    markerPopup: function (feature, layer, context) {
+      var p = feature.properties;
+      if (!p || p.cluster) { return; }
+      var h = hideoutOf(context);
+      layer.bindPopup(function () { return map.popupContent(p, h); }, {maxWidth: 320});
+      if (h.focus && h.focus === p.id) {
+        setTimeout(function () {
+          try { layer.openPopup(); } catch (e) { /* layer not on the map (clustered) */ }
+        }, 700);
+      }
+    },
+
+    /* aggregated cells (server side) when the viewport holds more than max_markers issues */
+    binPoint: function (feature, latlng, context) {
+      var p = feature.properties;
+      var share = p.c ? p.x / p.c : 0;
+      var cls = share > 0.2 ? "gw-bin gw-bin-hot" : (share > 0 ? "gw-bin gw-bin-warm" : "gw-bin");
+      var size = Math.round(22 + 6 * Math.log10(Math.max(p.c, 1)));
+      var icon = L.divIcon({html: "<div><span>" + escapeHtml(p.c) + "</span></div>",
+                            className: cls, iconSize: L.point(size, size)});
+      var m = L.marker(latlng, {icon: icon});
+      var h = hideoutOf(context);
+      var labels = h.labels || {};
+      var tip = el("span", null, p.c + " · " + ((labels.state && labels.state.x) || "overdue") + " " +
+                   p.x + " · " + ((labels.state && labels.state.c) || "closed") + " " + p.z);
+      m.bindTooltip(tip);
+      return m;
+    }
+  };
+
+  window.gridwatch = window.gridwatch || {};
+  window.gridwatch.map = map;
+}());

@@ -1,0 +1,561 @@
+"""Callbacks: read inputs → call geodata.mapdata → shape outputs. No SQL, no shapely here.
+
+The ``*_outputs`` functions are what the Dash callbacks run; they take a :class:`MapCtx` (engine,
+settings, viewer scope) and plain values, so tests call them without a browser. The pure shaping
+helpers below them take no database at all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from dash import Dash, Input, Output, Patch, State, ctx as dash_ctx, html, no_update
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from geodata import mapdata
+from geodata.mapdata import METRICS, IssueFilter
+from geodata.scope import Scope
+from geodata.workflow import STATUSES
+
+from . import ids, layout
+from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, fmt_time, grid_name,
+                   kind_label, level_label, norm_lang, role_label, status_label, t, action_label)
+
+COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
+RATE_COLORS = ["#b2182b", "#ef8a62", "#fddbc7", "#d9f0d3", "#7fbf7b", "#1b7837"]
+DEFAULT_METRIC = "overdue"
+LANG_COOKIE = "gw_lang"
+
+
+@dataclass
+class MapCtx:
+    engine: Engine
+    settings: Any
+    scope: Scope
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+
+# -- pure shaping helpers ------------------------------------------------------------------------
+def parse_query(search: str | None) -> tuple[str | None, int | None]:
+    """'?grid=<code>&issue=<id>' → (code, issue id)."""
+    q = parse_qs((search or "").lstrip("?"))
+    code = (q.get("grid") or [None])[0]
+    issue = (q.get("issue") or [None])[0]
+    if code is not None and not (code.isdigit() and len(code) == 14):
+        code = None
+    return code, int(issue) if issue and issue.isdigit() else None
+
+
+def url_search(code: str | None, issue: int | None = None) -> str:
+    params: dict[str, Any] = {}
+    if code:
+        params["grid"] = code
+    if issue:
+        params["issue"] = issue
+    return ("?" + urlencode(params)) if params else ""
+
+
+def filter_from_controls(kind: str | None, domains: list[str] | None, statuses: list[str] | None,
+                         preset: str | None, overdue: bool | None, metric: str | None
+                         ) -> dict[str, Any]:
+    flt = IssueFilter(kind=kind or None, domains=tuple(domains or ()),
+                      statuses=tuple(s for s in (statuses or ()) if s in STATUSES),
+                      preset=preset or None, overdue_only=bool(overdue))
+    d = flt.to_dict()
+    d["metric"] = metric if metric in METRICS else DEFAULT_METRIC
+    return d
+
+
+def metric_of(filter_data: dict[str, Any] | None) -> str:
+    m = (filter_data or {}).get("metric")
+    return m if m in METRICS else DEFAULT_METRIC
+
+
+def _nice(x: float) -> float:
+    if x <= 0:
+        return 0
+    if x < 10:
+        return round(x, 1)
+    mag = 10 ** (int(math.log10(x)) - 1)
+    return round(x / mag) * mag
+
+
+def class_breaks(values: dict[str, float | None], metric: str) -> tuple[list[float], list[str]]:
+    """Class breaks and colours for a choropleth: fixed for the closure rate (low is bad), quantiles
+    (nice-rounded, distinct) for counts and densities."""
+    if metric == "closure_rate":
+        return list(RATE_BREAKS), list(RATE_COLORS)
+    vals = sorted(v for v in values.values() if v is not None)
+    if not vals or vals[-1] <= 0:
+        return [], [COUNT_COLORS[0]]
+    qs = [vals[min(len(vals) - 1, int(len(vals) * p))] for p in (0.2, 0.4, 0.6, 0.8)]
+    breaks: list[float] = []
+    for q in [max(vals[0], 1e-9), *qs]:
+        b = _nice(q)
+        if metric in ("open", "overdue"):
+            b = max(1, math.ceil(q))
+        if b > 0 and (not breaks or b > breaks[-1]):
+            breaks.append(b)
+    step = (len(COUNT_COLORS) - 1) / max(len(breaks), 1)
+    colors = [COUNT_COLORS[round(i * step)] for i in range(len(breaks) + 1)]
+    return breaks, colors
+
+
+def legend_children(metric: str, breaks: list[float], colors: list[str], lang: str,
+                    has_none: bool) -> list[Any]:
+    def fmt(v: float) -> str:
+        if metric == "closure_rate":
+            return fmt_pct(v, lang, 0)
+        return fmt_int(v, lang) if metric in ("open", "overdue") else fmt_num(v, lang, 0)
+
+    rows = []
+    edges = [None, *breaks, None]
+    for i, color in enumerate(colors):
+        lo, hi = edges[i], edges[i + 1]
+        if lo is None and hi is None:
+            label = "0" if metric in ("open", "overdue") else "—"
+        elif lo is None:
+            label = f"< {fmt(hi)}"
+        elif hi is None:
+            label = f"≥ {fmt(lo)}"
+        else:
+            label = f"{fmt(lo)} – {fmt(hi)}"
+        rows.append(html.Div(className="gw-legend-row", children=[
+            html.Span(className="gw-swatch", style={"background": color}), html.Span(label)]))
+    if has_none:
+        rows.append(html.Div(className="gw-legend-row", children=[
+            html.Span(className="gw-swatch gw-swatch-none"), html.Span(t("no_data", lang))]))
+    return [html.Div(className="gw-legend-title", children=t(f"metric_{metric}", lang)), *rows]
+
+
+def viewport_for(bbox: tuple[float, float, float, float] | list[float]) -> dict[str, Any]:
+    w, s, e, n = bbox
+    return {"bounds": [[s, w], [n, e]], "transition": "flyToBounds",
+            "options": {"duration": 0.35, "padding": [18, 18]}}
+
+
+def bbox_from_bounds(bounds: list[list[float]] | None) -> tuple[float, float, float, float] | None:
+    """dash-leaflet's [[south, west], [north, east]] → (west, south, east, north)."""
+    if not bounds:
+        return None
+    (s, w), (n, e) = bounds
+    return (w, s, e, n)
+
+
+def outline_hideout(selected: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    sel = selected or {}
+    level, code = sel.get("level"), sel.get("code")
+    community = code if level == 2 else (sel.get("parent") if level == 3 else None)
+    return {"lang": norm_lang(lang), "community": community, "block": code if level == 3 else None}
+
+
+def choro_target(selected: dict[str, Any] | None) -> tuple[int, str | None]:
+    """(level, parent code) whose grids the choropleth colours for a selection."""
+    sel = selected or {}
+    if sel.get("level") == 2:
+        return 3, sel.get("code")
+    if sel.get("level") == 3:
+        return 3, sel.get("parent")
+    return 2, sel.get("code")
+
+
+def breadcrumb_children(path: list[list[str]] | list[tuple[str, str, str]], lang: str) -> list[Any]:
+    out: list[Any] = []
+    for i, (code, name, name_en) in enumerate(path):
+        label = name if norm_lang(lang) == "zh" else name_en
+        if i:
+            out.append(html.Span("›", className="gw-crumb-sep"))
+        if i == len(path) - 1:
+            out.append(html.Span(label, className="gw-crumb gw-crumb-current"))
+        else:
+            href = "/" if i == 0 else f"/?grid={code}"
+            from dash import dcc  # local: keeps the helpers importable without a layout
+            out.append(dcc.Link(label, href=href, className="gw-crumb"))
+    return out
+
+
+def heat_url(flt: IssueFilter, stamp: str | None) -> str:
+    q = flt.to_query()
+    q["v"] = hashlib.sha1((stamp or "").encode()).hexdigest()[:10]
+    return "/tiles/heat/{z}/{x}/{y}.png?" + urlencode(q)
+
+
+def heat_legend(scale: float, lang: str) -> list[Any]:
+    return [html.Div(className="gw-legend-title", children=t("heat_legend", lang)),
+            html.Div(className="gw-heat-ramp"),
+            html.Div(className="gw-heat-scale", children=[
+                html.Span("0"), html.Span(fmt_int(scale / 4, lang)),
+                html.Span("≥ " + fmt_int(scale, lang))])]
+
+
+def marker_note(result: mapdata.MarkerResult, lang: str) -> str:
+    if result.mode == "points":
+        return t("markers_points", lang, n=fmt_int(result.total or 0, lang))
+    return t("markers_bins", lang)
+
+
+def issue_rows(rows: list[mapdata.IssueRow], lang: str, domain_names: dict[str, tuple[str, str]],
+               grid_names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        out.append({"id": str(r.id), "number": r.number, "title": r.title,
+                    "domain": grid_name(domain_names.get(r.domain_code), lang, r.domain_code),
+                    "status": status_label(r.status, lang) + (f" · {t('overdue_flag', lang)}"
+                                                              if r.overdue else ""),
+                    "overdue": bool(r.overdue), "reported": fmt_dt(r.reported_at, lang),
+                    "grid": grid_name(grid_names.get(r.grid_code), lang, r.grid_code)})
+    return out
+
+
+def _bars(items: list[tuple[str, int]], total: int) -> html.Div:
+    rows = []
+    for label, n in items:
+        pct = 100 * n / total if total else 0
+        rows.append(html.Div(className="gw-bar-row", children=[
+            html.Span(label, className="gw-bar-label"),
+            html.Span(className="gw-bar", children=html.Span(className="gw-bar-fill",
+                                                             style={"width": f"{pct:.1f}%"})),
+            html.Span(fmt_int(n, "zh"), className="gw-bar-n")]))
+    return html.Div(className="gw-bars", children=rows)
+
+
+def official_items(detail: mapdata.GridDetail, lang: str, personal_data: bool) -> list[Any]:
+    items = []
+    for o in detail.officials:
+        role = chain_label(o.chain, lang) if o.chain else role_label(o.role, lang)
+        phone = o.phone if (personal_data and o.phone) else None
+        items.append(html.Li(className="gw-official", children=[
+            html.Span(role, className="gw-official-role"),
+            html.Span(o.name, className="gw-official-name"),
+            html.Span(o.title, className="gw-official-title"),
+            html.A(phone, href=f"tel:{phone}", className="gw-official-phone") if phone else None]))
+    if not items:
+        items.append(html.Li(t("none", lang)))
+    return items
+
+
+def panel_children(detail: mapdata.GridDetail, counts: mapdata.GridCounts, lang: str,
+                   domain_names: dict[str, tuple[str, str]], personal_data: bool) -> list[Any]:
+    c = counts.counts
+    name = detail.name if norm_lang(lang) == "zh" else detail.name_en
+    kpis = [("total", fmt_int(c.total, lang)), ("open", fmt_int(c.open, lang)),
+            ("closed", fmt_int(c.closed, lang)), ("overdue", fmt_int(c.overdue, lang)),
+            ("overdue_open", fmt_int(c.overdue_open, lang)),
+            ("closure_rate", fmt_pct(c.closure_rate, lang))]
+    meta = [(t("code", lang), detail.code), (t("level", lang), level_label(detail.level, lang)),
+            (t("area", lang), fmt_area(detail.area_km2, lang))]
+    if detail.level < 3:
+        meta.append((t(f"children_{detail.level + 1}", lang), fmt_int(detail.children, lang)))
+    officials_title = t("six_ones", lang) if detail.level == 3 else t("officials", lang)
+    by_domain = sorted(counts.by_domain.items(), key=lambda kv: -kv[1])
+    return [
+        html.H2(name, className="gw-grid-name", id="gw-grid-name"),
+        html.Dl(className="gw-meta", children=[x for k, v in meta for x in (html.Dt(k), html.Dd(v))]),
+        html.Div(className="gw-kpis", children=[
+            html.Div(className=f"gw-kpi gw-kpi-{k}", children=[
+                html.Div(v, className="gw-kpi-value"), html.Div(t(k, lang), className="gw-kpi-label")])
+            for k, v in kpis]),
+        html.H3(officials_title, className="gw-h3"),
+        html.Ul(official_items(detail, lang, personal_data), className="gw-officials"),
+        html.H3(t("by_status", lang), className="gw-h3"),
+        _bars([(status_label(s, lang), n) for s, n in counts.by_status.items()], c.total),
+        html.H3(t("by_domain", lang), className="gw-h3"),
+        _bars([(grid_name(domain_names.get(d), lang, d), n) for d, n in by_domain], c.total),
+    ]
+
+
+def timeline_children(d: mapdata.IssueDetail, lang: str, domain_names: dict[str, tuple[str, str]],
+                      grid_names: dict[str, tuple[str, str]]) -> tuple[str, list[Any]]:
+    i = d.issue
+    title = f"{i.number} · {i.title}"
+    facts = [
+        (t("kind", lang), kind_label(i.kind, lang)),
+        (t("col_domain", lang), grid_name(domain_names.get(i.domain_code), lang, i.domain_code)),
+        (t("col_status", lang), status_label(i.status, lang)
+         + (f" · {t('overdue_flag', lang)}" if i.overdue else "")),
+        (t("col_grid", lang), grid_name(grid_names.get(i.grid_code), lang, i.grid_code)),
+        (t("col_reported", lang), fmt_dt(i.reported_at, lang)),
+        (t("due", lang), fmt_dt(i.due_at, lang)),
+        (t("closed_at", lang), fmt_dt(i.closed_at, lang)),
+        (t("leader_in_charge", lang), d.leader_in_charge or "—"),
+        (t("responsible", lang), d.responsible or "—"),
+        (t("grid_leader", lang), d.grid_leader or "—"),
+        (t("assignee", lang), d.assignee or "—"),
+        (t("address", lang), d.address or "—"),
+    ]
+    head = html.Tr([html.Th(t(k, lang)) for k in ("col_time", "col_action", "col_status",
+                                                   "col_actor", "col_note")])
+    body = [html.Tr([html.Td(fmt_dt(e.at, lang)), html.Td(action_label(e.action, lang)),
+                     html.Td(f"{status_label(e.from_status, lang)} → {status_label(e.to_status, lang)}"),
+                     html.Td(e.actor or (role_label(e.actor_role, lang) if e.actor_role else "—")),
+                     html.Td(e.note or "")]) for e in d.events]
+    return title, [
+        html.Div(i.title, className="gw-timeline-title", id="gw-timeline-title"),
+        html.Dl(className="gw-meta", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
+        html.P(d.description, className="gw-description") if d.description else None,
+        html.H3(t("timeline", lang), className="gw-h3"),
+        html.Table(className="table table-sm gw-timeline", children=[html.Thead(head), html.Tbody(body)]),
+    ]
+
+
+def search_options(hits: list[mapdata.SearchHit], lang: str) -> list[dict[str, str]]:
+    out = []
+    for h in hits:
+        value = f"issue:{h.issue_id}:{h.grid_code}" if h.kind == "issue" else f"grid:{h.grid_code}"
+        label = h.label if norm_lang(lang) == "zh" else h.label_en
+        out.append({"label": f"{t('hit_' + h.kind, lang)} · {label}", "value": value})
+    return out
+
+
+def search_target(value: str | None) -> str | None:
+    """A search option value → the URL search string to navigate to."""
+    if not value:
+        return None
+    parts = value.split(":")
+    if parts[0] == "grid" and len(parts) == 2:
+        return url_search(parts[1])
+    if parts[0] == "issue" and len(parts) == 3 and parts[1].isdigit():
+        return url_search(parts[2], int(parts[1]))
+    return None
+
+
+# -- callback bodies (database through mapdata only) --------------------------------------------
+def context_data(mctx: MapCtx) -> layout.MapContextData:
+    with mctx.session() as s:
+        street = mapdata.street_code(s, mctx.scope)
+        detail = mapdata.grid_detail(s, mctx.scope, street) if street else None
+        names = mapdata.grid_names(s, mctx.scope)
+        return layout.MapContextData(
+            street_code=street,
+            street_names=(detail.name, detail.name_en) if detail else ("", ""),
+            street_bbox=detail.bbox if detail else None,
+            domains=mapdata.domains(s),
+            block_names={c: n for c, n in names.items() if c[12:] != "00"},
+            grids_stamp=mapdata.grids_stamp(s))
+
+
+def page_layout(mctx: MapCtx, lang: str | None) -> Any:
+    """The whole page for a language (the Dash layout function)."""
+    lang = norm_lang(lang)
+    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None))
+
+
+def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None) -> list[Any]:
+    lang = norm_lang(lang)
+    return layout.body(mctx.settings, lang, IssueFilter.from_dict(filter_data), metric_of(filter_data),
+                       context_data(mctx))
+
+
+def selection_outputs(mctx: MapCtx, search: str | None, lang: str
+                      ) -> tuple[dict[str, Any], dict[str, Any], list[Any], dict[str, Any]]:
+    """URL → (selected store, map viewport, breadcrumb, outline hideout)."""
+    code, issue_id = parse_query(search)
+    with mctx.session() as s:
+        street = mapdata.street_code(s, mctx.scope)
+        detail = mapdata.grid_detail(s, mctx.scope, code) if code else None
+        if detail is None and street:
+            detail = mapdata.grid_detail(s, mctx.scope, street)
+        issue = mapdata.issue_timeline(s, mctx.scope, issue_id) if issue_id else None
+    if detail is None:
+        return {}, no_update, [], outline_hideout({}, lang)
+    selected = {"code": detail.code, "level": detail.level, "parent": detail.parent_code,
+                "bbox": list(detail.bbox), "issue": issue.issue.id if issue else None}
+    if issue is not None:
+        viewport = {"center": [issue.lat, issue.lon], "zoom": 18, "transition": "flyTo",
+                    "options": {"duration": 0.35}}
+    else:
+        viewport = viewport_for(detail.bbox)
+    return (selected, viewport, breadcrumb_children(detail.path, lang),
+            outline_hideout(selected, lang))
+
+
+def choropleth_outputs(mctx: MapCtx, selected: dict[str, Any] | None,
+                       filter_data: dict[str, Any] | None, lang: str
+                       ) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
+    """(community choropleth hideout, block choropleth hideout, legend)."""
+    metric = metric_of(filter_data)
+    level, parent = choro_target(selected)
+    with mctx.session() as s:
+        metrics = mapdata.grid_metrics(s, mctx.scope, IssueFilter.from_dict(filter_data), level, parent)
+    values = mapdata.metric_values(metrics, metric)
+    breaks, colors = class_breaks(values, metric)
+    hideout = {"values": values, "breaks": breaks, "colors": colors}
+    empty = {"values": {}, "breaks": [], "colors": []}
+    legend = legend_children(metric, breaks, colors, lang, any(v is None for v in values.values()))
+    return (hideout, empty, legend) if level == 2 else (empty, hideout, legend)
+
+
+def marker_outputs(mctx: MapCtx, bounds: list[list[float]] | None, filter_data: dict[str, Any] | None,
+                   selected: dict[str, Any] | None, lang: str
+                   ) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(point markers, aggregated cells, note) for the viewport."""
+    bbox = bbox_from_bounds(bounds) or tuple((selected or {}).get("bbox") or ()) or None
+    empty = {"type": "FeatureCollection", "features": []}
+    if not bbox:
+        return empty, empty, ""
+    with mctx.session() as s:
+        res = mapdata.markers(s, mctx.scope, IssueFilter.from_dict(filter_data), bbox,
+                              limit=mctx.settings.max_markers)
+    if res.mode == "points":
+        return res.data, empty, marker_note(res, lang)
+    return empty, res.data, marker_note(res, lang)
+
+
+def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | None, lang: str
+                 ) -> tuple[str, list[Any]]:
+    flt = IssueFilter.from_dict(filter_data)
+    with mctx.session() as s:
+        scale = mapdata.heat_scale(s, mctx.scope, flt)
+    return heat_url(flt, stamp), heat_legend(scale, lang)
+
+
+def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: dict[str, Any] | None,
+                  lang: str) -> tuple[list[Any], list[dict[str, Any]]]:
+    code = (selected or {}).get("code")
+    if not code:
+        return [html.P(t("not_found", lang))], []
+    flt = IssueFilter.from_dict(filter_data)
+    with mctx.session() as s:
+        detail = mapdata.grid_detail(s, mctx.scope, code)
+        if detail is None:
+            return [html.P(t("not_found", lang))], []
+        counts = mapdata.grid_counts(s, mctx.scope, flt, code)
+        rows = mapdata.latest_issues(s, mctx.scope, flt, code, limit=50)
+        domain_names = {c: (zh, en) for c, zh, en in mapdata.domains(s)}
+        names = mapdata.grid_names(s, mctx.scope)
+    return (panel_children(detail, counts, lang, domain_names, mctx.scope.personal_data),
+            issue_rows(rows, lang, domain_names, names))
+
+
+def timeline_outputs(mctx: MapCtx, issue_id: int, lang: str) -> tuple[bool, str, list[Any]]:
+    with mctx.session() as s:
+        d = mapdata.issue_timeline(s, mctx.scope, issue_id)
+        if d is None:
+            return False, "", []
+        domain_names = {c: (zh, en) for c, zh, en in mapdata.domains(s)}
+        names = mapdata.grid_names(s, mctx.scope)
+    title, children = timeline_children(d, lang, domain_names, names)
+    return True, title, children
+
+
+def search_outputs(mctx: MapCtx, q: str | None, lang: str) -> list[dict[str, str]]:
+    if not q or len(q.strip()) < 1:
+        return []
+    with mctx.session() as s:
+        return search_options(mapdata.search(s, mctx.scope, q, limit=8), lang)
+
+
+def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
+    with mctx.session() as s:
+        new = mapdata.latest_change(s, mctx.scope)
+    note = f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(dt.datetime.now(dt.timezone.utc), lang))}"
+    return (no_update if new == stamp else new), note
+
+
+# -- registration --------------------------------------------------------------------------------
+def register(app: Dash, mctx: MapCtx) -> None:
+    @app.callback(Output(ids.BODY, "children"), Input(ids.LANG, "value"), State(ids.FILTER, "data"),
+                  prevent_initial_call=True)
+    def _body(lang, filter_data):
+        lang = norm_lang(lang)
+        # remembered for the next page load (the layout is built in this language)
+        dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+        return body_outputs(mctx, lang, filter_data)
+
+    @app.callback(Output(ids.FILTER, "data"),
+                  Input(ids.F_KIND, "value"), Input(ids.F_DOMAINS, "value"),
+                  Input(ids.F_STATUSES, "value"), Input(ids.F_DATE, "value"),
+                  Input(ids.F_OVERDUE, "value"), Input(ids.METRIC, "value"),
+                  State(ids.FILTER, "data"), prevent_initial_call=True)
+    def _filter(kind, domains, statuses, preset, overdue, metric, old):
+        new = filter_from_controls(kind, domains, statuses, preset, overdue, metric)
+        return no_update if new == old else new
+
+    @app.callback(Output(ids.URL, "search"),
+                  Input(ids.L_COMMUNITY, "clickData"), Input(ids.L_BLOCK, "clickData"),
+                  Input(ids.SEARCH, "value"), State(ids.URL, "search"), prevent_initial_call=True)
+    def _navigate(community_click, block_click, search_value, current):
+        trigger = dash_ctx.triggered_id
+        target: str | None = None
+        if trigger == ids.SEARCH:
+            target = search_target(search_value)
+        else:
+            click = community_click if trigger == ids.L_COMMUNITY else block_click
+            code = ((click or {}).get("properties") or {}).get("code")
+            target = url_search(code) if code else None
+        if target is None or target == (current or ""):
+            return no_update
+        return target
+
+    @app.callback(Output(ids.SELECTED, "data"), Output(ids.MAP, "viewport"),
+                  Output(ids.BREADCRUMB, "children"), Output(ids.L_COMMUNITY, "hideout"),
+                  Output(ids.L_BLOCK, "hideout"), Output(ids.L_MARKERS, "hideout"),
+                  Input(ids.URL, "search"), State(ids.LANG, "value"))
+    def _select(search, lang):
+        selected, viewport, crumbs, outline = selection_outputs(mctx, search, lang)
+        focus = Patch()
+        focus["focus"] = selected.get("issue") if selected else None
+        return selected, viewport, crumbs, outline, outline, focus
+
+    @app.callback(Output(ids.L_CHORO_COMMUNITY, "hideout"), Output(ids.L_CHORO_BLOCK, "hideout"),
+                  Output(ids.LEGEND_CHORO, "children"),
+                  Input(ids.SELECTED, "data"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
+                  State(ids.LANG, "value"))
+    def _choropleth(selected, filter_data, _stamp, lang):
+        return choropleth_outputs(mctx, selected, filter_data, lang)
+
+    @app.callback(Output(ids.L_MARKERS, "data"), Output(ids.L_BINS, "data"),
+                  Output(ids.MARKER_NOTE, "children"),
+                  Input(ids.MAP, "bounds"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
+                  State(ids.SELECTED, "data"), State(ids.LANG, "value"))
+    def _markers(bounds, filter_data, _stamp, selected, lang):
+        return marker_outputs(mctx, bounds, filter_data, selected, lang)
+
+    @app.callback(Output(ids.L_HEAT, "url"), Output(ids.LEGEND_HEAT, "children"),
+                  Input(ids.FILTER, "data"), Input(ids.STAMP, "data"), State(ids.LANG, "value"))
+    def _heat(filter_data, stamp, lang):
+        return heat_outputs(mctx, filter_data, stamp, lang)
+
+    @app.callback(Output(ids.LEGEND_HEAT, "style"), Input(ids.LAYERS, "overlays"),
+                  State(ids.LANG, "value"))
+    def _heat_legend_visible(overlays, lang):
+        on = t("layer_heat", lang) in (overlays or [])
+        return {"display": "block" if on else "none"}
+
+    @app.callback(Output(ids.PANEL, "children"), Output(ids.ISSUES, "rowData"),
+                  Input(ids.SELECTED, "data"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
+                  State(ids.LANG, "value"))
+    def _panel(selected, filter_data, _stamp, lang):
+        return panel_outputs(mctx, selected, filter_data, lang)
+
+    @app.callback(Output(ids.TIMELINE, "is_open"), Output(ids.TIMELINE_TITLE, "children"),
+                  Output(ids.TIMELINE_BODY, "children"),
+                  Input(ids.ISSUES, "cellClicked"), Input(ids.TIMELINE_CLOSE, "n_clicks"),
+                  State(ids.LANG, "value"), prevent_initial_call=True)
+    def _timeline(cell, _close, lang):
+        if dash_ctx.triggered_id == ids.TIMELINE_CLOSE or not cell:
+            return False, no_update, no_update
+        row = cell.get("rowId")
+        if not row or not str(row).isdigit():
+            return no_update, no_update, no_update
+        return timeline_outputs(mctx, int(row), lang)
+
+    @app.callback(Output(ids.SEARCH, "options"), Input(ids.SEARCH, "search_value"),
+                  State(ids.LANG, "value"), prevent_initial_call=True)
+    def _search(q, lang):
+        if not q:
+            return no_update
+        return search_outputs(mctx, q, lang)
+
+    @app.callback(Output(ids.STAMP, "data"), Output(ids.LIVE_NOTE, "children"),
+                  Input(ids.LIVE, "n_intervals"), State(ids.STAMP, "data"), State(ids.LANG, "value"))
+    def _live(_n, stamp, lang):
+        return live_outputs(mctx, stamp, lang)

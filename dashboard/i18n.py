@@ -1,0 +1,219 @@
+"""zh-CN (default) and English texts; numbers and dates formatted for the locale."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from geodata.workflow import ACTION_LABELS, STATUS_LABELS
+
+LANGS = ("zh", "en")
+DEFAULT_LANG = "zh"
+TZ = ZoneInfo("Asia/Shanghai")
+
+TEXT: dict[str, tuple[str, str]] = {
+    "app_title": ("网格化管理地图", "Grid management map"),
+    "synthetic": ("演示数据（虚构）", "demo data (synthetic)"),
+    "search": ("搜索网格编码/名称、人员、问题编号…", "Search grid code/name, official, issue number…"),
+    "kind": ("类别", "Kind"),
+    "kind_all": ("全部", "All"),
+    "problem": ("问题", "Problems"),
+    "sentiment": ("社情", "Sentiment"),
+    "domains": ("领域", "Domains"),
+    "domains_all": ("全部领域", "All domains"),
+    "statuses": ("状态", "Status"),
+    "statuses_all": ("全部状态", "All statuses"),
+    "date": ("时间", "Period"),
+    "date_all": ("全部", "All"),
+    "week": ("本周", "This week"),
+    "month": ("本月", "This month"),
+    "quarter": ("本季度", "This quarter"),
+    "year": ("本年", "This year"),
+    "overdue_only": ("仅超期", "Overdue only"),
+    "metric": ("分级设色", "Choropleth"),
+    "metric_open": ("未办结问题数", "Open issues"),
+    "metric_overdue": ("超期问题数", "Overdue issues"),
+    "metric_closure_rate": ("结案率", "Closure rate"),
+    "metric_per_km2": ("每平方公里问题数", "Issues per km²"),
+    "layer_choro": ("分级设色", "Choropleth"),
+    "layer_heat": ("热力图", "Heat map"),
+    "layer_markers": ("问题标记", "Issue markers"),
+    "heat_legend": ("问题密度（件/平方公里）", "Issue density (per km²)"),
+    "state_open": ("办理中", "Open"),
+    "state_overdue": ("超期", "Overdue"),
+    "state_closed": ("已办结", "Closed"),
+    "no_data": ("无数据", "No data"),
+    "level_1": ("一级网格（街道）", "Level 1 (street)"),
+    "level_2": ("二级网格（社区）", "Level 2 (community)"),
+    "level_3": ("三级网格（楼院）", "Level 3 (block)"),
+    "code": ("编码", "Code"),
+    "level": ("层级", "Level"),
+    "area": ("面积", "Area"),
+    "children_2": ("下辖社区", "Communities"),
+    "children_3": ("下辖网格", "Blocks"),
+    "officials": ("责任人", "Responsible officials"),
+    "six_ones": ("“六个一”责任链", "Six-ones chain"),
+    "total": ("问题总数", "Issues"),
+    "open": ("未办结", "Open"),
+    "closed": ("已办结", "Closed"),
+    "overdue": ("超期", "Overdue"),
+    "overdue_open": ("超期未办结", "Open and overdue"),
+    "closure_rate": ("结案率", "Closure rate"),
+    "by_status": ("按状态", "By status"),
+    "by_domain": ("按领域", "By domain"),
+    "latest": ("最新问题", "Latest issues"),
+    "col_number": ("编号", "No."),
+    "col_title": ("标题", "Title"),
+    "col_domain": ("领域", "Domain"),
+    "col_status": ("状态", "Status"),
+    "col_reported": ("上报时间", "Reported"),
+    "col_grid": ("网格", "Grid"),
+    "timeline": ("办理过程", "Timeline"),
+    "close": ("关闭", "Close"),
+    "col_time": ("时间", "Time"),
+    "col_action": ("环节", "Step"),
+    "col_actor": ("经办人", "By"),
+    "col_note": ("说明", "Note"),
+    "leader_in_charge": ("主管领导", "Leader in charge"),
+    "responsible": ("直接责任人", "Directly responsible"),
+    "grid_leader": ("网格长", "Grid leader"),
+    "assignee": ("承办人", "Assignee"),
+    "due": ("办理期限", "Due"),
+    "closed_at": ("办结时间", "Closed"),
+    "address": ("地址", "Address"),
+    "markers_points": ("显示 {n} 个问题", "{n} issues shown"),
+    "markers_bins": ("问题较多，已按区域汇总（每格件数）", "Many issues: aggregated by area (count per cell)"),
+    "live": ("实时", "Live"),
+    "updated": ("更新于 {t}", "updated {t}"),
+    "not_found": ("未找到该网格", "Grid not found"),
+    "hit_grid": ("网格", "Grid"),
+    "hit_official": ("人员", "Official"),
+    "hit_issue": ("问题", "Issue"),
+    "phone_hidden": ("（电话不公开）", "(phone not shown)"),
+    "none": ("暂无", "None"),
+    "km2": ("平方公里", "km²"),
+    "overdue_flag": ("超期", "overdue"),
+}
+
+ROLE_LABELS = {
+    "first_responsible": ("第一责任人", "First responsible"),
+    "direct_responsible": ("直接责任人", "Directly responsible"),
+    "sunk_member": ("下沉人员", "Sunk-in member"),
+    "platform_maintainer": ("平台维护员", "Platform maintainer"),
+    "grid_leader": ("网格长", "Grid leader"),
+    "operator": ("指挥中心", "Command centre"),
+}
+CHAIN_LABELS = {
+    "grid_leader": ("网格长", "Grid leader"),
+    "responsible": ("直接责任人", "Directly responsible"),
+    "leader_in_charge": ("主管领导", "Leader in charge"),
+}
+KIND_LABELS = {"problem": ("问题", "Problem"), "sentiment": ("社情", "Sentiment")}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def norm_lang(lang: str | None) -> str:
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def _pick(pair: tuple[str, str], lang: str) -> str:
+    return pair[0] if norm_lang(lang) == "zh" else pair[1]
+
+
+def t(key: str, lang: str, **kw: object) -> str:
+    s = _pick(TEXT[key], lang)
+    return s.format(**kw) if kw else s
+
+
+def status_label(status: str | None, lang: str) -> str:
+    return _pick(STATUS_LABELS[status], lang) if status in STATUS_LABELS else (status or "—")
+
+
+def action_label(action: str, lang: str) -> str:
+    return _pick(ACTION_LABELS[action], lang) if action in ACTION_LABELS else action
+
+
+def role_label(role: str, lang: str) -> str:
+    return _pick(ROLE_LABELS[role], lang) if role in ROLE_LABELS else role
+
+
+def chain_label(chain: str, lang: str) -> str:
+    return _pick(CHAIN_LABELS[chain], lang) if chain in CHAIN_LABELS else chain
+
+
+def kind_label(kind: str, lang: str) -> str:
+    return _pick(KIND_LABELS[kind], lang) if kind in KIND_LABELS else kind
+
+
+def fmt_int(n: int | float | None, lang: str) -> str:
+    if n is None:
+        return "—"
+    return f"{int(round(n)):,}"
+
+
+def fmt_num(x: float | None, lang: str, digits: int = 1) -> str:
+    if x is None:
+        return "—"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_pct(x: float | None, lang: str, digits: int = 1) -> str:
+    if x is None:
+        return "—"
+    return f"{x * 100:.{digits}f}%"
+
+
+def fmt_area(km2: float | None, lang: str) -> str:
+    if km2 is None:
+        return "—"
+    return f"{km2:.2f} {t('km2', lang)}" if norm_lang(lang) == "zh" else f"{km2:.2f} km²"
+
+
+def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
+    """zh: 2026年11月27日 20:05; en: 27 Nov 2026 20:05 (business time zone)."""
+    if d is None:
+        return "—"
+    loc = d.astimezone(tz)
+    if norm_lang(lang) == "zh":
+        return f"{loc.year}年{loc.month}月{loc.day}日 {loc:%H:%M}"
+    return f"{loc.day} {_MONTHS[loc.month - 1]} {loc.year} {loc:%H:%M}"
+
+
+def fmt_date(d: dt.date | dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
+    if d is None:
+        return "—"
+    if isinstance(d, dt.datetime):
+        d = d.astimezone(tz).date()
+    if norm_lang(lang) == "zh":
+        return f"{d.year}年{d.month}月{d.day}日"
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo = TZ) -> str:
+    return f"{d.astimezone(tz):%H:%M:%S}"
+
+
+def level_label(level: int, lang: str) -> str:
+    return t(f"level_{level}", lang)
+
+
+def grid_name(names: tuple[str, str] | None, lang: str, fallback: str = "") -> str:
+    if not names:
+        return fallback
+    return names[0] if norm_lang(lang) == "zh" else (names[1] or names[0])
+
+
+def js_labels(lang: str) -> dict[str, object]:
+    """Texts the browser-side functions need (popups, legends), for the layers' hideout."""
+    lang = norm_lang(lang)
+    return {
+        "lang": lang,
+        "status": {s: status_label(s, lang) for s in STATUS_LABELS},
+        "state": {"o": t("state_open", lang), "x": t("state_overdue", lang),
+                  "c": t("state_closed", lang)},
+        "kind": {"p": kind_label("problem", lang), "s": kind_label("sentiment", lang)},
+        "age": ["天前", "小时前", "刚刚"] if lang == "zh" else [" d ago", " h ago", "just now"],
+        "domain": "领域" if lang == "zh" else "Domain",
+        "statusWord": "状态" if lang == "zh" else "Status",
+        "gridWord": "网格" if lang == "zh" else "Grid",
+        "ageWord": "时长" if lang == "zh" else "Age",
+    }

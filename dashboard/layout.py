@@ -1,0 +1,226 @@
+"""Layout builders. The shell (URL, stores, language switch) is static; the body is rebuilt when the
+language changes. Polygons are loaded by URL (one GeoJSON per level, cached by the browser) and
+restyled through ``hideout``; issue markers and heat tiles follow the filter store."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import dash_leaflet as dl
+from dash import dcc, html
+
+from geodata.mapdata import DATE_PRESETS, METRICS, IssueFilter
+from geodata.workflow import STATUSES
+
+from . import ids
+from .i18n import js_labels, status_label, t
+
+
+def js(name: str) -> dict[str, str]:
+    """A dash-leaflet functional prop pointing at dashboard/assets/gridwatch_map.js."""
+    return {"variable": f"gridwatch.map.{name}"}
+
+
+@dataclass(frozen=True)
+class MapContextData:
+    """What the body needs from the database, fetched once per body build."""
+
+    street_code: str | None
+    street_names: tuple[str, str]
+    street_bbox: tuple[float, float, float, float] | None
+    domains: list[tuple[str, str, str]]
+    block_names: dict[str, tuple[str, str]]
+    grids_stamp: str
+
+
+def shell(settings: Any, lang: str, body_children: list[Any]) -> html.Div:
+    return html.Div(className="gw-app", lang="zh-CN" if lang == "zh" else "en", children=[
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
+        dcc.Store(id=ids.SELECTED),
+        dcc.Store(id=ids.STAMP),
+        dcc.Interval(id=ids.LIVE, interval=int(settings.live_interval_s * 1000)),
+        html.Div(className="gw-lang", children=dbc.RadioItems(
+            id=ids.LANG, options=[{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}],
+            value=lang, inline=True,
+            className="gw-lang-switch", inputClassName="btn-check",
+            labelClassName="btn btn-outline-light btn-sm", labelCheckedClassName="active")),
+        html.Div(id=ids.BODY, className="gw-body", children=body_children),
+    ])
+
+
+def _options(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"label": label, "value": value} for value, label in pairs]
+
+
+def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], metric: str) -> html.Div:
+    zh = lang == "zh"
+    return html.Div(className="gw-filters", children=[
+        html.Div(className="gw-filter", children=[
+            html.Label(t("kind", lang)),
+            dbc.RadioItems(id=ids.F_KIND, inline=True, value=flt.kind or "",
+                           options=_options([("", t("kind_all", lang)), ("problem", t("problem", lang)),
+                                             ("sentiment", t("sentiment", lang))]))]),
+        html.Div(className="gw-filter gw-filter-wide", children=[
+            html.Label(t("domains", lang)),
+            dcc.Dropdown(id=ids.F_DOMAINS, multi=True, value=list(flt.domains),
+                         placeholder=t("domains_all", lang),
+                         options=_options([(c, zh_name if zh else en_name)
+                                           for c, zh_name, en_name in domains]))]),
+        html.Div(className="gw-filter gw-filter-wide", children=[
+            html.Label(t("statuses", lang)),
+            dcc.Dropdown(id=ids.F_STATUSES, multi=True, value=list(flt.statuses),
+                         placeholder=t("statuses_all", lang),
+                         options=_options([(s, status_label(s, lang)) for s in STATUSES]))]),
+        html.Div(className="gw-filter", children=[
+            html.Label(t("date", lang)),
+            dbc.RadioItems(id=ids.F_DATE, inline=True, value=flt.preset or "",
+                           options=_options([("", t("date_all", lang))]
+                                            + [(p, t(p, lang)) for p in DATE_PRESETS]))]),
+        html.Div(className="gw-filter", children=[
+            dbc.Switch(id=ids.F_OVERDUE, value=flt.overdue_only, label=t("overdue_only", lang))]),
+        html.Div(className="gw-filter", children=[
+            html.Label(t("metric", lang)),
+            dcc.Dropdown(id=ids.METRIC, clearable=False, value=metric, searchable=False,
+                         options=_options([(m, t(f"metric_{m}", lang)) for m in METRICS]))]),
+    ])
+
+
+def basemap_layers(settings: Any) -> list[Any]:
+    """The configured basemap: an XYZ URL, a local directory/MBTiles served at /tiles/base, or none."""
+    if settings.basemap_url:
+        return [dl.TileLayer(url=settings.basemap_url, attribution=settings.basemap_attribution or None,
+                             maxZoom=19)]
+    if settings.basemap_path:
+        return [dl.TileLayer(url="/tiles/base/{z}/{x}/{y}.png",
+                             attribution=settings.basemap_attribution or None, maxZoom=19)]
+    return []
+
+
+def fit_zoom(bbox: tuple[float, float, float, float], width_px: int = 900, height_px: int = 700) -> float:
+    """A zoom level at which the bbox fits a map of about width × height pixels (quarter steps)."""
+    import math
+
+    w, s, e, n = bbox
+    zx = math.log2(360.0 * width_px / (256.0 * max(e - w, 1e-6)))
+    y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    zy = math.log2(2 * math.pi * height_px / (256.0 * max(y(n) - y(s), 1e-9)))
+    return max(10.0, min(18.0, math.floor(min(zx, zy) * 4) / 4))
+
+
+def grid_url(level: int, stamp: str) -> str:
+    return f"/geo/grids/{level}.json?v={stamp}"
+
+
+def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
+    west, south, east, north = ctx.street_bbox or (113.60, 34.73, 113.66, 34.77)
+    labels = js_labels(lang)
+    domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in ctx.domains}
+    grid_names = {c: (n[0] if lang == "zh" else n[1]) for c, n in ctx.block_names.items()}
+    marker_hideout = {"labels": labels, "domains": domain_names, "grids": grid_names, "focus": None}
+    outline = {"lang": lang, "community": None, "block": None}
+    children: list[Any] = [
+        dl.Pane(name="choro", style={"zIndex": 350}),
+        dl.Pane(name="heat", style={"zIndex": 360}),
+        dl.LayersControl(id=ids.LAYERS, position="topright", collapsed=False, children=[
+            *[dl.BaseLayer(layer, name="basemap", checked=True) for layer in basemap_layers(settings)],
+            dl.Overlay(name=t("layer_choro", lang), checked=True, children=dl.LayerGroup([
+                dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, url=grid_url(2, ctx.grids_stamp), pane="choro",
+                           style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
+                           hideout={"values": {}, "breaks": [], "colors": []}),
+                dl.GeoJSON(id=ids.L_CHORO_BLOCK, url=grid_url(3, ctx.grids_stamp), pane="choro",
+                           style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
+                           hideout={"values": {}, "breaks": [], "colors": []}),
+            ])),
+            dl.Overlay(name=t("layer_heat", lang), checked=False, children=dl.TileLayer(
+                id=ids.L_HEAT, url="/tiles/heat/{z}/{x}/{y}.png", pane="heat", opacity=0.8,
+                maxZoom=20, minZoom=10)),
+            dl.Overlay(name=t("layer_markers", lang), checked=True, children=dl.LayerGroup([
+                dl.GeoJSON(id=ids.L_BINS, data={"type": "FeatureCollection", "features": []},
+                           pointToLayer=js("binPoint"), hideout=marker_hideout),
+                dl.GeoJSON(id=ids.L_MARKERS, data={"type": "FeatureCollection", "features": []},
+                           cluster=True, zoomToBoundsOnClick=True,
+                           superClusterOptions={"radius": 48, "maxZoom": 17},
+                           pointToLayer=js("markerPoint"), clusterToLayer=js("markerCluster"),
+                           onEachFeature=js("markerPopup"), hideout=marker_hideout),
+            ])),
+        ]),
+        dl.GeoJSON(id=ids.L_STREET, url=grid_url(1, ctx.grids_stamp), style=js("gridStyle"),
+                   interactive=False, hideout=outline),
+        dl.GeoJSON(id=ids.L_COMMUNITY, url=grid_url(2, ctx.grids_stamp), style=js("gridStyle"),
+                   onEachFeature=js("gridLabel"), hoverStyle=js("gridHover"), hideout=outline),
+        dl.GeoJSON(id=ids.L_BLOCK, url=grid_url(3, ctx.grids_stamp), style=js("gridStyle"),
+                   filter=js("blockFilter"), onEachFeature=js("gridLabel"),
+                   hoverStyle=js("gridHover"), hideout=outline),
+        dl.ScaleControl(position="bottomright", imperial=False),
+    ]
+    return html.Div(className="gw-map-wrap", children=[
+        dl.Map(id=ids.MAP, children=children, center=[(south + north) / 2, (west + east) / 2],
+               zoom=fit_zoom((west, south, east, north)), maxZoom=20,
+               minZoom=10, zoomSnap=0.25, className="gw-map", attributionControl=True),
+        html.Div(className="gw-legends", children=[
+            html.Div(id=ids.LEGEND_CHORO, className="gw-legend"),
+            html.Div(id=ids.LEGEND_HEAT, className="gw-legend", style={"display": "none"}),
+            html.Div(id=ids.LEGEND_MARKERS, className="gw-legend", children=marker_legend(lang)),
+        ]),
+        html.Div(id=ids.MARKER_NOTE, className="gw-marker-note"),
+    ])
+
+
+def marker_legend(lang: str) -> list[Any]:
+    return [html.Div(className="gw-legend-title", children=t("layer_markers", lang)),
+            *[html.Div(className="gw-legend-row", children=[
+                html.Span(className=f"gw-dot gw-dot-{k}"), html.Span(t(f"state_{name}", lang))])
+              for k, name in (("o", "open"), ("x", "overdue"), ("c", "closed"))]]
+
+
+def issues_grid(lang: str) -> dag.AgGrid:
+    return dag.AgGrid(
+        id=ids.ISSUES, className="gw-issues", rowData=[],
+        columnDefs=issue_columns(lang),
+        defaultColDef={"sortable": True, "resizable": True, "filter": False},
+        dashGridOptions={"animateRows": False},
+        getRowId="params.data.id", style={"height": "320px"})
+
+
+def issue_columns(lang: str) -> list[dict[str, Any]]:
+    return [
+        {"field": "number", "headerName": t("col_number", lang), "width": 140},
+        {"field": "title", "headerName": t("col_title", lang), "flex": 2, "minWidth": 160},
+        {"field": "domain", "headerName": t("col_domain", lang), "width": 110},
+        {"field": "status", "headerName": t("col_status", lang), "width": 110,
+         "cellClassRules": {"gw-cell-overdue": "params.data.overdue"}},
+        {"field": "reported", "headerName": t("col_reported", lang), "width": 170},
+        {"field": "grid", "headerName": t("col_grid", lang), "width": 120},
+    ]
+
+
+def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData) -> list[Any]:
+    street = ctx.street_names[0] if lang == "zh" else ctx.street_names[1]
+    return [
+        html.Header(className="gw-header", children=[
+            html.Div(className="gw-brand", children=[
+                html.H1(id=ids.TITLE, children=f"{street} · {t('app_title', lang)}"),
+                html.Span(className="gw-sub", children=t("synthetic", lang))]),
+            dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
+                         options=[], searchable=True, clearable=True, value=None),
+            html.Div(id=ids.LIVE_NOTE, className="gw-live"),
+        ]),
+        filters(lang, flt, ctx.domains, metric),
+        html.Main(className="gw-main", children=[
+            map_component(settings, lang, ctx),
+            html.Aside(className="gw-panel", children=[
+                html.Nav(id=ids.BREADCRUMB, className="gw-breadcrumb"),
+                html.Div(id=ids.PANEL),
+                html.H3(t("latest", lang), className="gw-h3"),
+                issues_grid(lang),
+            ]),
+        ]),
+        dbc.Modal(id=ids.TIMELINE, is_open=False, size="lg", scrollable=True, children=[
+            dbc.ModalHeader(dbc.ModalTitle(id=ids.TIMELINE_TITLE), close_button=True),
+            dbc.ModalBody(id=ids.TIMELINE_BODY),
+            dbc.ModalFooter(dbc.Button(t("close", lang), id=ids.TIMELINE_CLOSE, color="secondary")),
+        ]),
+    ]

@@ -1,0 +1,142 @@
+"""Flask routes on the Dash server: grid layers as GeoJSON, heat tiles, and a local basemap.
+
+- ``/geo/grids/<level>.json?v=<stamp>``: one FeatureCollection per level, cached in-process per
+  grid stamp and by the browser (the stamp in the URL changes when boundaries change);
+- ``/tiles/heat/<z>/<x>/<y>.png?<filter>&v=<stamp>``: density tiles from PostGIS aggregates;
+- ``/tiles/base/<z>/<x>/<y>.png``: a local tile directory ({z}/{x}/{y}.png) or an MBTiles file.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from flask import Flask, Response, abort, request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from geodata import mapdata
+from geodata.mapdata import IssueFilter
+from geodata.scope import Scope
+
+HEAT_MIN_ZOOM, HEAT_MAX_ZOOM = 10, 20
+
+
+class _LRU:
+    def __init__(self, size: int):
+        self.size, self.data, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+@dataclass
+class TileService:
+    engine: Engine
+    scope: Scope
+    settings: Any
+
+    def __post_init__(self) -> None:
+        self.layers = _LRU(8)
+        self.scales = _LRU(64)
+        self._empty = mapdata.empty_png()
+
+    def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
+        with Session(self.engine) as s:
+            stamp = mapdata.grids_stamp(s)
+            key = (level, stamp)
+            hit = self.layers.get(key)
+            if hit is None:
+                hit = orjson.dumps(mapdata.grid_layer(s, self.scope, level))
+                self.layers.put(key, hit)
+        return hit, stamp
+
+    def heat_scale(self, s: Session, flt: IssueFilter, version: str) -> float:
+        key = (orjson.dumps(flt.to_dict()), version)
+        hit = self.scales.get(key)
+        if hit is None:
+            hit = mapdata.heat_scale(s, self.scope, flt)
+            self.scales.put(key, hit)
+        return hit
+
+    def heat_tile(self, z: int, x: int, y: int, flt: IssueFilter, version: str) -> bytes:
+        if not (HEAT_MIN_ZOOM <= z <= HEAT_MAX_ZOOM) or not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
+            return self._empty
+        with Session(self.engine) as s:
+            dens = mapdata.heat_grid(s, self.scope, flt, z, x, y)
+            if not dens.any():
+                return self._empty
+            return mapdata.render_heat_png(dens, self.heat_scale(s, flt, version))
+
+
+def _mbtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        row = con.execute("SELECT tile_data FROM tiles WHERE zoom_level=? AND tile_column=? "
+                          "AND tile_row=?", (z, x, (2 ** z - 1) - y)).fetchone()  # MBTiles is TMS
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def register_tiles(server: Flask, service: TileService) -> None:
+    settings = service.settings
+
+    @server.route("/geo/grids/<int:level>.json")
+    def gw_grid_layer(level: int) -> Response:
+        if level not in (1, 2, 3):
+            abort(404)
+        body, stamp = service.grid_layer_bytes(level)
+        resp = Response(body, mimetype="application/geo+json")
+        resp.set_etag(f"g{level}-{stamp}")
+        # the URL carries the stamp (?v=), so the browser may keep it for a day
+        resp.headers["Cache-Control"] = "public, max-age=86400" if request.args.get("v") else "no-cache"
+        return resp.make_conditional(request)
+
+    @server.route("/tiles/heat/<int:z>/<int:x>/<int:y>.png")
+    def gw_heat_tile(z: int, x: int, y: int) -> Response:
+        try:
+            flt = IssueFilter.from_query(request.args.to_dict())
+        except ValueError:
+            abort(400)
+        png = service.heat_tile(z, x, y, flt, request.args.get("v", ""))
+        resp = Response(png, mimetype="image/png")
+        resp.headers["Cache-Control"] = "public, max-age=300"
+        return resp
+
+    @server.route("/tiles/base/<int:z>/<int:x>/<int:y>.png")
+    def gw_base_tile(z: int, x: int, y: int) -> Response:
+        path = Path(settings.basemap_path) if settings.basemap_path else None
+        if path is None:
+            abort(404)
+        data: bytes | None = None
+        if path.is_file() and path.suffix.lower() == ".mbtiles":
+            data = _mbtiles_tile(path, z, x, y)
+        elif path.is_dir():
+            for ext in ("png", "jpg", "jpeg", "webp"):
+                f = path / str(z) / str(x) / f"{y}.{ext}"
+                if f.is_file():
+                    data = f.read_bytes()
+                    break
+        if data is None:
+            abort(404)
+        mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else (
+            "image/webp" if data[8:12] == b"WEBP" else "image/png")
+        resp = Response(data, mimetype=mime)
+        resp.headers["Cache-Control"] = "public, max-age=86400"
+        return resp

@@ -1,0 +1,98 @@
+"""Live server + real browser for the map: the Dash app in-process on a free 127.0.0.1 port against
+the demo database, driven by Playwright with Debian's chromium (headless, no network)."""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from werkzeug.serving import make_server
+
+from geodata.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+class LiveServer:
+    def __init__(self, app, host: str = "127.0.0.1"):
+        self.server = make_server(host, 0, app.server, threaded=True)
+        self.url = f"http://{host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "LiveServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def map_settings(demo_url: str) -> Settings:
+    # no basemap: tests run offline; a fast live refresh keeps the live test short
+    return Settings(database_url=demo_url, basemap_url="", basemap_path=None, live_interval_s=1.0,
+                    dashboard_personal_data=True)
+
+
+@pytest.fixture(scope="session")
+def map_engine(demo_url: str) -> Iterator[Engine]:
+    engine = create_engine(demo_url, pool_size=10, max_overflow=10)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(map_settings: Settings, map_engine: Engine) -> Iterator[LiveServer]:
+    from dashboard import create_dash
+
+    app = create_dash(map_settings, map_engine)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    pg = context.new_page()
+    pg.set_default_timeout(15000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def shot():
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def _shot(pg, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        pg.screenshot(path=str(path))
+        return path
+
+    return _shot

@@ -1,0 +1,142 @@
+"""The grid map in a real browser (Playwright + Debian chromium) on the demo dataset."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geodata import mapdata as md
+from geodata.mapdata import IssueFilter
+from geodata.scope import Scope
+
+pytestmark = pytest.mark.e2e
+ALL = Scope.everything()
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def open_map(page, server, query: str = "") -> None:
+    page.goto(server.url + "/" + query)
+    page.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14"
+                           " && document.querySelectorAll('path.gw-grid-l1').length === 1")
+
+
+def kpi(page, name: str) -> str:
+    return page.locator(f".gw-kpi-{name} .gw-kpi-value").inner_text()
+
+
+def click_grid(page, code: str) -> None:
+    # Leaflet listens on the map container; a click dispatched on the polygon's path goes through
+    # Leaflet's own event handling (the label and markers on top would intercept a mouse click)
+    page.locator(f"path.gw-grid-{code}").dispatch_event("click")
+
+
+def wait_settled(page, ms: int = 400) -> None:
+    page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')")
+    page.wait_for_timeout(ms)
+
+
+@pytest.fixture(scope="module")
+def demo(map_engine):
+    with Session(map_engine) as s:
+        street = md.street_code(s, ALL)
+        communities = md.grid_layer(s, ALL, 2)["features"]
+        community = communities[3]["properties"]["code"]
+        detail = md.grid_detail(s, ALL, community)
+        blocks = [f["properties"]["code"] for f in md.grid_layer(s, ALL, 3)["features"]
+                  if f["properties"]["parent_code"] == community]
+        street_detail = md.grid_detail(s, ALL, street)
+    return {"street": street, "street_name": street_detail.name, "community": community,
+            "community_name": detail.name, "officials": [o.name for o in detail.officials],
+            "blocks": blocks}
+
+
+def _insert_issue(engine, block: str, title: str) -> int:
+    with Session(engine) as s, s.begin():
+        lon, lat = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grid "
+                                  "WHERE code = :c AND valid_to IS NULL) q"), {"c": block}).one()
+        return s.execute(text("""
+            INSERT INTO issue (number, kind, domain_code, title, description, source, location, grid_code,
+                               community_code, status, reported_at, due_at, updated_at)
+            VALUES ('E2E' || (floor(random() * 1e9))::bigint, 'problem', 'sanitation', :t, '', 'resident',
+                    ST_SetSRID(ST_MakePoint(:x, :y), 4326), :g, :c, 'reported', now(),
+                    now() + interval '2 days', now())
+            RETURNING id"""), {"t": title, "x": lon, "y": lat, "g": block, "c": block[:12] + "00"}
+        ).scalar_one()
+
+
+def _delete_issue(engine, issue_id: int) -> None:
+    with Session(engine) as s, s.begin():
+        s.execute(text("DELETE FROM issue WHERE id = :i"), {"i": issue_id})
+
+
+def test_street_view_draws_14_communities(page, live_server, demo, shot):
+    t0 = time.monotonic()
+    open_map(page, live_server)
+    assert time.monotonic() - t0 < 10
+    assert page.locator("path.gw-grid-l1").count() == 1
+    assert page.locator(".gw-label-l2").count() == 14
+    expect(page.locator(".gw-crumb-current")).to_have_text(demo["street_name"])
+    expect(page.locator("#legend-choro .gw-legend-row").first).to_be_visible()
+    wait_settled(page, 800)
+    # markers: at street level the demo year is aggregated into cells
+    assert page.locator(".gw-bin, .gw-cluster, .gw-marker").count() > 0
+    shot(page, "01-street")
+    assert not page.errors
+
+
+def test_drill_down_breadcrumb_and_back(page, live_server, demo, shot):
+    open_map(page, live_server)
+    wait_settled(page)
+    click_grid(page, demo["community"])
+    page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
+    page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length === {len(demo['blocks'])}")
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    officials = page.locator(".gw-official-name").all_inner_texts()
+    assert officials == demo["officials"]
+    assert page.locator(".gw-official-phone").count() == len(officials)  # personal data on
+    crumbs = page.locator("#breadcrumb").inner_text()
+    assert demo["street_name"] in crumbs and demo["community_name"] in crumbs
+    wait_settled(page, 600)
+    shot(page, "02-community")
+
+    block = demo["blocks"][0]
+    click_grid(page, block)
+    page.wait_for_url(re.compile(rf"\?grid={block}$"))
+    expect(page.locator(".gw-h3").filter(has_text="六个一")).to_be_visible()
+    wait_settled(page, 600)
+    shot(page, "03-block")
+
+    # breadcrumb up to the community, then the back button walks back down and up again
+    page.locator("#breadcrumb a", has_text=demo["community_name"]).click()
+    page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    page.go_back()
+    page.wait_for_url(re.compile(rf"\?grid={block}$"))
+    page.go_back()
+    page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
+    page.go_back()
+    page.wait_for_url(re.compile(r"/$"))
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["street_name"])
+    page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length === 0")
+    assert not page.errors
+
+
+def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, shot):
+    open_map(page, live_server, f"?grid={demo['community']}")
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    wait_settled(page, 800)
+    with Session(map_engine) as s:
+        all_n = md.grid_counts(s, ALL, IssueFilter(), demo["community"]).counts.total
+        sent_n = md.grid_counts(s, ALL, IssueFilter(kind="sentiment"), demo["community"]).counts.total
+    expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{all_n:,}")
+    before = page.locator("#marker-note").inner_text()
+    page.locator("#f-kind label", has_text="社情").click()
+    expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{sent_n:,}")
+    expect(page.locator("#marker-note")).not_to_have_text(before)
+    wait_settled(page, 800)
+    shot(page, "04-filter-sentiment")
+    assert not page.errors

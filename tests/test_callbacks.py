@@ -1,0 +1,225 @@
+"""Callback logic without a browser: the pure shaping helpers, and the callback bodies on the demo
+database (they only go through geodata.mapdata)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import plotly
+import pytest
+from dash import no_update
+
+from dashboard import callbacks as cb
+from dashboard import i18n, ids, layout
+from dashboard.callbacks import MapCtx
+from geodata import mapdata as md
+from geodata.mapdata import IssueFilter
+from geodata.scope import Scope
+from geodata.settings import Settings
+
+
+def _text(component) -> str:
+    """All the text in a Dash component tree."""
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+# -- pure helpers --------------------------------------------------------------------------------
+def test_url_state_roundtrip():
+    assert cb.parse_query("?grid=41010200100100") == ("41010200100100", None)
+    assert cb.parse_query("?grid=41010200100101&issue=42") == ("41010200100101", 42)
+    assert cb.parse_query("") == (None, None)
+    assert cb.parse_query("?grid=<script>&issue=x") == (None, None)
+    assert cb.url_search("41010200100101", 42) == "?grid=41010200100101&issue=42"
+    assert cb.url_search(None) == ""
+    assert cb.parse_query(cb.url_search("41010200100100")) == ("41010200100100", None)
+
+
+def test_filter_from_controls():
+    d = cb.filter_from_controls("problem", ["safety"], ["closed", "bogus"], "week", True, "per_km2")
+    f = IssueFilter.from_dict(d)
+    assert f == IssueFilter(kind="problem", domains=("safety",), statuses=("closed",), preset="week",
+                            overdue_only=True)
+    assert cb.metric_of(d) == "per_km2"
+    empty = cb.filter_from_controls("", [], None, "", False, "nonsense")
+    assert IssueFilter.from_dict(empty) == IssueFilter() and cb.metric_of(empty) == cb.DEFAULT_METRIC
+
+
+def test_class_breaks_and_legend():
+    values = {str(i): float(i) for i in range(0, 60)}
+    breaks, colors = cb.class_breaks(values, "open")
+    assert breaks == sorted(set(breaks)) and len(colors) == len(breaks) + 1
+    assert all(b >= 1 for b in breaks)
+    assert cb.class_breaks({"a": 0.0, "b": None}, "open") == ([], [cb.COUNT_COLORS[0]])
+    rb, rc = cb.class_breaks({"a": 0.5}, "closure_rate")
+    assert rb == cb.RATE_BREAKS and len(rc) == len(rb) + 1
+    legend = cb.legend_children("closure_rate", rb, rc, "en", has_none=True)
+    text = _text(legend)
+    assert "Closure rate" in text and "No data" in text and "≥ 99%" in text
+    zh = _text(cb.legend_children("open", breaks, colors, "zh", has_none=False))
+    assert "未办结问题数" in zh
+
+
+def test_selection_helpers():
+    assert cb.outline_hideout({"code": "C", "level": 2, "parent": "S"}, "en") == {
+        "lang": "en", "community": "C", "block": None}
+    assert cb.outline_hideout({"code": "B", "level": 3, "parent": "C"}, "zh")["community"] == "C"
+    assert cb.choro_target({"code": "S", "level": 1}) == (2, "S")
+    assert cb.choro_target({"code": "C", "level": 2}) == (3, "C")
+    assert cb.choro_target({"code": "B", "level": 3, "parent": "C"}) == (3, "C")
+    vp = cb.viewport_for((113.6, 34.7, 113.7, 34.8))
+    assert vp["bounds"] == [[34.7, 113.6], [34.8, 113.7]]
+    assert cb.bbox_from_bounds([[34.7, 113.6], [34.8, 113.7]]) == (113.6, 34.7, 113.7, 34.8)
+    crumbs = cb.breadcrumb_children([("S", "三官庙街道", "Sanguanmiao"), ("C", "社区", "Community")], "zh")
+    text = _text(crumbs)
+    assert "三官庙街道" in text and "›" in text and '"href": "/"' in text
+
+
+def test_search_targets():
+    hits = [md.SearchHit("grid", "东风 1", "Dongfeng 1", "41010200100100"),
+            md.SearchHit("issue", "WT1 x", "WT1 x", "41010200100101", 7)]
+    opts = cb.search_options(hits, "en")
+    assert opts[0]["label"].startswith("Grid") and opts[1]["value"] == "issue:7:41010200100101"
+    assert cb.search_target(opts[0]["value"]) == "?grid=41010200100100"
+    assert cb.search_target(opts[1]["value"]) == "?grid=41010200100101&issue=7"
+    assert cb.search_target("junk") is None and cb.search_target(None) is None
+
+
+def test_heat_url_carries_filter_and_stamp():
+    url = cb.heat_url(IssueFilter(kind="sentiment", overdue_only=True), "1|x")
+    assert url.startswith("/tiles/heat/{z}/{x}/{y}.png?") and "k=sentiment" in url and "o=1" in url
+    assert url != cb.heat_url(IssueFilter(kind="sentiment", overdue_only=True), "2|y")
+
+
+def test_i18n_formats():
+    t = dt.datetime(2026, 11, 27, 12, 5, tzinfo=dt.timezone.utc)
+    assert i18n.fmt_dt(t, "zh") == "2026年11月27日 20:05"
+    assert i18n.fmt_dt(t, "en") == "27 Nov 2026 20:05"
+    assert i18n.fmt_int(4348, "zh") == "4,348" and i18n.fmt_pct(0.9987, "en") == "99.9%"
+    assert i18n.fmt_pct(None, "zh") == "—"
+    assert i18n.fmt_area(0.25, "zh") == "0.25 平方公里" and i18n.fmt_area(0.25, "en") == "0.25 km²"
+    assert i18n.status_label("closed", "en") == "Closed" and i18n.status_label("closed", "zh") == "已办结"
+    assert i18n.norm_lang("fr") == "zh"
+    assert set(i18n.js_labels("en")["state"]) == {"o", "x", "c"}
+
+
+def test_issue_rows_keep_titles_as_data():
+    row = md.IssueRow(1, "WT1", "problem", "safety", "<img src=x onerror=alert(1)>", "handling", True,
+                      dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), None, None, "41010200100101")
+    out = cb.issue_rows([row], "en", {"safety": ("安全生产", "Work safety")},
+                        {"41010200100101": ("一网格", "Grid 1")})
+    assert out[0]["title"] == "<img src=x onerror=alert(1)>"  # ag-grid renders it as text
+    assert out[0]["domain"] == "Work safety" and out[0]["grid"] == "Grid 1"
+    assert "overdue" in out[0]["status"] and out[0]["id"] == "1"
+
+
+# -- callback bodies on the demo database -------------------------------------------------------
+@pytest.fixture(scope="module")
+def mctx(demo_url):
+    from sqlalchemy import create_engine
+
+    settings = Settings(database_url=demo_url, dashboard_personal_data=True)
+    engine = create_engine(demo_url)
+    yield MapCtx(engine=engine, settings=settings, scope=Scope.everything(personal_data=True))
+    engine.dispose()
+
+
+def test_page_layout_builds_in_both_languages(mctx):
+    zh = _text(cb.page_layout(mctx, "zh"))
+    en = _text(cb.page_layout(mctx, None if False else "en"))
+    assert "三官庙街道" in zh and "网格化管理地图" in zh and "问题标记" in zh
+    assert "Grid management map" in en and "Issue markers" in en
+    for cid in (ids.MAP, ids.L_COMMUNITY, ids.L_BLOCK, ids.L_MARKERS, ids.L_HEAT, ids.SEARCH,
+                ids.ISSUES, ids.BREADCRUMB):
+        assert f'"id": "{cid}"' in zh
+
+
+def test_selection_and_panel_for_a_community(mctx):
+    with mctx.session() as s:
+        street = md.street_code(s, mctx.scope)
+        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
+    sel, viewport, crumbs, outline = cb.selection_outputs(mctx, f"?grid={community}", "zh")
+    assert sel["code"] == community and sel["level"] == 2 and sel["parent"] == street
+    assert viewport["transition"] == "flyToBounds" and outline["community"] == community
+    assert "三官庙街道" in _text(crumbs)
+    panel, rows = cb.panel_outputs(mctx, sel, None, "zh")
+    text = _text(panel)
+    assert community in text and "直接责任人" in text and "结案率" in text
+    assert 0 < len(rows) <= 50 and all(r["id"].isdigit() for r in rows)
+    # unknown grid → the street
+    sel2, *_ = cb.selection_outputs(mctx, "?grid=41010299999900", "en")
+    assert sel2["code"] == street
+
+
+def test_block_panel_shows_six_ones_chain(mctx):
+    with mctx.session() as s:
+        block = md.grid_layer(s, mctx.scope, 3)["features"][0]["properties"]["code"]
+    sel, *_ = cb.selection_outputs(mctx, f"?grid={block}", "en")
+    panel, _ = cb.panel_outputs(mctx, sel, None, "en")
+    text = _text(panel)
+    assert "Six-ones chain" in text and "Grid leader" in text and "Leader in charge" in text
+
+
+def test_choropleth_markers_heat_agree_with_filter(mctx):
+    with mctx.session() as s:
+        street = md.street_code(s, mctx.scope)
+        detail = md.grid_detail(s, mctx.scope, street)
+    sel = {"code": street, "level": 1, "parent": None, "bbox": list(detail.bbox)}
+    fd = cb.filter_from_controls("problem", [], [], "", False, "open")
+    comm, block, legend = cb.choropleth_outputs(mctx, sel, fd, "en")
+    assert len(comm["values"]) == 14 and block["values"] == {}
+    assert len(comm["colors"]) == len(comm["breaks"]) + 1
+    with mctx.session() as s:
+        counts = md.grid_counts(s, mctx.scope, IssueFilter.from_dict(fd), street).counts
+    assert sum(comm["values"].values()) == counts.open
+    w, s_, e, n = detail.bbox
+    bounds = [[s_, w], [n, e]]
+    pts, bins, note = cb.marker_outputs(mctx, bounds, fd, sel, "en")
+    assert (pts["features"] == []) != (bins["features"] == [])
+    total = len(pts["features"]) or sum(f["properties"]["c"] for f in bins["features"])
+    assert total == counts.total
+    overdue = cb.filter_from_controls("problem", [], [], "", True, "open")
+    pts2, bins2, _ = cb.marker_outputs(mctx, bounds, overdue, sel, "en")
+    total2 = len(pts2["features"]) or sum(f["properties"]["c"] for f in bins2["features"])
+    assert total2 < total
+    url, legend = cb.heat_outputs(mctx, fd, "s", "zh")
+    assert "k=problem" in url and "问题密度" in _text(legend)
+
+
+def test_timeline_search_live(mctx):
+    with mctx.session() as s:
+        rows = md.latest_issues(s, mctx.scope, IssueFilter(), None, 1)
+    is_open, title, body = cb.timeline_outputs(mctx, rows[0].id, "en")
+    assert is_open and rows[0].number in title and "Timeline" in _text(body)
+    assert cb.timeline_outputs(mctx, -1, "en") == (False, "", [])
+    opts = cb.search_outputs(mctx, rows[0].number, "zh")
+    assert opts and opts[0]["value"].startswith(f"issue:{rows[0].id}:")
+    assert cb.search_outputs(mctx, "", "zh") == []
+    stamp, note = cb.live_outputs(mctx, None, "en")
+    assert isinstance(stamp, str) and "Live" in note
+    again, _ = cb.live_outputs(mctx, stamp, "en")
+    assert again is no_update
+
+
+def test_create_dash_routes(demo_url):
+    from dashboard import create_dash
+    from sqlalchemy import create_engine
+
+    settings = Settings(database_url=demo_url)
+    engine = create_engine(demo_url)
+    try:
+        app = create_dash(settings, engine)
+        client = app.server.test_client()
+        r = client.get("/geo/grids/2.json?v=1")
+        assert r.status_code == 200 and len(r.get_json()["features"]) == 14
+        assert "max-age" in r.headers["Cache-Control"]
+        etag = r.headers["ETag"]
+        assert client.get("/geo/grids/2.json?v=1", headers={"If-None-Match": etag}).status_code == 304
+        assert client.get("/geo/grids/7.json").status_code == 404
+        png = client.get("/tiles/heat/15/26726/13004.png")
+        assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
+        assert client.get("/tiles/heat/15/1/1.png?k=bogus").status_code == 400
+        assert client.get("/tiles/base/15/1/1.png").status_code == 404  # no basemap configured
+        page = client.get("/")
+        assert page.status_code == 200
+    finally:
+        engine.dispose()
