@@ -335,18 +335,21 @@ def policy_for(domain: Domain, kind: str) -> wf.DeadlinePolicy:
 _NUMBER_LOCK = 7_310_000
 
 
-def next_number(session: Session, at: dt.datetime, tz: ZoneInfo = SHANGHAI) -> str:
-    """WT + local year + 6-digit sequence within the year. A transaction-scoped advisory lock makes
-    concurrent reports take distinct numbers."""
+def next_number(session: Session, at: dt.datetime, kind: str = "problem", tz: ZoneInfo = SHANGHAI) -> str:
+    """WT (问题, problem) or SQ (社情, sentiment) + local year + 6-digit sequence within the year and
+    kind (the demo dataset's convention). A transaction-scoped advisory lock makes concurrent
+    reports take distinct numbers."""
+    prefix = "WT" if kind == "problem" else "SQ"
     year = at.astimezone(tz).year
-    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _NUMBER_LOCK + year})
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                    {"k": _NUMBER_LOCK + year * 10 + (0 if prefix == "WT" else 1)})
     last = session.execute(text("SELECT max(number) FROM issue WHERE number >= :lo AND number < :hi"),
-                           {"lo": f"WT{year}", "hi": f"WT{year + 1}"}).scalar()
+                           {"lo": f"{prefix}{year}", "hi": f"{prefix}{year + 1}"}).scalar()
     seq = 0
     if last:
         digits = "".join(ch for ch in last[6:] if ch.isdigit())
         seq = int(digits) if digits else 0
-    return f"WT{year}{seq + 1:06d}"
+    return f"{prefix}{year}{seq + 1:06d}"
 
 
 # -- reporting ------------------------------------------------------------------------------------
@@ -387,7 +390,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
     wf.transition(None, "report", roles)
     chain = six_ones_chain(session, place.grid_code, as_of=now)
     issue = Issue(
-        number=next_number(session, now, tz), kind=kind, domain_code=dom.code, title=title,
+        number=next_number(session, now, kind, tz), kind=kind, domain_code=dom.code, title=title,
         description=description, source=source,
         location=from_shape(Point(wlon, wlat), srid=4326), address=address,
         grid_code=place.grid_code, community_code=place.community_code,
@@ -451,13 +454,15 @@ def _as_due(value: dt.date | dt.datetime | str, tz: ZoneInfo) -> dt.datetime:
 def apply_transition(session: Session, issue_id: int, action: str, actor: Actor, *,
                      expected_version: int | None = None, note: str = "", payload: dict | None = None,
                      photos: Sequence[PhotoIn] = (), photo_store: PhotoStore | None = None,
-                     now: dt.datetime | None = None, tz: ZoneInfo = SHANGHAI) -> dict:
+                     now: dt.datetime | None = None, tz: ZoneInfo = SHANGHAI,
+                     view_scope: Scope | None = None) -> dict:
     """Make one workflow step. Payload keys per action: assign ``assignee_id`` (optional; default
     the directly responsible person, else the grid leader); reassign ``assignee_id`` (+ reason in
     ``note``); rework reason in ``note``; feedback result in ``note`` (+ photos); evaluate
     ``satisfaction`` 1–5 (+ comment in ``note``); extend ``new_due`` (date or datetime, + reason).
 
-    Writes the new state and exactly one event; raises before writing on any refusal."""
+    Writes the new state and exactly one event; raises before writing on any refusal. The answer is
+    rendered for ``view_scope`` (default: the actor's own scope)."""
     now = _now(now)
     payload = dict(payload or {})
     if action == "report":
@@ -563,7 +568,7 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
         raise _conflict() from None
     _attach_photos(session, photo_store, checked, issue.id, "feedback", ev.id)
     session.flush()
-    return _render(session, issue, actor.scope(), tz=tz, now=now, actor=actor)
+    return _render(session, issue, view_scope or actor.scope(), tz=tz, now=now, actor=actor)
 
 
 def evaluate(session: Session, issue_id: int, actor: Actor, *, satisfaction: int, comment: str = "",
@@ -659,6 +664,22 @@ def _find(session: Session, id_or_number: int | str) -> Issue | None:
     if isinstance(id_or_number, str) and len(id_or_number) <= 20:
         return session.scalars(select(Issue).where(Issue.number == id_or_number)).first()
     return None
+
+
+def resolve_issue_id(session: Session, id_or_number: int | str) -> int:
+    """The id of an issue given by id or number (404 when there is none)."""
+    issue = _find(session, id_or_number)
+    if issue is None:
+        raise _not_found("事项", "issue", id_or_number)
+    return issue.id
+
+
+def photo_file(session: Session, photo_id: int, store: PhotoStore) -> tuple[Path, str]:
+    """(file path, content type) of a stored photo."""
+    p = session.get(IssuePhoto, photo_id) if isinstance(photo_id, int) and 0 < photo_id < 2**63 else None
+    if p is None or not store.path(p.path).is_file():
+        raise _not_found("照片", "photo", photo_id)
+    return store.path(p.path), p.content_type
 
 
 def get_issue(session: Session, id_or_number: int | str, scope: Scope, *, actor: Actor | None = None,
@@ -777,9 +798,11 @@ def _where(session: Session, f: IssueFilters, scope: Scope, now: dt.datetime) ->
 
 
 def query_issues(session: Session, filters: IssueFilters, scope: Scope, *, page: int = 1, page_size: int = 50,
-                 sort: str = "-reported_at", now: dt.datetime | None = None, tz: ZoneInfo = SHANGHAI) -> dict:
+                 sort: str = "-reported_at", now: dt.datetime | None = None, tz: ZoneInfo = SHANGHAI,
+                 detail: bool = False) -> dict:
     """Issues matching ``filters`` within ``scope``: one page, sorted (``sort`` is a key of
-    :data:`SORTS`, ``-`` prefix for descending; ties by id). Overdue is computed against ``now``."""
+    :data:`SORTS`, ``-`` prefix for descending; ties by id). Overdue is computed against ``now``.
+    ``detail`` adds description, address, grid name and the first photo's id to each item."""
     now = _now(now)
     if not 1 <= page <= 1_000_000:
         raise ServiceError("invalid_page", "page 须在 1–1000000 之间", "page must be 1–1000000", field="page")
@@ -811,6 +834,19 @@ def query_issues(session: Session, filters: IssueFilters, scope: Scope, *, page:
         "updated_at": _t(r[15], tz), "assignee_id": r[16], "rework_count": r[17], "reassign_count": r[18],
         "satisfaction": r[19], "version": r[20], "overdue": bool(r[21]),
     } for r in rows]
+    if detail and items:
+        ids = [i["id"] for i in items]
+        text_rows = {r[0]: r[1:] for r in session.execute(
+            select(Issue.id, Issue.description, Issue.address).where(Issue.id.in_(ids))).all()}
+        photo_rows = dict(session.execute(text(
+            "SELECT DISTINCT ON (issue_id) issue_id, id FROM issue_photo WHERE issue_id = ANY(:ids) "
+            "ORDER BY issue_id, id"), {"ids": ids}).all())
+        names = dict(session.execute(text("SELECT code, name FROM grid WHERE code = ANY(:c) AND valid_to IS NULL"),
+                                     {"c": list({i["grid_code"] for i in items})}).all())
+        for i in items:
+            i["description"], i["address"] = text_rows[i["id"]]
+            i["photo_id"] = photo_rows.get(i["id"])
+            i["grid_name"] = names.get(i["grid_code"])
     return {"items": items, "total": int(total), "page": page, "page_size": page_size,
             "pages": max(1, math.ceil(total / page_size))}
 

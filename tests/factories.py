@@ -132,4 +132,57 @@ def snapshot(session: Session, issue_id: int) -> tuple:
             i.reassign_count, i.satisfaction, event_count(session, issue_id))
 
 
-__all__ = ["World", "seed", "counts", "scratch_database", "drop_database", "snapshot", "IssueEvent"]
+
+
+# -- API apps on scratch databases -----------------------------------------------------------------
+def png_bytes(size: int = 8, color: tuple = (200, 30, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class ApiWorld:
+    app: object
+    engine: object
+    settings: object
+    world: World | None
+    url: str
+
+    def client(self):
+        return self.app.test_client()
+
+    def hdr(self, key: str | None, **extra: str) -> dict:
+        h = {k.replace("_", "-"): v for k, v in extra.items()}
+        if key is not None:
+            h["X-Official-Id"] = str(self.world.ids[key])
+        return h
+
+
+def make_api(server_url: str, name: str, var_dir, *, template: str | None = None, seed_world: bool = True,
+             **settings_kw) -> ApiWorld:
+    """A Flask app with the API registered, on a fresh scratch database (seeded, or copied from
+    ``template``). Caller disposes ``engine`` and drops the database."""
+    from flask import Flask
+    from sqlalchemy import create_engine
+
+    from dashboard.api import register_api
+    from geodata.db import session_scope
+    from geodata.settings import Settings
+
+    url = scratch_database(server_url, name, template=template)
+    if template:
+        upgrade(url)
+    engine = create_engine(url, pool_size=8, connect_args={"options": "-c timezone=UTC"})
+    world = None
+    if seed_world and not template:
+        with session_scope(engine) as s:
+            world = seed(s)
+    settings = Settings(database_url=url, var_dir=var_dir, **settings_kw)
+    app = Flask(f"gridwatch-{name}")
+    register_api(app, settings, engine)
+    return ApiWorld(app, engine, settings, world, url)

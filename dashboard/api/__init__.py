@@ -1,0 +1,54 @@
+"""The HTTP API on the dashboard's Flask server: ``register_api(server, settings, engine)``.
+
+- ``/api/v1/…`` — versioned JSON (report, query, issue + timeline, transitions, evaluation, 该找谁,
+  patrol diary, weekly notices + outbox, photos, reference data), described by the OpenAPI 3.1
+  document at ``/api/v1/openapi.json``, generated from the pydantic models in
+  ``geodata.api_schemas`` (never hand-written);
+- ``/open311/v2/…`` — Open311 GeoReport v2 (services, requests GET/POST, one request).
+
+Identity before accounts: header ``X-Official-Id`` (see ``core.actor_from_request``, the one seam to
+replace). Every bad input is a 4xx JSON error ``{"error": {code, message_zh, message_en, field}}``
+and writes nothing; bodies are capped by ``settings.max_body_bytes`` (MAX_CONTENT_LENGTH), photos by
+``settings.max_photo_bytes``; uploads are stored under ``settings.var_dir / 'uploads'``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import orjson
+from flask import Flask
+from sqlalchemy import Engine
+
+from geodata.issues import PhotoStore
+
+from . import open311, v1
+from .core import ApiState, actor_from_request, openapi_document
+
+__all__ = ["register_api", "actor_from_request", "openapi"]
+
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "Gridwatch 网格化管理 — issue workflow 上报→交办→签收→办理→反馈→认定→办结→评价, automatic grid "
+    "assignment, 该找谁, 民情日记, weekly notices, Open311 GeoReport v2.\n\n"
+    "Identity (until accounts exist): send `X-Official-Id: <official id>`; without it you act as a "
+    "resident. Coordinates are WGS84/CGCS2000 unless `crs=gcj02`. Times are ISO 8601; without an "
+    "offset they are Asia/Shanghai. Errors: `{\"error\": {\"code\", \"message_zh\", \"message_en\", "
+    "\"field\"}}` (Open311: a GeoReport error list whose elements carry the same `error`).")
+
+
+@lru_cache(maxsize=1)
+def openapi() -> bytes:
+    return orjson.dumps(openapi_document(v1.registry, title="Gridwatch API", version=API_VERSION,
+                                         description=DESCRIPTION))
+
+
+def register_api(server: Flask, settings, engine: Engine) -> None:
+    """Register the /api/v1 and /open311/v2 blueprints on the dashboard's Flask server."""
+    tz = ZoneInfo(settings.timezone)
+    store = PhotoStore(settings.var_dir / "uploads", max_bytes=settings.max_photo_bytes)
+    server.extensions["gridwatch_api"] = ApiState(settings=settings, engine=engine, tz=tz, photos=store)
+    server.extensions["gridwatch_api_doc"] = openapi
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    server.register_blueprint(v1.bp)
+    server.register_blueprint(open311.bp)

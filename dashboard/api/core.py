@@ -1,0 +1,416 @@
+"""The API's small machinery: an operation registry (Flask rule + pydantic models → view and OpenAPI
+operation), request parsing, the actor seam, JSON errors, and the OpenAPI 3.1 generator.
+
+Views stay thin: parse and validate with pydantic, call one ``geodata`` function in one transaction,
+serialise the answer through its response model (so what is served is what the document says).
+"""
+from __future__ import annotations
+
+import binascii
+import base64
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+from flask import Blueprint, Response, current_app, request
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from geodata import workflow as wf
+from geodata.api_schemas import ErrorOut, INT32, O311ErrorItem, PhotoB64
+from geodata.assignment import ServiceError
+from geodata.db import session_scope
+from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
+
+log = logging.getLogger("gridwatch.api")
+
+OFFICIAL_HEADER = "X-Official-Id"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, zh: str, en: str, field: str | None = None,
+                 detail: dict | None = None, headers: dict | None = None):
+        super().__init__(en)
+        self.status, self.code, self.zh, self.en, self.field = status, code, zh, en, field
+        self.detail, self.headers = detail, headers or {}
+
+
+@dataclass
+class ApiState:
+    settings: Any
+    engine: Engine
+    tz: ZoneInfo
+    photos: PhotoStore
+
+
+@dataclass
+class Call:
+    """What a view gets: the open transaction, the actor, validated query/body, path values."""
+
+    state: ApiState
+    session: Session
+    actor: Actor
+    query: Any = None
+    body: Any = None
+    path: dict = field(default_factory=dict)
+    photos: list[PhotoIn] = field(default_factory=list)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.state.tz
+
+
+@dataclass
+class Result:
+    status: int
+    model: type[BaseModel] | None
+    data: Any
+    headers: dict = field(default_factory=dict)
+    raw: Response | None = None
+
+
+# -- the actor seam -------------------------------------------------------------------------------
+def actor_from_request(session: Session) -> Actor:
+    """PRE-ACCOUNTS SEAM — the one place that decides who is calling.
+
+    Until accounts exist (roadmap), a client identifies an official with the header
+    ``X-Official-Id: <official id>``; no header means a resident / Open311 client (role
+    ``resident``). The actor's roles are those of the official's current grid assignments (plus
+    ``assignee`` on the issues assigned to them). Replace this function with real authentication
+    (session/token → official) and nothing else has to change."""
+    raw = request.headers.get(OFFICIAL_HEADER)
+    if raw is None or raw.strip() == "":
+        return Actor.resident()
+    raw = raw.strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= INT32:
+        raise ApiError(400, "invalid_header", f"请求头 {OFFICIAL_HEADER} 须为正整数（工作人员编号）",
+                       f"header {OFFICIAL_HEADER} must be a positive integer (an official id)", OFFICIAL_HEADER)
+    return actor_for(session, int(raw))
+
+
+# -- errors ---------------------------------------------------------------------------------------
+_ZH = {
+    "missing": "缺少必填字段 {f}", "extra_forbidden": "不支持的字段 {f}", "int_parsing": "{f} 须为整数",
+    "int_type": "{f} 须为整数", "int_from_float": "{f} 须为整数", "float_parsing": "{f} 须为数字",
+    "float_type": "{f} 须为数字", "bool_parsing": "{f} 须为 true 或 false", "bool_type": "{f} 须为 true 或 false",
+    "literal_error": "{f} 取值无效，可选：{expected}", "string_too_long": "{f} 过长（最多 {max_length} 字）",
+    "string_too_short": "{f} 不能为空", "greater_than_equal": "{f} 须不小于 {ge}",
+    "less_than_equal": "{f} 须不大于 {le}", "datetime_parsing": "{f} 须为 ISO 8601 日期时间",
+    "datetime_from_date_parsing": "{f} 须为 ISO 8601 日期时间", "datetime_type": "{f} 须为 ISO 8601 日期时间",
+    "date_parsing": "{f} 须为日期 YYYY-MM-DD", "date_from_datetime_parsing": "{f} 须为日期 YYYY-MM-DD",
+    "date_from_datetime_inexact": "{f} 须为日期 YYYY-MM-DD", "date_type": "{f} 须为日期 YYYY-MM-DD",
+    "too_long": "{f} 项数过多（最多 {max_length} 项）", "finite_number": "{f} 须为有限数值",
+    "model_type": "{f} 须为 JSON 对象", "model_attributes_type": "{f} 须为 JSON 对象", "dict_type": "{f} 须为对象",
+    "list_type": "{f} 须为数组", "string_type": "{f} 须为字符串", "value_error": "{f} 无效",
+    "string_unicode": "{f} 须为有效的 UTF-8 文本", "union_tag_invalid": "{f} 取值无效",
+}
+
+
+def validation_error(err: ValidationError, where: str = "body") -> ApiError:
+    e = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("function-after",))
+    loc = re.sub(r"\.(date|datetime|function-after\[.*?\])$", "", loc)
+    if e["type"] == "json_invalid":
+        return ApiError(400, "malformed_json", "请求体不是有效的 JSON", f"the request body is not valid JSON: "
+                        f"{e.get('ctx', {}).get('error', e['msg'])}", None)
+    fld = loc or None
+    ctx = {k: v for k, v in (e.get("ctx") or {}).items() if isinstance(v, (str, int, float))}
+    try:
+        zh = _ZH.get(e["type"], "{f} 取值无效").format(f=fld or where, **ctx)
+    except (KeyError, IndexError):
+        zh = f"{fld or where} 取值无效"
+    return ApiError(422, "invalid_" + ("field" if fld else where), zh, f"{fld or where}: {e['msg']}", fld)
+
+
+def error_from_exception(exc: BaseException) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ServiceError):
+        return ApiError(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field, exc.detail or None)
+    if isinstance(exc, wf.TransitionError):
+        status = {"illegal_transition": 409, "forbidden": 403}.get(exc.code, 422)
+        return ApiError(status, exc.code, exc.message_zh, exc.message_en, "action")
+    if isinstance(exc, ValidationError):
+        return validation_error(exc)
+    if isinstance(exc, HTTPException):
+        code = exc.code or 400
+        zh, en, name = {
+            404: ("地址不存在", "no such endpoint", "not_found"),
+            405: ("不支持该请求方法", "method not allowed here", "method_not_allowed"),
+            413: ("请求体过大", "the request body is too large", "too_large"),
+            415: ("不支持的内容类型", "unsupported content type", "unsupported_media_type"),
+        }.get(code, ("请求无效", exc.description or "bad request", "bad_request"))
+        headers = {}
+        if code == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        return ApiError(code, name, zh, en, "body" if code == 413 else None, headers=headers)
+    if isinstance(exc, DataError):
+        return ApiError(422, "invalid_value", "数值超出范围或格式不被数据库接受", "a value is out of range or "
+                        "not accepted by the database", None)
+    if isinstance(exc, IntegrityError):
+        return ApiError(409, "conflict", "与现有数据冲突，请刷新后重试", "conflicts with existing data; reload "
+                        "and try again", None)
+    if isinstance(exc, OperationalError):
+        log.error("database unavailable: %s", type(exc).__name__)
+        return ApiError(503, "database_unavailable", "数据库暂不可用，请稍后重试",
+                        "the database is unavailable; try again later", None)
+    log.exception("unhandled error in API view")  # the exception only: request bodies are never logged
+    return ApiError(500, "internal_error", "服务器内部错误", "internal server error", None)
+
+
+def error_response(err: ApiError, open311: bool = False) -> Response:
+    body = {"code": err.code, "message_zh": err.zh, "message_en": err.en, "field": err.field}
+    if err.detail:
+        body["detail"] = err.detail
+    payload: Any = {"error": body}
+    if open311:
+        payload = [{"code": err.status, "description": f"{err.zh} / {err.en}", "error": body}]
+    return Response(orjson.dumps(payload), status=err.status, mimetype="application/json", headers=err.headers)
+
+
+# -- parsing --------------------------------------------------------------------------------------
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or mimetype.endswith("+json")
+
+
+def query_dict() -> dict:
+    return {k: (",".join(v) if len(v) > 1 else v[0]) for k, v in request.args.lists()}
+
+
+def decode_photos(items: list[PhotoB64], max_bytes: int, fld: str = "photos") -> list[PhotoIn]:
+    out = []
+    for i, p in enumerate(items):
+        if len(p.data) * 3 // 4 > max_bytes + 3:
+            raise ApiError(413, "photo_too_large", f"第 {i + 1} 张照片超过 {max_bytes // 1024} KB",
+                           f"photo {i + 1} is larger than {max_bytes // 1024} KB", f"{fld}[{i}]")
+        data = p.data.split(",", 1)[1] if p.data.startswith("data:") else p.data
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "invalid_base64", f"第 {i + 1} 张照片不是有效的 base64",
+                           f"photo {i + 1} is not valid base64", f"{fld}[{i}].data") from None
+        out.append(PhotoIn(raw, p.content_type, None, fld))
+    return out
+
+
+# -- the registry ---------------------------------------------------------------------------------
+@dataclass
+class Operation:
+    method: str
+    rule: str
+    path: str
+    fn: Callable[[Call], Result]
+    summary: str
+    description: str
+    tag: str
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    media: tuple[str, ...]
+    responses: dict[int, Any]
+    idempotent: bool
+    open311: bool
+    path_params: dict[str, dict]
+    operation_id: str
+    form_schema: dict | None = None
+
+
+ERROR_CODES = (400, 403, 404, 405, 409, 413, 415, 422)
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.ops: list[Operation] = []
+
+    def op(self, method: str, bp: Blueprint, rule: str, *, summary: str, tag: str, responses: dict[int, Any],
+           query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
+           media: tuple[str, ...] = ("application/json",), idempotent: bool = False, open311: bool = False,
+           path_params: dict[str, dict] | None = None, description: str = "", form_schema: dict | None = None):
+        def deco(fn: Callable[[Call], Result]):
+            path = (bp.url_prefix or "") + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+            op = Operation(method, rule, path, fn, summary, description or (fn.__doc__ or "").strip(), tag, query,
+                           body, media, responses, idempotent, open311, path_params or {}, fn.__name__,
+                           form_schema)
+            self.ops.append(op)
+            bp.add_url_rule(rule, endpoint=fn.__name__, view_func=_make_view(op), methods=[method])
+            return fn
+        return deco
+
+
+def _parse_body(op: Operation, state: ApiState) -> tuple[Any, list[PhotoIn]]:
+    mt = request.mimetype or ""
+    if _is_json(mt) and any(_is_json(m) for m in op.media):
+        data = request.get_data(cache=True)
+        try:
+            model = op.body.model_validate_json(data or b"")  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        photos = decode_photos(getattr(model, "photos", []) or [], state.settings.max_photo_bytes)
+        return model, photos
+    if mt == "multipart/form-data" and mt in op.media or mt == "application/x-www-form-urlencoded" and mt in op.media:
+        form = {k: (v[-1] if len(v) == 1 else v) for k, v in request.form.lists()}
+        photos = []
+        if mt == "multipart/form-data":
+            for f in request.files.getlist("photos"):
+                photos.append(PhotoIn(f.read(state.settings.max_photo_bytes + 1), f.mimetype, f.filename, "photos"))
+            unknown_files = [k for k in request.files if k != "photos"]
+            if unknown_files:
+                raise ApiError(422, "invalid_field", f"不支持的文件字段 {unknown_files[0]}",
+                               f"unexpected file field '{unknown_files[0]}' (use 'photos')", unknown_files[0])
+        form.pop("photos", None)
+        for k, v in list(form.items()):
+            if isinstance(v, list):
+                raise ApiError(422, "invalid_field", f"字段 {k} 重复", f"field '{k}' is repeated", k)
+            if v == "" and k not in ("description", "note", "comment"):
+                form.pop(k)
+        try:
+            model = op.body.model_validate(form)  # type: ignore[union-attr]
+        except ValidationError as exc:
+            raise validation_error(exc) from None
+        return model, photos
+    expected = " or ".join(op.media)
+    raise ApiError(415, "unsupported_media_type", f"Content-Type 须为 {expected}",
+                   f"Content-Type must be {expected}", "Content-Type")
+
+
+def _parse_query(op: Operation, tz: ZoneInfo) -> Any:
+    try:
+        q = op.query.model_validate(query_dict())  # type: ignore[union-attr]
+    except ValidationError as exc:
+        err = validation_error(exc, "query")
+        err.code = "invalid_parameter" if err.field else err.code
+        raise err from None
+    for name in ("from_", "to", "start_date", "end_date"):  # naive times are business-local
+        v = getattr(q, name, None)
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            setattr(q, name, v.replace(tzinfo=tz))
+    return q
+
+
+def _make_view(op: Operation):
+    def view(**path: Any):
+        state: ApiState = current_app.extensions["gridwatch_api"]
+        try:
+            if op.body is not None:
+                body, photos = _parse_body(op, state)
+            else:
+                body, photos = None, []
+            query = _parse_query(op, state.tz) if op.query is not None else None
+            with session_scope(state.engine) as session:
+                actor = actor_from_request(session)
+                result = op.fn(Call(state, session, actor, query, body, path, photos))
+                if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):
+                    result.data = _dump(result.model, result.data)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
+            return error_response(error_from_exception(exc), op.open311)
+        if result.raw is not None:
+            return result.raw
+        return Response(result.data, status=result.status, mimetype="application/json", headers=result.headers)
+
+    view.__name__ = op.fn.__name__
+    return view
+
+
+def _dump(model: Any, data: Any) -> bytes:
+    from pydantic import TypeAdapter
+
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return model.model_validate(data).model_dump_json().encode()
+    return TypeAdapter(model).dump_json(TypeAdapter(model).validate_python(data))
+
+
+def json_ready(model: Any, data: Any) -> Any:
+    """The JSON value a response model gives for ``data`` (for idempotency records)."""
+    return orjson.loads(_dump(model, data))
+
+
+# -- OpenAPI --------------------------------------------------------------------------------------
+def _error_schema(open311: bool) -> dict:
+    if open311:
+        return {"type": "array", "items": {"$ref": "#/components/schemas/O311ErrorItem"}}
+    return {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def _schema_of(model: Any, mapping: dict, defs: dict) -> dict:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return mapping[(model, "serialization")]
+    from pydantic import TypeAdapter
+
+    s = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    defs.update(s.pop("$defs", {}))
+    return s
+
+
+def openapi_document(registry: Registry, *, title: str, version: str, description: str) -> dict:
+    models: list[tuple[type[BaseModel], str]] = [(ErrorOut, "serialization"), (O311ErrorItem, "serialization")]
+    for op in registry.ops:
+        if op.body is not None:
+            models.append((op.body, "validation"))
+        for m in op.responses.values():
+            if isinstance(m, type) and issubclass(m, BaseModel):
+                models.append((m, "serialization"))
+    models = list(dict.fromkeys(models))
+    mapping, top = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    defs: dict = dict(top.get("$defs", {}))
+    paths: dict[str, dict] = {}
+    for op in registry.ops:
+        params: list[dict] = []
+        for name, schema in op.path_params.items():
+            params.append({"name": name, "in": "path", "required": True, "schema": schema})
+        if op.query is not None:
+            qs = op.query.model_json_schema(ref_template="#/components/schemas/{model}", by_alias=True)
+            defs.update(qs.pop("$defs", {}))
+            required = set(qs.get("required", []))
+            for name, prop in qs.get("properties", {}).items():
+                p = {"name": name, "in": "query", "required": name in required, "schema": prop}
+                if "description" in prop:
+                    p["description"] = prop["description"]
+                params.append(p)
+        params.append({"name": OFFICIAL_HEADER, "in": "header", "required": False,
+                       "description": "pre-accounts identity: the calling official's id; absent = resident",
+                       "schema": {"type": "integer", "minimum": 1, "maximum": INT32}})
+        if op.idempotent:
+            params.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                           "description": "retry key: a retried request returns the first answer",
+                           "schema": {"type": "string", "pattern": r"^[!-~]{1,200}$"}})
+        item: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
+                                "parameters": params, "responses": {}}
+        if op.description:
+            item["description"] = op.description
+        if op.body is not None:
+            content = {}
+            ref = {"$ref": f"#/components/schemas/{op.body.__name__}"}
+            for media in op.media:
+                if _is_json(media):
+                    content[media] = {"schema": ref}
+                else:
+                    content[media] = {"schema": op.form_schema or ref}
+            item["requestBody"] = {"required": True, "content": content}
+        for code, model in op.responses.items():
+            if isinstance(model, tuple):  # (media type, schema) for non-JSON answers
+                item["responses"][str(code)] = {"description": "OK", "content": {model[0]: {"schema": model[1]}}}
+            else:
+                item["responses"][str(code)] = {"description": "OK" if code < 300 else "see the error body",
+                                                "content": {"application/json": {"schema": _schema_of(model, mapping, defs)}}}
+        for code in ERROR_CODES + (503,):
+            item["responses"].setdefault(str(code), {"description": "error (message in Chinese and English, "
+                                                                    "naming the field)",
+                                                     "content": {"application/json": {"schema": _error_schema(op.open311)}}})
+        paths.setdefault(op.path, {})[op.method.lower()] = item
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": defs},
+    }

@@ -1,0 +1,151 @@
+"""Open311 GeoReport v2 (JSON) so that existing 311 clients can report and read.
+
+Services map to (kind, domain): ``problem.<domain>`` (问题) and ``sentiment.<domain>`` (社情民意), one
+per key domain. ``service_request_id`` is the issue number. Requests are WGS84 ``lat``/``long``
+(address-only requests are refused: there is no geocoder). Errors are the GeoReport error list
+``[{"code", "description"}]``, each element also carrying the ``error`` object of /api/v1.
+
+Requests without ``X-Official-Id`` are residents' (source ``resident``); the submitter's name and
+phone are stored as personal data (never shown to the public); e-mail is not stored.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint
+
+from geodata import workflow as wf
+from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
+from geodata.issues import (IssueFilters, get_issue, list_domains, query_issues, report_issue)
+from geodata.scope import Scope
+
+from .core import Call, Registry, Result
+from .v1 import registry, run_idempotent, unknown_path
+
+bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+KIND_GROUP = {"problem": "问题 Problems", "sentiment": "社情民意 Public sentiment"}
+SERVICE_ID = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-9A-Za-z]+$",
+              "description": "the issue number (or id)"}
+
+
+def services(session) -> list[dict]:
+    out = []
+    for d in list_domains(session):
+        for kind in ("problem", "sentiment"):
+            days = d["handle_days"] if kind == "problem" else d["sentiment_handle_days"]
+            label = "问题" if kind == "problem" else "社情民意"
+            out.append({
+                "service_code": f"{kind}.{d['code']}",
+                "service_name": f"{d['name_zh']}{label} {d['name_en']} ({kind})",
+                "description": f"{d['name_zh']}{label}：{d['sign_hours']} 小时内签收，{days} 日内办结 / "
+                               f"{d['name_en']}: signed for within {d['sign_hours']} h, handled within {days} days",
+                "metadata": False, "type": "realtime", "keywords": f"{d['code']},{kind}",
+                "group": KIND_GROUP[kind]})
+    return out
+
+
+def _service(session, code: str) -> tuple[str, str, str]:
+    from .core import ApiError
+
+    for s in services(session):
+        if s["service_code"] == code:
+            kind, domain = code.split(".", 1)
+            return kind, domain, s["service_name"]
+    raise ApiError(404, "unknown_service", f"未知服务代码“{code}”（见 services.json）",
+                   f"unknown service_code '{code}' (see services.json)", "service_code")
+
+
+def _as_request(item: dict, names: dict[str, str]) -> dict:
+    closed = item["status"] in wf.CLOSED_STATUSES
+    code = f"{item['kind']}.{item['domain'] if isinstance(item['domain'], str) else item['domain']['code']}"
+    zh, en = wf.STATUS_LABELS[item["status"]]
+    grid = item.get("grid_name") or item.get("grid", {}).get("name")
+    photo = item.get("photo_id")
+    if photo is None and item.get("photos"):
+        photo = item["photos"][0]["id"]
+    return {
+        "service_request_id": item["number"], "status": "closed" if closed else "open",
+        "status_notes": f"{zh} / {en}", "service_name": names.get(code, code), "service_code": code,
+        "description": item.get("description") or item.get("title", ""),
+        "agency_responsible": f"{grid}（网格 {item.get('grid_code') or item['grid']['code']}）" if grid else None,
+        "service_notice": None, "requested_datetime": item["reported_at"], "updated_datetime": item["updated_at"],
+        "expected_datetime": item["due_at"], "address": item.get("address"), "address_id": None, "zipcode": None,
+        "lat": item["lat"], "long": item["lon"], "media_url": f"/api/v1/photos/{photo}" if photo else None,
+    }
+
+
+@registry.op("GET", bp, "/services.json", summary="Open311: services (one per domain and kind)", tag="open311",
+             responses={200: list[O311Service]}, open311=True)
+def services_json(call: Call) -> Result:
+    return Result(200, list[O311Service], services(call.session))
+
+
+@registry.op("POST", bp, "/requests.json", summary="Open311: create a service request", tag="open311",
+             body=O311PostIn, media=("application/x-www-form-urlencoded", "application/json"), idempotent=True,
+             responses={201: list[O311Created]}, open311=True)
+def post_request(call: Call) -> Result:
+    from .core import ApiError, json_ready
+
+    b: O311PostIn = call.body
+    kind, domain, name = _service(call.session, b.service_code)
+    if b.lat is None or b.long is None:
+        raise ApiError(422, "location_required", "请提供 lat 和 long（暂不支持仅凭地址定位）",
+                       "lat and long are required (address-only requests cannot be located)",
+                       "lat" if b.lat is None else "long")
+    text = (b.description or "").strip()
+    title = (text.splitlines()[0][:60] if text else "") or name.split(" ")[0]
+    reporter = " ".join(p for p in (b.last_name, b.first_name) if p) or None
+
+    def compute():
+        out = report_issue(call.session, call.actor, kind=kind, domain=domain, title=title, description=text,
+                           lon=b.long, lat=b.lat, source=None if call.actor.is_official else "resident",
+                           address=b.address_string, reporter_name=reporter, reporter_phone=b.phone, tz=call.tz)
+        notice = f"已受理，归属网格：{out['grid']['name']}（{out['grid']['code']}）/ received, grid {out['grid']['code']}"
+        return 201, json_ready(list[O311Created], [{"service_request_id": out["number"], "service_notice": notice,
+                                                    "account_id": None}])
+
+    return run_idempotent(call, "open311_post", compute, 201)
+
+
+@registry.op("GET", bp, "/requests.json", summary="Open311: query service requests", tag="open311",
+             query=O311Query, responses={200: list[O311Request]}, open311=True)
+def get_requests(call: Call) -> Result:
+    """Defaults per GeoReport v2: the last 90 days, at most 1000 requests, newest first."""
+    from .core import ApiError
+
+    q: O311Query = call.query
+    ids = tuple(s.strip() for s in (q.service_request_id or "").split(",") if s.strip())
+    if any(len(i) > 20 for i in ids):
+        raise ApiError(422, "invalid_parameter", "service_request_id 过长", "service_request_id is too long",
+                       "service_request_id")
+    kind = domain = None
+    if q.service_code:
+        kind, domain, _ = _service(call.session, q.service_code)
+    start, end = q.start_date, q.end_date
+    if not ids and start is None:
+        start = (end or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=90)
+    f = IssueFilters(numbers=ids, kind=kind, domain=(domain,) if domain else (), reported_from=start,
+                     reported_to=end, open=None if q.status is None else q.status == "open")
+    names = {s["service_code"]: s["service_name"] for s in services(call.session)}
+    out = []
+    for page in range(1, 6):
+        res = query_issues(call.session, f, Scope.public(), page=page, page_size=200, tz=call.tz, detail=True)
+        out.extend(_as_request(i, names) for i in res["items"])
+        if page >= res["pages"]:
+            break
+    return Result(200, list[O311Request], out)
+
+
+@registry.op("GET", bp, "/requests/<key>.json", summary="Open311: one service request", tag="open311",
+             responses={200: list[O311Request]}, path_params={"key": SERVICE_ID}, open311=True)
+def get_request(call: Call) -> Result:
+    item = get_issue(call.session, call.path["key"], Scope.public(), tz=call.tz, timeline=False)
+    names = {s["service_code"]: s["service_name"] for s in services(call.session)}
+    return Result(200, list[O311Request], [_as_request(item, names)])
+
+
+@bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="root_unknown")
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="path_unknown")
+def _unknown(rest: str):
+    return unknown_path(open311=True)

@@ -1,0 +1,431 @@
+"""HTTP API contract tests (Flask test client on a real PostGIS scratch database)."""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import threading
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from dashboard.api import openapi
+from tests.factories import B11, B21, B22, C1, STREET, drop_database, make_api, png_bytes
+
+SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
+PHONE_RE = re.compile(r"1[3-9]\d{9}")
+
+
+@pytest.fixture(scope="module")
+def api(server_url, tmp_path_factory):
+    name = f"gridwatch_test_api{SUFFIX}"
+    a = make_api(server_url, name, tmp_path_factory.mktemp("var"), max_photo_bytes=20_000,
+                 max_body_bytes=200_000)
+    yield a
+    a.engine.dispose()
+    drop_database(server_url, name)
+
+
+def counts(api) -> tuple[int, int, int]:
+    with api.engine.connect() as c:
+        return tuple(c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                     for t in ("issue", "issue_event", "issue_photo"))
+
+
+REPORT = {"kind": "problem", "domain": "sanitation", "title": "楼道堆物", "description": "3号楼一单元楼道堆放杂物",
+          "lon": 113.625, "lat": 34.755}
+
+
+def post_report(api, body=None, headers=None, **kw):
+    b = dict(REPORT)
+    b.update(body or {})
+    return api.client().post("/api/v1/issues", json=b, headers=headers or {}, **kw)
+
+
+def err(resp) -> dict:
+    assert resp.mimetype == "application/json", resp.data[:200]
+    e = resp.get_json()["error"]
+    assert set(e) >= {"code", "message_zh", "message_en", "field"} and e["message_zh"] and e["message_en"]
+    return e
+
+
+# -- document -------------------------------------------------------------------------------------
+def test_openapi_document_is_generated_and_served(api):
+    r = api.client().get("/api/v1/openapi.json")
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    doc = r.get_json()
+    assert doc["openapi"].startswith("3.1") and doc == orjson.loads(openapi())
+    for path in ("/api/v1/issues", "/api/v1/issues/{key}", "/api/v1/issues/{key}/transitions",
+                 "/api/v1/issues/{key}/evaluation", "/api/v1/responsible", "/api/v1/diary",
+                 "/api/v1/diary/{diary_id}/report", "/api/v1/notices/weekly", "/api/v1/outbox",
+                 "/open311/v2/services.json", "/open311/v2/requests.json", "/open311/v2/requests/{key}.json"):
+        assert path in doc["paths"], path
+    schemas = doc["components"]["schemas"]
+    assert {"ReportIn", "IssueOut", "TransitionIn", "ErrorOut", "ContactCard"} <= set(schemas)
+    # generated from the models: the report body lists exactly ReportIn's fields
+    from geodata.api_schemas import ReportIn
+    assert set(schemas["ReportIn"]["properties"]) == set(ReportIn.model_fields)
+    post = doc["paths"]["/api/v1/issues"]["post"]
+    assert {"application/json", "multipart/form-data"} <= set(post["requestBody"]["content"])
+    assert any(p["name"] == "Idempotency-Key" for p in post["parameters"])
+
+
+def test_meta(api):
+    r = api.client().get("/api/v1/meta")
+    assert r.status_code == 200
+    m = r.get_json()
+    assert len(m["domains"]) == 7 and {d["code"] for d in m["domains"]} >= {"sanitation", "safety"}
+    assert m["timezone"] == "Asia/Shanghai" and "gcj02" in m["crs"]
+
+
+# -- reporting ------------------------------------------------------------------------------------
+def test_report_and_read_back(api):
+    r = post_report(api, {"reporter_name": "李先生", "reporter_phone": "13911112222", "address": "建设路1号"})
+    assert r.status_code == 201, r.data
+    out = r.get_json()
+    assert r.headers["Location"] == f"/api/v1/issues/{out['id']}"
+    assert out["grid"]["code"] == B11 and out["status"] == "reported" and out["reporter"] is None
+    assert out["six_ones"]["grid_leader"]["name"] == "网格长甲" and out["six_ones"]["grid_leader"]["phone"] is None
+    assert out["number"].startswith("WT") and out["version"] == 1
+    assert b"13911112222" not in r.data
+    one = api.client().get(f"/api/v1/issues/{out['number']}").get_json()
+    assert one["id"] == out["id"] and [e["action"] for e in one["timeline"]] == ["report"]
+    assert one["actions"] == [] and one["reporter"] is None
+    op = api.client().get(f"/api/v1/issues/{out['id']}", headers=api.hdr("operator")).get_json()
+    assert op["reporter"] == {"name": "李先生", "phone": "13911112222"}
+    assert "assign" in op["actions"]
+    assert api.client().get(f"/api/v1/issues/{out['id']}", headers=api.hdr("c2_secretary")).status_code == 404
+    tl = api.client().get(f"/api/v1/issues/{out['id']}/timeline").get_json()
+    assert [e["action"] for e in tl["items"]] == ["report"]
+
+
+def test_report_multipart_with_photo(api):
+    png = png_bytes()
+    form = {k: str(v) for k, v in REPORT.items()}
+    form["photos"] = [(__import__("io").BytesIO(png), "p.png", "image/png")]
+    r = api.client().post("/api/v1/issues", data=form, content_type="multipart/form-data")
+    assert r.status_code == 201, r.data
+    out = r.get_json()
+    assert len(out["photos"]) == 1 and out["photos"][0]["content_type"] == "image/png"
+    got = api.client().get(out["photos"][0]["url"])
+    assert got.status_code == 200 and got.mimetype == "image/png" and got.data == png
+    files = list((api.settings.var_dir / "uploads").rglob("*.png"))
+    assert files and any(f.read_bytes() == png for f in files)
+
+
+def test_report_base64_photo_and_limits(api):
+    png = png_bytes()
+    ok = post_report(api, {"photos": [{"content_type": "image/png", "data": base64.b64encode(png).decode()}]})
+    assert ok.status_code == 201 and len(ok.get_json()["photos"]) == 1
+    before = counts(api)
+    big = os.urandom(30_000)
+    cases = [
+        ({"photos": [{"data": base64.b64encode(b"\xff\xd8\xff" + big).decode()}]}, 413, "photos[0]"),
+        ({"photos": [{"content_type": "image/png", "data": base64.b64encode(b"hello world").decode()}]}, 415,
+         "photos[0]"),
+        ({"photos": [{"content_type": "image/jpeg", "data": base64.b64encode(png).decode()}]}, 415, "photos[0]"),
+        ({"photos": [{"data": "***not base64***"}]}, 422, "photos[0].data"),
+        ({"photos": [{"data": base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"0" * 50).decode()}]}, 415, "photos[0]"),
+        ({"photos": [{"content_type": "image/gif", "data": "R0lG"}]}, 422, "photos.0.content_type"),
+    ]
+    for body, status, fld in cases:
+        r = post_report(api, body)
+        assert r.status_code == status, (body.keys(), r.data)
+        assert err(r)["field"] == fld
+    assert counts(api) == before
+
+
+def test_body_too_large(api):
+    before = counts(api)
+    r = post_report(api, {"description": "x" * 300_000})
+    assert r.status_code == 413 and err(r)["code"] == "too_large"
+    assert counts(api) == before
+
+
+@pytest.mark.parametrize("body,headers,content_type,status,code,field", [
+    ("{bad json", {}, "application/json", 400, "malformed_json", None),
+    ("", {}, "application/json", 400, "malformed_json", None),
+    ("title=x", {}, "text/plain", 415, "unsupported_media_type", "Content-Type"),
+    ("[1, 2]", {}, "application/json", 422, None, None),
+    ({"title": None}, {}, None, 422, None, "title"),
+    ({"lon": "abc"}, {}, None, 422, None, "lon"),
+    ({"lon": 34.755, "lat": 113.625}, {}, None, 422, "coordinates_swapped", "lat"),
+    ({"lat": 95.0}, {}, None, 422, "coordinate_out_of_range", "lat"),
+    ({"lon": 113.70, "lat": 34.75}, {}, None, 422, "outside_grids", "lon"),
+    ({"domain": "weather"}, {}, None, 422, "unknown_domain", "domain"),
+    ({"kind": "complaint"}, {}, None, 422, None, "kind"),
+    ({"crs": "bd09"}, {}, None, 422, None, "crs"),
+    ({"color": "red"}, {}, None, 422, None, "color"),
+    ({"title": "a\u0000b"}, {}, None, 422, None, "title"),
+    ({"title": "x" * 201}, {}, None, 422, None, "title"),
+    ({"source": "patrol"}, {}, None, 403, "forbidden_source", "source"),
+    ({"nearest_override": True, "lon": 113.645}, {"X-Official-Id": "ROLE:b11_leader"}, None, 403,
+     "override_forbidden", "nearest_override"),
+    ({}, {"X-Official-Id": "abc"}, None, 400, "invalid_header", "X-Official-Id"),
+    ({}, {"X-Official-Id": "99999"}, None, 403, "unknown_official", "X-Official-Id"),
+    ({}, {"Idempotency-Key": "bad key with spaces"}, None, 400, "invalid_header", "Idempotency-Key"),
+])
+def test_bad_input_is_4xx_naming_the_field_and_writes_nothing(api, body, headers, content_type, status, code,
+                                                              field):
+    before = counts(api)
+    headers = {k: (str(api.world.ids[v[5:]]) if isinstance(v, str) and v.startswith("ROLE:") else v)
+               for k, v in headers.items()}
+    if isinstance(body, dict):
+        b = dict(REPORT)
+        for k, v in body.items():
+            if v is None:
+                b.pop(k)
+            else:
+                b[k] = v
+        r = api.client().post("/api/v1/issues", data=orjson.dumps(b), content_type="application/json",
+                              headers=headers)
+    else:
+        r = api.client().post("/api/v1/issues", data=body, content_type=content_type, headers=headers)
+    assert r.status_code == status, r.data
+    e = err(r)
+    if code:
+        assert e["code"] == code
+    assert e["field"] == field
+    assert counts(api) == before
+
+
+def test_swapped_coordinates_explained(api):
+    e = err(post_report(api, {"lon": 34.755, "lat": 113.625}))
+    assert "swapped" in e["message_en"] and "填反" in e["message_zh"]
+
+
+def test_unknown_ids_and_paths(api):
+    c = api.client()
+    assert err(c.get("/api/v1/issues/999999"))["code"] == "not_found"
+    assert c.get("/api/v1/issues/WT1999000001").status_code == 404
+    assert c.get("/api/v1/issues/99999999999999999999").status_code == 404
+    assert c.post("/api/v1/issues/424242/transitions", json={"action": "sign", "version": 1}).status_code == 404
+    assert c.get("/api/v1/photos/424242").status_code == 404
+    assert c.get("/api/v1/nothing/here").status_code == 404
+    r = c.put("/api/v1/issues")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert c.post("/api/v1/diary/77777/report", json={"domain": "safety", "title": "x"},
+                  headers=api.hdr("b11_leader")).status_code == 404
+
+
+# -- idempotency ----------------------------------------------------------------------------------
+def test_idempotent_retry_returns_first_result(api):
+    before = counts(api)
+    h = {"Idempotency-Key": "phone-123-attempt"}
+    first = post_report(api, {"title": "井盖缺失"}, headers=h)
+    second = post_report(api, {"title": "井盖缺失"}, headers=h)
+    assert first.status_code == second.status_code == 201
+    assert first.get_json() == second.get_json() and second.headers.get("Idempotent-Replayed") == "true"
+    assert counts(api)[:2] == (before[0] + 1, before[1] + 1)
+    other = post_report(api, {"title": "井盖丢失"}, headers=h)
+    assert other.status_code == 422 and err(other)["code"] == "idempotency_key_reused"
+    assert err(other)["field"] == "Idempotency-Key"
+    # the same key from another caller is another request
+    mine = post_report(api, {"title": "井盖缺失", "source": "patrol"}, headers={**h, **api.hdr("b11_leader")})
+    assert mine.status_code == 201 and mine.get_json()["id"] != first.get_json()["id"]
+    assert counts(api)[0] == before[0] + 2
+    # a refused request is not remembered: the client can fix it and retry with the same key
+    h2 = {"Idempotency-Key": "fix-and-retry"}
+    assert post_report(api, {"domain": "weather"}, headers=h2).status_code == 422
+    assert post_report(api, {}, headers=h2).status_code == 201
+
+
+# -- the workflow over HTTP -----------------------------------------------------------------------
+def step(api, key, who, action, version, **extra):
+    body = {"action": action, "version": version, **extra}
+    return api.client().post(f"/api/v1/issues/{key}/transitions", json=body, headers=api.hdr(who))
+
+
+def test_report_to_evaluation_over_http(api):
+    out = post_report(api, {"lon": 113.635, "lat": 34.755}).get_json()  # block B21
+    assert out["grid"]["code"] == B21
+    key, v = out["number"], out["version"]
+    r = step(api, key, "operator", "assign", v)
+    assert r.status_code == 200, r.data
+    a = r.get_json()
+    assert a["status"] == "assigned" and a["six_ones"]["assignee"]["name"] == "东支书"
+    assert a["due_at"] and a["sign_deadline"] and len(a["six_ones"]["worksheet"]) == 5
+    assert a["six_ones"]["assignee"]["phone"]  # the operator sees phones
+    v = a["version"]
+    # illegal (wrong state), forbidden (wrong role), stale version, unknown action: 4xx, nothing written
+    before = counts(api)
+    r = step(api, key, "operator", "close", v)
+    assert r.status_code == 409 and err(r)["code"] == "illegal_transition" and err(r)["field"] == "action"
+    r = step(api, key, "b21_leader", "sign", v)
+    assert r.status_code == 403 and err(r)["code"] == "forbidden"
+    r = step(api, key, "c2_secretary", "sign", v - 1)
+    assert r.status_code == 409 and err(r)["code"] == "changed_by_someone_else" and err(r)["field"] == "version"
+    assert "他人修改" in err(r)["message_zh"]
+    r = step(api, key, "c2_secretary", "explode", v)
+    assert r.status_code == 422 and err(r)["field"] == "action"
+    r = api.client().post(f"/api/v1/issues/{key}/transitions", json={"action": "sign"}, headers=api.hdr("c2_secretary"))
+    assert r.status_code == 422 and err(r)["field"] == "version"
+    assert counts(api) == before
+    for who, action, extra in [("c2_secretary", "sign", {}), ("c2_secretary", "handle", {}),
+                               ("c2_secretary", "feedback", {"note": "已清理", "photos": [
+                                   {"content_type": "image/png", "data": base64.b64encode(png_bytes(6)).decode()}]}),
+                               ("c2_maintainer", "verify", {}), ("operator", "close", {})]:
+        r = step(api, key, who, action, v, **extra)
+        assert r.status_code == 200, (action, r.data)
+        v = r.get_json()["version"]
+    r = api.client().post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 5, "comment": "满意", "version": v})
+    assert r.status_code == 200, r.data
+    final = api.client().get(f"/api/v1/issues/{key}").get_json()
+    assert final["status"] == "evaluated" and final["satisfaction"] == 5
+    assert [e["action"] for e in final["timeline"]] == ["report", "assign", "sign", "handle", "feedback", "verify",
+                                                        "close", "evaluate"]
+    assert [p["stage"] for p in final["photos"]] == ["feedback"]
+    r = api.client().post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 9, "version": final["version"]})
+    assert r.status_code == 422 and err(r)["field"] == "satisfaction"
+
+
+def test_extend_and_reassign_over_http(api):
+    out = post_report(api, {"lon": 113.625, "lat": 34.745}).get_json()
+    v = step(api, out["id"], "operator", "assign", 1).get_json()["version"]
+    r = step(api, out["id"], "operator", "extend", v, new_due="2099-01-31", note="需协调产权单位")
+    assert r.status_code == 200 and r.get_json()["due_at"].startswith("2099-01-31T23:59:59+08:00")
+    v = r.get_json()["version"]
+    r = step(api, out["id"], "operator", "extend", v, new_due="not-a-date", note="x")
+    assert r.status_code == 422 and err(r)["field"] == "new_due"
+    r = step(api, out["id"], "operator", "reassign", v, assignee_id=api.world.ids["handler"], note="不属于本社区")
+    assert r.status_code == 200 and r.get_json()["reassign_count"] == 1
+
+
+def test_concurrent_transitions_over_http(api):
+    out = post_report(api).get_json()
+    v = step(api, out["id"], "operator", "assign", 1).get_json()["version"]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def go(who, action, extra):
+        client = api.client()
+        barrier.wait()
+        codes.append(client.post(f"/api/v1/issues/{out['id']}/transitions",
+                                 json={"action": action, "version": v, **extra}, headers=api.hdr(who)).status_code)
+
+    ts = [threading.Thread(target=go, args=("c1_secretary", "sign", {})),
+          threading.Thread(target=go, args=("operator", "reassign",
+                                            {"assignee_id": api.world.ids["handler"], "note": "改派"}))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert sorted(codes) == [200, 409]
+    tl = api.client().get(f"/api/v1/issues/{out['id']}/timeline").get_json()["items"]
+    assert len(tl) == 3
+
+
+# -- query ----------------------------------------------------------------------------------------
+def test_query(api):
+    c = api.client()
+    mine = post_report(api, {"domain": "disputes", "kind": "sentiment", "lon": 113.635, "lat": 34.745}).get_json()
+    r = c.get("/api/v1/issues", query_string={"grid": B22, "domain": "disputes", "kind": "sentiment"})
+    assert r.status_code == 200
+    page = r.get_json()
+    assert mine["id"] in [i["id"] for i in page["items"]]
+    assert all(i["grid_code"] == B22 for i in page["items"])
+    by_street = c.get("/api/v1/issues", query_string={"grid": STREET, "page_size": 200}).get_json()
+    by_c1 = c.get("/api/v1/issues", query_string={"grid": C1, "page_size": 200}).get_json()
+    assert by_c1["total"] < by_street["total"] and all(i["community_code"] == C1 for i in by_c1["items"])
+    bbox = c.get("/api/v1/issues", query_string={"bbox": "113.63,34.74,113.64,34.75"}).get_json()
+    assert all(113.63 <= i["lon"] <= 113.64 and 34.74 <= i["lat"] <= 34.75 for i in bbox["items"])
+    two = c.get("/api/v1/issues", query_string={"page_size": 2, "sort": "reported_at"}).get_json()
+    assert len(two["items"]) == 2 and two["items"][0]["reported_at"] <= two["items"][1]["reported_at"]
+    assert c.get("/api/v1/issues", query_string={"status": "reported,assigned", "overdue": "false"}).status_code == 200
+    assert c.get("/api/v1/issues", query_string={"from": "2026-01-01T00:00:00", "to": "2099-01-01"}).status_code == 200
+    # the east community's secretary sees only the east community
+    east = c.get("/api/v1/issues", query_string={"page_size": 200}, headers=api.hdr("c2_secretary")).get_json()
+    assert east["items"] and all(i["grid_code"].startswith(B22[:12]) for i in east["items"])
+    for qs, fld in [({"bbox": "1,2,3"}, "bbox"), ({"bbox": "113.64,34.74,113.63,34.75"}, "bbox"),
+                    ({"grid": "12345"}, "grid"), ({"status": "lost"}, "status"), ({"domain": "x"}, "domain"),
+                    ({"page_size": "1000"}, "page_size"), ({"page": "0"}, "page"), ({"sort": "title"}, "sort"),
+                    ({"overdue": "maybe"}, "overdue"), ({"from": "yesterday"}, "from"), ({"colour": "red"}, "colour")]:
+        r = c.get("/api/v1/issues", query_string=qs)
+        assert r.status_code == 422, (qs, r.data)
+        assert err(r)["field"] == fld, qs
+
+
+# -- 该找谁 -----------------------------------------------------------------------------------------
+def test_who_is_responsible(api):
+    c = api.client()
+    r = c.get("/api/v1/responsible", query_string={"lon": 113.635, "lat": 34.745})
+    card = r.get_json()
+    assert r.status_code == 200 and card["block"]["code"] == B22
+    assert card["six_ones"]["grid_leader"]["name"] == "网格长丁" and all(o["phone"] is None for o in card["officials"])
+    assert not PHONE_RE.search(r.data.decode())
+    priv = c.get("/api/v1/responsible", query_string={"lon": 113.635, "lat": 34.745}, headers=api.hdr("operator"))
+    assert all(o["phone"] for o in priv.get_json()["officials"])
+    from geodata.geometry import wgs84_to_gcj02
+    glon, glat = (float(v) for v in wgs84_to_gcj02(113.6395, 34.7405))
+    g = c.get("/api/v1/responsible", query_string={"lon": glon, "lat": glat, "crs": "gcj02"}).get_json()
+    assert g["block"]["code"] == B22
+    out = c.get("/api/v1/responsible", query_string={"lon": 113.7, "lat": 34.75})
+    assert out.status_code == 422 and err(out)["code"] == "outside_grids"
+    assert err(out)["detail"]["nearest_grid"] == B21 or err(out)["detail"]["nearest_grid"] == B22
+    assert c.get("/api/v1/responsible", query_string={"lon": 113.6}).status_code == 422
+    sw = c.get("/api/v1/responsible", query_string={"lon": 34.75, "lat": 113.63})
+    assert err(sw)["code"] == "coordinates_swapped"
+
+
+# -- patrol diary ---------------------------------------------------------------------------------
+def test_patrol_diary_over_http(api):
+    c = api.client()
+    body = {"kind": "patrol", "started_at": "2026-11-20T08:30:00+08:00", "ended_at": "2026-11-20T10:00:00+08:00",
+            "track": {"type": "LineString", "coordinates": [[113.621, 34.751], [113.626, 34.757]]},
+            "households": 8, "shops": 2, "findings": "路灯不亮"}
+    assert c.post("/api/v1/diary", json=body).status_code == 403
+    r = c.post("/api/v1/diary", json=body, headers=api.hdr("b11_leader"))
+    assert r.status_code == 201, r.data
+    d = r.get_json()
+    assert d["grid_code"] == B11 and d["official_name"] == "网格长甲"
+    lst = c.get("/api/v1/diary", query_string={"grid": C1}, headers=api.hdr("c1_secretary")).get_json()
+    assert d["id"] in [x["id"] for x in lst["items"]]
+    rep = c.post(f"/api/v1/diary/{d['id']}/report", json={"domain": "livelihood", "title": "路灯不亮"},
+                 headers=api.hdr("b11_leader"))
+    assert rep.status_code == 201 and rep.get_json()["source"] == "patrol" and rep.get_json()["diary_id"] == d["id"]
+    again = c.post(f"/api/v1/diary/{d['id']}/report", json={"domain": "livelihood", "title": "x"},
+                   headers=api.hdr("b11_leader"))
+    assert again.status_code == 409 and err(again)["code"] == "already_reported"
+    bad = dict(body, track={"type": "Polygon", "coordinates": []})
+    r = c.post("/api/v1/diary", json=bad, headers=api.hdr("b11_leader"))
+    assert r.status_code == 422 and err(r)["field"].startswith("track")
+    r = c.post("/api/v1/diary", json=dict(body, started_at="2026-11-20T08:30:00+08:00",
+                                          ended_at="2026-11-19T08:30:00+08:00"), headers=api.hdr("b11_leader"))
+    assert r.status_code == 422 and err(r)["field"] == "ended_at"
+
+
+# -- weekly notices -------------------------------------------------------------------------------
+def test_weekly_notices_and_outbox(api):
+    c = api.client()
+    assert c.post("/api/v1/notices/weekly", json={}).status_code == 403
+    assert c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("b11_leader")).status_code == 403
+    r = c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("operator"))
+    assert r.status_code == 200, r.data
+    run = r.get_json()
+    assert run["generated"] == 4 and run["delivered"] == 4
+    n11 = next(n for n in run["notices"] if n["official_name"] == "网格长甲")
+    assert n11["open_count"] >= 1 and "未办结" in n11["body"] and n11["grid_codes"] == [B11]
+    assert n11["priorities"] and n11["priorities"][0]["number"] in n11["body"]
+    assert not any(PHONE_RE.search(n["body"]) for n in run["notices"])
+    again = c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("operator")).get_json()
+    assert again["delivered"] == 0 and again["skipped"] == 4
+    dry = c.post("/api/v1/notices/weekly", json={"dry_run": True, "week_of": "2026-01-07"},
+                 headers=api.hdr("operator")).get_json()
+    assert dry["week_start"] == "2026-01-05" and dry["delivered"] == 0
+    box = c.get("/api/v1/outbox", headers=api.hdr("operator")).get_json()
+    assert box["total"] == 4 and all(row["channel"] == "sms" for row in box["items"])
+    own = c.get("/api/v1/outbox", headers=api.hdr("b11_leader")).get_json()
+    assert own["total"] == 1 and own["items"][0]["official_name"] == "网格长甲"
+    assert c.get("/api/v1/outbox", query_string={"official_id": api.world.ids["b12_leader"]},
+                 headers=api.hdr("b11_leader")).status_code == 403
+    assert c.get("/api/v1/outbox").status_code == 403
+
+
+def test_personal_data_never_logged(api, caplog):
+    caplog.set_level(logging.DEBUG)
+    post_report(api, {"reporter_name": "赵女士", "reporter_phone": "13700001111"})
+    post_report(api, {"reporter_phone": "13700001111", "lat": 95})
+    text_logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "13700001111" not in text_logged and "赵女士" not in text_logged
