@@ -1048,7 +1048,7 @@ def idempotent(session: Session, key: str, req_hash: str, compute: Callable[[], 
             raise ServiceError("idempotency_key_reused", "该 Idempotency-Key 已用于另一个不同的请求",
                                "this Idempotency-Key was already used for a different request",
                                field="Idempotency-Key", status=422)
-        return row.status_code, dict(row.response), True
+        return row.status_code, row.response, True
     status, body = compute()
     session.add(IdempotencyKey(key=key, request_hash=req_hash, status_code=status, response=body))
     session.flush()

@@ -141,8 +141,6 @@ def error_from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, wf.TransitionError):
         status = {"illegal_transition": 409, "forbidden": 403}.get(exc.code, 422)
         return ApiError(status, exc.code, exc.message_zh, exc.message_en, "action")
-    if isinstance(exc, ValidationError):
-        return validation_error(exc)
     if isinstance(exc, HTTPException):
         code = exc.code or 400
         zh, en, name = {
