@@ -253,39 +253,86 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
 
 
 # -- set-wise bulk assignment ---------------------------------------------------------------------
-def prepare_block_pieces(session: Session, table: str = "block_piece", *, as_of: dt.datetime | None = None,
-                         max_vertices: int = 32, temporary: bool = True) -> int:
-    """Materialise the current block grids, subdivided (``ST_Subdivide``) into pieces of at most
-    ``max_vertices`` vertices, with a GiST index: the point-in-polygon test then touches a few
-    short rings instead of a whole block outline. Returns the number of pieces."""
+#: Side of a cell of the bulk-assignment raster index, degrees (≈ 20 m here).
+CELL_DEG = 0.0002
+#: Safety margin (degrees, ≈ 0.1 mm) around every cell: candidates are looked up, and "properly
+#: inside one block" is decided, for the cell grown by this margin, so that floating-point rounding
+#: of a point's cell can never change the answer.
+CELL_EPS = 1e-9
+
+
+def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: float = CELL_DEG,
+                     as_of: dt.datetime | None = None) -> dict:
+    """A raster index of the current block grids for set-wise assignment (a TEMP table).
+
+    The blocks' extent is cut into square cells of ``cell_deg``; each cell that touches a block
+    gets a row ``(i, j, inside, c1, g1, c2, g2, …)``: the candidate blocks' codes and geometries in
+    ascending code order. ``inside`` means the cell (grown by ``CELL_EPS``) lies properly inside a
+    single block, so its points need no geometry test at all; other ("edge") cells keep their
+    candidates for an exact ``ST_Covers`` test. Cells touching no block have no row (outside)."""
     t = as_of or dt.datetime.now(UTC)
-    kind = "TEMPORARY" if temporary else "UNLOGGED"
+    session.execute(text(f"DROP TABLE IF EXISTS {table}_raw"))
     session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     session.execute(text(f"""
-        CREATE {kind} TABLE {table} AS
-        SELECT g.code, ST_Subdivide(g.geom, :mv) AS geom
-        FROM grid g WHERE g.level = 3 AND {_CURRENT}
-    """), {"mv": max_vertices, "t": t})
-    session.execute(text(f"CREATE INDEX ON {table} USING gist (geom)"))
+        CREATE TEMPORARY TABLE {table}_raw AS
+        WITH b AS (SELECT g.code, g.geom FROM grid g WHERE g.level = 3 AND {_CURRENT}),
+        e AS (SELECT floor(ST_XMin(x) / :d)::int AS i0, floor(ST_YMin(x) / :d)::int AS j0,
+                     floor(ST_XMax(x) / :d)::int AS i1, floor(ST_YMax(x) / :d)::int AS j1
+              FROM (SELECT ST_Extent(geom)::geometry AS x FROM b) s),
+        cells AS (SELECT i, j, ST_MakeEnvelope(i * :d - :eps, j * :d - :eps, (i + 1) * :d + :eps,
+                                               (j + 1) * :d + :eps, 4326) AS env
+                  FROM e, generate_series(e.i0, e.i1) i, generate_series(e.j0, e.j1) j)
+        SELECT c.i, c.j, array_agg(b.code ORDER BY b.code) AS codes, array_agg(b.geom ORDER BY b.code) AS geoms,
+               count(*) = 1 AND bool_and(ST_ContainsProperly(b.geom, c.env)) AS inside
+        FROM cells c JOIN b ON ST_Intersects(b.geom, c.env)
+        GROUP BY c.i, c.j
+    """), {"d": cell_deg, "eps": CELL_EPS, "t": t})
+    m, n, edge = session.execute(text(
+        f"SELECT coalesce(max(array_length(codes, 1)), 0), count(*), count(*) FILTER (WHERE NOT inside) "
+        f"FROM {table}_raw")).one()
+    cols = "".join(f", codes[{k}] AS c{k}, CASE WHEN inside THEN NULL ELSE geoms[{k}] END AS g{k}"
+                   for k in range(1, max(m, 1) + 1))
+    session.execute(text(f"CREATE TEMPORARY TABLE {table} AS SELECT i, j, inside{cols} FROM {table}_raw"))
+    session.execute(text(f"DROP TABLE {table}_raw"))
     session.execute(text(f"ANALYZE {table}"))
-    return int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+    return {"table": table, "cells": int(n), "edge_cells": int(edge), "max_candidates": int(m), "cell_deg": cell_deg}
 
 
-def assign_points_setwise(session: Session, points: str, result: str, *, pieces: str = "block_piece",
-                          as_of: dt.datetime | None = None, prepare: bool = True) -> int:
-    """Assign every row of ``points`` (columns ``id bigint, lon float8, lat float8``, WGS84) to its
-    block grid in ONE ``INSERT … SELECT`` with a spatial join, writing ``(point_id, grid_code)`` rows
-    into ``result`` (created by the caller; ``grid_code`` NULL when outside every grid).
+def assign_points_setwise(session: Session, points: str, result: str, *, method: str = "cells",
+                          cell_deg: float = CELL_DEG, index: dict | None = None,
+                          as_of: dt.datetime | None = None) -> int:
+    """Assign every row of ``points`` (``id bigint, lon float8, lat float8``: finite WGS84) to its
+    block grid in ONE ``INSERT … SELECT``, writing ``(point_id, grid_code)`` rows into ``result``
+    (created by the caller; ``grid_code`` NULL when outside every grid). Same rule as
+    :func:`locate_block`: covered, lowest code wins on shared edges and vertices.
 
-    Same rule as :func:`locate_block`: covered, lowest code wins on shared edges and vertices.
-    Returns the number of rows written."""
-    if prepare:
-        prepare_block_pieces(session, pieces, as_of=as_of)
+    ``method="cells"`` (default): a hash join of the points with the raster index of
+    :func:`build_cell_index` (built here unless ``index`` is given) — points in inside cells take
+    the cell's block, points in edge cells are tested with ``ST_Covers`` against the cell's
+    candidates in ascending code order (first hit wins). ``method="gist"``: for each point, the
+    covering blocks found through the GiST index of ``grid`` (the textbook spatial join; slower,
+    one index probe per point). Returns the number of rows written."""
+    pt = "ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)"
+    session.execute(text("SET LOCAL jit = off"))  # compiling this one-off query costs more than it saves
+    if method == "gist":
+        res = session.execute(text(f"""
+            INSERT INTO {result} (point_id, grid_code)
+            SELECT p.id, (SELECT min(g.code) FROM grid g
+                          WHERE g.level = 3 AND {_CURRENT} AND ST_Covers(g.geom, {pt}))
+            FROM {points} p
+        """), {"t": as_of or dt.datetime.now(UTC)})
+        return int(res.rowcount)
+    if method != "cells":
+        raise ValueError(f"unknown method {method!r}")
+    index = index or build_cell_index(session, cell_deg=cell_deg, as_of=as_of)
+    d, table, m = index["cell_deg"], index["table"], index["max_candidates"]
+    whens = " ".join(f"WHEN c.g{k} IS NOT NULL AND ST_Covers(c.g{k}, {pt}) THEN c.c{k}" for k in range(1, m + 1))
+    session.execute(text("SET LOCAL enable_mergejoin = off"))  # the cell table is small: hash it
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
     res = session.execute(text(f"""
         INSERT INTO {result} (point_id, grid_code)
-        SELECT p.id,
-               (SELECT min(b.code) FROM {pieces} b
-                WHERE ST_Covers(b.geom, ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)))
+        SELECT p.id, CASE WHEN c.inside THEN c.c1 {whens} END
         FROM {points} p
+        LEFT JOIN {table} c ON c.i = floor(p.lon / {float(d)!r})::int AND c.j = floor(p.lat / {float(d)!r})::int
     """))
     return int(res.rowcount)

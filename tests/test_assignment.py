@@ -9,7 +9,7 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from geodata.assignment import (MAX_OVERRIDE_M, OutsideGridsError, ServiceError, assign_points_setwise,
-                                locate_block, six_ones_chain, to_wgs84)
+                                build_cell_index, locate_block, six_ones_chain, to_wgs84)
 from geodata.geometry import wgs84_to_gcj02
 from tests.factories import B11, B12, B21, B22, C1, seed
 
@@ -147,13 +147,15 @@ def test_leader_in_charge_falls_back_to_the_street(empty_db, world):
     assert six_ones_chain(empty_db, B12).leader_in_charge.official_id == world.ids["secretary"]
 
 
-def test_bulk_setwise_matches_single_point_rule(empty_db, world):
+@pytest.mark.parametrize("method", ["cells", "gist"])
+def test_bulk_setwise_matches_single_point_rule(empty_db, world, method):
     rng = np.random.default_rng(7)
     lon = rng.uniform(113.615, 113.645, 3000)
     lat = rng.uniform(34.735, 34.765, 3000)
-    # plus every edge/vertex case
+    # every edge/vertex case, points exactly on raster-cell borders, and just inside/outside the street
     extra = [(113.63, 34.755), (113.63, 34.745), (113.625, 34.75), (113.635, 34.75), (113.63, 34.75),
-             (113.62, 34.745), (113.64, 34.76)]
+             (113.62, 34.745), (113.64, 34.76), (113.6202, 34.7402), (113.6298, 34.7498),
+             (113.62 - 1e-10, 34.75), (113.64 + 1e-10, 34.75), (113.63 - 1e-12, 34.755), (113.63 + 1e-12, 34.755)]
     lon = np.concatenate([lon, [e[0] for e in extra]])
     lat = np.concatenate([lat, [e[1] for e in extra]])
     empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
@@ -161,7 +163,7 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world):
     empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
                           "CAST(:y AS float8[]))"),
                      {"i": list(range(len(lon))), "x": lon.tolist(), "y": lat.tolist()})
-    n = assign_points_setwise(empty_db, "pts", "res")
+    n = assign_points_setwise(empty_db, "pts", "res", method=method)
     assert n == len(lon)
     got = dict(empty_db.execute(text("SELECT point_id, grid_code FROM res")).all())
     for i, (x, y) in enumerate(zip(lon, lat)):
@@ -170,3 +172,10 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world):
         except OutsideGridsError:
             want = None
         assert got[i] == want, (i, x, y)
+    assert got[len(lon) - len(extra) + 4] == B11  # the shared vertex
+
+
+def test_cell_index_shape(empty_db, world):
+    idx = build_cell_index(empty_db)
+    assert idx["cells"] >= 100 * 100  # 0.02° × 0.02° in cells of 0.0002°
+    assert 0 < idx["edge_cells"] < idx["cells"] and idx["max_candidates"] == 4  # the shared vertex cell
