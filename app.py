@@ -202,7 +202,14 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     port = port or settings.port
     app = create_app(settings)
     console.print(f"Gridwatch: http://{host}:{port}/")
-    app.run(host=host, port=port, debug=debug)
+    if debug:
+        app.run(host=host, port=port, debug=True)
+        return
+    # a production WSGI server: many wall displays and phones at once; it logs no request lines,
+    # so nothing personal (query strings, bodies) reaches the logs
+    from waitress import serve as waitress_serve
+
+    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads, ident="gridwatch")
 
 
 if __name__ == "__main__":

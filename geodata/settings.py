@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
+    #: Worker threads of the WSGI server (waitress).
+    server_threads: int = 16
     #: Seconds between live refreshes of the map.
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.
