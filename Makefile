@@ -12,9 +12,7 @@ PORT ?= 8050
 
 ## make demo: install what is missing, start the embedded PostGIS, load the demo data if empty, serve
 demo: system-deps $(VENV)/.installed
-	$(GW) db up
-	$(GW) demo --if-empty
-	$(GW) serve --host $(HOST) --port $(PORT)
+	$(GW) start --host $(HOST) --port $(PORT)
 
 ## make test: install test needs (PostGIS, Chromium, GDAL), then run the whole suite
 test: system-deps test-system-deps $(VENV)/.installed

@@ -194,6 +194,20 @@ def export_grids_cmd(
 
 
 @cli.command()
+def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
+    """One step for `make demo`: start/migrate the database, load the demo data if empty, serve."""
+    from etl.demo import load_demo
+    from geodata.db import database_url
+    from geodata.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(database_url(settings))
+    summary = load_demo(_engine(), progress=True, if_empty=True)
+    console.print(summary)
+    serve(host=host, port=port, debug=False)
+
+
+@cli.command()
 def serve(host: str = typer.Option(None), port: int = typer.Option(None),
           debug: bool = typer.Option(False)) -> None:
     """Serve the dashboard and the HTTP API."""
