@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -38,9 +41,34 @@ class MapCtx:
     engine: Engine
     settings: Any
     scope: Scope
+    ttl_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        self._cache: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
 
     def session(self) -> Session:
         return Session(self.engine)
+
+    def cached(self, key: Any, fn: Any) -> Any:
+        """Small reference data (domains, grid names, heat scale per filter + stamp), kept ttl_s."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None and now - hit[0] < self.ttl_s:
+                return hit[1]
+        value = fn()
+        with self._lock:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            self._cache[key] = (now, value)
+        return value
+
+    def domain_names(self, s: Session) -> dict[str, tuple[str, str]]:
+        return self.cached("domains", lambda: {c: (zh, en) for c, zh, en in mapdata.domains(s)})
+
+    def grid_names(self, s: Session) -> dict[str, tuple[str, str]]:
+        return self.cached("grid_names", lambda: mapdata.grid_names(s, self.scope))
 
 
 # -- pure shaping helpers ------------------------------------------------------------------------
@@ -249,7 +277,7 @@ def panel_children(detail: mapdata.GridDetail, counts: mapdata.GridCounts, lang:
     kpis = [("total", fmt_int(c.total, lang)), ("open", fmt_int(c.open, lang)),
             ("closed", fmt_int(c.closed, lang)), ("overdue", fmt_int(c.overdue, lang)),
             ("overdue_open", fmt_int(c.overdue_open, lang)),
-            ("closure_rate", fmt_pct(c.closure_rate, lang))]
+            ("closure_rate", fmt_pct(c.closure_rate, lang, 2))]
     meta = [(t("code", lang), detail.code), (t("level", lang), level_label(detail.level, lang)),
             (t("area", lang), fmt_area(detail.area_km2, lang))]
     if detail.level < 3:
@@ -345,7 +373,9 @@ def context_data(mctx: MapCtx) -> layout.MapContextData:
 def page_layout(mctx: MapCtx, lang: str | None) -> Any:
     """The whole page for a language (the Dash layout function)."""
     lang = norm_lang(lang)
-    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None))
+    with mctx.session() as s:
+        stamp = mapdata.latest_change(s, mctx.scope)
+    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None), stamp)
 
 
 def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None) -> list[Any]:
@@ -412,8 +442,9 @@ def marker_outputs(mctx: MapCtx, bounds: list[list[float]] | None, filter_data: 
 def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | None, lang: str
                  ) -> tuple[str, list[Any]]:
     flt = IssueFilter.from_dict(filter_data)
+    key = ("heat_scale", json.dumps(flt.to_dict(), sort_keys=True), stamp)
     with mctx.session() as s:
-        scale = mapdata.heat_scale(s, mctx.scope, flt)
+        scale = mctx.cached(key, lambda: mapdata.heat_scale(s, mctx.scope, flt))
     return heat_url(flt, stamp), heat_legend(scale, lang)
 
 
@@ -429,8 +460,8 @@ def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: di
             return [html.P(t("not_found", lang))], []
         counts = mapdata.grid_counts(s, mctx.scope, flt, code)
         rows = mapdata.latest_issues(s, mctx.scope, flt, code, limit=50)
-        domain_names = {c: (zh, en) for c, zh, en in mapdata.domains(s)}
-        names = mapdata.grid_names(s, mctx.scope)
+        domain_names = mctx.domain_names(s)
+        names = mctx.grid_names(s)
     return (panel_children(detail, counts, lang, domain_names, mctx.scope.personal_data),
             issue_rows(rows, lang, domain_names, names))
 
@@ -440,8 +471,8 @@ def timeline_outputs(mctx: MapCtx, issue_id: int, lang: str) -> tuple[bool, str,
         d = mapdata.issue_timeline(s, mctx.scope, issue_id)
         if d is None:
             return False, "", []
-        domain_names = {c: (zh, en) for c, zh, en in mapdata.domains(s)}
-        names = mapdata.grid_names(s, mctx.scope)
+        domain_names = mctx.domain_names(s)
+        names = mctx.grid_names(s)
     title, children = timeline_children(d, lang, domain_names, names)
     return True, title, children
 
@@ -462,13 +493,14 @@ def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
 
 # -- registration --------------------------------------------------------------------------------
 def register(app: Dash, mctx: MapCtx) -> None:
-    @app.callback(Output(ids.BODY, "children"), Input(ids.LANG, "value"), State(ids.FILTER, "data"),
+    @app.callback(Output(ids.BODY, "children"), Output(ids.BODY_VERSION, "data"),
+                  Input(ids.LANG, "value"), State(ids.FILTER, "data"), State(ids.BODY_VERSION, "data"),
                   prevent_initial_call=True)
-    def _body(lang, filter_data):
+    def _body(lang, filter_data, version):
         lang = norm_lang(lang)
         # remembered for the next page load (the layout is built in this language)
         dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
-        return body_outputs(mctx, lang, filter_data)
+        return body_outputs(mctx, lang, filter_data), (version or 0) + 1
 
     @app.callback(Output(ids.FILTER, "data"),
                   Input(ids.F_KIND, "value"), Input(ids.F_DOMAINS, "value"),
@@ -498,8 +530,8 @@ def register(app: Dash, mctx: MapCtx) -> None:
     @app.callback(Output(ids.SELECTED, "data"), Output(ids.MAP, "viewport"),
                   Output(ids.BREADCRUMB, "children"), Output(ids.L_COMMUNITY, "hideout"),
                   Output(ids.L_BLOCK, "hideout"), Output(ids.L_MARKERS, "hideout"),
-                  Input(ids.URL, "search"), State(ids.LANG, "value"))
-    def _select(search, lang):
+                  Input(ids.URL, "search"), Input(ids.BODY_VERSION, "data"), State(ids.LANG, "value"))
+    def _select(search, _version, lang):
         selected, viewport, crumbs, outline = selection_outputs(mctx, search, lang)
         focus = Patch()
         focus["focus"] = selected.get("issue") if selected else None

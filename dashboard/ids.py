@@ -4,6 +4,7 @@
 URL = "url"
 LANG = "lang"                   # dbc.RadioItems: 'zh' | 'en' (persisted in localStorage)
 BODY = "body"                   # re-rendered when the language changes
+BODY_VERSION = "body-version"   # bumped on every body re-render (re-applies the URL selection)
 FILTER = "filter-store"         # IssueFilter.to_dict()
 SELECTED = "selected-store"     # {code, level, parent, bbox, issue}
 STAMP = "stamp-store"           # mapdata.latest_change

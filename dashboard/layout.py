@@ -35,12 +35,13 @@ class MapContextData:
     grids_stamp: str
 
 
-def shell(settings: Any, lang: str, body_children: list[Any]) -> html.Div:
+def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None) -> html.Div:
     return html.Div(className="gw-app", lang="zh-CN" if lang == "zh" else "en", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
         dcc.Store(id=ids.SELECTED),
-        dcc.Store(id=ids.STAMP),
+        dcc.Store(id=ids.STAMP, data=stamp),
+        dcc.Store(id=ids.BODY_VERSION, data=0),
         dcc.Interval(id=ids.LIVE, interval=int(settings.live_interval_s * 1000)),
         html.Div(className="gw-lang", children=dbc.RadioItems(
             id=ids.LANG, options=[{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}],

@@ -3,7 +3,8 @@
 - ``/geo/grids/<level>.json?v=<stamp>``: one FeatureCollection per level, cached in-process per
   grid stamp and by the browser (the stamp in the URL changes when boundaries change);
 - ``/tiles/heat/<z>/<x>/<y>.png?<filter>&v=<stamp>``: density tiles from PostGIS aggregates;
-- ``/tiles/base/<z>/<x>/<y>.png``: a local tile directory ({z}/{x}/{y}.png) or an MBTiles file.
+- ``/tiles/base/<z>/<x>/<y>.png``: a local tile directory ({z}/{x}/{y}.png) or an MBTiles file;
+- ``/geo/issues/<id>.json``: a marker's popup text, fetched when the popup opens.
 """
 from __future__ import annotations
 
@@ -107,6 +108,16 @@ def register_tiles(server: Flask, service: TileService) -> None:
         # the URL carries the stamp (?v=), so the browser may keep it for a day
         resp.headers["Cache-Control"] = "public, max-age=86400" if request.args.get("v") else "no-cache"
         return resp.make_conditional(request)
+
+    @server.route("/geo/issues/<int:issue_id>.json")
+    def gw_issue_popup(issue_id: int) -> Response:
+        with Session(service.engine) as s:
+            data = mapdata.issue_popup(s, service.scope, issue_id)
+        if data is None:
+            abort(404)
+        resp = Response(orjson.dumps(data), mimetype="application/json")
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
 
     @server.route("/tiles/heat/<int:z>/<int:x>/<int:y>.png")
     def gw_heat_tile(z: int, x: int, y: int) -> Response:

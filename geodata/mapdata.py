@@ -7,10 +7,10 @@ Overdue (超期) is derived in SQL with the same rule as :func:`geodata.workflow
 Payload bounds (per call, whatever the database size):
 - grid layers: one FeatureCollection per level, sent once and cached by the browser;
 - choropleth: a ``{code: number}`` dict for the grids of one level (≤ 59 entries for the demo);
-- markers: at most ``limit`` (settings.max_markers, default 2000) points with titles cut to
-  :data:`TITLE_MAX` characters (≈ 200 B each → ≤ ~400 KB); beyond that, the viewport is cut into at
+- markers: at most ``limit`` (settings.max_markers, default 2000) points of ≈ 105 B each (id and
+  state only; popup text is fetched on demand) → ≤ ~210 KB; beyond that, the viewport is cut into at
   most :data:`BIN_CELLS` × :data:`BIN_CELLS` cells and one aggregate feature per non-empty cell is
-  sent (≈ 110 B each → ≤ ~70 KB);
+  sent (≈ 135 B each → ≤ ~35 KB);
 - heat: 256 px PNG tiles rendered from per-cell counts (size independent of the number of issues).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import (ColumnElement, Float, and_, case, cast, false, func, literal, or_, select,
-                        true)
+                        text, true, tuple_)
 from sqlalchemy.orm import Session
 
 from .codes import CodeError, level_of, parent_of
@@ -35,8 +35,6 @@ from .workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 
 TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
-#: Characters of an issue title sent with a marker (the full title is in the timeline).
-TITLE_MAX = 40
 #: Aggregation grid across the viewport when there are more than ``limit`` markers.
 BIN_CELLS = 16
 #: Prefix length of a grid code that its descendants share, per level.
@@ -448,22 +446,32 @@ class GridCounts:
 
 def grid_counts(session: Session, scope: Scope, flt: IssueFilter, code: str | None,
                 as_of: dt.datetime | None = None) -> GridCounts:
-    """Totals, counts by status and by domain of the issues in grid ``code`` (None: whole scope)."""
+    """Totals, counts by status and by domain of the issues in grid ``code`` (None: whole scope),
+    in one pass (GROUPING SETS)."""
     now = _now(as_of)
     conds = issue_conditions(scope, flt, now, code)
-    total, open_, closed, overdue, overdue_open, should = session.execute(
-        select(*_count_columns(now)).where(*conds)).one()
+    rows = session.execute(
+        select(Issue.status, Issue.domain_code, func.grouping(Issue.status, Issue.domain_code),
+               *_count_columns(now))
+        .where(*conds)
+        .group_by(func.grouping_sets(tuple_(), tuple_(Issue.status), tuple_(Issue.domain_code)))
+    ).all()
+    totals = (0, 0, 0, 0, 0, 0)
+    by_status: dict[str, int] = {}
+    by_domain: dict[str, int] = {}
+    for status, domain, g, *cols in rows:
+        if g == 3:
+            totals = tuple(cols)
+        elif g == 1:      # grouped by status (domain rolled up)
+            by_status[status] = cols[0]
+        elif g == 2:      # grouped by domain
+            by_domain[domain] = cols[0]
     area = 0.0
     if code:
         area = (session.execute(select(Grid.area_m2).where(Grid.code == code, grid_current(now)))
                 .scalar_one_or_none() or 0) / 1e6
-    by_status = dict(session.execute(select(Issue.status, func.count()).where(*conds)
-                                     .group_by(Issue.status)).all())
-    by_domain = dict(session.execute(select(Issue.domain_code, func.count()).where(*conds)
-                                     .group_by(Issue.domain_code)).all())
-    return GridCounts(Counts(total, open_, closed, overdue, overdue_open, should, area),
-                      {s: by_status.get(s, 0) for s in STATUSES if by_status.get(s)},
-                      by_domain)
+    return GridCounts(Counts(*totals, area),
+                      {s: by_status[s] for s in STATUSES if by_status.get(s)}, by_domain)
 
 
 def domains(session: Session) -> list[tuple[str, str, str]]:
@@ -594,25 +602,42 @@ def clamp_bbox(bbox: Sequence[float]) -> Bbox:
 
 def markers(session: Session, scope: Scope, flt: IssueFilter, bbox: Sequence[float],
             limit: int = 2000, as_of: dt.datetime | None = None) -> MarkerResult:
-    """Issue markers in a viewport: ≤ ``limit`` points, or ≤ BIN_CELLS² aggregate cells."""
+    """Issue markers in a viewport: ≤ ``limit`` points, or ≤ BIN_CELLS² aggregate cells.
+
+    A point carries only its id and state (o open, x open and overdue, c closed), ≈ 100 B; the
+    popup text is fetched when a popup opens (:func:`issue_popup`)."""
     now = _now(as_of)
     box = clamp_bbox(bbox)
     conds = [*issue_conditions(scope, flt, now), _bbox_cond(box)]
+    # probe: no ORDER BY, so the database stops after limit + 1 rows however many match
     rows = session.execute(
-        select(Issue.id, Issue.number, func.ST_X(Issue.location), func.ST_Y(Issue.location),
-               func.left(Issue.title, TITLE_MAX), Issue.kind, Issue.domain_code, Issue.status,
-               _open_overdue(now), Issue.grid_code,
-               cast(func.extract("epoch", Issue.reported_at), Float))
-        .where(*conds).order_by(Issue.reported_at.desc()).limit(limit + 1)).all()
+        select(Issue.id, func.ST_X(Issue.location), func.ST_Y(Issue.location), Issue.status,
+               _open_overdue(now))
+        .where(*conds).limit(limit + 1)).all()
     if len(rows) <= limit:
+        rows = sorted(rows, key=lambda r: r[0])
         feats = [{"type": "Feature", "geometry": {"type": "Point",
                                                   "coordinates": [round(x, 6), round(y, 6)]},
-                  "properties": {"id": i, "n": num, "t": title, "k": kind[0], "d": dom,
-                                 "s": status, "st": _state(status, ov), "g": grid, "r": int(rep)}}
-                 for i, num, x, y, title, kind, dom, status, ov, grid, rep in rows]
+                  "properties": {"id": i, "st": _state(status, ov)}}
+                 for i, x, y, status, ov in rows]
         return MarkerResult("points", len(rows), {"type": "FeatureCollection", "features": feats},
                             limit)
     return MarkerResult("bins", None, marker_bins(session, scope, flt, box, now), limit)
+
+
+def issue_popup(session: Session, scope: Scope, issue_id: int,
+                as_of: dt.datetime | None = None) -> dict[str, Any] | None:
+    """What a marker popup shows (raw text: the browser escapes it)."""
+    now = _now(as_of)
+    r = session.execute(
+        select(Issue.id, Issue.number, Issue.title, Issue.kind, Issue.domain_code, Issue.status,
+               _open_overdue(now), Issue.grid_code,
+               cast(func.extract("epoch", Issue.reported_at), Float))
+        .where(Issue.id == issue_id, scope.filter(Issue.grid_code))).one_or_none()
+    if r is None:
+        return None
+    return {"id": r[0], "n": r[1], "t": r[2], "k": r[3][0], "d": r[4], "s": r[5],
+            "st": _state(r[5], r[6]), "g": r[7], "r": int(r[8])}
 
 
 def marker_bins(session: Session, scope: Scope, flt: IssueFilter, bbox: Bbox,
@@ -778,7 +803,9 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     for iid, number, title, code in session.execute(
             select(Issue.id, Issue.number, Issue.title, Issue.grid_code)
             .where(scope.filter(Issue.grid_code),
-                   Issue.number.ilike(esc + "%", escape="\\"))
+                   # a range on the unique index, then the exact prefix test
+                   Issue.number >= q.upper(), Issue.number < q.upper() + "\x7f",
+                   Issue.number.like(esc.upper() + "%", escape="\\"))
             .order_by(Issue.number).limit(limit)).all():
         hits.append(SearchHit("issue", f"{number} {title[:30]}", f"{number} {title[:30]}", code, iid))
     return hits[:limit * 2]
@@ -786,9 +813,15 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
 
 # -- live ----------------------------------------------------------------------------------------
 def latest_change(session: Session, scope: Scope) -> str:
-    """A cheap stamp that moves whenever an issue in scope is added, changed or removed."""
-    cnt, upd, mx = session.execute(
-        select(func.count(), func.max(Issue.updated_at), func.max(Issue.id))
-        .where(scope.filter(Issue.grid_code))).one()
+    """A cheap stamp that moves whenever an issue is added, changed or removed.
+
+    Index-only work whatever the table size: count and max id of issues (new and deleted rows), max
+    id of issue events (every workflow step appends one), and the table's update/delete counters
+    (other edits; PostgreSQL flushes them within about a second). Deliberately not scoped: it only
+    says *something* changed, so a viewer refreshes its own, scoped, queries."""
+    cnt, mx = session.execute(select(func.count(Issue.id), func.max(Issue.id))).one()
     ev = session.execute(select(func.max(IssueEvent.id))).scalar_one_or_none()
-    return f"{cnt}|{upd.isoformat() if upd else ''}|{mx or 0}|{ev or 0}"
+    upd = session.execute(text(
+        "SELECT coalesce(n_tup_upd, 0) + coalesce(n_tup_del, 0) FROM pg_stat_user_tables "
+        "WHERE relid = 'issue'::regclass")).scalar_one_or_none()
+    return f"{cnt}|{mx or 0}|{ev or 0}|{upd or 0}"

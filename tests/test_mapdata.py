@@ -143,12 +143,16 @@ def test_markers_points_and_bins(small):
     bbox = (113.6, 34.7, 113.7, 34.8)
     pts = md.markers(s, ALL, IssueFilter(), bbox, 2000, NOW)
     f = pts.data["features"][0]
-    assert set(f["properties"]) == {"id", "n", "t", "k", "d", "s", "st", "g", "r"}
+    assert set(f["properties"]) == {"id", "st"}  # popup text is fetched on demand
     assert {x["properties"]["st"] for x in pts.data["features"]} == {"o", "x", "c"}
     # the viewport restricts
     west = md.markers(s, ALL, IssueFilter(), (113.6, 34.7, 113.63, 34.8), 2000, NOW)
     assert 0 < len(west.data["features"]) < len(pts.data["features"])
-    assert all(x["properties"]["g"].startswith(C1[:12]) for x in west.data["features"])
+    popups = [md.issue_popup(s, ALL, x["properties"]["id"], NOW) for x in west.data["features"]]
+    assert all(p["g"].startswith(C1[:12]) for p in popups)
+    p = popups[0]
+    assert set(p) == {"id", "n", "t", "k", "d", "s", "st", "g", "r"} and p["t"].startswith("测试问题")
+    assert md.issue_popup(s, Scope.grids(C2), p["id"], NOW) is None
     # over the limit: aggregated cells whose counts add up
     bins = md.markers(s, ALL, IssueFilter(), bbox, 10, NOW)
     assert bins.mode == "bins"
@@ -171,9 +175,21 @@ def test_timeline_search_stamp(small):
     assert md.search(s, ALL, "%", 10, NOW) == []  # LIKE wildcards are literal
     assert md.find_issue(s, ALL, "UI2026000003") == data.issues[3]
     before = md.latest_change(s, ALL)
-    s.execute(text("UPDATE issue SET updated_at = now() + interval '1 minute', version = version + 1 "
-                   "WHERE id = :i"), {"i": data.issues[0]})
-    assert md.latest_change(s, ALL) != before
+    assert md.latest_change(s, ALL) == before
+    # a workflow step appends an event: the stamp moves
+    s.execute(text("INSERT INTO issue_event (issue_id, action, from_status, to_status, at, note) "
+                   "VALUES (:i, 'assign', 'reported', 'assigned', now(), '')"), {"i": data.issues[0]})
+    after_event = md.latest_change(s, ALL)
+    assert after_event != before
+    # a new issue, and a deleted one, move it too
+    s.execute(text("INSERT INTO issue (number, kind, domain_code, title, description, source, location, grid_code, "
+                   "community_code, status, reported_at) SELECT 'UIX1', kind, domain_code, title, '', source, "
+                   "location, grid_code, community_code, status, reported_at FROM issue WHERE id = :i"),
+              {"i": data.issues[0]})
+    after_insert = md.latest_change(s, ALL)
+    assert after_insert != after_event
+    s.execute(text("DELETE FROM issue WHERE number = 'UIX1'"))
+    assert md.latest_change(s, ALL) != after_insert
 
 
 def test_heat_grid_and_png(small):

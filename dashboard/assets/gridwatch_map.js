@@ -120,7 +120,7 @@
 
     popupContent: function (p, h) {
       var labels = h.labels || {};
-      var box = el("div", "gw-popup");
+      var box = el("div", "gw-popup-body");
       box.appendChild(el("div", "gw-popup-title", p.t));
       var meta = el("div", "gw-popup-meta");
       var rows = [
@@ -154,7 +154,18 @@
       var p = feature.properties;
       if (!p || p.cluster) { return; }
       var h = hideoutOf(context);
-      layer.bindPopup(function () { return map.popupContent(p, h); }, {maxWidth: 320});
+      // markers carry only id and state; the text is fetched each time the popup opens
+      layer.bindPopup(el("div", "gw-popup gw-popup-loading", "…"), {maxWidth: 320, minWidth: 220});
+      layer.on("popupopen", function () {
+        fetch("/geo/issues/" + encodeURIComponent(p.id) + ".json", {credentials: "same-origin"})
+          .then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (data) {
+            var box = el("div", "gw-popup");
+            if (data) { box.appendChild(map.popupContent(data, h)); } else { box.textContent = "—"; }
+            layer.setPopupContent(box);
+          })
+          .catch(function () { layer.setPopupContent(el("div", "gw-popup", "—")); });
+      });
       if (h.focus && h.focus === p.id) {
         setTimeout(function () {
           try { layer.openPopup(); } catch (e) { /* layer not on the map (clustered) */ }

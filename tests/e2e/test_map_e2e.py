@@ -140,3 +140,103 @@ def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, 
     wait_settled(page, 800)
     shot(page, "04-filter-sentiment")
     assert not page.errors
+
+
+def test_heat_layer_toggles(page, live_server, shot):
+    open_map(page, live_server)
+    wait_settled(page)
+    assert page.locator("img.leaflet-tile[src*='/tiles/heat/']").count() == 0
+    expect(page.locator("#legend-heat")).to_be_hidden()
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
+                           ".some(i => i.complete && i.naturalWidth === 256)")
+    expect(page.locator("#legend-heat")).to_be_visible()
+    # the heat layer follows the filter: its tile URLs carry it
+    page.locator("#f-kind label", has_text="问题").click()
+    page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
+                           ".some(i => i.src.includes('k=problem'))")
+    wait_settled(page, 800)
+    shot(page, "05-heat")
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    page.wait_for_function("document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\").length === 0")
+    expect(page.locator("#legend-heat")).to_be_hidden()
+    assert not page.errors
+
+
+def test_xss_title_renders_as_text(page, live_server, demo, map_engine, shot):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    block = demo["blocks"][1]
+    issue_id = _insert_issue(map_engine, block, XSS)
+    try:
+        open_map(page, live_server, f"?grid={block}&issue={issue_id}")
+        # the map flies to the issue and opens its popup; the title is text, not markup
+        popup_title = page.locator(".leaflet-popup .gw-popup-title")
+        expect(popup_title).to_have_text(XSS, timeout=15000)
+        assert page.locator(".leaflet-popup img").count() == 0
+        # the latest-issues table shows it as text too, and its row opens the timeline
+        cell = page.locator(".ag-cell", has_text=XSS).first
+        expect(cell).to_be_visible()
+        wait_settled(page, 500)
+        shot(page, "06-xss-popup")
+        cell.click()
+        expect(page.locator("#gw-timeline-title")).to_have_text(XSS)
+        assert page.locator(".modal img").count() == 0
+        wait_settled(page, 300)
+        shot(page, "07-timeline")
+        page.locator("#timeline-close").click()
+        expect(page.locator("#gw-timeline-title")).to_be_hidden()
+        assert dialogs == [] and not page.errors
+    finally:
+        _delete_issue(map_engine, issue_id)
+
+
+def test_language_switch(page, live_server, demo, shot):
+    open_map(page, live_server, f"?grid={demo['community']}")
+    expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    page.locator("#lang label", has_text="English").click()
+    expect(page.locator("#title")).to_contain_text("Grid management map")
+    page.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14")
+    expect(page.locator(".gw-kpi-total .gw-kpi-label")).to_have_text("Issues")
+    expect(page.locator(".leaflet-control-layers")).to_contain_text("Heat map")
+    expect(page.locator("#breadcrumb")).to_contain_text("›")
+    assert page.url.endswith(f"?grid={demo['community']}")  # the selection survives
+    wait_settled(page, 800)
+    shot(page, "08-english")
+    # remembered on reload
+    page.reload()
+    expect(page.locator("#title")).to_contain_text("Grid management map")
+    page.locator("#lang label", has_text="中文").click()
+    expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    assert not page.errors
+
+
+def test_live_refresh_shows_new_issue(page, live_server, demo, map_engine, shot):
+    block = demo["blocks"][0]
+    open_map(page, live_server, f"?grid={block}")
+    wait_settled(page, 600)
+    total = int(kpi(page, "total").replace(",", ""))
+    title = "实时刷新测试：井盖缺失"
+    issue_id = _insert_issue(map_engine, block, title)
+    try:
+        expect(page.locator(".ag-cell", has_text=title).first).to_be_visible(timeout=10000)
+        expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{total + 1:,}")
+        wait_settled(page, 300)
+        shot(page, "09-live")
+    finally:
+        _delete_issue(map_engine, issue_id)
+    expect(page.locator(".ag-cell", has_text=title)).to_have_count(0, timeout=10000)
+    assert not page.errors
+
+
+def test_search_flies_to_grid(page, live_server, demo):
+    open_map(page, live_server)
+    wait_settled(page)
+    page.locator("#search").click()
+    page.get_by_role("searchbox").fill(demo["community_name"])
+    option = page.get_by_role("option").filter(has_text=demo["community"]).first
+    expect(option).to_be_visible()
+    option.click()
+    page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    assert not page.errors

@@ -1,0 +1,357 @@
+"""Map benchmark: time to a drawn map, p95 of each map query and Dash callback, viewport payload
+growth from the demo data to 10× and 100× more issues. Writes bench/results/map.json.
+
+Runs in a scratch database (``gridwatch_bench_map``) on the configured server (the embedded cluster
+unless GRIDWATCH_DATABASE_URL is set); the demo data is loaded there, then issues generated with SQL
+``generate_series`` inside the street polygon. Targets (issue #3): payload ≤ 500 KB and ≤ 1.5×
+from demo to 100×; map callback p95 ≤ 150 ms on the demo data; page open to drawn map ≤ 3 s.
+
+    python -m bench map [--quick] [--keep]
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import plotly
+import psycopg
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+RESULTS = Path(__file__).resolve().parent / "results" / "map.json"
+DB_NAME = "gridwatch_bench_map"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+TARGETS = {"payload_max_bytes": 500_000, "payload_growth_max": 1.5, "callback_p95_ms": 150,
+           "open_to_drawn_s": 3.0}
+
+
+def p95(xs: list[float]) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, math.ceil(0.95 * len(s)) - 1)]
+
+
+def _summary(ms: list[float]) -> dict[str, float]:
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 1), "p95_ms": round(p95(ms), 1),
+            "max_ms": round(max(ms), 1)}
+
+
+def scratch_database() -> str:
+    from geodata.db import database_url
+    from geodata.migrate import upgrade
+    from geodata.settings import Settings
+
+    url = make_url(database_url(Settings()))
+    admin = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                 dbname="postgres", autocommit=True)
+    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    new = url.set(database=DB_NAME).render_as_string(hide_password=False)
+    upgrade(new)
+    return new
+
+
+def drop_database(url: str) -> None:
+    u = make_url(url)
+    admin = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+                 dbname="postgres", autocommit=True)
+    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def generate_issues(engine: Engine, n: int) -> float:
+    """n more issues, uniformly inside the street polygon, each in the block that contains it."""
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("""
+            WITH street AS (SELECT geom FROM grid WHERE level = 1 AND valid_to IS NULL LIMIT 1),
+            pts AS (SELECT (ST_Dump(ST_GeneratePoints(street.geom, :n, 7))).geom AS p FROM street),
+            located AS (SELECT p, g.code, g.parent_code, row_number() OVER () AS k
+                        FROM pts JOIN grid g ON g.level = 3 AND g.valid_to IS NULL AND ST_Intersects(g.geom, p))
+            INSERT INTO issue (number, kind, domain_code, title, description, source, location, grid_code,
+                               community_code, status, reported_at, due_at, closed_at, updated_at, synthetic)
+            SELECT 'BENCH' || lpad((k + (SELECT count(*) FROM issue))::text, 10, '0'),
+                   CASE WHEN k % 4 = 0 THEN 'sentiment' ELSE 'problem' END,
+                   (ARRAY['safety','sanitation','city_order','disputes','public_security','livelihood',
+                          'illegal_building'])[1 + (k % 7)],
+                   '生成的问题 ' || k || '：路面破损需要修复，请尽快处理', '', 'patrol', p, code, parent_code,
+                   CASE WHEN k % 50 = 0 THEN 'handling' ELSE 'closed' END,
+                   now() - (k % 365) * interval '1 day', now() - (k % 365) * interval '1 day' + interval '5 days',
+                   CASE WHEN k % 50 = 0 THEN NULL ELSE now() - (k % 365) * interval '1 day' + interval '3 days' END,
+                   now(), true
+            FROM located"""), {"n": n})
+        conn.execute(text("ANALYZE issue"))
+    return time.perf_counter() - t0
+
+
+# -- query timings -------------------------------------------------------------------------------
+def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
+    from geodata import mapdata as md
+    from geodata.mapdata import IssueFilter
+    from geodata.scope import Scope
+
+    scope = Scope.everything()
+    flt = IssueFilter()
+    problem_week = IssueFilter(kind="problem", preset="month")
+    with Session(engine) as s:
+        street = md.street_code(s, scope)
+        sd = md.grid_detail(s, scope, street)
+        community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = md.grid_detail(s, scope, community)
+        block = md.grid_layer(s, scope, 3)["features"][0]["properties"]["code"]
+        issue_id = md.latest_issues(s, scope, flt, None, 1)[0].id
+        z = 15
+        n = 2 ** z
+        lon, lat = (sd.bbox[0] + sd.bbox[2]) / 2, (sd.bbox[1] + sd.bbox[3]) / 2
+        tx = int((lon + 180) / 360 * n)
+        ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+        scale = md.heat_scale(s, scope, flt)
+        cases: dict[str, Callable[[], Any]] = {
+            "grid_layer_l2": lambda: md.grid_layer(s, scope, 2),
+            "grid_layer_l3": lambda: md.grid_layer(s, scope, 3),
+            "grid_detail_block": lambda: md.grid_detail(s, scope, block),
+            "grid_metrics_street": lambda: md.grid_metrics(s, scope, flt, 2, street),
+            "grid_metrics_community": lambda: md.grid_metrics(s, scope, flt, 3, community),
+            "grid_counts_street": lambda: md.grid_counts(s, scope, flt, street),
+            "grid_counts_filtered": lambda: md.grid_counts(s, scope, problem_week, community),
+            "latest_issues": lambda: md.latest_issues(s, scope, flt, community, 50),
+            "markers_street": lambda: md.markers(s, scope, flt, sd.bbox, 2000),
+            "markers_community": lambda: md.markers(s, scope, flt, cd.bbox, 2000),
+            "heat_scale": lambda: md.heat_scale(s, scope, flt),
+            "heat_tile": lambda: md.render_heat_png(md.heat_grid(s, scope, flt, z, tx, ty), scale),
+            "search": lambda: md.search(s, scope, "社区", 8),
+            "issue_timeline": lambda: md.issue_timeline(s, scope, issue_id),
+            "latest_change": lambda: md.latest_change(s, scope),
+        }
+        out = {}
+        for name, fn in cases.items():
+            fn()  # warm
+            ms = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn()
+                ms.append((time.perf_counter() - t0) * 1000)
+            out[name] = _summary(ms)
+    return out
+
+
+# -- payloads ------------------------------------------------------------------------------------
+def _dash_json(value: Any) -> int:
+    return len(json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder).encode())
+
+
+def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
+    """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
+    from dashboard.callbacks import MapCtx, choropleth_outputs, marker_outputs
+    from geodata import mapdata as md
+    from geodata.scope import Scope
+
+    scope = Scope.everything()
+    mctx = MapCtx(engine=engine, settings=settings, scope=scope)
+    with Session(engine) as s:
+        street = md.street_code(s, scope)
+        sd = md.grid_detail(s, scope, street)
+        community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = md.grid_detail(s, scope, community)
+        block = [f["properties"]["code"] for f in md.grid_layer(s, scope, 3)["features"]
+                 if f["properties"]["parent_code"] == community][0]
+        bd = md.grid_detail(s, scope, block)
+        total = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
+    out: dict[str, Any] = {"issues": total}
+    for name, d in (("street", sd), ("community", cd), ("block", bd)):
+        w, so, e, n = d.bbox
+        sel = {"code": d.code, "level": d.level, "parent": d.parent_code, "bbox": list(d.bbox)}
+        pts, bins, note = marker_outputs(mctx, [[so, w], [n, e]], None, sel, "zh")
+        choro = choropleth_outputs(mctx, sel, None, "zh")
+        markers_b = _dash_json([pts, bins, note])
+        out[name] = {"markers_bytes": markers_b, "choropleth_bytes": _dash_json(list(choro)),
+                     "total_bytes": markers_b + _dash_json(list(choro)),
+                     "mode": "points" if pts["features"] else "bins",
+                     "features": len(pts["features"]) or len(bins["features"])}
+    return out
+
+
+# -- browser -------------------------------------------------------------------------------------
+class _Server:
+    def __init__(self, app):
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app.server, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds: int) -> dict[str, Any]:
+    """Open → drawn map (cold browser context each time), and the round trip of every
+    ``_dash-update-component`` call while drilling down, filtering and switching metric."""
+    import logging
+
+    from playwright.sync_api import sync_playwright
+
+    from dashboard import create_dash
+    from geodata import mapdata as md
+    from geodata.scope import Scope
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    app = create_dash(settings, engine)
+    server = _Server(app)
+    with Session(engine) as s:
+        communities = [f["properties"]["code"] for f in md.grid_layer(s, Scope.everything(), 2)["features"]]
+        blocks = {f["properties"]["parent_code"]: f["properties"]["code"]
+                  for f in md.grid_layer(s, Scope.everything(), 3)["features"]}
+    calls: dict[str, list[float]] = defaultdict(list)
+    sizes: dict[str, list[int]] = defaultdict(list)
+    opens_s: list[float] = []
+    drawn_js = ("document.querySelectorAll('path.gw-grid-l2').length === 14 && "
+                "document.querySelectorAll('.gw-bin, .gw-cluster, .gw-marker').length > 0")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            for _ in range(opens):
+                ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+                page = ctx.new_page()
+                t0 = time.perf_counter()
+                page.goto(server.url + "/")
+                page.wait_for_function(drawn_js, timeout=30000, polling=20)
+                opens_s.append(time.perf_counter() - t0)
+                ctx.close()
+
+            ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+            page = ctx.new_page()
+
+            def on_finished(req):
+                if "_dash-update-component" not in req.url:
+                    return
+                try:
+                    body = json.loads(req.post_data or "{}")
+                    output = body.get("output", "?")
+                    timing = req.timing
+                    ms = timing["responseEnd"] - timing["requestStart"]
+                    resp = req.response()
+                    size = len(resp.body()) if resp else 0
+                except Exception:  # noqa: BLE001 - a request that vanished with navigation
+                    return
+                key = output.strip(".").split("...")[0][:80]
+                calls[key].append(ms)
+                sizes[key].append(size)
+
+            page.on("requestfinished", on_finished)
+            page.goto(server.url + "/")
+            page.wait_for_function(drawn_js, timeout=30000)
+
+            def settle() -> None:
+                page.wait_for_timeout(150)
+                page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')",
+                                       timeout=30000)
+
+            for r in range(rounds):
+                c = communities[r % len(communities)]
+                page.locator(f"path.gw-grid-{c}").dispatch_event("click")
+                settle()
+                page.locator(f"path.gw-grid-{blocks[c]}").dispatch_event("click")
+                settle()
+                page.locator("#f-kind label").nth(1 + r % 2).click()
+                settle()
+                page.locator("#f-date label").nth(r % 5).click()
+                settle()
+                page.locator("#f-overdue").click()
+                settle()
+                page.locator("#f-overdue").click()
+                settle()
+                page.go_back()
+                settle()
+            browser.close()
+    finally:
+        server.stop()
+    per_cb = {k: {**_summary(v), "max_response_bytes": max(sizes[k])} for k, v in sorted(calls.items())}
+    return {"open_to_drawn_s": {"n": len(opens_s), "median": round(statistics.median(opens_s), 3),
+                                "max": round(max(opens_s), 3)},
+            "callbacks": per_cb}
+
+
+def main(argv: list[str]) -> int:
+    from etl.demo import load_demo
+    from geodata.settings import Settings
+
+    quick = "--quick" in argv
+    reps = 10 if quick else 40
+    url = scratch_database()
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    result: dict[str, Any] = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "targets": TARGETS}
+    try:
+        t0 = time.perf_counter()
+        load_demo(engine, progress=False)
+        result["demo_load_s"] = round(time.perf_counter() - t0, 1)
+        settings = Settings(database_url=url, basemap_url="", basemap_path=None)
+        print("queries (demo)…", flush=True)
+        result["queries_demo"] = time_queries(engine, reps)
+        print("browser (demo)…", flush=True)
+        result["browser_demo"] = browser_timings(url, settings, engine, opens=3 if quick else 5,
+                                                 rounds=3 if quick else 8)
+        print("payloads…", flush=True)
+        payload = {"demo": viewport_payloads(engine, settings)}
+        with engine.connect() as conn:
+            base = conn.execute(text("SELECT count(*) FROM issue")).scalar_one()
+        for factor in (10, 100):
+            have = payload["demo"]["issues"] * (10 if factor == 100 else 1)
+            gen_s = generate_issues(engine, base * factor - have)
+            payload[f"x{factor}"] = viewport_payloads(engine, settings)
+            payload[f"x{factor}"]["generate_s"] = round(gen_s, 1)
+        ratios = {}
+        for vp in ("street", "community", "block"):
+            d = payload["demo"][vp]["total_bytes"]
+            ratios[vp] = {f"x{f}": round(payload[f"x{f}"][vp]["total_bytes"] / d, 2) for f in (10, 100)}
+        payload["ratios"] = ratios
+        result["payload"] = payload
+        print("queries (100×)…", flush=True)
+        result["queries_x100"] = time_queries(engine, max(5, reps // 4))
+
+        worst_payload = max(payload[k][vp]["total_bytes"] for k in ("demo", "x10", "x100")
+                            for vp in ("street", "community", "block"))
+        cb_p95 = max(v["p95_ms"] for v in result["browser_demo"]["callbacks"].values())
+        q_p95 = max(v["p95_ms"] for v in result["queries_demo"].values())
+        result["verdict"] = {
+            "payload_max_bytes": worst_payload,
+            "payload_ok": worst_payload <= TARGETS["payload_max_bytes"],
+            "growth_street_x100": ratios["street"]["x100"],
+            "growth_ok_street": ratios["street"]["x100"] <= TARGETS["payload_growth_max"],
+            "growth_worst_x100": max(r["x100"] for r in ratios.values()),
+            "callback_roundtrip_p95_ms_worst": cb_p95,
+            "query_p95_ms_worst": q_p95,
+            "callback_ok": cb_p95 <= TARGETS["callback_p95_ms"],
+            "open_to_drawn_s_max": result["browser_demo"]["open_to_drawn_s"]["max"],
+            "open_ok": result["browser_demo"]["open_to_drawn_s"]["max"] <= TARGETS["open_to_drawn_s"],
+        }
+    finally:
+        engine.dispose()
+        if "--keep" not in argv:
+            drop_database(url)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    print(json.dumps(result["verdict"], indent=2))
+    print(f"→ {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
