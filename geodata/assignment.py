@@ -230,7 +230,7 @@ _GRIDS_SQL = text(f"""
 
 
 def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | None = None,
-                   personal_data: bool = False) -> Chain:
+                   personal_data: bool = False, include_grids: bool = True) -> Chain:
     """The six-ones chain of a block from the current assignments of the block and its parents.
 
     主管领导 = the community's first responsible (街道科级分包领导), else the street's;
@@ -238,7 +238,8 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
     网格长 = the block's grid leader of lowest rank. Within a role, lowest ``rank`` then lowest id."""
     t = as_of or dt.datetime.now(UTC)
     codes = ancestors(block_code)
-    grids = tuple(GridRef(*r) for r in session.execute(_GRIDS_SQL, {"codes": codes, "t": t}).all())
+    grids = (tuple(GridRef(*r) for r in session.execute(_GRIDS_SQL, {"codes": codes, "t": t}).all())
+             if include_grids else ())
     holders = tuple(
         Holder(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7] if personal_data else None)
         for r in session.execute(_HOLDERS_SQL, {"codes": codes, "t": t}).all())
@@ -275,16 +276,15 @@ def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: f
     session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     session.execute(text(f"""
         CREATE TEMPORARY TABLE {table}_raw AS
-        WITH b AS (SELECT g.code, g.geom FROM grid g WHERE g.level = 3 AND {_CURRENT}),
-        e AS (SELECT floor(ST_XMin(x) / :d)::int AS i0, floor(ST_YMin(x) / :d)::int AS j0,
-                     floor(ST_XMax(x) / :d)::int AS i1, floor(ST_YMax(x) / :d)::int AS j1
-              FROM (SELECT ST_Extent(geom)::geometry AS x FROM b) s),
+        WITH e AS (SELECT floor(ST_XMin(x) / :d)::int AS i0, floor(ST_YMin(x) / :d)::int AS j0,
+                          floor(ST_XMax(x) / :d)::int AS i1, floor(ST_YMax(x) / :d)::int AS j1
+                   FROM (SELECT ST_Extent(g.geom)::geometry AS x FROM grid g WHERE g.level = 3 AND {_CURRENT}) s),
         cells AS (SELECT i, j, ST_MakeEnvelope(i * :d - :eps, j * :d - :eps, (i + 1) * :d + :eps,
                                                (j + 1) * :d + :eps, 4326) AS env
                   FROM e, generate_series(e.i0, e.i1) i, generate_series(e.j0, e.j1) j)
-        SELECT c.i, c.j, array_agg(b.code ORDER BY b.code) AS codes, array_agg(b.geom ORDER BY b.code) AS geoms,
-               count(*) = 1 AND bool_and(ST_ContainsProperly(b.geom, c.env)) AS inside
-        FROM cells c JOIN b ON ST_Intersects(b.geom, c.env)
+        SELECT c.i, c.j, array_agg(g.code ORDER BY g.code) AS codes, array_agg(g.geom ORDER BY g.code) AS geoms,
+               count(*) = 1 AND bool_and(ST_ContainsProperly(g.geom, c.env)) AS inside
+        FROM cells c JOIN grid g ON g.level = 3 AND {_CURRENT} AND ST_Intersects(g.geom, c.env)
         GROUP BY c.i, c.j
     """), {"d": cell_deg, "eps": CELL_EPS, "t": t})
     m, n, edge = session.execute(text(

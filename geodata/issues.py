@@ -291,16 +291,20 @@ class PhotoStore:
 
 
 def _attach_photos(session: Session, store: PhotoStore | None, checked: list[CheckedPhoto], issue_id: int,
-                   stage: str, event_id: int | None) -> None:
+                   stage: str, event_id: int | None) -> list[IssuePhoto]:
     if not checked:
-        return
+        return []
     if store is None:
         raise ServiceError("photos_unsupported", "未配置照片存储", "photo storage is not configured", field="photos")
+    rows = []
     for p in checked:
         rel = store.save(p)
-        session.add(IssuePhoto(issue_id=issue_id, event_id=event_id, stage=stage, sha256=p.sha256,
+        rows.append(IssuePhoto(issue_id=issue_id, event_id=event_id, stage=stage, sha256=p.sha256,
                                content_type=p.content_type, size_bytes=len(p.data), width=p.width,
                                height=p.height, path=rel))
+    session.add_all(rows)
+    session.flush()
+    return rows
 
 
 # -- reference data ------------------------------------------------------------------------------
@@ -388,7 +392,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
     place = locate_block(session, wlon, wlat, as_of=now, nearest=nearest_override)
     roles = actor.roles_for(place.grid_code) or set(actor.roles) or {wf.RESIDENT}
     wf.transition(None, "report", roles)
-    chain = six_ones_chain(session, place.grid_code, as_of=now)
+    chain = six_ones_chain(session, place.grid_code, as_of=now, include_grids=False)
     issue = Issue(
         number=next_number(session, now, kind, tz), kind=kind, domain_code=dom.code, title=title,
         description=description, source=source,
@@ -413,9 +417,8 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
                     note="", data=data)
     session.add(ev)
     session.flush()
-    _attach_photos(session, photo_store, checked, issue.id, "report", ev.id)
-    session.flush()
-    out = _render(session, issue, Scope.public(), tz=tz, now=now)
+    photo_rows = _attach_photos(session, photo_store, checked, issue.id, "report", ev.id)
+    out = _render(session, issue, Scope.public(), tz=tz, now=now, grid_name=place.grid_name, photos=photo_rows)
     out["placement"] = {"method": place.method, "distance_m": place.distance_m,
                         "candidates": list(place.candidates)}
     return out
@@ -567,7 +570,6 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
     except StaleDataError:
         raise _conflict() from None
     _attach_photos(session, photo_store, checked, issue.id, "feedback", ev.id)
-    session.flush()
     return _render(session, issue, view_scope or actor.scope(), tz=tz, now=now, actor=actor)
 
 
@@ -593,15 +595,13 @@ def reassign(session: Session, issue_id: int, actor: Actor, *, assignee_id: int,
 
 
 # -- reading --------------------------------------------------------------------------------------
-def _person(session: Session, official_id: int | None, personal: bool, cache: dict) -> dict | None:
-    if official_id is None:
-        return None
-    if official_id not in cache:
-        cache[official_id] = session.get(Official, official_id)
-    off = cache[official_id]
-    if off is None:
-        return None
-    return {"id": off.id, "name": off.name, "phone": off.phone if personal else None}
+def _people(session: Session, ids: Iterable[int | None], personal: bool) -> dict[int, dict]:
+    """Officials by id in one query ({id: {id, name, phone}}; phone only with personal data)."""
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.execute(select(Official.id, Official.name, Official.phone).where(Official.id.in_(wanted))).all()
+    return {r[0]: {"id": r[0], "name": r[1], "phone": r[2] if personal else None} for r in rows}
 
 
 def _visible(scope: Scope, issue: Issue) -> bool:
@@ -613,15 +613,22 @@ def _visible(scope: Scope, issue: Issue) -> bool:
 
 
 def _render(session: Session, issue: Issue, scope: Scope, *, tz: ZoneInfo, now: dt.datetime,
-            actor: Actor | None = None, timeline: bool = False) -> dict:
+            actor: Actor | None = None, timeline: bool = False, grid_name: str | None = None,
+            photos: Sequence[IssuePhoto] | None = None) -> dict:
+    """The issue as plain data for ``scope``. ``grid_name`` / ``photos`` may be passed when the
+    caller already knows them (saves round trips on the report path)."""
     personal = scope.personal_data and _visible(scope, issue)
-    cache: dict = {}
     pt = to_shape(issue.location)
     dom = session.get(Domain, issue.domain_code)
-    grid_name = session.execute(
-        text("SELECT name FROM grid WHERE code = :c ORDER BY valid_to IS NULL DESC, valid_from DESC LIMIT 1"),
-        {"c": issue.grid_code}).scalar()
-    photos = session.scalars(select(IssuePhoto).where(IssuePhoto.issue_id == issue.id).order_by(IssuePhoto.id)).all()
+    if grid_name is None:
+        grid_name = session.execute(
+            text("SELECT name FROM grid WHERE code = :c ORDER BY valid_to IS NULL DESC, valid_from DESC LIMIT 1"),
+            {"c": issue.grid_code}).scalar()
+    if photos is None:
+        photos = session.scalars(select(IssuePhoto).where(IssuePhoto.issue_id == issue.id)
+                                 .order_by(IssuePhoto.id)).all()
+    people = _people(session, (issue.leader_in_charge_id, issue.responsible_id, issue.grid_leader_id,
+                               issue.assignee_id), personal)
     out = {
         "id": issue.id, "number": issue.number, "kind": issue.kind,
         "domain": {"code": dom.code, "name_zh": dom.name_zh, "name_en": dom.name_en},
@@ -639,10 +646,10 @@ def _render(session: Session, issue: Issue, scope: Scope, *, tz: ZoneInfo, now: 
         "rework_count": issue.rework_count, "reassign_count": issue.reassign_count,
         "satisfaction": issue.satisfaction, "version": issue.version,
         "six_ones": {
-            "leader_in_charge": _person(session, issue.leader_in_charge_id, personal, cache),
-            "responsible": _person(session, issue.responsible_id, personal, cache),
-            "grid_leader": _person(session, issue.grid_leader_id, personal, cache),
-            "assignee": _person(session, issue.assignee_id, personal, cache),
+            "leader_in_charge": people.get(issue.leader_in_charge_id),
+            "responsible": people.get(issue.responsible_id),
+            "grid_leader": people.get(issue.grid_leader_id),
+            "assignee": people.get(issue.assignee_id),
             "worksheet": list(issue.worksheet or []),
         },
         "reporter": ({"name": issue.reporter_name, "phone": issue.reporter_phone} if personal else None),

@@ -1,0 +1,409 @@
+"""API benchmark: report latency through a live server, and bulk point → block assignment.
+
+Run with ``python -m bench api`` (options: ``--points N --sample N --reports N --repeat N --keep``).
+Everything runs in one scratch database (``gridwatch_bench_api``, the demo dataset loaded fresh) on
+the configured server (embedded cluster, or GRIDWATCH_DATABASE_URL's), and is measured in the same
+run; results go to ``bench/results/api.json``.
+
+1. **Report latency**: a live server on 127.0.0.1 (``app.create_app`` — the dashboard's Flask server
+   with the API; falls back to the API alone if the dashboard cannot be built), sequential
+   ``POST /api/v1/issues`` with an ``Idempotency-Key`` each, over a keep-alive connection; p50/p95/p99.
+   Also ``GET /api/v1/issues/{id}`` and a community query, for context.
+2. **Bulk assignment** of N random points (the street's bounding box grown by 5 %, so some fall
+   outside) to the block grids:
+   - set-wise in PostGIS: binary ``COPY`` into an UNLOGGED table + ONE ``INSERT … SELECT`` (raster
+     cell index + exact ``ST_Covers`` in edge cells; see ``geodata.assignment``) into an UNLOGGED
+     result table, committed — timed with and without the COPY; the cell index build is included;
+   - the textbook GiST spatial join (``method="gist"``), same INSERT … SELECT shape, for reference;
+   - per-point round trips: one ``INSERT … SELECT`` per point over a prepared statement (the lean
+     baseline: no ORM), measured on a sample and extrapolated linearly to N;
+   - in-memory shapely: ``intersects_xy`` (boundary-inclusive like ``ST_Covers``) per prepared block
+     polygon with a bounding-box prefilter, lowest code first — the points already in numpy arrays,
+     nothing written. ``contains_xy`` is timed too.
+   All methods must agree; mismatches are counted and reported.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import struct
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
+DB_NAME = "gridwatch_bench_api"
+
+
+def _admin_kwargs(url: str) -> dict:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    kw = dict(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database)
+    if u.password:
+        kw["password"] = u.password
+    return kw
+
+
+def scratch_db(server_url: str, name: str) -> str:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from geodata.migrate import upgrade
+
+    kw = _admin_kwargs(server_url) | {"dbname": "postgres"}
+    with psycopg.connect(**kw, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+def drop_db(server_url: str, name: str) -> None:
+    import psycopg
+
+    kw = _admin_kwargs(server_url) | {"dbname": "postgres"}
+    with psycopg.connect(**kw, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def summary_ms(values: list[float]) -> dict:
+    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 2), "p95_ms": round(pct(values, 95) * 1000, 2),
+            "p99_ms": round(pct(values, 99) * 1000, 2), "mean_ms": round(statistics.fmean(values) * 1000, 2),
+            "max_ms": round(max(values) * 1000, 2)}
+
+
+# -- 1. report latency ----------------------------------------------------------------------------
+def _serve(url: str, var_dir: Path):
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines while timing
+
+    from geodata.settings import Settings
+
+    settings = Settings(database_url=url, var_dir=var_dir)
+    kind = "dashboard+api"
+    try:
+        from app import create_app
+
+        flask_app = create_app(settings).server
+    except Exception as exc:  # noqa: BLE001 - the dashboard is someone else's; measure the API anyway
+        from flask import Flask
+        from sqlalchemy import create_engine
+
+        from dashboard.api import register_api
+
+        kind = f"api only (dashboard failed to build: {type(exc).__name__})"
+        flask_app = Flask("gridwatch-bench")
+        register_api(flask_app, settings, create_engine(url, pool_size=10))
+    server = make_server("127.0.0.1", 0, flask_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, f"http://127.0.0.1:{server.server_port}", kind
+
+
+def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
+    import requests
+    import shapely
+    from shapely import wkb
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as c:
+        blocks = [(code, wkb.loads(bytes(g))) for code, g in c.execute(text(
+            "SELECT code, ST_AsBinary(geom) FROM grid WHERE level = 3 AND valid_to IS NULL ORDER BY code"))]
+        leaders = [r[0] for r in c.execute(text("SELECT official_id FROM grid_assignment WHERE role = 'grid_leader'"))]
+        domains = [r[0] for r in c.execute(text("SELECT code FROM domain ORDER BY sort"))]
+        community = c.execute(text("SELECT code FROM grid WHERE level = 2 ORDER BY code LIMIT 1")).scalar_one()
+    engine.dispose()
+    rng = np.random.default_rng(11)
+
+    def point() -> tuple[float, float]:
+        code, poly = blocks[int(rng.integers(len(blocks)))]
+        x0, y0, x1, y1 = poly.bounds
+        while True:
+            x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+            if shapely.contains_xy(poly, x, y):
+                return float(x), float(y)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server, base, kind = _serve(url, Path(tmp))
+        try:
+            s = requests.Session()
+            times: list[float] = []
+            ids: list[int] = []
+            for i in range(warmup + n):
+                lon, lat = point()
+                official = i % 2 == 0
+                body = {"kind": "problem" if i % 4 else "sentiment", "domain": domains[i % len(domains)],
+                        "title": f"基准测试上报 {i}", "description": "bench", "lon": lon, "lat": lat,
+                        "source": "patrol" if official else "resident"}
+                headers = {"Idempotency-Key": uuid.uuid4().hex}
+                if official:
+                    headers["X-Official-Id"] = str(leaders[i % len(leaders)])
+                t = time.perf_counter()
+                r = s.post(f"{base}/api/v1/issues", json=body, headers=headers, timeout=30)
+                dt_ = time.perf_counter() - t
+                if r.status_code != 201:
+                    raise RuntimeError(f"report failed: {r.status_code} {r.text[:300]}")
+                if i >= warmup:
+                    times.append(dt_)
+                    ids.append(r.json()["id"])
+            gets, queries = [], []
+            for k in range(100):
+                t = time.perf_counter()
+                r = s.get(f"{base}/api/v1/issues/{ids[k % len(ids)]}", timeout=30)
+                gets.append(time.perf_counter() - t)
+                assert r.status_code == 200
+                t = time.perf_counter()
+                r = s.get(f"{base}/api/v1/issues", params={"grid": community, "page_size": 50, "overdue": "true"},
+                          timeout=30)
+                queries.append(time.perf_counter() - t)
+                assert r.status_code == 200
+        finally:
+            server.shutdown()
+    return {"server": kind, "warmup": warmup, "post_report": summary_ms(times), "get_issue": summary_ms(gets),
+            "query_community_overdue": summary_ms(queries)}
+
+
+# -- 2. bulk assignment ---------------------------------------------------------------------------
+def _copy_bytes(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> bytes:
+    """PostgreSQL binary COPY payload for (id bigint, lon float8, lat float8), built with numpy."""
+    rec = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"), ("x", ">f8"), ("l3", ">i4"),
+                    ("y", ">f8")])
+    a = np.empty(len(ids), dtype=rec)
+    a["n"], a["l1"], a["l2"], a["l3"] = 3, 8, 8, 8
+    a["id"], a["x"], a["y"] = ids, lon, lat
+    return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + a.tobytes() + struct.pack(">h", -1)
+
+
+def _copy_points(conn, ids, lon, lat) -> None:
+    from sqlalchemy import text
+
+    conn.execute(text("DROP TABLE IF EXISTS bench_points"))
+    conn.execute(text("CREATE UNLOGGED TABLE bench_points (id bigint, lon float8, lat float8)"))
+    payload = memoryview(_copy_bytes(ids, lon, lat))
+    cur = conn.connection.driver_connection.cursor()
+    with cur.copy("COPY bench_points (id, lon, lat) FROM STDIN (FORMAT binary)") as cp:
+        for i in range(0, len(payload), 1 << 20):
+            cp.write(payload[i:i + (1 << 20)])
+    conn.execute(text("ANALYZE bench_points"))
+
+
+def _fresh_result(conn, table: str) -> None:
+    from sqlalchemy import text
+
+    conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    conn.execute(text(f"CREATE UNLOGGED TABLE {table} (point_id bigint, grid_code varchar(14))"))
+
+
+def shapely_pass(codes: list[str], polys: list, lon: np.ndarray, lat: np.ndarray, predicate: str) -> np.ndarray:
+    """Index of the owning block per point (-1 outside), lowest code first (``codes`` sorted)."""
+    import shapely
+
+    fn = shapely.intersects_xy if predicate == "intersects" else shapely.contains_xy
+    out = np.full(len(lon), -1, dtype=np.int32)
+    for k, poly in enumerate(polys):
+        shapely.prepare(poly)
+        x0, y0, x1, y1 = poly.bounds
+        m = np.flatnonzero((lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1) & (out < 0))
+        hit = fn(poly, lon[m], lat[m])
+        out[m[hit]] = k
+    return out
+
+
+def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
+    import psycopg
+    from shapely import wkb
+    from sqlalchemy import create_engine, text
+
+    from geodata.assignment import assign_points_setwise, build_cell_index
+
+    engine = create_engine(url)
+    with engine.connect() as c:
+        rows = c.execute(text("SELECT code, ST_AsBinary(geom) FROM grid WHERE level = 3 AND valid_to IS NULL "
+                              "ORDER BY code")).all()
+        x0, y0, x1, y1 = c.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                                        "(SELECT ST_Extent(geom)::geometry e FROM grid WHERE level = 1) s")).one()
+    codes = [r[0] for r in rows]
+    polys = [wkb.loads(bytes(r[1])) for r in rows]
+    gx, gy = (x1 - x0) * 0.05, (y1 - y0) * 0.05
+    rng = np.random.default_rng(20131)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    lon = rng.uniform(x0 - gx, x1 + gx, n)
+    lat = rng.uniform(y0 - gy, y1 + gy, n)
+
+    # set-wise, cells: COPY + build index + one INSERT … SELECT + commit
+    runs = []
+    for _ in range(repeat):
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            _copy_points(conn, ids, lon, lat)
+            conn.commit()
+            t1 = time.perf_counter()
+            _fresh_result(conn, "bench_assignment")
+            conn.commit()
+            t2 = time.perf_counter()
+            idx = build_cell_index(conn)
+            t3 = time.perf_counter()
+            written = assign_points_setwise(conn, "bench_points", "bench_assignment", index=idx)
+            conn.commit()
+            t4 = time.perf_counter()
+        assert written == n
+        runs.append({"copy_s": t1 - t0, "index_s": t3 - t2, "insert_select_s": t4 - t3})
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    setwise_join = med["index_s"] + med["insert_select_s"]
+    setwise_total = med["copy_s"] + setwise_join
+
+    # set-wise, GiST spatial join (reference), on the same copied points
+    with engine.connect() as conn:
+        _fresh_result(conn, "bench_assignment_gist")
+        conn.commit()
+        t = time.perf_counter()
+        assign_points_setwise(conn, "bench_points", "bench_assignment_gist", method="gist")
+        conn.commit()
+        gist_s = time.perf_counter() - t
+        gist_diff = conn.execute(text(
+            "SELECT count(*) FROM bench_assignment a JOIN bench_assignment_gist b USING (point_id) "
+            "WHERE a.grid_code IS DISTINCT FROM b.grid_code")).scalar_one()
+        db_codes = dict(conn.execute(text("SELECT point_id, grid_code FROM bench_assignment")).all())
+
+    # per-point round trips on a sample (prepared statement, one transaction), extrapolated
+    kw = _admin_kwargs(url)
+    with psycopg.connect(**kw) as pc:
+        pc.execute("DROP TABLE IF EXISTS bench_assignment_pp")
+        pc.execute("CREATE UNLOGGED TABLE bench_assignment_pp (point_id bigint, grid_code varchar(14))")
+        pc.commit()
+        sql = ("INSERT INTO bench_assignment_pp (point_id, grid_code) SELECT %s, (SELECT min(g.code) FROM grid g "
+               "WHERE g.level = 3 AND g.valid_to IS NULL AND ST_Covers(g.geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)))")
+        cur = pc.cursor()
+        t = time.perf_counter()
+        for k in range(sample):
+            cur.execute(sql, (int(ids[k]), float(lon[k]), float(lat[k])), prepare=True)
+        pc.commit()
+        pp_s = time.perf_counter() - t
+        pp_codes = dict(pc.execute("SELECT point_id, grid_code FROM bench_assignment_pp").fetchall())
+    per_point_rate = sample / pp_s
+    per_point_extrapolated = n / per_point_rate
+    pp_diff = sum(1 for k in range(sample) if pp_codes[int(ids[k])] != db_codes[int(ids[k])])
+
+    # shapely in memory
+    sh_times, ct_times = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        owner = shapely_pass(codes, polys, lon, lat, "intersects")
+        sh_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        shapely_pass(codes, polys, lon, lat, "contains")
+        ct_times.append(time.perf_counter() - t)
+    shapely_s = statistics.median(sh_times)
+    sh_codes = np.array([None] + codes, dtype=object)[owner + 1]
+    sh_diff = int(sum(1 for k in range(n) if sh_codes[k] != db_codes[int(ids[k])]))
+    assigned = int((owner >= 0).sum())
+
+    with engine.connect() as conn:
+        for t_ in ("bench_points", "bench_assignment", "bench_assignment_gist", "bench_assignment_pp"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {t_}"))
+        conn.commit()
+    engine.dispose()
+    r3 = lambda x: round(x, 3)  # noqa: E731
+    return {
+        "points": n, "inside_street": assigned, "outside": n - assigned, "repeat": repeat,
+        "setwise_cells": {"copy_s": r3(med["copy_s"]), "index_build_s": r3(med["index_s"]),
+                          "insert_select_s": r3(med["insert_select_s"]), "join_incl_index_s": r3(setwise_join),
+                          "total_incl_copy_s": r3(setwise_total), "cells": idx["cells"],
+                          "edge_cells": idx["edge_cells"], "cell_deg": idx["cell_deg"], "runs": [
+                              {k: r3(v) for k, v in r.items()} for r in runs]},
+        "setwise_gist_join_s": r3(gist_s),
+        "per_point": {"sample": sample, "sample_s": r3(pp_s), "points_per_s": round(per_point_rate, 1),
+                      "extrapolated_s": round(per_point_extrapolated, 1),
+                      "note": "measured on the sample, extrapolated linearly to all points"},
+        "shapely": {"intersects_xy_s": r3(shapely_s), "contains_xy_s": r3(statistics.median(ct_times))},
+        "ratios": {
+            "per_point_over_setwise_total": round(per_point_extrapolated / setwise_total, 1),
+            "setwise_total_over_shapely": round(setwise_total / shapely_s, 2),
+            "setwise_join_over_shapely": round(setwise_join / shapely_s, 2),
+            "gist_join_over_shapely": round(gist_s / shapely_s, 2),
+            "per_point_over_gist_join": round(per_point_extrapolated / gist_s, 1),
+        },
+        "agreement": {"cells_vs_gist_mismatches": int(gist_diff), "cells_vs_per_point_mismatches": pp_diff,
+                      "cells_vs_shapely_mismatches": sh_diff},
+    }
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench api")
+    p.add_argument("--points", type=int, default=1_000_000)
+    p.add_argument("--sample", type=int, default=2000)
+    p.add_argument("--reports", type=int, default=300)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+
+    from sqlalchemy import create_engine, text
+
+    from etl.demo import load_demo
+    from geodata.db import database_url
+    from geodata.settings import get_settings
+
+    server_url = database_url(get_settings())
+    url = scratch_db(server_url, DB_NAME)
+    engine = create_engine(url)
+    t = time.perf_counter()
+    load_demo(engine, progress=False)
+    demo_s = time.perf_counter() - t
+    with engine.connect() as c:
+        pg = c.execute(text("SHOW server_version")).scalar_one()
+        postgis = c.execute(text("SELECT PostGIS_Lib_Version()")).scalar_one()
+        issues = c.execute(text("SELECT count(*) FROM issue")).scalar_one()
+    engine.dispose()
+    try:
+        print(f"report latency ({args.reports} reports through a live server)…", flush=True)
+        report = bench_reports(url, args.reports)
+        print(f"bulk assignment of {args.points:,} points…", flush=True)
+        bulk = bench_bulk(url, args.points, args.sample, args.repeat)
+    finally:
+        if not args.keep:
+            drop_db(server_url, DB_NAME)
+    targets = {
+        "report_p95_le_100ms": report["post_report"]["p95_ms"] <= 100,
+        "setwise_ge_20x_per_point": bulk["ratios"]["per_point_over_setwise_total"] >= 20,
+        "setwise_within_3x_shapely_incl_copy": bulk["ratios"]["setwise_total_over_shapely"] <= 3,
+        "setwise_within_3x_shapely_join_only": bulk["ratios"]["setwise_join_over_shapely"] <= 3,
+    }
+    result = {
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "postgres": pg, "postgis": postgis},
+        "dataset": {"demo_load_s": round(demo_s, 2), "issues_before": issues},
+        "report": report, "bulk": bulk, "targets": targets,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    r, b = report["post_report"], bulk
+    print(f"POST /api/v1/issues: p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms "
+          f"({report['server']})")
+    print(f"bulk {b['points']:,} points: set-wise {b['setwise_cells']['total_incl_copy_s']} s incl. COPY "
+          f"({b['setwise_cells']['copy_s']} s COPY + {b['setwise_cells']['join_incl_index_s']} s index+INSERT…SELECT); "
+          f"GiST join {b['setwise_gist_join_s']} s; per-point ≈ {b['per_point']['extrapolated_s']} s "
+          f"(extrapolated from {b['per_point']['sample']}); shapely {b['shapely']['intersects_xy_s']} s")
+    print("ratios:", json.dumps(b["ratios"]), "agreement:", json.dumps(b["agreement"]))
+    print("targets:", json.dumps(targets))
+    print(f"→ {args.out}")
+    return 0
