@@ -429,3 +429,106 @@ def test_personal_data_never_logged(api, caplog):
     post_report(api, {"reporter_phone": "13700001111", "lat": 95})
     text_logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "13700001111" not in text_logged and "赵女士" not in text_logged
+
+
+# -- on the demo dataset (loaded fresh into a scratch database of our own) ---------------------------
+DEMO_END = __import__("datetime").date(2026, 11, 27)
+
+
+@pytest.fixture(scope="module")
+def demo(server_url, tmp_path_factory):
+    from etl.demo import load_demo
+
+    name = f"gridwatch_test_apidemo{SUFFIX}"
+    a = make_api(server_url, name, tmp_path_factory.mktemp("var"), seed_world=False)
+    load_demo(a.engine, end=DEMO_END, progress=False)
+    yield a
+    a.engine.dispose()
+    drop_database(server_url, name)
+
+
+def q1(api, sql, **params):
+    with api.engine.connect() as c:
+        return c.execute(text(sql), params).one()
+
+
+def test_demo_report_fills_the_six_ones_chain(demo):
+    code, lon, lat = q1(demo, "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid "
+                              "WHERE level = 3 ORDER BY code OFFSET 17 LIMIT 1")
+    last_wt = q1(demo, "SELECT max(number) FROM issue WHERE number LIKE 'WT2026%'")[0]
+    r = demo.client().post("/api/v1/issues", json={"domain": "city_order", "title": "占道经营", "lon": lon, "lat": lat})
+    assert r.status_code == 201, r.data
+    out = r.get_json()
+    assert out["grid"]["code"] == code and out["community_code"] == code[:12] + "00"
+    six = out["six_ones"]
+    assert six["leader_in_charge"] and six["responsible"] and six["grid_leader"]
+    if out["number"][:6] == "WT2026":
+        assert int(out["number"][6:]) == int(last_wt[6:]) + 1
+    sq = demo.client().post("/api/v1/issues", json={"domain": "livelihood", "kind": "sentiment", "title": "建议",
+                                                    "lon": lon, "lat": lat}).get_json()
+    assert sq["number"].startswith("SQ")
+    leader = q1(demo, "SELECT official_id FROM grid_assignment WHERE grid_code = :c AND role = 'grid_leader' "
+                      "ORDER BY rank LIMIT 1", c=code)[0]
+    assert six["grid_leader"]["id"] == leader
+
+
+def test_demo_query_matches_sql(demo):
+    community = q1(demo, "SELECT code FROM grid WHERE level = 2 ORDER BY code OFFSET 3 LIMIT 1")[0]
+    total = q1(demo, "SELECT count(*) FROM issue WHERE community_code = :c", c=community)[0]
+    page = demo.client().get("/api/v1/issues", query_string={"grid": community, "page_size": 200}).get_json()
+    assert page["total"] == total > 0 and all(i["community_code"] == community for i in page["items"])
+    overdue_sql = q1(demo, "SELECT count(*) FROM issue WHERE due_at IS NOT NULL AND ((status IN ('closed', "
+                           "'evaluated') AND closed_at > due_at) OR (status NOT IN ('closed', 'evaluated') "
+                           "AND due_at < now()))")[0]
+    od = demo.client().get("/api/v1/issues", query_string={"overdue": "true", "page_size": 1}).get_json()
+    assert od["total"] == overdue_sql > 0
+    closed = demo.client().get("/api/v1/issues", query_string={"status": "closed,evaluated", "kind": "problem",
+                                                               "page_size": 1}).get_json()
+    assert closed["total"] >= 3130  # 3130 closed problems in the demo year (plus any closed by tests)
+
+
+def test_demo_issue_timeline_and_a_transition_by_its_assignee(demo):
+    iid, status, assignee, version = q1(demo, "SELECT id, status, assignee_id, version FROM issue "
+                                              "WHERE status = 'assigned' ORDER BY id LIMIT 1")
+    one = demo.client().get(f"/api/v1/issues/{iid}").get_json()
+    n_events = q1(demo, "SELECT count(*) FROM issue_event WHERE issue_id = :i", i=iid)[0]
+    assert len(one["timeline"]) == n_events and [e["at"] for e in one["timeline"]] == sorted(
+        e["at"] for e in one["timeline"])
+    r = demo.client().post(f"/api/v1/issues/{iid}/transitions", json={"action": "sign", "version": version},
+                           headers={"X-Official-Id": str(assignee)})
+    assert r.status_code == 200, r.data
+    assert r.get_json()["status"] == "signed" and r.get_json()["timeline"] is None
+
+
+def test_demo_who_is_responsible(demo):
+    code, name, lon, lat = q1(demo, "SELECT code, name, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                                    "FROM grid WHERE level = 3 ORDER BY code DESC LIMIT 1")
+    card = demo.client().get("/api/v1/responsible", query_string={"lon": lon, "lat": lat}).get_json()
+    assert card["block"] == {"code": code, "name": name, "level": 3}
+    roles = {o["role"] for o in card["officials"]}
+    assert {"grid_leader", "direct_responsible", "first_responsible"} <= roles
+    assert all(o["phone"] is None for o in card["officials"])
+
+
+def test_demo_weekly_notices(demo):
+    operator = q1(demo, "SELECT official_id FROM grid_assignment WHERE role = 'operator' LIMIT 1")[0]
+    leaders = q1(demo, "SELECT count(DISTINCT official_id) FROM grid_assignment WHERE role = 'grid_leader' "
+                       "AND valid_to IS NULL")[0]
+    r = demo.client().post("/api/v1/notices/weekly", json={"week_of": "2026-11-25"},
+                           headers={"X-Official-Id": str(operator)})
+    assert r.status_code == 200, r.data
+    run = r.get_json()
+    assert run["generated"] == leaders == run["delivered"] and run["week_start"] == "2026-11-23"
+    assert sum(n["new_count"] for n in run["notices"]) > 0
+    assert not any(PHONE_RE.search(n["body"]) for n in run["notices"])
+    box = demo.client().get("/api/v1/outbox", query_string={"page_size": 200},
+                            headers={"X-Official-Id": str(operator)}).get_json()
+    assert box["total"] == leaders
+
+
+def test_demo_open311_read(demo):
+    r = demo.client().get("/open311/v2/requests.json", query_string={"start_date": "2026-11-01T00:00:00+08:00"})
+    assert r.status_code == 200
+    reqs = r.get_json()
+    assert 0 < len(reqs) <= 1000 and all(x["requested_datetime"] >= "2026-11-01" for x in reqs)
+    assert {x["status"] for x in reqs} <= {"open", "closed"}
