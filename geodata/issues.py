@@ -74,6 +74,10 @@ ROLE_PREFERENCE = ("assignee", "operator", "platform_maintainer", "first_respons
                    "grid_leader", "sunk_member", "resident")
 MAX_TEXT = {"title": 200, "description": 5000, "note": 2000, "address": 200}
 MAX_PAGE_SIZE = 200
+#: An extension (延期) may move the due date at most this far ahead of now.
+MAX_EXTEND_DAYS = 366
+#: Diary times must fall between this date and a few minutes from now.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class NotFoundError(ServiceError):
@@ -549,6 +553,9 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
         if not note:
             raise ServiceError("required", "延期须说明理由", "a reason (note) is required to extend", field="note")
         new_due = _as_due(payload["new_due"], tz)
+        if new_due > now + dt.timedelta(days=MAX_EXTEND_DAYS):
+            raise ServiceError("invalid_new_due", f"新的期限不能超过 {MAX_EXTEND_DAYS} 天之后",
+                               f"new_due may be at most {MAX_EXTEND_DAYS} days ahead", field="new_due")
         if issue.due_at is None or new_due <= issue.due_at or new_due <= now:
             raise ServiceError("invalid_new_due", "新的期限须晚于原期限和当前时间",
                                "new_due must be later than the current due date and now", field="new_due")
@@ -664,8 +671,8 @@ def _render(session: Session, issue: Issue, scope: Scope, *, tz: ZoneInfo, now: 
 
 
 def _find(session: Session, id_or_number: int | str) -> Issue | None:
-    if isinstance(id_or_number, int) or (isinstance(id_or_number, str) and id_or_number.isdigit()
-                                         and len(id_or_number) < 19):
+    if isinstance(id_or_number, int) or (isinstance(id_or_number, str) and id_or_number.isascii()
+                                         and id_or_number.isdigit() and len(id_or_number) < 19):
         n = int(id_or_number)
         return session.get(Issue, n) if 0 < n < 2**63 else None
     if isinstance(id_or_number, str) and len(id_or_number) <= 20:
@@ -900,6 +907,7 @@ def _track(track: dict | None, crs: str) -> Any:
     if geom.geom_type not in TRACK_TYPES or geom.is_empty:
         raise ServiceError("invalid_track", "轨迹须为 GeoJSON 的 Point、MultiPoint 或 LineString",
                            "track must be a GeoJSON Point, MultiPoint or LineString", field="track")
+    geom = shapely.force_2d(geom)
     coords = shapely.get_coordinates(geom)
     if len(coords) > 20000:
         raise ServiceError("track_too_long", "轨迹点数过多（最多 20000）", "too many track points (max 20000)",
@@ -937,8 +945,10 @@ def record_diary(session: Session, actor: Actor, *, kind: str, started_at: dt.da
     for value, name in ((started_at, "started_at"), (ended_at, "ended_at")):
         if value is not None and value.tzinfo is None:
             raise ServiceError("naive_datetime", f"{name} 须带时区", f"{name} must include a time zone", field=name)
-    if started_at > now + dt.timedelta(minutes=10):
-        raise ServiceError("in_future", "开始时间不能晚于当前时间", "started_at is in the future", field="started_at")
+    for value, name in ((started_at, "started_at"), (ended_at, "ended_at")):
+        if value is not None and not EARLIEST <= value <= now + dt.timedelta(minutes=10):
+            raise ServiceError("out_of_range", f"{name} 须在 2000 年之后且不晚于当前时间",
+                               f"{name} must be after 2000 and not in the future", field=name)
     if ended_at is not None and ended_at < started_at:
         raise ServiceError("invalid_range", "结束时间早于开始时间", "ended_at is before started_at", field="ended_at")
     for value, name in ((households, "households"), (shops, "shops"), (firms, "firms")):

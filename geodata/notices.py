@@ -88,6 +88,9 @@ def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, no
                          tz: ZoneInfo = wf.SHANGHAI, max_items: int = 5) -> list[Notice]:
     """One notice per current grid leader (covering all their block grids)."""
     now = now or dt.datetime.now(UTC)
+    if week_of is not None and not dt.date(2000, 1, 1) <= week_of <= dt.date(2100, 12, 31):
+        raise ServiceError("out_of_range", "week_of 须在 2000–2100 年之间", "week_of must be within 2000–2100",
+                           field="week_of")
     week_start, week_end = week_bounds(week_of or now.astimezone(tz).date())
     t0 = dt.datetime.combine(week_start, dt.time(0), tzinfo=tz)
     t1 = dt.datetime.combine(week_end + dt.timedelta(days=1), dt.time(0), tzinfo=tz)

@@ -532,3 +532,37 @@ def test_demo_open311_read(demo):
     reqs = r.get_json()
     assert 0 < len(reqs) <= 1000 and all(x["requested_datetime"] >= "2026-11-01" for x in reqs)
     assert {x["status"] for x in reqs} <= {"open", "closed"}
+
+
+def test_extreme_values_are_refused_not_crashing(api):
+    c = api.client()
+    r = c.post("/api/v1/notices/weekly", json={"week_of": "9999-12-31"}, headers=api.hdr("operator"))
+    assert r.status_code == 422 and err(r)["field"] == "week_of"
+    out = post_report(api).get_json()
+    v = step(api, out["id"], "operator", "assign", 1).get_json()["version"]
+    r = step(api, out["id"], "operator", "extend", v, new_due="9999-12-31T23:59:59-10:00", note="x")
+    assert r.status_code == 422 and err(r)["field"] == "new_due"
+    diary = {"kind": "visit", "started_at": "0001-01-01T00:00:00+08:00"}
+    r = c.post("/api/v1/diary", json=diary, headers=api.hdr("b11_leader"))
+    assert r.status_code == 422 and err(r)["field"] == "started_at"
+    assert c.get("/api/v1/issues/%C2%B2").status_code == 404  # a non-ASCII digit
+    r = c.get("/api/v1/issues", query_string={"from": "0001-01-01T00:00:00-10:00", "to": "9999-12-31T23:59:59-10:00"})
+    assert r.status_code == 200
+    track3d = {"type": "Point", "coordinates": [113.625, 34.755, 80.0]}
+    r = c.post("/api/v1/diary", json={"kind": "patrol", "started_at": "2026-11-20T08:00:00+08:00", "track": track3d},
+               headers=api.hdr("b11_leader"))
+    assert r.status_code == 201 and r.get_json()["track"]["coordinates"] == [113.625, 34.755]
+
+
+def test_same_server_as_the_dashboard(api):
+    """``app.create_app`` puts the API on the dashboard's Flask server."""
+    from app import create_app
+
+    server = create_app(api.settings).server
+    c = server.test_client()
+    assert c.get("/api/v1/openapi.json").status_code == 200
+    r = c.post("/api/v1/issues", json=REPORT)
+    assert r.status_code == 201, r.data
+    assert c.get(f"/api/v1/issues/{r.get_json()['id']}").status_code == 200
+    assert c.get("/api/v1/no/such/thing").status_code == 404
+    assert c.get("/").status_code == 200  # the dashboard still answers
