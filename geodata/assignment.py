@@ -272,6 +272,7 @@ def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: f
     single block, so its points need no geometry test at all; other ("edge") cells keep their
     candidates for an exact ``ST_Covers`` test. Cells touching no block have no row (outside)."""
     t = as_of or dt.datetime.now(UTC)
+    session.execute(text("SET LOCAL jit = off"))  # JIT compilation would cost more than the query
     session.execute(text(f"DROP TABLE IF EXISTS {table}_raw"))
     session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     session.execute(text(f"""
