@@ -91,12 +91,25 @@ def url_search(code: str | None, issue: int | None = None) -> str:
     return ("?" + urlencode(params)) if params else ""
 
 
+def _iso_date(v: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(v[:10]) if v else None
+    except ValueError:
+        return None
+
+
 def filter_from_controls(kind: str | None, domains: list[str] | None, statuses: list[str] | None,
-                         preset: str | None, overdue: bool | None, metric: str | None
-                         ) -> dict[str, Any]:
+                         preset: str | None, overdue: bool | None, metric: str | None,
+                         start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """The filter store from the controls; the date range applies when the period is 'custom'."""
+    custom = preset == "custom"
+    d_from, d_to = (_iso_date(start), _iso_date(end)) if custom else (None, None)
+    if d_from and d_to and d_to < d_from:
+        d_from, d_to = d_to, d_from
     flt = IssueFilter(kind=kind or None, domains=tuple(domains or ()),
                       statuses=tuple(s for s in (statuses or ()) if s in STATUSES),
-                      preset=preset or None, overdue_only=bool(overdue))
+                      preset=None if custom else (preset if preset in mapdata.DATE_PRESETS else None),
+                      date_from=d_from, date_to=d_to, overdue_only=bool(overdue))
     d = flt.to_dict()
     d["metric"] = metric if metric in METRICS else DEFAULT_METRIC
     return d
@@ -239,6 +252,7 @@ def issue_rows(rows: list[mapdata.IssueRow], lang: str, domain_names: dict[str, 
                     "status": status_label(r.status, lang) + (f" · {t('overdue_flag', lang)}"
                                                               if r.overdue else ""),
                     "overdue": bool(r.overdue), "reported": fmt_dt(r.reported_at, lang),
+                    "reported_ts": int(r.reported_at.timestamp()),
                     "grid": grid_name(grid_names.get(r.grid_code), lang, r.grid_code)})
     return out
 
@@ -502,14 +516,18 @@ def register(app: Dash, mctx: MapCtx) -> None:
         dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
         return body_outputs(mctx, lang, filter_data), (version or 0) + 1
 
-    @app.callback(Output(ids.FILTER, "data"),
+    @app.callback(Output(ids.FILTER, "data"), Output(ids.F_DATE, "value"),
                   Input(ids.F_KIND, "value"), Input(ids.F_DOMAINS, "value"),
                   Input(ids.F_STATUSES, "value"), Input(ids.F_DATE, "value"),
                   Input(ids.F_OVERDUE, "value"), Input(ids.METRIC, "value"),
+                  Input(ids.F_RANGE, "start_date"), Input(ids.F_RANGE, "end_date"),
                   State(ids.FILTER, "data"), prevent_initial_call=True)
-    def _filter(kind, domains, statuses, preset, overdue, metric, old):
-        new = filter_from_controls(kind, domains, statuses, preset, overdue, metric)
-        return no_update if new == old else new
+    def _filter(kind, domains, statuses, preset, overdue, metric, start, end, old):
+        picked = dash_ctx.triggered_id == ids.F_RANGE and (start or end)
+        if picked:
+            preset = "custom"   # picking dates switches the period to the custom range
+        new = filter_from_controls(kind, domains, statuses, preset, overdue, metric, start, end)
+        return (no_update if new == old else new), ("custom" if picked else no_update)
 
     @app.callback(Output(ids.URL, "search"),
                   Input(ids.L_COMMUNITY, "clickData"), Input(ids.L_BLOCK, "clickData"),

@@ -20,6 +20,7 @@ F_KIND = "f-kind"
 F_DOMAINS = "f-domains"
 F_STATUSES = "f-statuses"
 F_DATE = "f-date"
+F_RANGE = "f-range"             # custom date range (used when F_DATE is 'custom')
 F_OVERDUE = "f-overdue"
 METRIC = "metric"
 

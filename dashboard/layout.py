@@ -77,9 +77,18 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
                          options=_options([(s, status_label(s, lang)) for s in STATUSES]))]),
         html.Div(className="gw-filter", children=[
             html.Label(t("date", lang)),
-            dbc.RadioItems(id=ids.F_DATE, inline=True, value=flt.preset or "",
+            dbc.RadioItems(id=ids.F_DATE, inline=True,
+                           value=flt.preset or ("custom" if (flt.date_from or flt.date_to) else ""),
                            options=_options([("", t("date_all", lang))]
-                                            + [(p, t(p, lang)) for p in DATE_PRESETS]))]),
+                                            + [(p, t(p, lang)) for p in DATE_PRESETS]
+                                            + [("custom", t("custom", lang))]))]),
+        html.Div(className="gw-filter gw-filter-range", children=[
+            dcc.DatePickerRange(id=ids.F_RANGE, clearable=True, first_day_of_week=1,
+                                display_format="YYYY-MM-DD", minimum_nights=0,
+                                start_date=flt.date_from.isoformat() if flt.date_from else None,
+                                end_date=flt.date_to.isoformat() if flt.date_to else None,
+                                start_date_placeholder_text=t("date_start", lang),
+                                end_date_placeholder_text=t("date_end", lang))]),
         html.Div(className="gw-filter", children=[
             dbc.Switch(id=ids.F_OVERDUE, value=flt.overdue_only, label=t("overdue_only", lang))]),
         html.Div(className="gw-filter", children=[
@@ -90,10 +99,16 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
 
 
 def basemap_layers(settings: Any) -> list[Any]:
-    """The configured basemap: an XYZ URL, a local directory/MBTiles served at /tiles/base, or none."""
+    """The configured basemap: an XYZ URL (OpenStreetMap-style; 天地图 Tianditu with its tk key and
+    t{s} subdomains 0–7), a local directory/MBTiles served at /tiles/base, or none."""
     if settings.basemap_url:
-        return [dl.TileLayer(url=settings.basemap_url, attribution=settings.basemap_attribution or None,
-                             maxZoom=19)]
+        url = settings.basemap_url
+        extra: dict[str, Any] = {}
+        attribution = settings.basemap_attribution or None
+        if "tianditu" in url:
+            extra["subdomains"] = "01234567"
+            attribution = attribution or "© 天地图 Tianditu"
+        return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19, **extra)]
     if settings.basemap_path:
         return [dl.TileLayer(url="/tiles/base/{z}/{x}/{y}.png",
                              attribution=settings.basemap_attribution or None, maxZoom=19)]
@@ -126,7 +141,8 @@ def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
         dl.Pane(name="choro", style={"zIndex": 350}),
         dl.Pane(name="heat", style={"zIndex": 360}),
         dl.LayersControl(id=ids.LAYERS, position="topright", collapsed=False, children=[
-            *[dl.BaseLayer(layer, name="basemap", checked=True) for layer in basemap_layers(settings)],
+            *[dl.BaseLayer(layer, name=t("basemap", lang), checked=True)
+              for layer in basemap_layers(settings)],
             dl.Overlay(name=t("layer_choro", lang), checked=True, children=dl.LayerGroup([
                 dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, url=grid_url(2, ctx.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
@@ -174,7 +190,9 @@ def marker_legend(lang: str) -> list[Any]:
     return [html.Div(className="gw-legend-title", children=t("layer_markers", lang)),
             *[html.Div(className="gw-legend-row", children=[
                 html.Span(className=f"gw-dot gw-dot-{k}"), html.Span(t(f"state_{name}", lang))])
-              for k, name in (("o", "open"), ("x", "overdue"), ("c", "closed"))]]
+              for k, name in (("o", "open"), ("x", "overdue"), ("c", "closed"))],
+            html.Div(className="gw-legend-row", children=[
+                html.Span(className="gw-dot gw-dot-cluster"), html.Span(t("cluster", lang))])]
 
 
 def issues_grid(lang: str) -> dag.AgGrid:
@@ -193,7 +211,8 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
         {"field": "domain", "headerName": t("col_domain", lang), "width": 110},
         {"field": "status", "headerName": t("col_status", lang), "width": 110,
          "cellClassRules": {"gw-cell-overdue": "params.data.overdue"}},
-        {"field": "reported", "headerName": t("col_reported", lang), "width": 170},
+        {"field": "reported", "headerName": t("col_reported", lang), "width": 170,
+         "comparator": {"function": "nodeA.data.reported_ts - nodeB.data.reported_ts"}},
         {"field": "grid", "headerName": t("col_grid", lang), "width": 120},
     ]
 

@@ -44,6 +44,31 @@ def test_filter_from_controls():
     assert IssueFilter.from_dict(empty) == IssueFilter() and cb.metric_of(empty) == cb.DEFAULT_METRIC
 
 
+def test_custom_date_range():
+    d = cb.filter_from_controls("", [], [], "custom", False, "open", "2026-03-01", "2026-02-01T00:00:00")
+    f = IssueFilter.from_dict(d)
+    assert (f.preset, f.date_from, f.date_to) == (None, dt.date(2026, 2, 1), dt.date(2026, 3, 1))
+    # the dates only apply to the custom period; a preset wins otherwise
+    g = IssueFilter.from_dict(cb.filter_from_controls("", [], [], "month", False, "open",
+                                                      "2026-03-01", "2026-04-01"))
+    assert (g.preset, g.date_from, g.date_to) == ("month", None, None)
+    h = IssueFilter.from_dict(cb.filter_from_controls("", [], [], "custom", False, "open", "junk", None))
+    assert h == IssueFilter()
+
+
+def test_basemap_choice():
+    none = layout.basemap_layers(Settings(basemap_url="", basemap_path=None))
+    assert none == []
+    osm = layout.basemap_layers(Settings(basemap_url="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                                         basemap_attribution="© OpenStreetMap"))
+    assert osm[0].url.startswith("https://tile.openstreetmap.org") and osm[0].attribution == "© OpenStreetMap"
+    tdt = layout.basemap_layers(Settings(
+        basemap_url="https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=KEY"))
+    assert tdt[0].subdomains == "01234567" and "天地图" in tdt[0].attribution
+    local = layout.basemap_layers(Settings(basemap_url="", basemap_path="/srv/tiles"))
+    assert local[0].url == "/tiles/base/{z}/{x}/{y}.png"
+
+
 def test_class_breaks_and_legend():
     values = {str(i): float(i) for i in range(0, 60)}
     breaks, colors = cb.class_breaks(values, "open")
@@ -221,5 +246,45 @@ def test_create_dash_routes(demo_url):
         assert client.get("/tiles/base/15/1/1.png").status_code == 404  # no basemap configured
         page = client.get("/")
         assert page.status_code == 200
+    finally:
+        engine.dispose()
+
+
+def test_public_scope_hides_phones(mctx):
+    public = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=Scope.public())
+    with public.session() as s:
+        community = md.grid_layer(s, public.scope, 2)["features"][0]["properties"]["code"]
+    panel, _ = cb.panel_outputs(public, {"code": community, "level": 2}, None, "zh")
+    text = _text(panel)
+    assert "tel:" not in text and "gw-official-phone" not in text
+    panel_all, _ = cb.panel_outputs(mctx, {"code": community, "level": 2}, None, "zh")
+    assert "tel:" in _text(panel_all)
+
+
+def test_local_basemap_tiles(demo_url, tmp_path):
+    import sqlite3
+
+    from dashboard import create_dash
+    from sqlalchemy import create_engine
+
+    png = b"\x89PNG\r\n\x1a\n" + b"0" * 20
+    d = tmp_path / "tiles" / "15" / "26726"
+    d.mkdir(parents=True)
+    (d / "13004.png").write_bytes(png)
+    mb = tmp_path / "base.mbtiles"
+    con = sqlite3.connect(mb)
+    con.execute("CREATE TABLE tiles (zoom_level integer, tile_column integer, tile_row integer, "
+                "tile_data blob)")
+    con.execute("INSERT INTO tiles VALUES (15, 26726, ?, ?)", (2 ** 15 - 1 - 13004, png))
+    con.commit()
+    con.close()
+    engine = create_engine(demo_url)
+    try:
+        for path in (tmp_path / "tiles", mb):
+            app = create_dash(Settings(database_url=demo_url, basemap_path=path), engine)
+            client = app.server.test_client()
+            r = client.get("/tiles/base/15/26726/13004.png")
+            assert r.status_code == 200 and r.data == png and r.mimetype == "image/png"
+            assert client.get("/tiles/base/15/26726/13005.png").status_code == 404
     finally:
         engine.dispose()

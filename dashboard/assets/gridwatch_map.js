@@ -111,10 +111,22 @@
     },
 
     markerCluster: function (feature, latlng, index, context) {
+      // coloured by the most serious state among its markers: overdue > open > closed
       var n = feature.properties.point_count;
+      var cls = "gw-cluster gw-cluster-c";
+      try {
+        var leaves = index.getLeaves(feature.properties.cluster_id, Infinity);
+        var open = false;
+        for (var i = 0; i < leaves.length; i++) {
+          var st = leaves[i].properties.st;
+          if (st === "x") { cls = "gw-cluster gw-cluster-x"; open = false; break; }
+          if (st === "o") { open = true; }
+        }
+        if (open) { cls = "gw-cluster gw-cluster-o"; }
+      } catch (e) { cls = "gw-cluster"; }
       var size = n < 10 ? 30 : (n < 100 ? 36 : (n < 1000 ? 44 : 52));
       var icon = L.divIcon({html: "<div><span>" + escapeHtml(n) + "</span></div>",
-                            className: "gw-cluster", iconSize: L.point(size, size)});
+                            className: cls, iconSize: L.point(size, size)});
       return L.marker(latlng, {icon: icon});
     },
 
