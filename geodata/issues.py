@@ -26,7 +26,7 @@ import hashlib
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,17 +34,17 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
-from shapely.geometry import LineString, MultiPoint, Point, mapping, shape
+from shapely.geometry import Point, mapping, shape
 from sqlalchemy import and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import workflow as wf
-from .assignment import (INPUT_CRS, OutsideGridsError, Placement, ServiceError, check_lon_lat,
-                         locate_block, six_ones_chain, to_wgs84)
+from .assignment import (INPUT_CRS, OutsideGridsError, ServiceError, check_lon_lat, locate_block,
+                         six_ones_chain, to_wgs84)
 from .codes import CodeError, level_of
 from .geometry import gcj02_to_wgs84
-from .models import (ISSUE_KINDS, ISSUE_SOURCES, Domain, Grid, GridAssignment, IdempotencyKey, Issue,
+from .models import (ISSUE_KINDS, ISSUE_SOURCES, Domain, GridAssignment, IdempotencyKey, Issue,
                      IssueEvent, IssuePhoto, Official, PatrolDiary)
 from .scope import Scope
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from geodata.issues import Actor, actor_for
 from geodata.migrate import upgrade
-from geodata.models import Issue, IssueEvent
+from geodata.models import Issue
 
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"

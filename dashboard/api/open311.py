@@ -19,7 +19,7 @@ from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request,
 from geodata.issues import (IssueFilters, get_issue, list_domains, query_issues, report_issue)
 from geodata.scope import Scope
 
-from .core import Call, Registry, Result
+from .core import Call, Result
 from .v1 import registry, run_idempotent, unknown_path
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
