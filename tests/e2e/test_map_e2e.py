@@ -139,6 +139,11 @@ def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, 
     expect(page.locator("#marker-note")).not_to_have_text(before)
     wait_settled(page, 800)
     shot(page, "04-filter-sentiment")
+    # the choropleth metric: closure rate, with its legend
+    page.locator("#metric").click()
+    page.get_by_role("option", name="结案率").click()
+    expect(page.locator("#legend-choro .gw-legend-title")).to_have_text("结案率")
+    expect(page.locator("#legend-choro")).to_contain_text("≥ 99%")
     assert not page.errors
 
 
