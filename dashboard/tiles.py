@@ -55,6 +55,7 @@ class TileService:
     def __post_init__(self) -> None:
         self.layers = _LRU(8)
         self.scales = _LRU(64)
+        self.tiles = _LRU(256)   # rendered heat tiles by (z, x, y, filter, data version)
         self._empty = mapdata.empty_png()
 
     def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
@@ -68,6 +69,8 @@ class TileService:
         return hit, stamp
 
     def heat_scale(self, s: Session, flt: IssueFilter, version: str) -> float:
+        if not version:   # no data version in the URL: nothing to key a cache on
+            return mapdata.heat_scale(s, self.scope, flt)
         key = (orjson.dumps(flt.to_dict()), version)
         hit = self.scales.get(key)
         if hit is None:
@@ -78,11 +81,17 @@ class TileService:
     def heat_tile(self, z: int, x: int, y: int, flt: IssueFilter, version: str) -> bytes:
         if not (HEAT_MIN_ZOOM <= z <= HEAT_MAX_ZOOM) or not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
             return self._empty
+        key = (z, x, y, orjson.dumps(flt.to_dict()), version)
+        hit = self.tiles.get(key) if version else None
+        if hit is not None:
+            return hit
         with Session(self.engine) as s:
             dens = mapdata.heat_grid(s, self.scope, flt, z, x, y)
-            if not dens.any():
-                return self._empty
-            return mapdata.render_heat_png(dens, self.heat_scale(s, flt, version))
+            png = (mapdata.render_heat_png(dens, self.heat_scale(s, flt, version)) if dens.any()
+                   else self._empty)
+        if version:
+            self.tiles.put(key, png)
+        return png
 
 
 def _mbtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
