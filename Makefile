@@ -40,8 +40,9 @@ test-system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ogrinfo >/dev/null || missing="$$missing gdal-bin"; \
+	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
 	if [ -n "$$missing" ]; then echo "Installing$$missing (apt)…"; \
-	  $(SUDO) apt-get update -qq && $(APT) $$missing fonts-noto-cjk; fi
+	  $(SUDO) apt-get update -qq && $(APT) $$missing; fi
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
