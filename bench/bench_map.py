@@ -24,9 +24,7 @@ from typing import Any
 
 import orjson
 import plotly
-import psycopg
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 RESULTS = Path(__file__).resolve().parent / "results" / "map.json"
@@ -52,26 +50,16 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def scratch_database() -> str:
     from geodata.db import database_url
-    from geodata.migrate import upgrade
+    from geodata.dbadmin import create_database
     from geodata.settings import Settings
 
-    url = make_url(database_url(Settings()))
-    admin = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                 dbname="postgres", autocommit=True)
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    new = url.set(database=DB_NAME).render_as_string(hide_password=False)
-    upgrade(new)
-    return new
+    return create_database(database_url(Settings()), DB_NAME)
 
 
 def drop_database(url: str) -> None:
-    u = make_url(url)
-    admin = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                 dbname="postgres", autocommit=True)
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+    from geodata.dbadmin import drop_database as drop
+
+    drop(url)
 
 
 def generate_issues(engine: Engine, n: int) -> float:

@@ -12,13 +12,11 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from geodata.migrate import upgrade
+from geodata.dbadmin import create_database
 from geodata.settings import Settings
 
 #: Lets several test runs share one server without dropping each other's databases.
@@ -41,15 +39,7 @@ def _server_url() -> str:
 
 
 def _fresh_database(server_url: str, name: str) -> str:
-    url = make_url(server_url)
-    admin = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                 dbname="postgres", autocommit=True)
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    new_url = url.set(database=name).render_as_string(hide_password=False)
-    upgrade(new_url)
-    return new_url
+    return create_database(server_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from geodata.dbadmin import create_database, drop_database  # noqa: F401 (re-exported)
 from geodata.issues import Actor, actor_for
 from geodata.migrate import upgrade
 from geodata.models import Issue
@@ -96,29 +95,7 @@ def counts(session: Session) -> tuple[int, int]:
 
 def scratch_database(server_url: str, name: str, template: str | None = None) -> str:
     """A fresh database (migrated, or copied from ``template``) for tests that commit."""
-    url = make_url(server_url)
-    kw = dict(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True)
-    if url.password:
-        kw["password"] = url.password
-    with psycopg.connect(**kw) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if template:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        else:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    new_url = url.set(database=name).render_as_string(hide_password=False)
-    if not template:
-        upgrade(new_url)
-    return new_url
-
-
-def drop_database(server_url: str, name: str) -> None:
-    url = make_url(server_url)
-    kw = dict(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True)
-    if url.password:
-        kw["password"] = url.password
-    with psycopg.connect(**kw) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return create_database(server_url, name, template=template)
 
 
 def event_count(session: Session, issue_id: int) -> int:

@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
 
 from geodata.cluster import Cluster
+from geodata.dbadmin import create_database, drop_database
 from geodata.migrate import current_revision, downgrade, head_revision, upgrade
 from geodata.settings import PROJECT_ROOT, Settings
 
@@ -24,17 +24,8 @@ EXPECTED_TABLES = {"grid", "official", "grid_assignment", "domain", "issue", "is
                    "patrol_diary", "activity", "outbox", "idempotency_key"}
 
 
-def _scratch_db(server_url: str, name: str) -> str:
-    url = make_url(server_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, dbname="postgres",
-                         autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def test_migrations_from_empty_up_down_up(server_url):
-    url = _scratch_db(server_url, f"gridwatch_test_migr{os.getpid()}")
+    url = create_database(server_url, f"gridwatch_test_migr{os.getpid()}", migrate=False)
     upgrade(url)
     assert current_revision(url) == head_revision()
     engine = create_engine(url)
@@ -52,6 +43,7 @@ def test_migrations_from_empty_up_down_up(server_url):
         assert current_revision(url) == head_revision()
     finally:
         engine.dispose()
+        drop_database(url)
 
 
 def _one_issue(session) -> int:

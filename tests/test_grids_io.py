@@ -12,13 +12,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import psycopg
 import pyogrio
 import pytest
 import shapely
 from shapely.geometry import LineString, Polygon, box
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from etl.grids_io import ImportOptions, ImportValidationError, export_grids, import_grids
 from geodata import grids as store
@@ -574,16 +572,13 @@ def test_export_as_of_and_fields(empty_db, tmp_path):
 # -- CLI ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_db_url(server_url):
+    from geodata.dbadmin import drop_database
     from tests.conftest import SUFFIX, _fresh_database
 
     name = f"gridwatch_test_cli{SUFFIX}"
     url = _fresh_database(server_url, name)
     yield url
-    u = make_url(server_url)
-    admin = dict(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
-                 dbname="postgres", autocommit=True)
-    with psycopg.connect(**{k: v for k, v in admin.items() if v is not None}) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(url)
 
 
 def _gridwatch(url: str, *args: str) -> subprocess.CompletedProcess:
