@@ -254,86 +254,127 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
 
 
 # -- set-wise bulk assignment ---------------------------------------------------------------------
-#: Side of a cell of the bulk-assignment raster index, degrees (≈ 20 m here).
+#: Side of a cell of the bulk-assignment raster index, degrees (≈ 20 m here; measured: 0.0001° halves
+#: the edge-cell points but costs ~3× more to build, which does not pay back at 1 M points).
 CELL_DEG = 0.0002
 #: Safety margin (degrees, ≈ 0.1 mm) around every cell: candidates are looked up, and "properly
 #: inside one block" is decided, for the cell grown by this margin, so that floating-point rounding
 #: of a point's cell can never change the answer.
 CELL_EPS = 1e-9
-
-
 def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: float = CELL_DEG,
-                     as_of: dt.datetime | None = None) -> dict:
-    """A raster index of the current block grids for set-wise assignment (a TEMP table).
+                     as_of: dt.datetime | None = None, numeric_codes: bool | None = None) -> dict:
+    """A raster index of the current block grids for set-wise assignment.
 
-    The blocks' extent is cut into square cells of ``cell_deg``; each cell that touches a block
-    gets a row ``(i, j, inside, c1, g1, c2, g2, …)``: the candidate blocks' codes and geometries in
-    ascending code order. ``inside`` means the cell (grown by ``CELL_EPS``) lies properly inside a
-    single block, so its points need no geometry test at all; other ("edge") cells keep their
-    candidates for an exact ``ST_Covers`` test. Cells touching no block have no row (outside)."""
+    The current blocks are numbered 1..n in ascending code order. For each block, the cells of
+    ``cell_deg`` within its bounding box that touch it are found in PostGIS (``ST_Intersects`` with
+    the cell grown by ``CELL_EPS``; ``ST_ContainsProperly`` decides "inside") into a TEMP table
+    ``table`` ``(i, j, bs, inside)``: ``bs`` the candidate block numbers in ascending code order,
+    ``inside`` when the grown cell lies properly inside a single block, so its points need no
+    geometry test at all. Other ("edge") cells keep their (≤ ``max_candidates``) candidates for an
+    exact ``ST_Covers`` test.
+
+    The index is then returned as a raster for :func:`assign_points_setwise` (passed to it as ONE
+    bound ``int8[][]`` parameter): indexed directly by the cell (``[i - i0 + 1][j - j0 + 1]``;
+    subscripts outside it yield NULL = outside): 0 = no block; > 0 = inside one block, the value
+    being the block's code itself when codes are plain integers (else its number); < 0 = edge cell,
+    ``-value`` packing its candidates' numbers, ``bits`` bits each, ascending code order. Assigning a
+    point is then an array lookup — no join, and no geometry at all for points in inside cells.
+    ``packable`` is False when some cell has more candidates than fit in 63 bits (then
+    :func:`assign_points_setwise` falls back to the GiST join). ``numeric_codes=False`` forces block
+    numbers even for integer codes."""
     t = as_of or dt.datetime.now(UTC)
+    d, eps = float(cell_deg), CELL_EPS
     session.execute(text("SET LOCAL jit = off"))  # JIT compilation would cost more than the query
-    session.execute(text(f"DROP TABLE IF EXISTS {table}_raw"))
     session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     session.execute(text(f"""
-        CREATE TEMPORARY TABLE {table}_raw AS
-        WITH e AS (SELECT floor(ST_XMin(x) / :d)::int AS i0, floor(ST_YMin(x) / :d)::int AS j0,
-                          floor(ST_XMax(x) / :d)::int AS i1, floor(ST_YMax(x) / :d)::int AS j1
-                   FROM (SELECT ST_Extent(g.geom)::geometry AS x FROM grid g WHERE g.level = 3 AND {_CURRENT}) s),
-        cells AS (SELECT i, j, ST_MakeEnvelope(i * :d - :eps, j * :d - :eps, (i + 1) * :d + :eps,
-                                               (j + 1) * :d + :eps, 4326) AS env
-                  FROM e, generate_series(e.i0, e.i1) i, generate_series(e.j0, e.j1) j)
-        SELECT c.i, c.j, array_agg(g.code ORDER BY g.code) AS codes, array_agg(g.geom ORDER BY g.code) AS geoms,
-               count(*) = 1 AND bool_and(ST_ContainsProperly(g.geom, c.env)) AS inside
-        FROM cells c JOIN grid g ON g.level = 3 AND {_CURRENT} AND ST_Intersects(g.geom, c.env)
-        GROUP BY c.i, c.j
-    """), {"d": cell_deg, "eps": CELL_EPS, "t": t})
-    m, n, edge = session.execute(text(
-        f"SELECT coalesce(max(array_length(codes, 1)), 0), count(*), count(*) FILTER (WHERE NOT inside) "
-        f"FROM {table}_raw")).one()
-    cols = "".join(f", codes[{k}] AS c{k}, CASE WHEN inside THEN NULL ELSE geoms[{k}] END AS g{k}"
-                   for k in range(1, max(m, 1) + 1))
-    session.execute(text(f"CREATE TEMPORARY TABLE {table} AS SELECT i, j, inside{cols} FROM {table}_raw"))
-    session.execute(text(f"DROP TABLE {table}_raw"))
-    session.execute(text(f"ANALYZE {table}"))
-    return {"table": table, "cells": int(n), "edge_cells": int(edge), "max_candidates": int(m), "cell_deg": cell_deg}
+        CREATE TEMPORARY TABLE {table} AS
+        WITH b AS (SELECT row_number() OVER (ORDER BY g.code)::int AS b, g.geom FROM grid g
+                   WHERE g.level = 3 AND {_CURRENT})
+        SELECT i, j, array_agg(b ORDER BY b) AS bs, count(*) = 1 AND bool_and(inside) AS inside
+        FROM (SELECT b.b, i, j, ST_ContainsProperly(b.geom, e.env) AS inside
+              FROM b, generate_series(floor(ST_XMin(b.geom) / :d)::int, floor(ST_XMax(b.geom) / :d)::int) i,
+                   generate_series(floor(ST_YMin(b.geom) / :d)::int, floor(ST_YMax(b.geom) / :d)::int) j,
+                   LATERAL (SELECT ST_MakeEnvelope(i * :d - :eps, j * :d - :eps, (i + 1) * :d + :eps,
+                                                   (j + 1) * :d + :eps, 4326) AS env) e
+              WHERE ST_Intersects(b.geom, e.env)) s
+        GROUP BY i, j
+    """), {"d": d, "eps": eps, "t": t})
+    codes = [r[0] for r in session.execute(text(
+        f"SELECT g.code FROM grid g WHERE g.level = 3 AND {_CURRENT} ORDER BY g.code"), {"t": t})]
+    bits = max(len(codes).bit_length(), 1)
+    numeric = all(c.isdigit() and len(c) <= 18 and str(int(c)) == c for c in codes)
+    numeric = numeric if numeric_codes is None else numeric and numeric_codes
+    cells = session.execute(text(f"SELECT i, j, inside, bs FROM {table} ORDER BY i, j")).all()
+    m = max((len(c[3]) for c in cells), default=0)
+    out = {"table": table, "cells": len(cells), "cell_deg": d, "numeric_codes": numeric, "codes": codes,
+           "bits": bits, "max_candidates": m, "packable": m * bits <= 63, "edge_cells": 0,
+           "i0": 0, "j0": 0, "raster": [[0]]}
+    if not cells:
+        return out
+    i0, i1 = min(c[0] for c in cells), max(c[0] for c in cells)
+    j0, j1 = min(c[1] for c in cells), max(c[1] for c in cells)
+    raster = [[0] * (j1 - j0 + 1) for _ in range(i1 - i0 + 1)]
+    for i, j, inside, bs in cells:
+        if inside:
+            raster[i - i0][j - j0] = int(codes[bs[0] - 1]) if numeric else bs[0]
+        else:
+            out["edge_cells"] += 1
+            raster[i - i0][j - j0] = -sum(b << (bits * k) for k, b in enumerate(bs)) if out["packable"] else 0
+    return out | {"i0": i0, "j0": j0, "raster": raster}
 
 
 def assign_points_setwise(session: Session, points: str, result: str, *, method: str = "cells",
                           cell_deg: float = CELL_DEG, index: dict | None = None,
-                          as_of: dt.datetime | None = None) -> int:
+                          as_of: dt.datetime | None = None, create: bool = False,
+                          parallel: bool = True) -> int:
     """Assign every row of ``points`` (``id bigint, lon float8, lat float8``: finite WGS84) to its
-    block grid in ONE ``INSERT … SELECT``, writing ``(point_id, grid_code)`` rows into ``result``
-    (created by the caller; ``grid_code`` NULL when outside every grid). Same rule as
-    :func:`locate_block`: covered, lowest code wins on shared edges and vertices.
+    block grid in ONE statement, writing ``(point_id, grid_code)`` rows into ``result`` (one per
+    point; ``grid_code`` NULL when outside every grid). Same rule as :func:`locate_block`: covered,
+    lowest code wins on shared edges and vertices.
 
-    ``method="cells"`` (default): a hash join of the points with the raster index of
-    :func:`build_cell_index` (built here unless ``index`` is given) — points in inside cells take
-    the cell's block, points in edge cells are tested with ``ST_Covers`` against the cell's
+    ``create=False``: ``INSERT … SELECT`` into ``result``, created by the caller. ``create=True``:
+    ``CREATE UNLOGGED TABLE result AS SELECT …`` (the table must not exist), which PostgreSQL can run
+    with parallel workers computing the assignment (``parallel``: allow 2 workers for this
+    transaction); the leader writes.
+
+    ``method="cells"`` (default): the raster index of :func:`build_cell_index` (built here unless
+    ``index`` is given) — a point's cell is found arithmetically (``floor(lon / d)``,
+    ``floor(lat / d)`` as subscripts of the raster); points in inside cells take the cell's block
+    without any geometry; points in edge cells are tested with ``ST_Covers`` against the cell's
     candidates in ascending code order (first hit wins). ``method="gist"``: for each point, the
     covering blocks found through the GiST index of ``grid`` (the textbook spatial join; slower,
     one index probe per point). Returns the number of rows written."""
+    t = as_of or dt.datetime.now(UTC)
+    params: dict = {"t": t}
     pt = "ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)"
     session.execute(text("SET LOCAL jit = off"))  # compiling this one-off query costs more than it saves
+    if parallel:
+        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 2"))
+        session.execute(text("SET LOCAL parallel_setup_cost = 10"))
+        session.execute(text("SET LOCAL parallel_tuple_cost = 0.001"))
     if method == "gist":
-        res = session.execute(text(f"""
-            INSERT INTO {result} (point_id, grid_code)
-            SELECT p.id, (SELECT min(g.code) FROM grid g
-                          WHERE g.level = 3 AND {_CURRENT} AND ST_Covers(g.geom, {pt}))
-            FROM {points} p
-        """), {"t": as_of or dt.datetime.now(UTC)})
-        return int(res.rowcount)
-    if method != "cells":
+        expr = f"(SELECT min(g.code) FROM grid g WHERE g.level = 3 AND {_CURRENT} AND ST_Covers(g.geom, {pt}))"
+    elif method == "cells":
+        index = index or build_cell_index(session, cell_deg=cell_deg, as_of=as_of)
+        if not index["packable"]:
+            return assign_points_setwise(session, points, result, method="gist", as_of=t, create=create,
+                                         parallel=parallel)
+        d, bits, mask = float(index["cell_deg"]), index["bits"], (1 << index["bits"]) - 1
+        params |= {"raster": index["raster"], "codes": index["codes"]}
+        v = (f"(CAST(:raster AS int8[]))[floor(p.lon / {d!r})::int - {index['i0'] - 1}]"
+             f"[floor(p.lat / {d!r})::int - {index['j0'] - 1}]")
+        codes = "(CAST(:codes AS varchar(14)[]))"
+        inside = f"({v})::text" if index["numeric_codes"] else f"{codes}[{v}]"
+        geoms = f"(SELECT array_agg(g.geom ORDER BY g.code) FROM grid g WHERE g.level = 3 AND {_CURRENT})"
+        # G[0] is NULL, so ST_Covers (strict) is NULL for the zero padding of fewer candidates
+        whens = " ".join(f"WHEN ST_Covers({geoms}[(-{v} >> {bits * k}) & {mask}], {pt}) "
+                         f"THEN {codes}[(-{v} >> {bits * k}) & {mask}]" for k in range(index["max_candidates"]))
+        expr = f"CASE WHEN {v} > 0 THEN {inside} WHEN {v} < 0 THEN CASE {whens} END END"
+    else:
         raise ValueError(f"unknown method {method!r}")
-    index = index or build_cell_index(session, cell_deg=cell_deg, as_of=as_of)
-    d, table, m = index["cell_deg"], index["table"], index["max_candidates"]
-    whens = " ".join(f"WHEN c.g{k} IS NOT NULL AND ST_Covers(c.g{k}, {pt}) THEN c.c{k}" for k in range(1, m + 1))
-    session.execute(text("SET LOCAL enable_mergejoin = off"))  # the cell table is small: hash it
-    session.execute(text("SET LOCAL work_mem = '64MB'"))
-    res = session.execute(text(f"""
-        INSERT INTO {result} (point_id, grid_code)
-        SELECT p.id, CASE WHEN c.inside THEN c.c1 {whens} END
-        FROM {points} p
-        LEFT JOIN {table} c ON c.i = floor(p.lon / {float(d)!r})::int AND c.j = floor(p.lat / {float(d)!r})::int
-    """))
+    select = f"SELECT p.id AS point_id, CAST({expr} AS varchar(14)) AS grid_code FROM {points} p"
+    if create:
+        res = session.execute(text(f"CREATE UNLOGGED TABLE {result} AS {select}"), params)
+    else:
+        res = session.execute(text(f"INSERT INTO {result} (point_id, grid_code) {select}"), params)
     return int(res.rowcount)

@@ -8,8 +8,17 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from geodata.assignment import (MAX_OVERRIDE_M, OutsideGridsError, ServiceError, assign_points_setwise,
-                                build_cell_index, locate_block, six_ones_chain, to_wgs84)
+from geodata.assignment import (
+    CELL_DEG,
+    MAX_OVERRIDE_M,
+    OutsideGridsError,
+    ServiceError,
+    assign_points_setwise,
+    build_cell_index,
+    locate_block,
+    six_ones_chain,
+    to_wgs84,
+)
 from geodata.geometry import wgs84_to_gcj02
 from tests.factories import B11, B12, B21, B22, C1, seed
 
@@ -147,8 +156,8 @@ def test_leader_in_charge_falls_back_to_the_street(empty_db, world):
     assert six_ones_chain(empty_db, B12).leader_in_charge.official_id == world.ids["secretary"]
 
 
-@pytest.mark.parametrize("method", ["cells", "gist"])
-def test_bulk_setwise_matches_single_point_rule(empty_db, world, method):
+@pytest.mark.parametrize("method,create", [("cells", False), ("cells", True), ("gist", False), ("gist", True)])
+def test_bulk_setwise_matches_single_point_rule(empty_db, world, method, create):
     rng = np.random.default_rng(7)
     lon = rng.uniform(113.615, 113.645, 3000)
     lat = rng.uniform(34.735, 34.765, 3000)
@@ -156,14 +165,20 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world, method):
     extra = [(113.63, 34.755), (113.63, 34.745), (113.625, 34.75), (113.635, 34.75), (113.63, 34.75),
              (113.62, 34.745), (113.64, 34.76), (113.6202, 34.7402), (113.6298, 34.7498),
              (113.62 - 1e-10, 34.75), (113.64 + 1e-10, 34.75), (113.63 - 1e-12, 34.755), (113.63 + 1e-12, 34.755)]
+    # raster-cell borders (multiples of CELL_DEG, ± one ulp) inside blocks and on shared edges
+    for k in range(5):
+        x = 113.6204 + k * CELL_DEG
+        extra += [(x, 34.7562), (np.nextafter(x, 0), 34.7562), (np.nextafter(x, 200), 34.7562),
+                  (x, 34.75), (113.63, 34.7404 + k * CELL_DEG)]
     lon = np.concatenate([lon, [e[0] for e in extra]])
     lat = np.concatenate([lat, [e[1] for e in extra]])
     empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
-    empty_db.execute(text("CREATE TEMP TABLE res (point_id bigint, grid_code varchar(14)) ON COMMIT DROP"))
+    if not create:
+        empty_db.execute(text("CREATE TEMP TABLE res (point_id bigint, grid_code varchar(14)) ON COMMIT DROP"))
     empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
                           "CAST(:y AS float8[]))"),
                      {"i": list(range(len(lon))), "x": lon.tolist(), "y": lat.tolist()})
-    n = assign_points_setwise(empty_db, "pts", "res", method=method)
+    n = assign_points_setwise(empty_db, "pts", "res", method=method, create=create)
     assert n == len(lon)
     got = dict(empty_db.execute(text("SELECT point_id, grid_code FROM res")).all())
     for i, (x, y) in enumerate(zip(lon, lat)):
@@ -179,3 +194,28 @@ def test_cell_index_shape(empty_db, world):
     idx = build_cell_index(empty_db)
     assert idx["cells"] >= 100 * 100  # 0.02° × 0.02° in cells of 0.0002°
     assert 0 < idx["edge_cells"] < idx["cells"] and idx["max_candidates"] == 4  # the shared vertex cell
+
+
+def test_bulk_cells_with_non_numeric_codes_and_coarse_cells(empty_db, world):
+    """Codes that are not plain integers take the block-number path; a coarse raster puts more of
+    the points (and the shared vertex) in edge cells. Same answers as the single-point rule."""
+    empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(113.617, 113.643, 800), rng.uniform(34.737, 34.763, 800)
+    empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
+                          "CAST(:y AS float8[]))"), {"i": list(range(800)), "x": lon.tolist(), "y": lat.tolist()})
+    want = {}
+    for i, (x, y) in enumerate(zip(lon, lat)):
+        try:
+            want[i] = locate_block(empty_db, float(x), float(y)).grid_code
+        except OutsideGridsError:
+            want[i] = None
+    idx = build_cell_index(empty_db, cell_deg=0.003)
+    assert idx["numeric_codes"] and idx["packable"]
+    idx_text = build_cell_index(empty_db, cell_deg=0.003, numeric_codes=False)  # block-number lookup
+    assert not idx_text["numeric_codes"] and idx["edge_cells"] == idx_text["edge_cells"]
+    for k, ix in enumerate((idx, idx_text)):
+        n = assign_points_setwise(empty_db, "pts", f"res{k}", index=ix, create=True)
+        assert n == 800
+        got = dict(empty_db.execute(text(f"SELECT point_id, grid_code FROM res{k}")).all())
+        assert got == want
