@@ -675,7 +675,8 @@ def _find(session: Session, id_or_number: int | str) -> Issue | None:
                                          and id_or_number.isdigit() and len(id_or_number) < 19):
         n = int(id_or_number)
         return session.get(Issue, n) if 0 < n < 2**63 else None
-    if isinstance(id_or_number, str) and len(id_or_number) <= 20:
+    if isinstance(id_or_number, str) and len(id_or_number) <= 20 and id_or_number.isascii() \
+            and id_or_number.isalnum():  # numbers are ASCII letters and digits; anything else (NUL…) is unknown
         return session.scalars(select(Issue).where(Issue.number == id_or_number)).first()
     return None
 

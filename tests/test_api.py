@@ -145,10 +145,10 @@ def test_body_too_large(api):
 
 
 @pytest.mark.parametrize("body,headers,content_type,status,code,field", [
-    ("{bad json", {}, "application/json", 400, "malformed_json", None),
-    ("", {}, "application/json", 400, "malformed_json", None),
+    ("{bad json", {}, "application/json", 400, "malformed_json", "body"),
+    ("", {}, "application/json", 400, "malformed_json", "body"),
     ("title=x", {}, "text/plain", 415, "unsupported_media_type", "Content-Type"),
-    ("[1, 2]", {}, "application/json", 422, None, None),
+    ("[1, 2]", {}, "application/json", 422, "invalid_body", "body"),
     ({"title": None}, {}, None, 422, None, "title"),
     ({"lon": "abc"}, {}, None, 422, None, "lon"),
     ({"lon": 34.755, "lat": 113.625}, {}, None, 422, "coordinates_swapped", "lat"),

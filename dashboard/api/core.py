@@ -11,6 +11,7 @@ import base64
 import datetime as dt
 import logging
 import re
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,14 +124,14 @@ def validation_error(err: ValidationError, where: str = "body") -> ApiError:
     loc = re.sub(r"\.(date|datetime|function-after\[.*?\])$", "", loc)
     if e["type"] == "json_invalid":
         return ApiError(400, "malformed_json", "请求体不是有效的 JSON", f"the request body is not valid JSON: "
-                        f"{e.get('ctx', {}).get('error', e['msg'])}", None)
-    fld = loc or None
+                        f"{e.get('ctx', {}).get('error', e['msg'])}", "body")
+    fld = loc or where  # a whole-body (or whole-query) error names the body (or query) itself
     ctx = {k: v for k, v in (e.get("ctx") or {}).items() if isinstance(v, (str, int, float))}
     try:
-        zh = _ZH.get(e["type"], "{f} 取值无效").format(f=fld or where, **ctx)
+        zh = _ZH.get(e["type"], "{f} 取值无效").format(f=fld, **ctx)
     except (KeyError, IndexError):
-        zh = f"{fld or where} 取值无效"
-    return ApiError(422, "invalid_" + ("field" if fld else where), zh, f"{fld or where}: {e['msg']}", fld)
+        zh = f"{fld} 取值无效"
+    return ApiError(422, "invalid_" + ("field" if loc else where), zh, f"{fld}: {e['msg']}", fld)
 
 
 def error_from_exception(exc: BaseException) -> ApiError:
@@ -163,7 +164,10 @@ def error_from_exception(exc: BaseException) -> ApiError:
         log.error("database unavailable: %s", type(exc).__name__)
         return ApiError(503, "database_unavailable", "数据库暂不可用，请稍后重试",
                         "the database is unavailable; try again later", None)
-    log.exception("unhandled error in API view")  # the exception only: request bodies are never logged
+    # Type and stack only: an exception's text can carry request values (a database error lists the
+    # statement's parameters, e.g. a reporter's phone), and personal data is never logged.
+    log.error("unhandled error in API view: %s\n%s", type(exc).__name__,
+              "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     return ApiError(500, "internal_error", "服务器内部错误", "internal server error", None)
 
 
@@ -286,7 +290,7 @@ def _parse_query(op: Operation, tz: ZoneInfo) -> Any:
         q = op.query.model_validate(query_dict())  # type: ignore[union-attr]
     except ValidationError as exc:
         err = validation_error(exc, "query")
-        err.code = "invalid_parameter" if err.field else err.code
+        err.code = "invalid_parameter" if err.field != "query" else err.code
         raise err from None
     for name in ("from_", "to", "start_date", "end_date"):  # naive times are business-local
         v = getattr(q, name, None)

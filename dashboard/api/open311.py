@@ -124,7 +124,10 @@ def get_requests(call: Call) -> Result:
         kind, domain, _ = _service(call.session, q.service_code)
     start, end = q.start_date, q.end_date
     if not ids and start is None:
-        start = (end or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=90)
+        try:
+            start = (end or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=90)
+        except OverflowError:  # an end_date in the first days of year 1: nothing before it to bound
+            start = None
     f = IssueFilters(numbers=ids, kind=kind, domain=(domain,) if domain else (), reported_from=start,
                      reported_to=end, open=None if q.status is None else q.status == "open")
     names = {s["service_code"]: s["service_name"] for s in services(call.session)}
