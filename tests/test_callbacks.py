@@ -288,3 +288,29 @@ def test_local_basemap_tiles(demo_url, tmp_path):
             assert client.get("/tiles/base/15/26726/13005.png").status_code == 404
     finally:
         engine.dispose()
+
+
+def _run_map_js(expr: str):
+    """Evaluate ``expr`` against window.gridwatch.map (dashboard/assets/gridwatch_map.js) in node."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed")
+    src = Path(cb.__file__).with_name("assets") / "gridwatch_map.js"
+    script = (f"global.window = {{}}; require({json.dumps(str(src))}); const m = window.gridwatch.map;"
+              f" process.stdout.write(JSON.stringify({expr}));")
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20, check=True)
+    return json.loads(out.stdout)
+
+
+def test_aggregate_cells_coloured_by_worst_state_like_the_legend():
+    # c all, x open and overdue, z closed
+    classes = _run_map_js("[m.binClass({c: 5, x: 0, z: 5}), m.binClass({c: 5, x: 0, z: 4}),"
+                          " m.binClass({c: 50, x: 1, z: 49}), m.binClass({c: 3, x: 2, z: 0})]")
+    assert classes == ["gw-bin gw-bin-c", "gw-bin gw-bin-o", "gw-bin gw-bin-x", "gw-bin gw-bin-x"]
+    labels = i18n.js_labels("zh")
+    tip = _run_map_js(f"m.binTip({{c: 10, x: 1, z: 7}}, {json.dumps(labels, ensure_ascii=False)})")
+    assert tip == "10 · 超期 1 · 办理中 2 · 已办结 7"

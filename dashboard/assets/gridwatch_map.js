@@ -185,20 +185,32 @@
       }
     },
 
-    /* aggregated cells (server side) when the viewport holds more than max_markers issues */
+    /* aggregated cells (server side) when the viewport holds more than max_markers issues;
+       p.c all, p.x open and overdue, p.z closed. Coloured like a cluster: by the worst state. */
+    binClass: function (p) {
+      if (p.x > 0) { return "gw-bin gw-bin-x"; }
+      if (p.c - p.z > 0) { return "gw-bin gw-bin-o"; }
+      return "gw-bin gw-bin-c";
+    },
+
+    binTip: function (p, labels) {
+      var st = (labels && labels.state) || {o: "open", x: "overdue", c: "closed"};
+      var parts = [String(p.c)];
+      var open = p.c - p.z - p.x;
+      if (p.x > 0) { parts.push(st.x + " " + p.x); }
+      if (open > 0) { parts.push(st.o + " " + open); }
+      if (p.z > 0) { parts.push(st.c + " " + p.z); }
+      return parts.join(" · ");
+    },
+
     binPoint: function (feature, latlng, context) {
       var p = feature.properties;
-      var share = p.c ? p.x / p.c : 0;
-      var cls = share > 0.2 ? "gw-bin gw-bin-hot" : (share > 0 ? "gw-bin gw-bin-warm" : "gw-bin");
       var size = Math.round(22 + 6 * Math.log10(Math.max(p.c, 1)));
       var icon = L.divIcon({html: "<div><span>" + escapeHtml(p.c) + "</span></div>",
-                            className: cls, iconSize: L.point(size, size)});
+                            className: map.binClass(p), iconSize: L.point(size, size)});
       var m = L.marker(latlng, {icon: icon});
       var h = hideoutOf(context);
-      var labels = h.labels || {};
-      var tip = el("span", null, p.c + " · " + ((labels.state && labels.state.x) || "overdue") + " " +
-                   p.x + " · " + ((labels.state && labels.state.c) || "closed") + " " + p.z);
-      m.bindTooltip(tip);
+      m.bindTooltip(el("span", null, map.binTip(p, h.labels)));
       return m;
     }
   };
