@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from . import workflow as wf
@@ -167,6 +167,11 @@ def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | 
                              "only command-centre operators may send the weekly notices", field="X-Official-Id")
     delivery = delivery or OutboxDelivery()
     notices = build_weekly_notices(session, week_of=week_of, now=now, tz=tz)
+    if notices and not dry_run:
+        # Two runs for one week at once (a timer and an operator's click) must not both send: the
+        # second waits here until the first commits, then finds its outbox rows and skips.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 732))"),
+                        {"k": notices[0].subject})
     delivered = skipped = 0
     for n in notices:
         if dry_run:
