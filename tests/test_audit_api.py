@@ -113,3 +113,11 @@ def test_openapi_document_is_valid_openapi_31():
     for name in schemas:  # every component compiles as JSON Schema 2020-12, its $refs resolving
         jsonschema_rs.Draft202012Validator({"$ref": f"#/components/schemas/{name}",
                                             "components": {"schemas": schemas}})
+
+
+def test_multipart_photos_as_text_is_refused_not_dropped(api):
+    before = counts(api)
+    form = {k: str(v) for k, v in REPORT.items()} | {"photos": "not-a-file"}
+    r = api.client().post("/api/v1/issues", data=form, content_type="multipart/form-data")
+    assert r.status_code == 422 and error_of(r)["field"] == "photos"
+    assert counts(api) == before

@@ -269,7 +269,8 @@ def _parse_body(op: Operation, state: ApiState) -> tuple[Any, list[PhotoIn]]:
             if unknown_files:
                 raise ApiError(422, "invalid_field", f"不支持的文件字段 {unknown_files[0]}",
                                f"unexpected file field '{unknown_files[0]}' (use 'photos')", unknown_files[0])
-        form.pop("photos", None)
+        if "photos" in form:  # a text value where a file belongs would otherwise vanish silently
+            raise ApiError(422, "invalid_field", "photos 须以文件上传", "photos must be uploaded as files", "photos")
         for k, v in list(form.items()):
             if isinstance(v, list):
                 raise ApiError(422, "invalid_field", f"字段 {k} 重复", f"field '{k}' is repeated", k)
