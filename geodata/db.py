@@ -26,7 +26,8 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
 
 @lru_cache(maxsize=8)
 def _engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    # hide_parameters: database errors never echo request values (phones, reporters) into logs
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True,
                          connect_args={"options": "-c timezone=UTC"})
 
 

@@ -400,6 +400,9 @@ def test_patrol_diary_over_http(api):
 # -- weekly notices -------------------------------------------------------------------------------
 def test_weekly_notices_and_outbox(api):
     c = api.client()
+    # an open item in 网格长甲's block, so the test does not depend on reports made by other tests
+    made = post_report(api)
+    assert made.status_code == 201 and made.get_json()["grid"]["code"] == B11, made.data
     assert c.post("/api/v1/notices/weekly", json={}).status_code == 403
     assert c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("b11_leader")).status_code == 403
     r = c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("operator"))
