@@ -152,17 +152,24 @@ def class_breaks(values: dict[str, float | None], metric: str) -> tuple[list[flo
 
 def legend_children(metric: str, breaks: list[float], colors: list[str], lang: str,
                     has_none: bool) -> list[Any]:
+    """Legend rows for the choropleth classes [lo, hi) (JS ``classOf``). Counts are whole numbers,
+    so their classes are shown as inclusive ranges: 0 – 6, 7, 8 – 11, ≥ 12."""
+    counts = metric in ("open", "overdue")
+
     def fmt(v: float) -> str:
         if metric == "closure_rate":
             return fmt_pct(v, lang, 0)
-        return fmt_int(v, lang) if metric in ("open", "overdue") else fmt_num(v, lang, 0)
+        return fmt_int(v, lang) if counts else fmt_num(v, lang, 0)
 
     rows = []
     edges = [None, *breaks, None]
     for i, color in enumerate(colors):
         lo, hi = edges[i], edges[i + 1]
         if lo is None and hi is None:
-            label = "0" if metric in ("open", "overdue") else "—"
+            label = "0" if counts else "—"
+        elif counts and hi is not None:
+            first, last = int(lo or 0), int(math.ceil(hi)) - 1
+            label = fmt(first) if first >= last else f"{fmt(first)} – {fmt(last)}"
         elif lo is None:
             label = f"< {fmt(hi)}"
         elif hi is None:
@@ -229,12 +236,34 @@ def heat_url(flt: IssueFilter, stamp: str | None) -> str:
     return "/tiles/heat/{z}/{x}/{y}.png?" + urlencode(q)
 
 
+def heat_ramp_css() -> str:
+    """The legend's colour ramp, from the same stops the tiles are painted with
+    (mapdata.HEAT_STOPS; position = sqrt(density / scale))."""
+    stops = ", ".join(f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%"
+                      for pos, r, g, b, a in mapdata.HEAT_STOPS)
+    return f"linear-gradient(to right, {stops})"
+
+
 def heat_legend(scale: float, lang: str) -> list[Any]:
+    # tiles colour by sqrt(density / scale): the ramp's middle is scale / 4, its end the scale
     return [html.Div(className="gw-legend-title", children=t("heat_legend", lang)),
-            html.Div(className="gw-heat-ramp"),
+            html.Div(className="gw-heat-ramp", style={"background": heat_ramp_css()}),
             html.Div(className="gw-heat-scale", children=[
                 html.Span("0"), html.Span(fmt_int(scale / 4, lang)),
                 html.Span("≥ " + fmt_int(scale, lang))])]
+
+
+def legend_styles(overlays: list[str] | None, lang: str) -> tuple[dict[str, str], ...]:
+    """Styles of (choropleth legend, heat legend, marker legend, marker note): each is shown only
+    while its layer is ticked in the layer control. ``None`` (before the control reports) means the
+    layout's defaults: choropleth and markers on, heat off."""
+    if overlays is None:
+        overlays = [t("layer_choro", lang), t("layer_markers", lang)]
+    hidden = {"display": "none"}
+    choro, heat, markers = (t(k, lang) in overlays for k in ("layer_choro", "layer_heat",
+                                                              "layer_markers"))
+    return ({} if choro else hidden, {} if heat else hidden, {} if markers else hidden,
+            {} if markers else hidden)
 
 
 def marker_note(result: mapdata.MarkerResult, lang: str) -> str:
@@ -574,11 +603,11 @@ def register(app: Dash, mctx: MapCtx) -> None:
     def _heat(filter_data, stamp, lang):
         return heat_outputs(mctx, filter_data, stamp, lang)
 
-    @app.callback(Output(ids.LEGEND_HEAT, "style"), Input(ids.LAYERS, "overlays"),
-                  State(ids.LANG, "value"))
-    def _heat_legend_visible(overlays, lang):
-        on = t("layer_heat", lang) in (overlays or [])
-        return {"display": "block" if on else "none"}
+    @app.callback(Output(ids.LEGEND_CHORO, "style"), Output(ids.LEGEND_HEAT, "style"),
+                  Output(ids.LEGEND_MARKERS, "style"), Output(ids.MARKER_NOTE, "style"),
+                  Input(ids.LAYERS, "overlays"), State(ids.LANG, "value"))
+    def _legends_visible(overlays, lang):
+        return legend_styles(overlays, lang)
 
     @app.callback(Output(ids.PANEL, "children"), Output(ids.ISSUES, "rowData"),
                   Input(ids.SELECTED, "data"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),

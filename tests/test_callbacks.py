@@ -314,3 +314,35 @@ def test_aggregate_cells_coloured_by_worst_state_like_the_legend():
     labels = i18n.js_labels("zh")
     tip = _run_map_js(f"m.binTip({{c: 10, x: 1, z: 7}}, {json.dumps(labels, ensure_ascii=False)})")
     assert tip == "10 · 超期 1 · 办理中 2 · 已办结 7"
+
+
+def test_count_legend_shows_whole_number_classes():
+    # classes are [lo, hi): with breaks 7, 8, 12 the overdue counts are 0–6, 7, 8–11, ≥ 12
+    legend = cb.legend_children("overdue", [7, 8, 12], cb.COUNT_COLORS[:4], "zh", has_none=False)
+    labels = [row["props"]["children"][1]["props"]["children"]
+              for row in json.loads(_text(legend))[1:]]
+    assert labels == ["0 – 6", "7", "8 – 11", "≥ 12"]
+    one = cb.legend_children("open", [1], cb.COUNT_COLORS[:2], "en", has_none=False)
+    assert [r["props"]["children"][1]["props"]["children"] for r in json.loads(_text(one))[1:]] == [
+        "0", "≥ 1"]
+    # densities keep half-open ranges
+    dens = _text(cb.legend_children("per_km2", [100.0, 200.0], cb.COUNT_COLORS[:3], "en", False))
+    assert "< 100" in dens and "100 – 200" in dens and "≥ 200" in dens
+
+
+def test_heat_legend_ramp_uses_the_tile_colour_stops():
+    ramp = cb.heat_ramp_css()
+    for pos, r, g, b, a in md.HEAT_STOPS:
+        assert f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%" in ramp
+    legend = cb.heat_legend(1200.0, "zh")
+    assert legend[1].style == {"background": ramp}
+    # colour = sqrt(density / scale): the ramp's middle is scale / 4
+    assert [s.children for s in legend[2].children] == ["0", "300", "≥ 1,200"]
+
+
+def test_legends_follow_the_layer_control():
+    shown, hidden = {}, {"display": "none"}
+    assert cb.legend_styles(None, "zh") == (shown, hidden, shown, shown)   # layout defaults
+    assert cb.legend_styles(["热力图"], "zh") == (hidden, shown, hidden, hidden)
+    assert cb.legend_styles([], "en") == (hidden, hidden, hidden, hidden)
+    assert cb.legend_styles(["Choropleth", "Issue markers"], "en") == (shown, hidden, shown, shown)

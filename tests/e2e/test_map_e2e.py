@@ -165,6 +165,14 @@ def test_heat_layer_toggles(page, live_server, shot):
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.wait_for_function("document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\").length === 0")
     expect(page.locator("#legend-heat")).to_be_hidden()
+    # every legend follows its layer's tick box
+    page.locator(".leaflet-control-layers label", has_text="分级设色").click()
+    expect(page.locator("#legend-choro")).to_be_hidden()
+    page.locator(".leaflet-control-layers label", has_text="问题标记").click()
+    expect(page.locator("#legend-markers")).to_be_hidden()
+    expect(page.locator("#marker-note")).to_be_hidden()
+    page.locator(".leaflet-control-layers label", has_text="分级设色").click()
+    expect(page.locator("#legend-choro")).to_be_visible()
     assert not page.errors
 
 
