@@ -253,3 +253,32 @@ def test_search_flies_to_grid(page, live_server, demo):
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
     expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
     assert not page.errors
+
+
+def test_wall_display_and_phone_layouts(browser, live_server, shot):
+    for name, size, mobile in (("10-wall-1920", (1920, 1080), False), ("11-phone-390", (390, 844), True)):
+        ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai", is_mobile=mobile, has_touch=mobile)
+        pg = ctx.new_page()
+        pg.set_default_timeout(15000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            open_map(pg, live_server)
+            wait_settled(pg, 600)
+            box = lambda sel: pg.locator(sel).first.bounding_box()  # noqa: E731
+            if not mobile:
+                # a wall display: one screen, nothing to scroll; the map fills it to the bottom
+                assert pg.evaluate("document.documentElement.scrollHeight") <= size[1]
+                assert abs(box("#map")["y"] + box("#map")["height"] - size[1]) < 2
+            else:
+                # a phone: the language switch leaves the title readable, the map comes before filters
+                lang, title = box("#lang"), box("#title")
+                assert lang["y"] + lang["height"] <= title["y"]
+                assert box("#map")["y"] < box(".gw-filters")["y"]
+                assert box("#map")["height"] >= 300
+                assert pg.evaluate("document.documentElement.scrollWidth") <= size[0]
+            shot(pg, name)
+            assert not errors
+        finally:
+            ctx.close()
