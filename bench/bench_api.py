@@ -215,6 +215,52 @@ def _copy_points(conn, ids, lon, lat) -> None:
         raw.autocommit = False
 
 
+#: points per row of the chunked load: 3 arrays × (20 + 200 × 12) bytes ≈ 7.3 KB, under
+#: toast_tuple_target = 8160, so each row stays inline (no compression attempt, no TOAST), one a page
+CHUNK = 200
+
+
+def _chunk_bytes(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray, m: int = CHUNK) -> bytes:
+    """Binary COPY payload for (ids int8[], lon float8[], lat float8[]), ``m`` points a row, with numpy."""
+    def block(a_ids, a_lon, a_lat) -> bytes:
+        rows, k = a_ids.shape
+        hdr = np.dtype([("alen", ">i4"), ("ndim", ">i4"), ("hasnull", ">i4"), ("oid", ">i4"), ("dim", ">i4"),
+                        ("lb", ">i4")])
+        rec = np.dtype([("nf", ">i2"), ("ha", hdr), ("a", np.dtype([("l", ">i4"), ("v", ">i8")]), (k,)),
+                        ("hb", hdr), ("b", np.dtype([("l", ">i4"), ("v", ">f8")]), (k,)),
+                        ("hc", hdr), ("c", np.dtype([("l", ">i4"), ("v", ">f8")]), (k,))])
+        r = np.empty(rows, dtype=rec)
+        r["nf"] = 3
+        for h, oid, name, src in (("ha", 20, "a", a_ids), ("hb", 701, "b", a_lon), ("hc", 701, "c", a_lat)):
+            r[h]["alen"], r[h]["ndim"], r[h]["hasnull"], r[h]["oid"], r[h]["dim"], r[h]["lb"] = 20 + k * 12, 1, 0, oid, k, 1
+            r[name]["l"], r[name]["v"] = 8, src
+        return r.tobytes()
+
+    full = len(ids) // m * m
+    parts = [b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)]
+    if full:
+        parts.append(block(ids[:full].reshape(-1, m), lon[:full].reshape(-1, m), lat[:full].reshape(-1, m)))
+    if full < len(ids):
+        parts.append(block(ids[full:].reshape(1, -1), lon[full:].reshape(1, -1), lat[full:].reshape(1, -1)))
+    return b"".join(parts) + struct.pack(">h", -1)
+
+
+def _copy_chunks(conn, ids, lon, lat) -> None:
+    """The points as ~5 000 rows of parallel arrays (binary COPY) + commit; no VACUUM/ANALYZE needed
+    (5 000 tuples; ANALYZE would build element statistics of the arrays, which costs more than the load)."""
+    from sqlalchemy import text
+
+    conn.execute(text("DROP TABLE IF EXISTS bench_point_chunks"))
+    conn.execute(text("CREATE UNLOGGED TABLE bench_point_chunks (ids int8[], lon float8[], lat float8[]) "
+                      "WITH (toast_tuple_target = 8160)"))
+    payload = memoryview(_chunk_bytes(ids, lon, lat))
+    cur = conn.connection.driver_connection.cursor()
+    with cur.copy("COPY bench_point_chunks (ids, lon, lat) FROM STDIN (FORMAT binary)") as cp:
+        for i in range(0, len(payload), 1 << 20):
+            cp.write(payload[i:i + (1 << 20)])
+    conn.commit()
+
+
 def _fresh_result(conn, table: str) -> None:
     from sqlalchemy import text
 
@@ -285,16 +331,32 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         t5 = time.perf_counter()
         assert assign_points_split(engine, "bench_points", "bench_assignment_split", parts=2, index=idx) == n
         t6 = time.perf_counter()
-        runs.append({"copy_s": t1 - t0, "index_s": t3 - t2, "assign_write_s": t4 - t3, "split2_write_s": t6 - t5})
+        # the same points loaded as chunks of arrays, then the same single CTAS reading them unnested
+        with engine.connect() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS bench_assignment_chunked"))
+            conn.commit()
+            t7 = time.perf_counter()
+            _copy_chunks(conn, ids, lon, lat)
+            t8 = time.perf_counter()
+            assert assign_points_setwise(conn, "bench_point_chunks", "bench_assignment_chunked", index=idx,
+                                         create=True, points_chunked=True) == n
+            conn.commit()
+            t9 = time.perf_counter()
+        runs.append({"copy_s": t1 - t0, "index_s": t3 - t2, "assign_write_s": t4 - t3, "split2_write_s": t6 - t5,
+                     "chunk_load_s": t8 - t7, "chunk_assign_write_s": t9 - t8})
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     setwise_join = med["index_s"] + med["assign_write_s"]
     setwise_total = med["copy_s"] + setwise_join
 
     split_join = med["index_s"] + med["split2_write_s"]
+    chunked_total = med["chunk_load_s"] + med["index_s"] + med["chunk_assign_write_s"]
     # same, but INSERT … SELECT into a result table created beforehand (no parallel workers possible)
     with engine.connect() as conn:
         split_diff = conn.execute(text(
             "SELECT count(*) FROM bench_assignment a FULL JOIN bench_assignment_split b USING (point_id) "
+            "WHERE a.grid_code IS DISTINCT FROM b.grid_code OR a.point_id IS NULL OR b.point_id IS NULL")).scalar_one()
+        chunk_diff = conn.execute(text(
+            "SELECT count(*) FROM bench_assignment a FULL JOIN bench_assignment_chunked b USING (point_id) "
             "WHERE a.grid_code IS DISTINCT FROM b.grid_code OR a.point_id IS NULL OR b.point_id IS NULL")).scalar_one()
         _fresh_result(conn, "bench_assignment_ins")
         conn.commit()
@@ -355,7 +417,8 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     with engine.connect() as conn:
         conn.execute(text("DROP VIEW IF EXISTS bench_assignment_split"))
         for t_ in ("bench_points", "bench_assignment", "bench_assignment_ins", "bench_assignment_gist",
-                   "bench_assignment_pp", "bench_assignment_split_p0", "bench_assignment_split_p1"):
+                   "bench_assignment_pp", "bench_assignment_split_p0", "bench_assignment_split_p1",
+                   "bench_point_chunks", "bench_assignment_chunked"):
             conn.execute(text(f"DROP TABLE IF EXISTS {t_}"))
         conn.commit()
     engine.dispose()
@@ -382,7 +445,17 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
                 "split2_write_s": "assign_points_split, 2 connections in threads, each a serial CREATE UNLOGGED "
                                   "TABLE … AS SELECT over half the heap pages (TID range) + commit, then a "
                                   "UNION ALL view over the two tables (same index, same runs; median)",
-                "split2_join_incl_index_s": "index_build_s + split2_write_s"},
+                "split2_join_incl_index_s": "index_build_s + split2_write_s",
+                "chunk_load_s": f"the same points as rows of {CHUNK}-point arrays (ids int8[], lon float8[], "
+                                "lat float8[]): payload built with numpy + binary COPY into an UNLOGGED table "
+                                "+ commit (no VACUUM/ANALYZE)",
+                "chunk_assign_write_s": "the same single CREATE UNLOGGED TABLE … AS SELECT (parallel workers) "
+                                        "reading the chunks unnested (points_chunked=True) + commit: one "
+                                        "(point_id, grid_code) row per point, a plain table",
+                "chunked_total_incl_load_s": "chunk_load_s + index_build_s + chunk_assign_write_s: points in "
+                                             "memory → codes in a table"},
+            "chunk_load_s": r3(med["chunk_load_s"]), "chunk_assign_write_s": r3(med["chunk_assign_write_s"]),
+            "chunked_total_incl_load_s": r3(chunked_total),
             "split2_write_s": r3(med["split2_write_s"]), "split2_join_incl_index_s": r3(split_join),
             "runs": [{k: r3(v) for k, v in r.items()} for r in runs]},
         "setwise_gist_join_s": r3(gist_s),
@@ -396,6 +469,8 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
             "setwise_total_over_contains_xy": round(setwise_total / contains_s, 2),
             "setwise_join_over_contains_xy": round(setwise_join / contains_s, 2),
             "split2_join_over_contains_xy": round(split_join / contains_s, 2),
+            "chunked_total_over_contains_xy": round(chunked_total / contains_s, 2),
+            "per_point_over_chunked_total": round(per_point_extrapolated / chunked_total, 1),
             "setwise_total_over_intersects_xy": round(setwise_total / shapely_s, 2),
             "setwise_join_over_intersects_xy": round(setwise_join / shapely_s, 2),
             "gist_join_over_contains_xy": round(gist_s / contains_s, 2),
@@ -403,7 +478,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         },
         "agreement": {"cells_vs_gist_mismatches": int(gist_diff), "cells_vs_per_point_mismatches": pp_diff,
                       "cells_vs_shapely_mismatches": sh_diff, "ctas_vs_insert_select_mismatches": int(ins_diff),
-                      "ctas_vs_split2_mismatches": int(split_diff)},
+                      "ctas_vs_split2_mismatches": int(split_diff), "rows_vs_chunked_mismatches": int(chunk_diff)},
     }
 
 
@@ -447,6 +522,7 @@ def main(argv: list[str]) -> int:
         "setwise_ge_20x_per_point": bulk["ratios"]["per_point_over_setwise_total"] >= 20,
         "setwise_within_3x_contains_xy_incl_copy": bulk["ratios"]["setwise_total_over_contains_xy"] <= 3,
         "setwise_within_3x_contains_xy_join_only": bulk["ratios"]["setwise_join_over_contains_xy"] <= 3,
+        "setwise_within_3x_contains_xy_incl_load_chunked": bulk["ratios"]["chunked_total_over_contains_xy"] <= 3,
     }
     result = {
         "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -475,7 +551,9 @@ def main(argv: list[str]) -> int:
     print(f"bulk {b['points']:,} points: set-wise {b['setwise_cells']['total_incl_copy_s']} s incl. COPY "
           f"({b['setwise_cells']['copy_s']} s COPY + {b['setwise_cells']['index_build_s']} s index + "
           f"{b['setwise_cells']['assign_write_s']} s CREATE TABLE AS; split over 2 connections "
-          f"{b['setwise_cells']['split2_write_s']} s); "
+          f"{b['setwise_cells']['split2_write_s']} s); chunked load {b['setwise_cells']['chunked_total_incl_load_s']} s "
+          f"incl. load ({b['setwise_cells']['chunk_load_s']} s load + index + "
+          f"{b['setwise_cells']['chunk_assign_write_s']} s CREATE TABLE AS); "
           f"GiST join {b['setwise_gist_join_s']} s; per-point ≈ {b['per_point']['extrapolated_s']} s "
           f"(extrapolated from {b['per_point']['sample']}); shapely contains_xy {b['shapely']['contains_xy_s']} s, "
           f"intersects_xy {b['shapely']['intersects_xy_s']} s")

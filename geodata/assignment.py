@@ -385,8 +385,9 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
     if blocks is not None:  # only the rows stored in heap pages [b0, b1) of points (a TID range scan)
         where = f" WHERE c.ctid >= '({int(blocks[0])},0)'::tid"
         where += f" AND c.ctid < '({int(blocks[1])},0)'::tid" if blocks[1] is not None else ""
-    if points_chunked:  # set-returning functions in the select list stream (ProjectSet), in lockstep
-        source = f"(SELECT unnest(c.ids) AS id, unnest(c.lon) AS lon, unnest(c.lat) AS lat FROM {points} c{where}) p"
+    if points_chunked:  # unnest in FROM (not in the select list), so the query stays flat and parallel
+        source = (f"(SELECT u.id, u.lon, u.lat FROM {points} c CROSS JOIN LATERAL unnest(c.ids, c.lon, c.lat) "
+                  f"AS u(id, lon, lat){where}) p")
     else:
         source = f"(SELECT c.id, c.lon, c.lat FROM {points} c{where}) p" if where else f"{points} p"
     select = f"SELECT p.id AS point_id, CAST({expr} AS varchar(14)) AS grid_code FROM {source}"
