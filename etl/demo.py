@@ -335,6 +335,7 @@ class _Generator:
         self.staff: _Staff
         self.block_tree = shapely.STRtree([b.geom for b in geo.blocks])
         self.community_of = {b.code: b.parent_code for b in geo.blocks}
+        self.hot_community = {b.hotspot: b.parent_code for b in geo.blocks if b.hotspot is not None}
         self.place = {}
         for b in geo.blocks:
             comm = next(c for c in geo.communities if c.code == b.parent_code)
@@ -397,7 +398,9 @@ class _Generator:
 
     def _texts(self, rec: dict) -> None:
         r = self.rnd
-        place = HOTSPOTS[rec["hotspot"]][0] if rec["hotspot"] >= 0 and r.random() < 0.7 else self.place[rec["block"]]
+        # a hotspot's name only for points in the hotspot's own community (its spread crosses borders)
+        named = rec["hotspot"] >= 0 and self.hot_community.get(rec["hotspot"]) == rec["community"]
+        place = HOTSPOTS[rec["hotspot"]][0] if named and r.random() < 0.7 else self.place[rec["block"]]
         pool = (T.PROBLEM_TITLES if rec["kind"] == "problem" else T.SENTIMENT_TITLES)[rec["domain"]]
         rec["title"] = r.choice(pool).format(p=place)
         rec["description"] = (f"{T.SOURCE_LEAD[rec['source']]}：{rec['title']}。"

@@ -363,3 +363,20 @@ def test_summary_reads_bilingually(demo_engine, extra_engine):
     assert "3134" in s and "99.87%" in s and "99.59%" in s and "问题" in s and "Problems" in s
     assert summary.grids == {1: 1, 2: 14, 3: 59}
     assert _digest(engine) != _digest(demo_engine)  # another seed, other records
+
+
+def test_hotspot_place_names_stay_in_their_community(db):
+    """A title naming a hotspot (e.g. 棉纺老家属院片区) only on issues inside that hotspot's community."""
+    from etl.demo_geometry import HOTSPOTS, build_geometry
+
+    geo = build_geometry()
+    home = {b.hotspot: b.parent_code for b in geo.blocks if b.hotspot is not None}
+    assert len(home) == len(HOTSPOTS)
+    checked = 0
+    for i, (name, *_rest) in enumerate(HOTSPOTS):
+        rows = db.execute(text("SELECT number, community_code FROM issue WHERE title LIKE :p"),
+                          {"p": f"%{name}%"}).all()
+        wrong = [r.number for r in rows if r.community_code != home[i]]
+        assert not wrong, f"{name}: {wrong[:5]}"
+        checked += len(rows)
+    assert checked > 300  # hotspot names are still used where they belong
