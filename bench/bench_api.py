@@ -331,7 +331,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         t5 = time.perf_counter()
         assert assign_points_split(engine, "bench_points", "bench_assignment_split", parts=2, index=idx) == n
         t6 = time.perf_counter()
-        # the same points loaded as chunks of arrays, then the same single CTAS reading them unnested
+        # the same points loaded as chunks of arrays, then the same single CTAS reading them element by element
         with engine.connect() as conn:
             conn.execute(text("DROP TABLE IF EXISTS bench_assignment_chunked"))
             conn.commit()
@@ -450,7 +450,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
                                 "lat float8[]): payload built with numpy + binary COPY into an UNLOGGED table "
                                 "+ commit (no VACUUM/ANALYZE)",
                 "chunk_assign_write_s": "the same single CREATE UNLOGGED TABLE … AS SELECT (parallel workers) "
-                                        "reading the chunks unnested (points_chunked=True) + commit: one "
+                                        "reading the chunks element by element (points_chunked=True) + commit: one "
                                         "(point_id, grid_code) row per point, a plain table",
                 "chunked_total_incl_load_s": "chunk_load_s + index_build_s + chunk_assign_write_s: points in "
                                              "memory → codes in a table"},
@@ -540,7 +540,12 @@ def main(argv: list[str]) -> int:
             "shapely = in-memory intersects_xy per prepared block polygon with a bbox prefilter; points already "
             "in numpy arrays, results not written anywhere",
             "all methods give identical assignments (see agreement); timings are medians of `repeat` runs on a "
-            "shared machine",
+            "shared machine (2 cores; other test runs may be using them, so figures are noisy)",
+            "split2 = the same assignment split over 2 connections (threads), each writing half the heap pages "
+            "into its own UNLOGGED table, result = UNION ALL view over the two; on 2 cores it is not faster than "
+            "the single parallel CTAS, so the CTAS stays the method (targets use it)",
+            "chunked = the points loaded as 200-point array rows instead of one row per point; the result is "
+            "still one (point_id, grid_code) row per point in a plain UNLOGGED table",
         ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
