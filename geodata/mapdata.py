@@ -669,6 +669,7 @@ _ORIGIN = 20037508.342789244
 _HEAT_CELL_PX = 4          # aggregation cell in screen pixels
 _HEAT_SIGMA = 3.0          # gaussian sigma, in cells (12 px)
 _HEAT_MARGIN = 9           # cells of margin around a tile (3 sigma), so tiles join seamlessly
+HEAT_PAD = 1               # cells of the neighbouring tiles kept in the grid, for the upscaling
 
 
 def tile_bounds_3857(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -692,16 +693,21 @@ def heat_scale(session: Session, scope: Scope, flt: IssueFilter,
 
 
 def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, y: int,
-              as_of: dt.datetime | None = None):
-    """Kernel density (issues per km²) over one 256 px tile, at 4 px cells (a 64 × 64 numpy array)."""
+              as_of: dt.datetime | None = None, pad: int = HEAT_PAD):
+    """Kernel density (issues per km²) over one 256 px tile at 4 px cells, plus ``pad`` cells of the
+    neighbouring tiles on every side: a (64 + 2·pad)² numpy array. The kernels are summed over a
+    wider margin still, so a cell has the same value whichever tile computes it; the padding lets
+    :func:`render_heat_png` interpolate across the tile edge, so adjacent tiles join without seams."""
     import numpy as np
 
     now = _now(as_of)
     minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
     res = (maxx - minx) / 256.0
     cell = res * _HEAT_CELL_PX
-    m = _HEAT_MARGIN * cell
-    n = 256 // _HEAT_CELL_PX + 2 * _HEAT_MARGIN
+    margin = _HEAT_MARGIN + pad
+    m = margin * cell
+    n = 256 // _HEAT_CELL_PX + 2 * margin
+    crop = slice(_HEAT_MARGIN, n - _HEAT_MARGIN)
     env = func.ST_Transform(func.ST_MakeEnvelope(minx - m, miny - m, maxx + m, maxy + m, 3857), 4326)
     p = func.ST_Transform(Issue.location, 3857)
     ix = func.floor((func.ST_X(p) - (minx - m)) / cell)
@@ -716,17 +722,19 @@ def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, 
         if 0 <= cx < n and 0 <= cy < n:
             counts[cy, cx] += c
     if not rows:
-        return counts[_HEAT_MARGIN:-_HEAT_MARGIN, _HEAT_MARGIN:-_HEAT_MARGIN]
+        return counts[crop, crop]
     r = int(3 * _HEAT_SIGMA)
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / _HEAT_SIGMA) ** 2)
     k /= k.sum()
     dens = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 0, counts)
     dens = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, dens)
-    # ground area of one cell: mercator metres × cos(latitude of the tile centre)
-    lat = math.degrees(2 * math.atan(math.exp(((miny + maxy) / 2) / 6378137.0)) - math.pi / 2)
-    ground = (cell * math.cos(math.radians(lat))) ** 2
-    dens *= 1e6 / ground
-    return dens[_HEAT_MARGIN:-_HEAT_MARGIN, _HEAT_MARGIN:-_HEAT_MARGIN]
+    # ground area of one cell: mercator metres × cos(latitude of the cell's row), per row, so a
+    # cell gets the same value in the tile above or below too
+    row_y = (maxy + m) - (np.arange(n) + 0.5) * cell
+    lat = 2 * np.arctan(np.exp(row_y / 6378137.0)) - math.pi / 2
+    ground = (cell * np.cos(lat)) ** 2
+    dens *= (1e6 / ground)[:, None]
+    return dens[crop, crop]
 
 
 #: yellow → orange → red → dark red, as (position, r, g, b, alpha)
@@ -743,14 +751,31 @@ def heat_lut():
                     axis=1).astype(np.uint8)
 
 
-def render_heat_png(dens, scale: float) -> bytes:
-    """PNG (256 px RGBA) of a density grid, colour by sqrt(density / scale)."""
+def heat_index(dens, scale: float):
+    """The 256 × 256 colour-ramp indices (uint8, sqrt(density / scale) × 255) of a density grid.
+
+    ``dens`` is a :func:`heat_grid`: the tile's 64 × 64 cells plus a border of padding cells on
+    every side. The whole grid is upscaled (bilinear) and then cropped to the tile, so edge pixels
+    are interpolated towards the neighbouring tile's cells, as that tile's own edge pixels are."""
     import numpy as np
     from PIL import Image
 
+    cells = 256 // _HEAT_CELL_PX
+    pad = (dens.shape[0] - cells) // 2
+    if pad < 0 or dens.shape != (cells + 2 * pad, cells + 2 * pad):
+        raise ValueError(f"heat grid must be square, {cells} cells plus padding: {dens.shape}")
     v = np.sqrt(np.clip(dens / max(scale, 1e-9), 0.0, 1.0))
-    img = Image.fromarray((v * 255).astype(np.uint8), mode="L").resize((256, 256), Image.BILINEAR)
-    idx = np.asarray(img)
+    full = dens.shape[0] * _HEAT_CELL_PX
+    img = Image.fromarray((v * 255).astype(np.uint8), mode="L").resize((full, full), Image.BILINEAR)
+    o = pad * _HEAT_CELL_PX
+    return np.ascontiguousarray(np.asarray(img)[o:o + 256, o:o + 256])
+
+
+def render_heat_png(dens, scale: float) -> bytes:
+    """PNG (256 px RGBA) of a density grid (see :func:`heat_index`), colour by sqrt(density / scale)."""
+    from PIL import Image
+
+    idx = heat_index(dens, scale)
     rgba = heat_lut()[idx]
     rgba[idx < 3, 3] = 0
     buf = io.BytesIO()

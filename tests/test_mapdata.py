@@ -201,7 +201,9 @@ def test_heat_grid_and_png(small):
     x = int((113.63 + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(34.75))) / math.pi) / 2 * n)
     g = md.heat_grid(s, ALL, IssueFilter(), z, x, y, NOW)
-    assert g.shape == (64, 64) and g.max() > 0
+    pad = md.HEAT_PAD
+    assert g.shape == (64 + 2 * pad, 64 + 2 * pad) and g.max() > 0
+    assert md.heat_grid(s, ALL, IssueFilter(), z, x, y, NOW, pad=0).shape == (64, 64)
     scale = md.heat_scale(s, ALL, IssueFilter(), NOW)
     png = md.render_heat_png(g, scale)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
@@ -211,6 +213,60 @@ def test_heat_grid_and_png(small):
 
 
 # -- demo dataset --------------------------------------------------------------------------------
+def _tile(session, z: int, x: int, y: int, scale: float, pad: int = md.HEAT_PAD):
+    g = md.heat_grid(session, ALL, IssueFilter(), z, x, y, DEMO_NOW, pad=pad)
+    return g, md.heat_index(g, scale).astype(int)
+
+
+def _seam_excess(a, b) -> int:
+    """How far the step across the seam between a's last and b's first pixel column exceeds the
+    steps next to it (in either tile), per row; 0 when the ramp runs on smoothly across the seam."""
+    import numpy as np
+
+    seam = np.abs(a[:, -1] - b[:, 0])
+    beside = np.maximum(np.abs(a[:, -1] - a[:, -2]), np.abs(b[:, 0] - b[:, 1]))
+    return int((seam - beside).max())
+
+
+@pytest.mark.parametrize("z", [15, 17])
+def test_heat_tiles_join_without_seams(db, z):
+    """Adjacent heat tiles: the density cells are the same whichever tile computes them, and the
+    edge pixels are interpolated across the tile edge, so no faint line shows between tiles."""
+    import math
+
+    import numpy as np
+
+    scale = md.heat_scale(db, ALL, IssueFilter(), DEMO_NOW)
+    n = 2 ** z
+    lon, lat = db.execute(text("SELECT avg(ST_X(location)), avg(ST_Y(location)) FROM issue")).one()
+    x = int((lon + 180) / 360 * n) - 1
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    pad = md.HEAT_PAD
+    ga, a = _tile(db, z, x, y, scale)
+    gr, right = _tile(db, z, x + 1, y, scale)
+    gb, below = _tile(db, z, x, y + 1, scale)
+    assert min(a.max(), right.max(), below.max()) >= 10
+    # the padding cells are the neighbour's own cells (same kernels, same values)
+    np.testing.assert_allclose(ga[:, -2 * pad:], gr[:, :2 * pad], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ga[-2 * pad:, :], gb[:2 * pad, :], rtol=1e-9, atol=1e-9)
+    # across the seam the ramp changes no more than between neighbouring pixels inside a tile
+    # (1 step of slack for rounding), left/right and top/bottom
+    assert _seam_excess(a, right) <= 1
+    assert _seam_excess(a.T, below.T) <= 1
+    # each tile upscaled on its own (no padding: the old rendering) shows a step at the seam
+    _, a0 = _tile(db, z, x, y, scale, pad=0)
+    _, r0 = _tile(db, z, x + 1, y, scale, pad=0)
+    _, b0 = _tile(db, z, x, y + 1, scale, pad=0)
+    assert _seam_excess(a0, r0) >= 5 and _seam_excess(a0.T, b0.T) >= 5
+    # and the PNG is that ramp: transparent only below the cut-off
+    from io import BytesIO
+
+    from PIL import Image
+
+    rgba = np.asarray(Image.open(BytesIO(md.render_heat_png(ga, scale))).convert("RGBA"))
+    assert ((rgba[..., 3] > 0) == (a >= 3)).all()
+
+
 def test_demo_layers_and_counts(db):
     fc2 = md.grid_layer(db, ALL, 2)
     fc3 = md.grid_layer(db, ALL, 3)
