@@ -527,6 +527,27 @@ def search_outputs(mctx: MapCtx, q: str | None, lang: str) -> list[dict[str, str
         return search_options(mapdata.search(s, mctx.scope, q, limit=8), lang)
 
 
+def navigate_outputs(mctx: MapCtx, trigger: str | None, search_value: str | None,
+                     click: dict[str, Any] | None, current: str | None, lang: str
+                     ) -> tuple[Any, Any, Any]:
+    """A grid click or a picked search result → (URL search, search box value, map viewport).
+
+    A picked result is cleared from the search box, so picking the same result again is a new
+    selection; if the URL already shows it, the map flies there again (the URL does not change)."""
+    if trigger == ids.SEARCH:
+        target = search_target(search_value)
+        if target is None:
+            return no_update, no_update, no_update      # the box was cleared (by us, or the user)
+        if target == (current or ""):
+            return no_update, None, selection_outputs(mctx, target, lang)[1]
+        return target, None, no_update
+    code = ((click or {}).get("properties") or {}).get("code")
+    target = url_search(code) if code else None
+    if target is None or target == (current or ""):
+        return no_update, no_update, no_update
+    return target, no_update, no_update
+
+
 def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
     with mctx.session() as s:
         new = mapdata.latest_change(s, mctx.scope)
@@ -558,21 +579,15 @@ def register(app: Dash, mctx: MapCtx) -> None:
         new = filter_from_controls(kind, domains, statuses, preset, overdue, metric, start, end)
         return (no_update if new == old else new), ("custom" if picked else no_update)
 
-    @app.callback(Output(ids.URL, "search"),
+    @app.callback(Output(ids.URL, "search"), Output(ids.SEARCH, "value"),
+                  Output(ids.MAP, "viewport", allow_duplicate=True),
                   Input(ids.L_COMMUNITY, "clickData"), Input(ids.L_BLOCK, "clickData"),
-                  Input(ids.SEARCH, "value"), State(ids.URL, "search"), prevent_initial_call=True)
-    def _navigate(community_click, block_click, search_value, current):
+                  Input(ids.SEARCH, "value"), State(ids.URL, "search"), State(ids.LANG, "value"),
+                  prevent_initial_call=True)
+    def _navigate(community_click, block_click, search_value, current, lang):
         trigger = dash_ctx.triggered_id
-        target: str | None = None
-        if trigger == ids.SEARCH:
-            target = search_target(search_value)
-        else:
-            click = community_click if trigger == ids.L_COMMUNITY else block_click
-            code = ((click or {}).get("properties") or {}).get("code")
-            target = url_search(code) if code else None
-        if target is None or target == (current or ""):
-            return no_update
-        return target
+        click = community_click if trigger == ids.L_COMMUNITY else block_click
+        return navigate_outputs(mctx, trigger, search_value, click, current, lang)
 
     @app.callback(Output(ids.SELECTED, "data"), Output(ids.MAP, "viewport"),
                   Output(ids.BREADCRUMB, "children"), Output(ids.L_COMMUNITY, "hideout"),

@@ -225,6 +225,29 @@ def test_timeline_search_live(mctx):
     assert again is no_update
 
 
+def test_search_pick_clears_the_box_and_flies_again(mctx):
+    """A picked result is cleared from the search box, so the same result can be picked again;
+    picking the place the URL already shows flies the map there again."""
+    with mctx.session() as s:
+        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
+    value = f"grid:{community}"
+    url, box, viewport = cb.navigate_outputs(mctx, ids.SEARCH, value, None, "", "zh")
+    assert url == f"?grid={community}" and box is None and viewport is no_update
+    # same result again (the box was cleared, so the dropdown fires): the map flies back there
+    url, box, viewport = cb.navigate_outputs(mctx, ids.SEARCH, value, None, url, "zh")
+    assert url is no_update and box is None
+    assert viewport == cb.selection_outputs(mctx, f"?grid={community}", "zh")[1]
+    assert viewport["transition"] == "flyToBounds"
+    # clearing the box (our own None) does nothing
+    assert cb.navigate_outputs(mctx, ids.SEARCH, None, None, url, "zh") == (no_update,) * 3
+    # a grid click navigates and leaves the search box alone
+    click = {"properties": {"code": community}}
+    assert cb.navigate_outputs(mctx, ids.L_COMMUNITY, None, click, "", "zh") == (
+        f"?grid={community}", no_update, no_update)
+    assert cb.navigate_outputs(mctx, ids.L_COMMUNITY, None, click, f"?grid={community}", "zh") == (
+        no_update,) * 3
+
+
 def test_create_dash_routes(demo_url):
     from dashboard import create_dash
     from sqlalchemy import create_engine

@@ -242,16 +242,57 @@ def test_live_refresh_shows_new_issue(page, live_server, demo, map_engine, shot)
     assert not page.errors
 
 
-def test_search_flies_to_grid(page, live_server, demo):
-    open_map(page, live_server)
-    wait_settled(page)
+def _pick_search(page, text: str, value_code: str) -> None:
     page.locator("#search").click()
-    page.get_by_role("searchbox").fill(demo["community_name"])
-    option = page.get_by_role("option").filter(has_text=demo["community"]).first
+    page.get_by_role("searchbox").fill(text)
+    option = page.get_by_role("option").filter(has_text=value_code).first
     expect(option).to_be_visible()
     option.click()
+
+
+def _offset_from_map_centre(page, code: str) -> float:
+    """Distance (px) between a grid polygon's centre on screen and the map's centre."""
+    g, m = page.locator(f"path.gw-grid-{code}").bounding_box(), page.locator("#map").bounding_box()
+    return ((g["x"] + g["width"] / 2 - m["x"] - m["width"] / 2) ** 2
+            + (g["y"] + g["height"] / 2 - m["y"] - m["height"] / 2) ** 2) ** 0.5
+
+
+def test_search_flies_to_grid(page, live_server, demo, shot):
+    open_map(page, live_server)
+    wait_settled(page)
+    _pick_search(page, demo["community_name"], demo["community"])
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
     expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    # the picked result is cleared from the box (the placeholder shows again)
+    expect(page.locator("#search .Select-value, #search [class*='singleValue']")).to_have_count(0)
+    # from another grid, picking the same result again takes the map back to it
+    other = demo["blocks"][0]
+    page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length === {len(demo['blocks'])}")
+    wait_settled(page, 500)
+    click_grid(page, other)
+    page.wait_for_url(re.compile(rf"\?grid={other}$"))
+    wait_settled(page, 500)
+    _pick_search(page, demo["community_name"], demo["community"])
+    page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
+    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    wait_settled(page, 800)
+    assert _offset_from_map_centre(page, demo["community"]) < 40
+    # pan away, then pick the same result again (the URL already shows it): the map flies back
+    m = page.locator("#map").bounding_box()
+    page.mouse.move(m["x"] + m["width"] / 2, m["y"] + m["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(m["x"] + m["width"] / 2 - 300, m["y"] + m["height"] / 2 - 200, steps=8)
+    page.mouse.up()
+    wait_settled(page, 500)
+    assert _offset_from_map_centre(page, demo["community"]) > 200
+    _pick_search(page, demo["community_name"], demo["community"])
+    page.wait_for_function(
+        "(() => { const g = document.querySelector('path.gw-grid-" + demo["community"] + "')"
+        ".getBoundingClientRect(), m = document.querySelector('#map').getBoundingClientRect();"
+        " return Math.hypot(g.x + g.width / 2 - m.x - m.width / 2,"
+        " g.y + g.height / 2 - m.y - m.height / 2) < 40; })()")
+    wait_settled(page, 600)
+    shot(page, "12-search-again")
     assert not page.errors
 
 
