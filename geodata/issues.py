@@ -40,12 +40,30 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import workflow as wf
-from .assignment import (INPUT_CRS, OutsideGridsError, ServiceError, check_lon_lat, locate_block,
-                         six_ones_chain, to_wgs84)
+from .assignment import (
+    INPUT_CRS,
+    OutsideGridsError,
+    ServiceError,
+    check_lon_lat,
+    locate_block,
+    six_ones_chain,
+    to_wgs84,
+)
+from .clock import at_or_now
 from .codes import CodeError, level_of
 from .geometry import gcj02_to_wgs84
-from .models import (ISSUE_KINDS, ISSUE_SOURCES, Domain, GridAssignment, IdempotencyKey, Issue,
-                     IssueEvent, IssuePhoto, Official, PatrolDiary)
+from .models import (
+    ISSUE_KINDS,
+    ISSUE_SOURCES,
+    Domain,
+    GridAssignment,
+    IdempotencyKey,
+    Issue,
+    IssueEvent,
+    IssuePhoto,
+    Official,
+    PatrolDiary,
+)
 from .scope import Scope
 
 __all__ = [
@@ -103,11 +121,7 @@ def _not_found(what_zh: str, what_en: str, key: Any, field: str = "id") -> NotFo
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(UTC)
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    return now
+    return at_or_now(now, "now")
 
 
 def _t(x: dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:

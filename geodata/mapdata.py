@@ -24,10 +24,24 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import (ColumnElement, Float, and_, case, cast, false, func, literal, or_, select,
-                        text, true, tuple_)
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
+from .clock import at_or_now
 from .codes import CodeError, level_of, parent_of
 from .models import Domain, Grid, GridAssignment, Issue, IssueEvent, Official
 from .scope import Scope
@@ -46,11 +60,7 @@ ROLE_ORDER = ("first_responsible", "direct_responsible", "platform_maintainer", 
 
 
 def _now(as_of: dt.datetime | None) -> dt.datetime:
-    if as_of is None:
-        return dt.datetime.now(UTC)
-    if as_of.tzinfo is None:
-        raise ValueError("as_of must be timezone-aware")
-    return as_of
+    return at_or_now(as_of, "as_of")
 
 
 # -- the filter ----------------------------------------------------------------------------------
