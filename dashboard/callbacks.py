@@ -255,13 +255,13 @@ def heat_legend(scale: float, lang: str) -> list[Any]:
 
 def legend_styles(overlays: list[str] | None, lang: str) -> tuple[dict[str, str], ...]:
     """Styles of (choropleth legend, heat legend, marker legend, marker note): each is shown only
-    while its layer is ticked in the layer control. ``None`` (before the control reports) means the
-    layout's defaults: choropleth and markers on, heat off."""
-    if overlays is None:
-        overlays = [t("layer_choro", lang), t("layer_markers", lang)]
+    while its layer is ticked in the layer control (names in either language, as in the overlays
+    store). ``None`` means the layout's defaults: choropleth and markers on, heat off."""
+    keys = layout.overlay_keys(overlays)
+    if keys is None:
+        keys = layout.DEFAULT_OVERLAYS
     hidden = {"display": "none"}
-    choro, heat, markers = (t(k, lang) in overlays for k in ("layer_choro", "layer_heat",
-                                                              "layer_markers"))
+    choro, heat, markers = (k in keys for k in layout.OVERLAY_KEYS)
     return ({} if choro else hidden, {} if heat else hidden, {} if markers else hidden,
             {} if markers else hidden)
 
@@ -421,10 +421,13 @@ def page_layout(mctx: MapCtx, lang: str | None) -> Any:
     return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None), stamp)
 
 
-def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None) -> list[Any]:
+def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None,
+                 overlays: list[str] | None = None) -> list[Any]:
+    """The body in a language, keeping the filter and the ticked overlays (names, either language)."""
     lang = norm_lang(lang)
+    keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(mctx.settings, lang, IssueFilter.from_dict(filter_data), metric_of(filter_data),
-                       context_data(mctx))
+                       context_data(mctx), keep)
 
 
 def selection_outputs(mctx: MapCtx, search: str | None, lang: str
@@ -559,12 +562,12 @@ def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
 def register(app: Dash, mctx: MapCtx) -> None:
     @app.callback(Output(ids.BODY, "children"), Output(ids.BODY_VERSION, "data"),
                   Input(ids.LANG, "value"), State(ids.FILTER, "data"), State(ids.BODY_VERSION, "data"),
-                  prevent_initial_call=True)
-    def _body(lang, filter_data, version):
+                  State(ids.OVERLAYS, "data"), prevent_initial_call=True)
+    def _body(lang, filter_data, version, overlays):
         lang = norm_lang(lang)
         # remembered for the next page load (the layout is built in this language)
         dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
-        return body_outputs(mctx, lang, filter_data), (version or 0) + 1
+        return body_outputs(mctx, lang, filter_data, overlays), (version or 0) + 1
 
     @app.callback(Output(ids.FILTER, "data"), Output(ids.F_DATE, "value"),
                   Input(ids.F_KIND, "value"), Input(ids.F_DOMAINS, "value"),
@@ -620,8 +623,8 @@ def register(app: Dash, mctx: MapCtx) -> None:
 
     @app.callback(Output(ids.LEGEND_CHORO, "style"), Output(ids.LEGEND_HEAT, "style"),
                   Output(ids.LEGEND_MARKERS, "style"), Output(ids.MARKER_NOTE, "style"),
-                  Input(ids.LAYERS, "overlays"), State(ids.LANG, "value"))
-    def _legends_visible(overlays, lang):
+                  Input(ids.OVERLAYS, "data"), Input(ids.BODY_VERSION, "data"), State(ids.LANG, "value"))
+    def _legends_visible(overlays, _version, lang):
         return legend_styles(overlays, lang)
 
     @app.callback(Output(ids.PANEL, "children"), Output(ids.ISSUES, "rowData"),

@@ -8,6 +8,7 @@ BODY_VERSION = "body-version"   # bumped on every body re-render (re-applies the
 FILTER = "filter-store"         # IssueFilter.to_dict()
 SELECTED = "selected-store"     # {code, level, parent, bbox, issue}
 STAMP = "stamp-store"           # mapdata.latest_change
+OVERLAYS = "overlays-store"     # ticked map overlays, as layout.OVERLAY_KEYS (kept across languages)
 LIVE = "live-interval"
 LIVE_NOTE = "live-note"
 

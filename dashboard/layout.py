@@ -35,12 +35,31 @@ class MapContextData:
     grids_stamp: str
 
 
+#: the overlays of the layer control (i18n keys are ``layer_<key>``), and those ticked at first
+OVERLAY_KEYS = ("choro", "heat", "markers")
+DEFAULT_OVERLAYS = ["choro", "markers"]
+
+
+def overlay_names(keys: list[str], lang: str) -> list[str]:
+    return [t(f"layer_{k}", lang) for k in keys]
+
+
+def overlay_keys(names: list[str] | None) -> list[str] | None:
+    """Layer-control overlay names (in either language) → overlay keys; None stays None."""
+    if names is None:
+        return None
+    return [k for k in OVERLAY_KEYS
+            if any(t(f"layer_{k}", lang) in names for lang in ("zh", "en"))]
+
+
 def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None) -> html.Div:
     return html.Div(className="gw-app", lang="zh-CN" if lang == "zh" else "en", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
         dcc.Store(id=ids.SELECTED),
         dcc.Store(id=ids.STAMP, data=stamp),
+        # ticked overlay names, written by gridwatch_map.js from the layer control's check boxes
+        dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
         dcc.Store(id=ids.BODY_VERSION, data=0),
         dcc.Interval(id=ids.LIVE, interval=int(settings.live_interval_s * 1000)),
         html.Div(className="gw-lang", children=dbc.RadioItems(
@@ -130,7 +149,12 @@ def grid_url(level: int, stamp: str) -> str:
     return f"/geo/grids/{level}.json?v={stamp}"
 
 
-def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
+def map_component(settings: Any, lang: str, ctx: MapContextData,
+                  overlays: list[str] | None = None) -> html.Div:
+    """The map; ``overlays`` (keys of OVERLAY_KEYS) are ticked in the layer control, so a body
+    rebuilt for another language keeps the user's layers."""
+    on = set(DEFAULT_OVERLAYS if overlays is None else overlays)
+    shown = lambda key: {} if key in on else {"display": "none"}  # noqa: E731
     west, south, east, north = ctx.street_bbox or (113.60, 34.73, 113.66, 34.77)
     labels = js_labels(lang)
     domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in ctx.domains}
@@ -143,7 +167,7 @@ def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
         dl.LayersControl(id=ids.LAYERS, position="topright", collapsed=False, children=[
             *[dl.BaseLayer(layer, name=t("basemap", lang), checked=True)
               for layer in basemap_layers(settings)],
-            dl.Overlay(name=t("layer_choro", lang), checked=True, children=dl.LayerGroup([
+            dl.Overlay(name=t("layer_choro", lang), checked="choro" in on, children=dl.LayerGroup([
                 dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, url=grid_url(2, ctx.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
@@ -151,10 +175,10 @@ def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
             ])),
-            dl.Overlay(name=t("layer_heat", lang), checked=False, children=dl.TileLayer(
+            dl.Overlay(name=t("layer_heat", lang), checked="heat" in on, children=dl.TileLayer(
                 id=ids.L_HEAT, url="/tiles/heat/{z}/{x}/{y}.png", pane="heat", opacity=0.8,
                 maxZoom=20, minZoom=10)),
-            dl.Overlay(name=t("layer_markers", lang), checked=True, children=dl.LayerGroup([
+            dl.Overlay(name=t("layer_markers", lang), checked="markers" in on, children=dl.LayerGroup([
                 dl.GeoJSON(id=ids.L_BINS, data={"type": "FeatureCollection", "features": []},
                            pointToLayer=js("binPoint"), hideout=marker_hideout),
                 dl.GeoJSON(id=ids.L_MARKERS, data={"type": "FeatureCollection", "features": []},
@@ -178,11 +202,12 @@ def map_component(settings: Any, lang: str, ctx: MapContextData) -> html.Div:
                zoom=fit_zoom((west, south, east, north)), maxZoom=20,
                minZoom=10, zoomSnap=0.25, className="gw-map", attributionControl=True),
         html.Div(className="gw-legends", children=[
-            html.Div(id=ids.LEGEND_CHORO, className="gw-legend"),
-            html.Div(id=ids.LEGEND_HEAT, className="gw-legend", style={"display": "none"}),
-            html.Div(id=ids.LEGEND_MARKERS, className="gw-legend", children=marker_legend(lang)),
+            html.Div(id=ids.LEGEND_CHORO, className="gw-legend", style=shown("choro")),
+            html.Div(id=ids.LEGEND_HEAT, className="gw-legend", style=shown("heat")),
+            html.Div(id=ids.LEGEND_MARKERS, className="gw-legend", children=marker_legend(lang),
+                     style=shown("markers")),
         ]),
-        html.Div(id=ids.MARKER_NOTE, className="gw-marker-note"),
+        html.Div(id=ids.MARKER_NOTE, className="gw-marker-note", style=shown("markers")),
     ])
 
 
@@ -217,7 +242,8 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
     ]
 
 
-def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData) -> list[Any]:
+def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData,
+         overlays: list[str] | None = None) -> list[Any]:
     street = ctx.street_names[0] if lang == "zh" else ctx.street_names[1]
     return [
         html.Header(className="gw-header", children=[
@@ -230,7 +256,7 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
         ]),
         filters(lang, flt, ctx.domains, metric),
         html.Main(className="gw-main", children=[
-            map_component(settings, lang, ctx),
+            map_component(settings, lang, ctx, overlays),
             html.Aside(className="gw-panel", children=[
                 html.Nav(id=ids.BREADCRUMB, className="gw-breadcrumb"),
                 html.Div(id=ids.PANEL),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
 
 import plotly
 import pytest
@@ -369,3 +370,44 @@ def test_legends_follow_the_layer_control():
     assert cb.legend_styles(["热力图"], "zh") == (hidden, shown, hidden, hidden)
     assert cb.legend_styles([], "en") == (hidden, hidden, hidden, hidden)
     assert cb.legend_styles(["Choropleth", "Issue markers"], "en") == (shown, hidden, shown, shown)
+
+
+def test_overlays_survive_the_language_switch(mctx):
+    """The layer control's ticked overlays are kept (by name) and the body rebuilt for another
+    language ticks the same ones, with their legends shown."""
+    assert layout.overlay_keys(None) is None
+    assert layout.overlay_keys(["热力图", "问题标记"]) == ["heat", "markers"]
+    assert layout.overlay_keys(["Heat map"]) == ["heat"] and layout.overlay_keys([]) == []
+
+    def state(tree) -> tuple[dict[str, bool], dict[str, Any]]:
+        checked: dict[str, bool] = {}
+        styles: dict[str, Any] = {}
+
+        def walk(c):
+            if isinstance(c, (list, tuple)):
+                for x in c:
+                    walk(x)
+                return
+            if not hasattr(c, "_type"):
+                return
+            if c._type == "Overlay":
+                checked[c.name] = c.checked
+            if getattr(c, "id", None) in (ids.LEGEND_CHORO, ids.LEGEND_HEAT, ids.LEGEND_MARKERS):
+                styles[c.id] = getattr(c, "style", None)
+            walk(getattr(c, "children", None))
+        walk(tree)
+        return checked, styles
+
+    # the store holds the names ticked (here in Chinese); the English body ticks the same layers
+    checked, styles = state(cb.body_outputs(mctx, "en", None, ["热力图", "问题标记"]))
+    assert checked == {"Choropleth": False, "Heat map": True, "Issue markers": True}
+    assert styles[ids.LEGEND_HEAT] == {} and styles[ids.LEGEND_CHORO] == {"display": "none"}
+    # default (nothing stored yet): choropleth and markers, as on first load
+    checked, _ = state(cb.body_outputs(mctx, "zh", None))
+    assert checked == {"分级设色": True, "热力图": False, "问题标记": True}
+    checked, _ = state(cb.body_outputs(mctx, "zh", None, ["bogus"]))
+    assert checked == {"分级设色": False, "热力图": False, "问题标记": False}
+    assert f'"id": "{ids.OVERLAYS}"' in _text(cb.page_layout(mctx, "zh"))
+    # the legends follow the store in either language
+    shown, hidden = {}, {"display": "none"}
+    assert cb.legend_styles(["热力图", "问题标记"], "en") == (hidden, shown, shown, shown)

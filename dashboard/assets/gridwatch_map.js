@@ -215,6 +215,31 @@
     }
   };
 
+  /* The ticked overlays of the layer control, read from its check boxes whenever one changes, go
+     to the overlays store (names as shown; the server maps them to keys in either language). The
+     store drives the legends and is what a body rebuilt in another language ticks again.
+     (dash-leaflet's own LayersControl.overlays prop loses the other overlays on a tick.) */
+  map.checkedOverlays = function (control) {
+    var names = [];
+    control.querySelectorAll(".leaflet-control-layers-overlays label").forEach(function (label) {
+      var input = label.querySelector("input");
+      if (input && input.checked) { names.push(label.textContent.trim()); }
+    });
+    return names;
+  };
+
+  map.onOverlayTick = function (ev) {
+    var t = ev.target;
+    if (!t || !t.classList || !t.classList.contains("leaflet-control-layers-selector")) { return; }
+    var control = t.closest(".leaflet-control-layers");
+    if (!control || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
+    window.dash_clientside.set_props("overlays-store", {data: map.checkedOverlays(control)});
+  };
+
+  if (typeof document !== "undefined") {
+    document.addEventListener("change", map.onOverlayTick);
+  }
+
   window.gridwatch = window.gridwatch || {};
   window.gridwatch.map = map;
 }());

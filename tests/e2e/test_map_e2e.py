@@ -156,6 +156,9 @@ def test_heat_layer_toggles(page, live_server, shot):
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
                            ".some(i => i.complete && i.naturalWidth === 256)")
     expect(page.locator("#legend-heat")).to_be_visible()
+    # ticking heat leaves the other layers (and their legends) on
+    expect(page.locator("#legend-choro")).to_be_visible()
+    expect(page.locator("#legend-markers")).to_be_visible()
     # the heat layer follows the filter: its tile URLs carry it
     page.locator("#f-kind label", has_text="问题").click()
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
@@ -221,6 +224,41 @@ def test_language_switch(page, live_server, demo, shot):
     expect(page.locator("#title")).to_contain_text("Grid management map")
     page.locator("#lang label", has_text="中文").click()
     expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    assert not page.errors
+
+
+HEAT_TILES = "img.leaflet-tile[src*='/tiles/heat/']"
+
+
+def test_language_switch_keeps_the_layers(page, live_server, shot):
+    open_map(page, live_server)
+    wait_settled(page)
+    control = page.locator(".leaflet-control-layers")
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    page.locator(".leaflet-control-layers label", has_text="分级设色").click()
+    page.locator("#f-kind label", has_text="问题").click()
+    page.wait_for_function(f"[...document.querySelectorAll(\"{HEAT_TILES}\")]"
+                           ".some(i => i.src.includes('k=problem'))")
+    wait_settled(page, 500)
+    page.locator("#lang label", has_text="English").click()
+    expect(page.locator("#title")).to_contain_text("Grid management map")
+    expect(control.locator("label", has_text="Heat map").locator("input")).to_be_checked()
+    expect(control.locator("label", has_text="Choropleth").locator("input")).not_to_be_checked()
+    expect(control.locator("label", has_text="Issue markers").locator("input")).to_be_checked()
+    # the heat tiles are still drawn, for the same filter, and the legends follow
+    page.wait_for_function(f"[...document.querySelectorAll(\"{HEAT_TILES}\")]"
+                           ".some(i => i.complete && i.naturalWidth === 256 && i.src.includes('k=problem'))")
+    expect(page.locator("#legend-heat")).to_be_visible()
+    expect(page.locator("#legend-choro")).to_be_hidden()
+    expect(page.locator("#legend-markers")).to_be_visible()
+    wait_settled(page, 800)
+    shot(page, "13-english-heat")
+    # and back again
+    page.locator("#lang label", has_text="中文").click()
+    expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    expect(control.locator("label", has_text="热力图").locator("input")).to_be_checked()
+    expect(control.locator("label", has_text="分级设色").locator("input")).not_to_be_checked()
+    page.wait_for_function(f"document.querySelectorAll(\"{HEAT_TILES}\").length > 0")
     assert not page.errors
 
 
