@@ -691,11 +691,15 @@ def tile_bounds_3857(z: int, x: int, y: int) -> tuple[float, float, float, float
 
 def heat_scale(session: Session, scope: Scope, flt: IssueFilter,
                as_of: dt.datetime | None = None) -> float:
-    """Top of the heat colour scale, issues per km²: the densest 100 m × 100 m square (≥ 1 issue)."""
+    """Top of the heat colour scale, issues per km²: the densest 100 m × 100 m square (≥ 1 issue).
+
+    Squares are Web-Mercator cells sized to 100 m on the ground at the latitude of the current
+    grids' centre (Mercator metres are stretched by 1/cos(lat))."""
     now = _now(as_of)
+    lat = session.execute(select(func.ST_Y(func.ST_Centroid(func.ST_Extent(Grid.geom))))
+                          .where(grid_current(now))).scalar_one_or_none()
     p = func.ST_Transform(Issue.location, 3857)
-    # Web-Mercator metres are stretched by 1/cos(lat); 100 m on the ground ≈ 121.7 m at 34.75° N.
-    cell = 100.0 / math.cos(math.radians(34.75))
+    cell = 100.0 / math.cos(math.radians(lat or 0.0))
     sub = (select(func.count().label("c")).select_from(Issue).where(*issue_conditions(scope, flt, now))
            .group_by(func.floor(func.ST_X(p) / cell), func.floor(func.ST_Y(p) / cell)).subquery())
     top = session.execute(select(func.max(sub.c.c))).scalar_one_or_none()
@@ -776,9 +780,12 @@ def heat_index(dens, scale: float):
         raise ValueError(f"heat grid must be square, {cells} cells plus padding: {dens.shape}")
     v = np.sqrt(np.clip(dens / max(scale, 1e-9), 0.0, 1.0))
     full = dens.shape[0] * _HEAT_CELL_PX
-    img = Image.fromarray((v * 255).astype(np.uint8), mode="L").resize((full, full), Image.BILINEAR)
+    # interpolate in floating point and round once (rounding before and after the resize let the
+    # step across a tile edge exceed its neighbours' by two levels at some scales)
+    img = Image.fromarray(v.astype(np.float32), mode="F").resize((full, full), Image.BILINEAR)
     o = pad * _HEAT_CELL_PX
-    return np.ascontiguousarray(np.asarray(img)[o:o + 256, o:o + 256])
+    idx = np.rint(np.asarray(img)[o:o + 256, o:o + 256] * 255.0)
+    return np.ascontiguousarray(np.clip(idx, 0, 255).astype(np.uint8))
 
 
 def render_heat_png(dens, scale: float) -> bytes:

@@ -317,3 +317,20 @@ def test_payload_bounded_with_many_issues(db):
     small_box = (w, s, w + (e - w) / 6, s + (n - s) / 6)
     res = md.markers(db, ALL, IssueFilter(), small_box, 2000)
     assert len(orjson.dumps(res.data)) <= 500_000
+
+
+@pytest.mark.parametrize("scale", [3100.0, 11000.0, 11600.0, 12000.0, 20000.0])
+def test_heat_seams_do_not_depend_on_the_scale(db, scale):
+    """The ramp is interpolated in floating point and rounded once, so at any scale the step across
+    a tile edge exceeds its neighbours' by at most one level (rounding twice gave two at some)."""
+    import math
+
+    z = 17
+    n = 2 ** z
+    lon, lat = db.execute(text("SELECT avg(ST_X(location)), avg(ST_Y(location)) FROM issue")).one()
+    x = int((lon + 180) / 360 * n) - 1
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    _, a = _tile(db, z, x, y, scale)
+    _, right = _tile(db, z, x + 1, y, scale)
+    _, below = _tile(db, z, x, y + 1, scale)
+    assert _seam_excess(a, right) <= 1 and _seam_excess(a.T, below.T) <= 1
