@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from dash import Dash, Input, Output, Patch, State, ctx as dash_ctx, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx as dash_ctx, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -609,10 +609,16 @@ def register(app: Dash, mctx: MapCtx) -> None:
     def _choropleth(selected, filter_data, _stamp, lang):
         return choropleth_outputs(mctx, selected, filter_data, lang)
 
+    # The map reports its bounds on every moveend: several per fly-to or resize, often the same
+    # view. Only a settled, changed view reaches the markers query.
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridwatch", function_name="settledBounds"),
+        Output(ids.VIEW, "data"), Input(ids.MAP, "bounds"), State(ids.VIEW, "data"))
+
     @app.callback(Output(ids.L_MARKERS, "data"), Output(ids.L_BINS, "data"),
                   Output(ids.MARKER_NOTE, "children"),
-                  Input(ids.MAP, "bounds"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
-                  State(ids.SELECTED, "data"), State(ids.LANG, "value"))
+                  Input(ids.VIEW, "data"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
+                  State(ids.SELECTED, "data"), State(ids.LANG, "value"), prevent_initial_call=True)
     def _markers(bounds, filter_data, _stamp, selected, lang):
         return marker_outputs(mctx, bounds, filter_data, selected, lang)
 

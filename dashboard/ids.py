@@ -27,6 +27,7 @@ METRIC = "metric"
 
 # map and layers
 MAP = "map"
+VIEW = "view-store"              # the map's bounds once a move has settled (clientside, deduplicated)
 LAYERS = "layers"
 L_STREET = "layer-street"
 L_COMMUNITY = "layer-community"

@@ -198,6 +198,7 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
         dl.ScaleControl(position="bottomright", imperial=False),
     ]
     return html.Div(className="gw-map-wrap", children=[
+        dcc.Store(id=ids.VIEW),   # with the map: a re-rendered body starts from no settled view
         dl.Map(id=ids.MAP, children=children, center=[(south + north) / 2, (west + east) / 2],
                zoom=fit_zoom((west, south, east, north)), maxZoom=20,
                minZoom=10, zoomSnap=0.25, className="gw-map", attributionControl=True),

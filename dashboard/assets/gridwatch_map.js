@@ -242,4 +242,33 @@
 
   window.gridwatch = window.gridwatch || {};
   window.gridwatch.map = map;
+
+  /* Clientside callback: map.bounds -> view-store. The map reports its bounds on every moveend
+   * (several per fly-to, resize or layout change); pass on only the last of a burst, and only when
+   * it differs from the view already passed on, so the markers query runs once per settled view. */
+  var SETTLE_MS = 90;
+  var boundsSeq = 0;
+  function sameBounds(a, b) {
+    if (!a || !b) { return false; }
+    for (var i = 0; i < 2; i += 1) {
+      for (var j = 0; j < 2; j += 1) {
+        if (Math.abs(a[i][j] - b[i][j]) > 1e-7) { return false; }
+      }
+    }
+    return true;
+  }
+  window.dash_clientside = window.dash_clientside || {};
+  window.dash_clientside.gridwatch = Object.assign(window.dash_clientside.gridwatch || {}, {
+    settledBounds: function (bounds, current) {
+      var nu = window.dash_clientside.no_update;
+      if (!bounds) { return nu; }
+      boundsSeq += 1;
+      var mine = boundsSeq;
+      return new Promise(function (resolve) {
+        setTimeout(function () {
+          resolve(mine !== boundsSeq || sameBounds(bounds, current) ? nu : bounds);
+        }, SETTLE_MS);
+      });
+    }
+  });
 }());
