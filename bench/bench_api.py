@@ -288,7 +288,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     from shapely import wkb
     from sqlalchemy import create_engine, text
 
-    from geodata.assignment import assign_points_setwise, assign_points_split, build_cell_index
+    from geodata.assignment import assign_points_setwise, build_cell_index
 
     engine = create_engine(url)
     with engine.connect() as c:
@@ -321,16 +321,6 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
             conn.commit()
             t4 = time.perf_counter()
         assert written == n
-        # the same points and index, split over two connections (threads) each computing and writing
-        # half of the heap pages into its own UNLOGGED table; bench_assignment_split = UNION ALL view
-        with engine.connect() as conn:
-            conn.execute(text("DROP VIEW IF EXISTS bench_assignment_split"))
-            for k in range(2):
-                conn.execute(text(f"DROP TABLE IF EXISTS bench_assignment_split_p{k}"))
-            conn.commit()
-        t5 = time.perf_counter()
-        assert assign_points_split(engine, "bench_points", "bench_assignment_split", parts=2, index=idx) == n
-        t6 = time.perf_counter()
         # the same points loaded as chunks of arrays, then the same single CTAS reading them element by element
         with engine.connect() as conn:
             conn.execute(text("DROP TABLE IF EXISTS bench_assignment_chunked"))
@@ -342,19 +332,15 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
                                          create=True, points_chunked=True) == n
             conn.commit()
             t9 = time.perf_counter()
-        runs.append({"copy_s": t1 - t0, "index_s": t3 - t2, "assign_write_s": t4 - t3, "split2_write_s": t6 - t5,
+        runs.append({"copy_s": t1 - t0, "index_s": t3 - t2, "assign_write_s": t4 - t3,
                      "chunk_load_s": t8 - t7, "chunk_assign_write_s": t9 - t8})
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     setwise_join = med["index_s"] + med["assign_write_s"]
     setwise_total = med["copy_s"] + setwise_join
 
-    split_join = med["index_s"] + med["split2_write_s"]
     chunked_total = med["chunk_load_s"] + med["index_s"] + med["chunk_assign_write_s"]
     # same, but INSERT … SELECT into a result table created beforehand (no parallel workers possible)
     with engine.connect() as conn:
-        split_diff = conn.execute(text(
-            "SELECT count(*) FROM bench_assignment a FULL JOIN bench_assignment_split b USING (point_id) "
-            "WHERE a.grid_code IS DISTINCT FROM b.grid_code OR a.point_id IS NULL OR b.point_id IS NULL")).scalar_one()
         chunk_diff = conn.execute(text(
             "SELECT count(*) FROM bench_assignment a FULL JOIN bench_assignment_chunked b USING (point_id) "
             "WHERE a.grid_code IS DISTINCT FROM b.grid_code OR a.point_id IS NULL OR b.point_id IS NULL")).scalar_one()
@@ -415,9 +401,8 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     assigned = int((owner >= 0).sum())
 
     with engine.connect() as conn:
-        conn.execute(text("DROP VIEW IF EXISTS bench_assignment_split"))
         for t_ in ("bench_points", "bench_assignment", "bench_assignment_ins", "bench_assignment_gist",
-                   "bench_assignment_pp", "bench_assignment_split_p0", "bench_assignment_split_p1",
+                   "bench_assignment_pp",
                    "bench_point_chunks", "bench_assignment_chunked"):
             conn.execute(text(f"DROP TABLE IF EXISTS {t_}"))
         conn.commit()
@@ -442,10 +427,6 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
                 "total_incl_copy_s": "copy_s + join_incl_index_s: points in memory → codes in a table",
                 "insert_select_variant_incl_index_s": "index + INSERT … SELECT into a pre-created UNLOGGED "
                                                       "table (one run, for comparison)",
-                "split2_write_s": "assign_points_split, 2 connections in threads, each a serial CREATE UNLOGGED "
-                                  "TABLE … AS SELECT over half the heap pages (TID range) + commit, then a "
-                                  "UNION ALL view over the two tables (same index, same runs; median)",
-                "split2_join_incl_index_s": "index_build_s + split2_write_s",
                 "chunk_load_s": f"the same points as rows of {CHUNK}-point arrays (ids int8[], lon float8[], "
                                 "lat float8[]): payload built with numpy + binary COPY into an UNLOGGED table "
                                 "+ commit (no VACUUM/ANALYZE)",
@@ -456,7 +437,6 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
                                              "memory → codes in a table"},
             "chunk_load_s": r3(med["chunk_load_s"]), "chunk_assign_write_s": r3(med["chunk_assign_write_s"]),
             "chunked_total_incl_load_s": r3(chunked_total),
-            "split2_write_s": r3(med["split2_write_s"]), "split2_join_incl_index_s": r3(split_join),
             "runs": [{k: r3(v) for k, v in r.items()} for r in runs]},
         "setwise_gist_join_s": r3(gist_s),
         "per_point": {"sample": sample, "sample_s": r3(pp_s), "points_per_s": round(per_point_rate, 1),
@@ -468,7 +448,6 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
             "per_point_over_setwise_total": round(per_point_extrapolated / setwise_total, 1),
             "setwise_total_over_contains_xy": round(setwise_total / contains_s, 2),
             "setwise_join_over_contains_xy": round(setwise_join / contains_s, 2),
-            "split2_join_over_contains_xy": round(split_join / contains_s, 2),
             "chunked_total_over_contains_xy": round(chunked_total / contains_s, 2),
             "per_point_over_chunked_total": round(per_point_extrapolated / chunked_total, 1),
             "setwise_total_over_intersects_xy": round(setwise_total / shapely_s, 2),
@@ -478,7 +457,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         },
         "agreement": {"cells_vs_gist_mismatches": int(gist_diff), "cells_vs_per_point_mismatches": pp_diff,
                       "cells_vs_shapely_mismatches": sh_diff, "ctas_vs_insert_select_mismatches": int(ins_diff),
-                      "ctas_vs_split2_mismatches": int(split_diff), "rows_vs_chunked_mismatches": int(chunk_diff)},
+                      "rows_vs_chunked_mismatches": int(chunk_diff)},
     }
 
 
@@ -541,9 +520,8 @@ def main(argv: list[str]) -> int:
             "in numpy arrays, results not written anywhere",
             "all methods give identical assignments (see agreement); timings are medians of `repeat` runs on a "
             "shared machine (2 cores; other test runs may be using them, so figures are noisy)",
-            "split2 = the same assignment split over 2 connections (threads), each writing half the heap pages "
-            "into its own UNLOGGED table, result = UNION ALL view over the two; on 2 cores it is not faster than "
-            "the single parallel CTAS, so the CTAS stays the method (targets use it)",
+            "tried and dropped (measured no gain on 2 cores): splitting the CTAS over 2 connections in threads; "
+            "a two-level (8×8 sub-cell) index for edge cells",
             "chunked = the points loaded as 200-point array rows instead of one row per point; the result is "
             "still one (point_id, grid_code) row per point in a plain UNLOGGED table",
         ],
@@ -555,8 +533,7 @@ def main(argv: list[str]) -> int:
           f"({report['server']})")
     print(f"bulk {b['points']:,} points: set-wise {b['setwise_cells']['total_incl_copy_s']} s incl. COPY "
           f"({b['setwise_cells']['copy_s']} s COPY + {b['setwise_cells']['index_build_s']} s index + "
-          f"{b['setwise_cells']['assign_write_s']} s CREATE TABLE AS; split over 2 connections "
-          f"{b['setwise_cells']['split2_write_s']} s); chunked load {b['setwise_cells']['chunked_total_incl_load_s']} s "
+          f"{b['setwise_cells']['assign_write_s']} s CREATE TABLE AS); chunked load {b['setwise_cells']['chunked_total_incl_load_s']} s "
           f"incl. load ({b['setwise_cells']['chunk_load_s']} s load + index + "
           f"{b['setwise_cells']['chunk_assign_write_s']} s CREATE TABLE AS); "
           f"GiST join {b['setwise_gist_join_s']} s; per-point ≈ {b['per_point']['extrapolated_s']} s "

@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from .geometry import gcj02_to_wgs84
@@ -327,8 +326,7 @@ def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: f
 def assign_points_setwise(session: Session, points: str, result: str, *, method: str = "cells",
                           cell_deg: float = CELL_DEG, index: dict | None = None,
                           as_of: dt.datetime | None = None, create: bool = False,
-                          parallel: bool = True, blocks: tuple[int, int | None] | None = None,
-                          points_chunked: bool = False) -> int:
+                          parallel: bool = True, points_chunked: bool = False) -> int:
     """Assign every row of ``points`` (``id bigint, lon float8, lat float8``: finite WGS84) to its
     block grid in ONE statement, writing ``(point_id, grid_code)`` rows into ``result`` (one per
     point; ``grid_code`` NULL when outside every grid). Same rule as :func:`locate_block`: covered,
@@ -345,9 +343,7 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
     without any geometry; points in edge cells are tested with ``ST_Covers`` against the cell's
     candidates in ascending code order (first hit wins). ``method="gist"``: for each point, the
     covering blocks found through the GiST index of ``grid`` (the textbook spatial join; slower,
-    one index probe per point). ``blocks=(b0, b1)``: only the rows of ``points`` stored in heap pages
-    ``b0 <= page < b1`` (``b1`` None: to the end), for :func:`assign_points_split`. Returns the number
-    of rows written.
+    one index probe per point). Returns the number of rows written.
 
     ``points_chunked=True``: ``points`` holds the points as chunks of parallel arrays, one row per
     chunk ``(ids int8[], lon float8[], lat float8[])`` (same lengths), read by subscript per element;
@@ -367,7 +363,7 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
         index = index or build_cell_index(session, cell_deg=cell_deg, as_of=as_of)
         if not index["packable"]:
             return assign_points_setwise(session, points, result, method="gist", as_of=t, create=create,
-                                         parallel=parallel, blocks=blocks, points_chunked=points_chunked)
+                                         parallel=parallel, points_chunked=points_chunked)
         d, bits, mask = float(index["cell_deg"]), index["bits"], (1 << index["bits"]) - 1
         params |= {"raster": index["raster"], "codes": index["codes"]}
         v = (f"(CAST(:raster AS int8[]))[floor(p.lon / {d!r})::int - {index['i0'] - 1}]"
@@ -381,66 +377,15 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
         expr = f"CASE WHEN {v} > 0 THEN {inside} WHEN {v} < 0 THEN CASE {whens} END END"
     else:
         raise ValueError(f"unknown method {method!r}")
-    where = ""
-    if blocks is not None:  # only the rows stored in heap pages [b0, b1) of points (a TID range scan)
-        where = f" WHERE c.ctid >= '({int(blocks[0])},0)'::tid"
-        where += f" AND c.ctid < '({int(blocks[1])},0)'::tid" if blocks[1] is not None else ""
     if points_chunked:  # subscripts in FROM (an SRF in the select list would keep the CASE out of the
         # parallel workers; measured: subscripting the arrays is ~1.6× faster than unnest(ids, lon, lat))
         source = (f"(SELECT c.ids[k] AS id, c.lon[k] AS lon, c.lat[k] AS lat FROM {points} c "
-                  f"CROSS JOIN LATERAL generate_subscripts(c.ids, 1) AS k{where}) p")
+                  f"CROSS JOIN LATERAL generate_subscripts(c.ids, 1) AS k) p")
     else:
-        source = f"(SELECT c.id, c.lon, c.lat FROM {points} c{where}) p" if where else f"{points} p"
+        source = f"{points} p"
     select = f"SELECT p.id AS point_id, CAST({expr} AS varchar(14)) AS grid_code FROM {source}"
     if create:
         res = session.execute(text(f"CREATE UNLOGGED TABLE {result} AS {select}"), params)
     else:
         res = session.execute(text(f"INSERT INTO {result} (point_id, grid_code) {select}"), params)
     return int(res.rowcount)
-
-
-def assign_points_split(engine: Engine, points: str, result: str, *, parts: int = 2, cell_deg: float = CELL_DEG,
-                        index: dict | None = None, as_of: dt.datetime | None = None) -> int:
-    """:func:`assign_points_setwise` split over ``parts`` connections of ``engine``, run concurrently.
-
-    PostgreSQL 15 writes the rows of a ``CREATE TABLE AS`` / ``INSERT … SELECT`` in the leader only,
-    so one statement has one writer however many workers compute. Here ``points`` (a table every
-    connection can see — not a TEMP table) is cut into ``parts`` ranges of heap pages; each
-    connection, in its own thread, computes and writes its range (a TID range scan, no parallel
-    workers) with ``CREATE UNLOGGED TABLE {result}_p{k} AS SELECT …`` and commits. ``result`` is then
-    created as a VIEW ``… UNION ALL …`` over the part tables: one queryable ``(point_id, grid_code)``
-    relation, one row per point, exactly as :func:`assign_points_setwise` would have written it
-    (same rule, same index, same ``as_of``). ``result`` and its part tables must not exist; if a part
-    fails, the parts already written are dropped. Returns the number of rows written."""
-    t = as_of or dt.datetime.now(UTC)
-    with engine.connect() as conn:
-        if index is None:
-            index = build_cell_index(conn, cell_deg=cell_deg, as_of=t)
-            conn.commit()
-        pages = int(conn.execute(text("SELECT pg_relation_size(CAST(:p AS regclass)) / "
-                                      "current_setting('block_size')::int"), {"p": points}).scalar_one())
-    cuts = [pages * k // parts for k in range(parts)] + [None]  # the last range is open-ended
-
-    def part(k: int) -> int:
-        with engine.connect() as c:
-            n = assign_points_setwise(c, points, f"{result}_p{k}", index=index, as_of=t, create=True,
-                                      parallel=False, blocks=(cuts[k], cuts[k + 1]))
-            c.commit()
-            return n
-
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        futures = [pool.submit(part, k) for k in range(parts)]
-        wait(futures)
-    try:
-        written = sum(f.result() for f in futures)
-    except BaseException:
-        with engine.connect() as conn:
-            for k in range(parts):
-                conn.execute(text(f"DROP TABLE IF EXISTS {result}_p{k}"))
-            conn.commit()
-        raise
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE VIEW {result} AS "
-                          + " UNION ALL ".join(f"SELECT point_id, grid_code FROM {result}_p{k}" for k in range(parts))))
-        conn.commit()
-    return written

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from pyproj import Geod
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from geodata.assignment import (
     CELL_DEG,
@@ -15,7 +14,6 @@ from geodata.assignment import (
     OutsideGridsError,
     ServiceError,
     assign_points_setwise,
-    assign_points_split,
     build_cell_index,
     locate_block,
     six_ones_chain,
@@ -233,47 +231,3 @@ def test_bulk_cells_with_non_numeric_codes_and_coarse_cells(empty_db, world):
         assert n == 800
         got = dict(empty_db.execute(text(f"SELECT point_id, grid_code FROM res{k}")).all())
         assert got == want
-
-
-@pytest.mark.parametrize("parts", [2, 3])
-def test_bulk_split_over_connections_matches_single_point_rule(demo_engine, parts):
-    """The split path (several connections, each writing a heap-page range of the points into its own
-    table, a UNION ALL view over them) gives every point exactly once, with the single-point rule's
-    answer. Needs committed tables (other connections), hence the demo database and explicit cleanup."""
-    with demo_engine.connect() as c:
-        x0, y0, x1, y1 = c.execute(text("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                        "(SELECT ST_Extent(geom)::geometry e FROM grid WHERE level = 3) s")).one()
-    rng = np.random.default_rng(11 + parts)
-    n = 4000
-    lon, lat = rng.uniform(x0 - 0.002, x1 + 0.002, n), rng.uniform(y0 - 0.002, y1 + 0.002, n)
-    lon[:200] = np.round(lon[:200] / CELL_DEG) * CELL_DEG  # exactly on raster-cell borders
-    pts, res = f"t_split_pts_{parts}", f"t_split_res_{parts}"
-    try:
-        with demo_engine.connect() as c:
-            c.execute(text(f"CREATE TABLE {pts} (id bigint, lon float8, lat float8)"))
-            c.execute(text(f"INSERT INTO {pts} SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
-                           "CAST(:y AS float8[]))"), {"i": list(range(n)), "x": lon.tolist(), "y": lat.tolist()})
-            c.commit()
-        assert assign_points_split(demo_engine, pts, res, parts=parts) == n
-        with demo_engine.connect() as c:
-            rows = c.execute(text(f"SELECT point_id, grid_code FROM {res}")).all()
-            assert c.execute(text("SELECT relkind FROM pg_class WHERE relname = :r"), {"r": res}).scalar_one() == "v"
-            assert assign_points_setwise(c, pts, f"{res}_one", create=True) == n
-            one = dict(c.execute(text(f"SELECT point_id, grid_code FROM {res}_one")).all())
-            c.rollback()
-        got = dict(rows)
-        assert len(rows) == len(got) == n and got == one
-        with Session(demo_engine) as s:
-            for i in range(0, n, 4):
-                try:
-                    want = locate_block(s, float(lon[i]), float(lat[i])).grid_code
-                except OutsideGridsError:
-                    want = None
-                assert got[i] == want, (i, lon[i], lat[i])
-        assert sum(v is not None for v in got.values()) > n // 2
-    finally:
-        with demo_engine.connect() as c:
-            c.execute(text(f"DROP VIEW IF EXISTS {res}"))
-            for t in [pts] + [f"{res}_p{k}" for k in range(parts)]:
-                c.execute(text(f"DROP TABLE IF EXISTS {t}"))
-            c.commit()
