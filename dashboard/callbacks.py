@@ -26,7 +26,7 @@ from geodata.scope import Scope
 from geodata.workflow import STATUSES
 
 from . import ids, layout
-from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, fmt_time, grid_name,
+from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, grid_name,
                    kind_label, level_label, norm_lang, role_label, status_label, t, action_label)
 
 COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
@@ -69,6 +69,13 @@ class MapCtx:
 
     def grid_names(self, s: Session) -> dict[str, tuple[str, str]]:
         return self.cached("grid_names", lambda: mapdata.grid_names(s, self.scope))
+
+    def grid_detail(self, s: Session, code: str, stamp: str | None = None
+                    ) -> mapdata.GridDetail | None:
+        """A grid's detail, shared by the selection and the panel callbacks (one load per selection
+        and live stamp, not one per callback)."""
+        return self.cached(("grid_detail", code, stamp),
+                           lambda: mapdata.grid_detail(s, self.scope, code))
 
 
 # -- pure shaping helpers ------------------------------------------------------------------------
@@ -242,6 +249,12 @@ def heat_ramp_css() -> str:
     stops = ", ".join(f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%"
                       for pos, r, g, b, a in mapdata.HEAT_STOPS)
     return f"linear-gradient(to right, {stops})"
+
+
+def heat_shown(overlays: list[str] | None) -> bool:
+    """Is the heat layer ticked? (overlays store: names in either language; None = the defaults)"""
+    keys = layout.overlay_keys(overlays)
+    return "heat" in (layout.DEFAULT_OVERLAYS if keys is None else keys)
 
 
 def heat_legend(scale: float, lang: str) -> list[Any]:
@@ -430,15 +443,15 @@ def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None,
                        context_data(mctx), keep)
 
 
-def selection_outputs(mctx: MapCtx, search: str | None, lang: str
+def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any], list[Any], dict[str, Any]]:
     """URL → (selected store, map viewport, breadcrumb, outline hideout)."""
     code, issue_id = parse_query(search)
     with mctx.session() as s:
         street = mapdata.street_code(s, mctx.scope)
-        detail = mapdata.grid_detail(s, mctx.scope, code) if code else None
+        detail = mctx.grid_detail(s, code, stamp) if code else None
         if detail is None and street:
-            detail = mapdata.grid_detail(s, mctx.scope, street)
+            detail = mctx.grid_detail(s, street, stamp)
         issue = mapdata.issue_timeline(s, mctx.scope, issue_id) if issue_id else None
     if detail is None:
         return {}, no_update, [], outline_hideout({}, lang)
@@ -485,9 +498,15 @@ def marker_outputs(mctx: MapCtx, bounds: list[list[float]] | None, filter_data: 
     return empty, res.data, marker_note(res, lang)
 
 
-def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | None, lang: str
-                 ) -> tuple[str, list[Any]]:
+def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | None, lang: str,
+                 shown: bool = True, trigger: str | None = None) -> tuple[Any, Any]:
+    """(heat tile URL, heat legend). The legend's scale (a density query) is only computed while the
+    heat layer is ``shown``; hidden, the URL (no query) still follows the filter and stamp, so the
+    tiles are right the moment the layer is ticked, and ticking it (``trigger`` the overlays store)
+    computes the legend."""
     flt = IssueFilter.from_dict(filter_data)
+    if not shown:
+        return (no_update if trigger == ids.OVERLAYS else heat_url(flt, stamp)), no_update
     key = ("heat_scale", json.dumps(flt.to_dict(), sort_keys=True), stamp)
     with mctx.session() as s:
         scale = mctx.cached(key, lambda: mapdata.heat_scale(s, mctx.scope, flt))
@@ -495,13 +514,13 @@ def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | 
 
 
 def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: dict[str, Any] | None,
-                  lang: str) -> tuple[list[Any], list[dict[str, Any]]]:
+                  lang: str, stamp: str | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
     code = (selected or {}).get("code")
     if not code:
         return [html.P(t("not_found", lang))], []
     flt = IssueFilter.from_dict(filter_data)
     with mctx.session() as s:
-        detail = mapdata.grid_detail(s, mctx.scope, code)
+        detail = mctx.grid_detail(s, code, stamp)   # usually loaded by the selection already
         if detail is None:
             return [html.P(t("not_found", lang))], []
         counts = mapdata.grid_counts(s, mctx.scope, flt, code)
@@ -554,7 +573,7 @@ def navigate_outputs(mctx: MapCtx, trigger: str | None, search_value: str | None
 def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
     with mctx.session() as s:
         new = mapdata.latest_change(s, mctx.scope)
-    note = f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(dt.datetime.now(dt.timezone.utc), lang))}"
+    note = layout.live_note(lang)
     return (no_update if new == stamp else new), note
 
 
@@ -595,9 +614,10 @@ def register(app: Dash, mctx: MapCtx) -> None:
     @app.callback(Output(ids.SELECTED, "data"), Output(ids.MAP, "viewport"),
                   Output(ids.BREADCRUMB, "children"), Output(ids.L_COMMUNITY, "hideout"),
                   Output(ids.L_BLOCK, "hideout"), Output(ids.L_MARKERS, "hideout"),
-                  Input(ids.URL, "search"), Input(ids.BODY_VERSION, "data"), State(ids.LANG, "value"))
-    def _select(search, _version, lang):
-        selected, viewport, crumbs, outline = selection_outputs(mctx, search, lang)
+                  Input(ids.URL, "search"), Input(ids.BODY_VERSION, "data"), State(ids.LANG, "value"),
+                  State(ids.STAMP, "data"))
+    def _select(search, _version, lang, stamp):
+        selected, viewport, crumbs, outline = selection_outputs(mctx, search, lang, stamp)
         focus = Patch()
         focus["focus"] = selected.get("issue") if selected else None
         return selected, viewport, crumbs, outline, outline, focus
@@ -623,9 +643,12 @@ def register(app: Dash, mctx: MapCtx) -> None:
         return marker_outputs(mctx, bounds, filter_data, selected, lang)
 
     @app.callback(Output(ids.L_HEAT, "url"), Output(ids.LEGEND_HEAT, "children"),
-                  Input(ids.FILTER, "data"), Input(ids.STAMP, "data"), State(ids.LANG, "value"))
-    def _heat(filter_data, stamp, lang):
-        return heat_outputs(mctx, filter_data, stamp, lang)
+                  Input(ids.FILTER, "data"), Input(ids.STAMP, "data"), Input(ids.OVERLAYS, "data"),
+                  State(ids.LANG, "value"))
+    def _heat(filter_data, stamp, overlays, lang):
+        only = set(dash_ctx.triggered_prop_ids.values())     # several inputs may fire together
+        trigger = only.pop() if len(only) == 1 else None
+        return heat_outputs(mctx, filter_data, stamp, lang, heat_shown(overlays), trigger)
 
     @app.callback(Output(ids.LEGEND_CHORO, "style"), Output(ids.LEGEND_HEAT, "style"),
                   Output(ids.LEGEND_MARKERS, "style"), Output(ids.MARKER_NOTE, "style"),
@@ -636,8 +659,8 @@ def register(app: Dash, mctx: MapCtx) -> None:
     @app.callback(Output(ids.PANEL, "children"), Output(ids.ISSUES, "rowData"),
                   Input(ids.SELECTED, "data"), Input(ids.FILTER, "data"), Input(ids.STAMP, "data"),
                   State(ids.LANG, "value"))
-    def _panel(selected, filter_data, _stamp, lang):
-        return panel_outputs(mctx, selected, filter_data, lang)
+    def _panel(selected, filter_data, stamp, lang):
+        return panel_outputs(mctx, selected, filter_data, lang, stamp)
 
     @app.callback(Output(ids.TIMELINE, "is_open"), Output(ids.TIMELINE_TITLE, "children"),
                   Output(ids.TIMELINE_BODY, "children"),
@@ -659,6 +682,7 @@ def register(app: Dash, mctx: MapCtx) -> None:
         return search_outputs(mctx, q, lang)
 
     @app.callback(Output(ids.STAMP, "data"), Output(ids.LIVE_NOTE, "children"),
-                  Input(ids.LIVE, "n_intervals"), State(ids.STAMP, "data"), State(ids.LANG, "value"))
+                  Input(ids.LIVE, "n_intervals"), State(ids.STAMP, "data"), State(ids.LANG, "value"),
+                  prevent_initial_call=True)   # the page (and a rebuilt body) already carry stamp and note
     def _live(_n, stamp, lang):
         return live_outputs(mctx, stamp, lang)

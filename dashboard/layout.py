@@ -3,6 +3,7 @@ language changes. Polygons are loaded by URL (one GeoJSON per level, cached by t
 restyled through ``hideout``; issue markers and heat tiles follow the filter store."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from geodata.mapdata import DATE_PRESETS, METRICS, IssueFilter
 from geodata.workflow import STATUSES
 
 from . import ids
-from .i18n import js_labels, status_label, t
+from .i18n import fmt_time, js_labels, status_label, t
 
 
 def js(name: str) -> dict[str, str]:
@@ -50,6 +51,13 @@ def overlay_keys(names: list[str] | None) -> list[str] | None:
         return None
     return [k for k in OVERLAY_KEYS
             if any(t(f"layer_{k}", lang) in names for lang in ("zh", "en"))]
+
+
+def live_note(lang: str, now: dt.datetime | None = None) -> str:
+    """The header's live note ("● Live · updated 12:05"): rendered with the body, then refreshed by
+    every live poll."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(now, lang))}"
 
 
 def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None) -> html.Div:
@@ -253,7 +261,7 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
                 html.Span(className="gw-sub", children=t("synthetic", lang))]),
             dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                          options=[], searchable=True, clearable=True, value=None),
-            html.Div(id=ids.LIVE_NOTE, className="gw-live"),
+            html.Div(id=ids.LIVE_NOTE, className="gw-live", children=live_note(lang)),
         ]),
         filters(lang, flt, ctx.domains, metric),
         html.Main(className="gw-main", children=[

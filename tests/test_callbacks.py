@@ -411,3 +411,78 @@ def test_overlays_survive_the_language_switch(mctx):
     # the legends follow the store in either language
     shown, hidden = {}, {"display": "none"}
     assert cb.legend_styles(["热力图", "问题标记"], "en") == (hidden, shown, shown, shown)
+
+
+# -- no redundant work: each of these fails if the removed work comes back ------------------------
+def _spy(monkeypatch, name: str) -> list[tuple]:
+    """Count the calls to geodata.mapdata.<name> (the real function still runs on the demo db)."""
+    calls: list[tuple] = []
+    real = getattr(md, name)
+
+    def spy(*args, **kwargs):
+        calls.append(args[2:])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(md, name, spy)
+    return calls
+
+
+def test_heat_scale_only_while_heat_is_ticked(mctx, monkeypatch):
+    fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
+    calls = _spy(monkeypatch, "heat_scale")
+    assert not cb.heat_shown(None) and not cb.heat_shown([]) and not cb.heat_shown(["分级设色"])
+    assert cb.heat_shown(["热力图"]) and cb.heat_shown(["Choropleth", "Heat map"])
+    fd = cb.filter_from_controls("problem", [], [], "", False, "open")
+    # hidden: a filter/stamp change only moves the tile URL (no query), the legend is left alone
+    url, legend = cb.heat_outputs(fresh, fd, "s1", "zh", shown=False, trigger=ids.FILTER)
+    assert "k=problem" in url and legend is no_update and calls == []
+    url0, legend0 = cb.heat_outputs(fresh, None, "s1", "zh", shown=False, trigger=None)  # page load
+    assert url0 == cb.heat_url(IssueFilter(), "s1") and legend0 is no_update and calls == []
+    # another overlay ticked while heat stays hidden: nothing at all
+    assert cb.heat_outputs(fresh, fd, "s1", "zh", shown=False, trigger=ids.OVERLAYS) == (
+        no_update, no_update)
+    assert calls == []
+    # heat ticked: the legend (and its scale) for the current filter and stamp, computed once
+    url2, legend2 = cb.heat_outputs(fresh, fd, "s1", "zh", shown=True, trigger=ids.OVERLAYS)
+    assert url2 == url and "问题密度" in _text(legend2) and len(calls) == 1
+    cb.heat_outputs(fresh, fd, "s1", "en", shown=True, trigger=ids.OVERLAYS)
+    assert len(calls) == 1                                    # cached per filter and stamp
+    cb.heat_outputs(fresh, fd, "s2", "zh", shown=True, trigger=ids.STAMP)
+    assert len(calls) == 2
+
+
+def test_grid_detail_loaded_once_per_selection(mctx, monkeypatch):
+    fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
+    with fresh.session() as s:
+        community = md.grid_layer(s, fresh.scope, 2)["features"][0]["properties"]["code"]
+    calls = _spy(monkeypatch, "grid_detail")
+    sel, *_ = cb.selection_outputs(fresh, f"?grid={community}", "zh", "s1")
+    panel, rows = cb.panel_outputs(fresh, sel, None, "zh", "s1")
+    assert community in _text(panel) and rows
+    assert calls == [(community,)]                       # the panel reuses the selection's load
+    fd = cb.filter_from_controls("problem", [], [], "", False, "open")
+    cb.panel_outputs(fresh, sel, fd, "en", "s1")          # filter / language: same grid detail
+    assert len(calls) == 1
+    cb.panel_outputs(fresh, sel, fd, "en", "s2")          # a live change reloads it once
+    assert len(calls) == 2
+
+
+def test_callback_wiring_skips_redundant_calls(mctx, demo_url):
+    """The live poll does not run when the page opens (the page carries the stamp and the note);
+    the heat callback hears the overlays store (so it can skip the scale while heat is hidden)."""
+    from dashboard import create_dash
+    from sqlalchemy import create_engine
+
+    engine = create_engine(demo_url)
+    try:
+        app = create_dash(Settings(database_url=demo_url), engine)
+        specs = app._callback_list          # what the renderer gets from _dash-dependencies
+        live = next(c for c in specs if f"{ids.STAMP}.data" in c["output"])
+        assert live["prevent_initial_call"] is True
+        heat = next(c for c in specs if f"{ids.L_HEAT}.url" in c["output"])
+        assert {"id": ids.OVERLAYS, "property": "data"} in heat["inputs"]
+        assert not heat["prevent_initial_call"]   # a rebuilt body gets its URL and legend
+    finally:
+        engine.dispose()
+    # ... so the body carries the live note itself, in its language
+    assert "● 实时 · 更新于" in _text(cb.body_outputs(mctx, "zh", None))
+    assert "● Live · updated" in _text(cb.body_outputs(mctx, "en", None))
