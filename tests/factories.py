@@ -7,6 +7,8 @@ blocks meet at the vertex (113.63, 34.75) and share edges along lon 113.63 and l
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -138,6 +140,17 @@ class ApiWorld:
         if key is not None:
             h["X-Official-Id"] = str(self.world.ids[key])
         return h
+
+
+@contextmanager
+def scratch_api(server_url: str, name: str, var_dir, **kw) -> Iterator[ApiWorld]:
+    """:func:`make_api` for the length of a ``with``: disposes the engine and drops the database."""
+    a = make_api(server_url, name, var_dir, **kw)
+    try:
+        yield a
+    finally:
+        a.engine.dispose()
+        drop_database(server_url, name)
 
 
 def make_api(server_url: str, name: str, var_dir, *, template: str | None = None, seed_world: bool = True,

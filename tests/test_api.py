@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.api import openapi
-from tests.factories import B11, B21, B22, C1, STREET, drop_database, make_api, png_bytes
+from tests.factories import B11, B21, B22, C1, STREET, scratch_api, png_bytes
 
 SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
@@ -21,11 +21,9 @@ PHONE_RE = re.compile(r"1[3-9]\d{9}")
 @pytest.fixture(scope="module")
 def api(server_url, tmp_path_factory):
     name = f"gridwatch_test_api{SUFFIX}"
-    a = make_api(server_url, name, tmp_path_factory.mktemp("var"), max_photo_bytes=20_000,
-                 max_body_bytes=200_000)
-    yield a
-    a.engine.dispose()
-    drop_database(server_url, name)
+    with scratch_api(server_url, name, tmp_path_factory.mktemp("var"), max_photo_bytes=20_000,
+                     max_body_bytes=200_000) as a:
+        yield a
 
 
 def counts(api) -> tuple[int, int, int]:
@@ -444,11 +442,9 @@ def demo(server_url, tmp_path_factory):
     from etl.demo import load_demo
 
     name = f"gridwatch_test_apidemo{SUFFIX}"
-    a = make_api(server_url, name, tmp_path_factory.mktemp("var"), seed_world=False)
-    load_demo(a.engine, end=DEMO_END, progress=False)
-    yield a
-    a.engine.dispose()
-    drop_database(server_url, name)
+    with scratch_api(server_url, name, tmp_path_factory.mktemp("var"), seed_world=False) as a:
+        load_demo(a.engine, end=DEMO_END, progress=False)
+        yield a
 
 
 def q1(api, sql, **params):

@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from dashboard.api import openapi
-from tests.factories import drop_database, make_api
+from tests.factories import scratch_api
 
 SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
@@ -22,14 +22,12 @@ CHECKS = [not_a_server_error, response_schema_conformance, status_code_conforman
 @pytest.fixture(scope="module")
 def fuzz_api(server_url, tmp_path_factory):
     name = f"gridwatch_test_fuzz{SUFFIX}"
-    a = make_api(server_url, name, tmp_path_factory.mktemp("var"), max_body_bytes=2_000_000)
-    # a few issues so that reads and transitions find something
-    c = a.client()
-    for lon, lat in ((113.625, 34.755), (113.635, 34.745)):
-        c.post("/api/v1/issues", json={"domain": "sanitation", "title": "示例", "lon": lon, "lat": lat})
-    yield a
-    a.engine.dispose()
-    drop_database(server_url, name)
+    with scratch_api(server_url, name, tmp_path_factory.mktemp("var"), max_body_bytes=2_000_000) as a:
+        # a few issues so that reads and transitions find something
+        c = a.client()
+        for lon, lat in ((113.625, 34.755), (113.635, 34.745)):
+            c.post("/api/v1/issues", json={"domain": "sanitation", "title": "示例", "lon": lon, "lat": lat})
+        yield a
 
 
 #: The document as served (it is generated from the models, without a database); checked below to

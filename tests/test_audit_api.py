@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from dashboard.api import openapi
-from tests.factories import drop_database, make_api
+from tests.factories import scratch_api
 
 SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 REPORT = {"kind": "problem", "domain": "sanitation", "title": "楼道堆物", "lon": 113.625, "lat": 34.755}
@@ -20,10 +20,8 @@ REPORT = {"kind": "problem", "domain": "sanitation", "title": "楼道堆物", "l
 @pytest.fixture(scope="module")
 def api(server_url, tmp_path_factory):
     name = f"gridwatch_test_audit_api{SUFFIX}"
-    a = make_api(server_url, name, tmp_path_factory.mktemp("var"))
-    yield a
-    a.engine.dispose()
-    drop_database(server_url, name)
+    with scratch_api(server_url, name, tmp_path_factory.mktemp("var")) as a:
+        yield a
 
 
 def counts(api) -> tuple[int, int]:

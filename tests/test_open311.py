@@ -6,7 +6,7 @@ import os
 import pytest
 from sqlalchemy import text
 
-from tests.factories import B22, drop_database, make_api
+from tests.factories import B22, scratch_api
 
 SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 
@@ -14,10 +14,8 @@ SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 @pytest.fixture(scope="module")
 def api(server_url, tmp_path_factory):
     name = f"gridwatch_test_o311{SUFFIX}"
-    a = make_api(server_url, name, tmp_path_factory.mktemp("var"))
-    yield a
-    a.engine.dispose()
-    drop_database(server_url, name)
+    with scratch_api(server_url, name, tmp_path_factory.mktemp("var")) as a:
+        yield a
 
 
 def o311_error(resp) -> dict:
