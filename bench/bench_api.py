@@ -199,12 +199,8 @@ def _copy_points(conn, ids, lon, lat) -> None:
 
     conn.execute(text("DROP TABLE IF EXISTS bench_points"))
     conn.execute(text("CREATE UNLOGGED TABLE bench_points (id bigint, lon float8, lat float8)"))
-    payload = memoryview(_copy_bytes(ids, lon, lat))
-    cur = conn.connection.driver_connection.cursor()
-    with cur.copy("COPY bench_points (id, lon, lat) FROM STDIN (FORMAT binary)") as cp:
-        for i in range(0, len(payload), 1 << 20):
-            cp.write(payload[i:i + (1 << 20)])
-    conn.commit()
+    _copy_binary(conn, "COPY bench_points (id, lon, lat) FROM STDIN (FORMAT binary)",
+                 _copy_bytes(ids, lon, lat))
     # a loaded table at rest: hint bits set and visibility map written (what stored issues look like);
     # without this the first full scan — the assignment — pays for setting 1 M hint bits
     raw = conn.connection.driver_connection
@@ -253,9 +249,14 @@ def _copy_chunks(conn, ids, lon, lat) -> None:
     conn.execute(text("DROP TABLE IF EXISTS bench_point_chunks"))
     conn.execute(text("CREATE UNLOGGED TABLE bench_point_chunks (ids int8[], lon float8[], lat float8[]) "
                       "WITH (toast_tuple_target = 8160)"))
-    payload = memoryview(_chunk_bytes(ids, lon, lat))
-    cur = conn.connection.driver_connection.cursor()
-    with cur.copy("COPY bench_point_chunks (ids, lon, lat) FROM STDIN (FORMAT binary)") as cp:
+    _copy_binary(conn, "COPY bench_point_chunks (ids, lon, lat) FROM STDIN (FORMAT binary)",
+                 _chunk_bytes(ids, lon, lat))
+
+
+def _copy_binary(conn, copy_sql: str, data: bytes) -> None:
+    """Stream a binary COPY payload in 1 MiB pieces, then commit."""
+    payload = memoryview(data)
+    with conn.connection.driver_connection.cursor().copy(copy_sql) as cp:
         for i in range(0, len(payload), 1 << 20):
             cp.write(payload[i:i + (1 << 20)])
     conn.commit()
