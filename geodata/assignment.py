@@ -1,11 +1,11 @@
-"""Automatic assignment: point → current level-3 (block) grid, the six-ones chain, bulk assignment.
+"""Automatic assignment: point → current level-3 (block) grid, the six-ones chain.
 
 **Which grid owns a point (documented, deterministic rule).** The candidate grids are the *current*
 (``valid_from <= as_of < valid_to``) level-3 grids whose geometry *covers* the point
 (``ST_Covers``: interior or boundary, so no point inside the street can fall into a crack between
 two grids). A point on a shared edge is covered by two grids and one on a shared vertex by three or
 more; of those the grid with the **lowest code** wins. The same rule is used by the single-point
-lookup (:func:`locate_block`), by the set-wise bulk assignment (:func:`assign_points_setwise`) and by
+lookup (:func:`locate_block`), by the set-wise bulk assignment (:func:`geodata.bulk_assignment.assign_points_setwise`) and by
 the per-point baseline, so all three give identical answers.
 
 **Outside every grid.** Refused with :class:`OutsideGridsError`, which reports the nearest block grid
@@ -251,141 +251,3 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
                  leader_in_charge=first("first_responsible", 2) or first("first_responsible", 1),
                  responsible=first("direct_responsible", 2),
                  grid_leader=first("grid_leader", 3))
-
-
-# -- set-wise bulk assignment ---------------------------------------------------------------------
-#: Side of a cell of the bulk-assignment raster index, degrees (≈ 20 m here; measured: 0.0001° halves
-#: the edge-cell points but costs ~3× more to build, which does not pay back at 1 M points).
-CELL_DEG = 0.0002
-#: Safety margin (degrees, ≈ 0.1 mm) around every cell: candidates are looked up, and "properly
-#: inside one block" is decided, for the cell grown by this margin, so that floating-point rounding
-#: of a point's cell can never change the answer.
-CELL_EPS = 1e-9
-def build_cell_index(session: Session, table: str = "block_cell", *, cell_deg: float = CELL_DEG,
-                     as_of: dt.datetime | None = None, numeric_codes: bool | None = None) -> dict:
-    """A raster index of the current block grids for set-wise assignment.
-
-    The current blocks are numbered 1..n in ascending code order. For each block, the cells of
-    ``cell_deg`` within its bounding box that touch it are found in PostGIS (``ST_Intersects`` with
-    the cell grown by ``CELL_EPS``; ``ST_ContainsProperly`` decides "inside") into a TEMP table
-    ``table`` ``(i, j, bs, inside)``: ``bs`` the candidate block numbers in ascending code order,
-    ``inside`` when the grown cell lies properly inside a single block, so its points need no
-    geometry test at all. Other ("edge") cells keep their (≤ ``max_candidates``) candidates for an
-    exact ``ST_Covers`` test.
-
-    The index is then returned as a raster for :func:`assign_points_setwise` (passed to it as ONE
-    bound ``int8[][]`` parameter): indexed directly by the cell (``[i - i0 + 1][j - j0 + 1]``;
-    subscripts outside it yield NULL = outside): 0 = no block; > 0 = inside one block, the value
-    being the block's code itself when codes are plain integers (else its number); < 0 = edge cell,
-    ``-value`` packing its candidates' numbers, ``bits`` bits each, ascending code order. Assigning a
-    point is then an array lookup — no join, and no geometry at all for points in inside cells.
-    ``packable`` is False when some cell has more candidates than fit in 63 bits (then
-    :func:`assign_points_setwise` falls back to the GiST join). ``numeric_codes=False`` forces block
-    numbers even for integer codes."""
-    t = as_of or dt.datetime.now(UTC)
-    d, eps = float(cell_deg), CELL_EPS
-    session.execute(text("SET LOCAL jit = off"))  # JIT compilation would cost more than the query
-    session.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    session.execute(text(f"""
-        CREATE TEMPORARY TABLE {table} AS
-        WITH b AS (SELECT row_number() OVER (ORDER BY g.code)::int AS b, g.geom FROM grid g
-                   WHERE g.level = 3 AND {_CURRENT})
-        SELECT i, j, array_agg(b ORDER BY b) AS bs, count(*) = 1 AND bool_and(inside) AS inside
-        FROM (SELECT b.b, i, j, ST_ContainsProperly(b.geom, e.env) AS inside
-              FROM b, generate_series(floor(ST_XMin(b.geom) / :d)::int, floor(ST_XMax(b.geom) / :d)::int) i,
-                   generate_series(floor(ST_YMin(b.geom) / :d)::int, floor(ST_YMax(b.geom) / :d)::int) j,
-                   LATERAL (SELECT ST_MakeEnvelope(i * :d - :eps, j * :d - :eps, (i + 1) * :d + :eps,
-                                                   (j + 1) * :d + :eps, 4326) AS env) e
-              WHERE ST_Intersects(b.geom, e.env)) s
-        GROUP BY i, j
-    """), {"d": d, "eps": eps, "t": t})
-    codes = [r[0] for r in session.execute(text(
-        f"SELECT g.code FROM grid g WHERE g.level = 3 AND {_CURRENT} ORDER BY g.code"), {"t": t})]
-    bits = max(len(codes).bit_length(), 1)
-    numeric = all(c.isdigit() and len(c) <= 18 and str(int(c)) == c for c in codes)
-    numeric = numeric if numeric_codes is None else numeric and numeric_codes
-    cells = session.execute(text(f"SELECT i, j, inside, bs FROM {table} ORDER BY i, j")).all()
-    m = max((len(c[3]) for c in cells), default=0)
-    out = {"table": table, "cells": len(cells), "cell_deg": d, "numeric_codes": numeric, "codes": codes,
-           "bits": bits, "max_candidates": m, "packable": m * bits <= 63, "edge_cells": 0,
-           "i0": 0, "j0": 0, "raster": [[0]]}
-    if not cells:
-        return out
-    i0, i1 = min(c[0] for c in cells), max(c[0] for c in cells)
-    j0, j1 = min(c[1] for c in cells), max(c[1] for c in cells)
-    raster = [[0] * (j1 - j0 + 1) for _ in range(i1 - i0 + 1)]
-    for i, j, inside, bs in cells:
-        if inside:
-            raster[i - i0][j - j0] = int(codes[bs[0] - 1]) if numeric else bs[0]
-        else:
-            out["edge_cells"] += 1
-            raster[i - i0][j - j0] = -sum(b << (bits * k) for k, b in enumerate(bs)) if out["packable"] else 0
-    return out | {"i0": i0, "j0": j0, "raster": raster}
-
-
-def assign_points_setwise(session: Session, points: str, result: str, *, method: str = "cells",
-                          cell_deg: float = CELL_DEG, index: dict | None = None,
-                          as_of: dt.datetime | None = None, create: bool = False,
-                          parallel: bool = True, points_chunked: bool = False) -> int:
-    """Assign every row of ``points`` (``id bigint, lon float8, lat float8``: finite WGS84) to its
-    block grid in ONE statement, writing ``(point_id, grid_code)`` rows into ``result`` (one per
-    point; ``grid_code`` NULL when outside every grid). Same rule as :func:`locate_block`: covered,
-    lowest code wins on shared edges and vertices.
-
-    ``create=False``: ``INSERT … SELECT`` into ``result``, created by the caller. ``create=True``:
-    ``CREATE UNLOGGED TABLE result AS SELECT …`` (the table must not exist), which PostgreSQL can run
-    with parallel workers computing the assignment (``parallel``: allow 2 workers for this
-    transaction); the leader writes.
-
-    ``method="cells"`` (default): the raster index of :func:`build_cell_index` (built here unless
-    ``index`` is given) — a point's cell is found arithmetically (``floor(lon / d)``,
-    ``floor(lat / d)`` as subscripts of the raster); points in inside cells take the cell's block
-    without any geometry; points in edge cells are tested with ``ST_Covers`` against the cell's
-    candidates in ascending code order (first hit wins). ``method="gist"``: for each point, the
-    covering blocks found through the GiST index of ``grid`` (the textbook spatial join; slower,
-    one index probe per point). Returns the number of rows written.
-
-    ``points_chunked=True``: ``points`` holds the points as chunks of parallel arrays, one row per
-    chunk ``(ids int8[], lon float8[], lat float8[])`` (same lengths), read by subscript per element;
-    loading ~256-point chunks with COPY writes ~4 000 rows instead of 1 M (keep each row under a
-    page: ``toast_tuple_target = 8160`` avoids TOAST). The result is the same, one row per point."""
-    t = as_of or dt.datetime.now(UTC)
-    params: dict = {"t": t}
-    pt = "ST_SetSRID(ST_MakePoint(p.lon, p.lat), 4326)"
-    session.execute(text("SET LOCAL jit = off"))  # compiling this one-off query costs more than it saves
-    if parallel:
-        session.execute(text("SET LOCAL max_parallel_workers_per_gather = 2"))
-        session.execute(text("SET LOCAL parallel_setup_cost = 10"))
-        session.execute(text("SET LOCAL parallel_tuple_cost = 0.001"))
-    if method == "gist":
-        expr = f"(SELECT min(g.code) FROM grid g WHERE g.level = 3 AND {_CURRENT} AND ST_Covers(g.geom, {pt}))"
-    elif method == "cells":
-        index = index or build_cell_index(session, cell_deg=cell_deg, as_of=as_of)
-        if not index["packable"]:
-            return assign_points_setwise(session, points, result, method="gist", as_of=t, create=create,
-                                         parallel=parallel, points_chunked=points_chunked)
-        d, bits, mask = float(index["cell_deg"]), index["bits"], (1 << index["bits"]) - 1
-        params |= {"raster": index["raster"], "codes": index["codes"]}
-        v = (f"(CAST(:raster AS int8[]))[floor(p.lon / {d!r})::int - {index['i0'] - 1}]"
-             f"[floor(p.lat / {d!r})::int - {index['j0'] - 1}]")
-        codes = "(CAST(:codes AS varchar(14)[]))"
-        inside = f"({v})::text" if index["numeric_codes"] else f"{codes}[{v}]"
-        geoms = f"(SELECT array_agg(g.geom ORDER BY g.code) FROM grid g WHERE g.level = 3 AND {_CURRENT})"
-        # G[0] is NULL, so ST_Covers (strict) is NULL for the zero padding of fewer candidates
-        whens = " ".join(f"WHEN ST_Covers({geoms}[(-{v} >> {bits * k}) & {mask}], {pt}) "
-                         f"THEN {codes}[(-{v} >> {bits * k}) & {mask}]" for k in range(index["max_candidates"]))
-        expr = f"CASE WHEN {v} > 0 THEN {inside} WHEN {v} < 0 THEN CASE {whens} END END"
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    if points_chunked:  # subscripts in FROM (an SRF in the select list would keep the CASE out of the
-        # parallel workers; measured: subscripting the arrays is ~1.6× faster than unnest(ids, lon, lat))
-        source = (f"(SELECT c.ids[k] AS id, c.lon[k] AS lon, c.lat[k] AS lat FROM {points} c "
-                  f"CROSS JOIN LATERAL generate_subscripts(c.ids, 1) AS k) p")
-    else:
-        source = f"{points} p"
-    select = f"SELECT p.id AS point_id, CAST({expr} AS varchar(14)) AS grid_code FROM {source}"
-    if create:
-        res = session.execute(text(f"CREATE UNLOGGED TABLE {result} AS {select}"), params)
-    else:
-        res = session.execute(text(f"INSERT INTO {result} (point_id, grid_code) {select}"), params)
-    return int(res.rowcount)

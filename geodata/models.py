@@ -9,9 +9,9 @@ import datetime as dt
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index,
-                        Integer, SmallInteger, String, Text, func, text)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Identity, Index,
+                        Integer, SmallInteger, String, Text, UniqueConstraint, func, text)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4326
@@ -273,3 +273,33 @@ class IssuePhoto(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     path: Mapped[str] = mapped_column(String(200))  # relative to var_dir/uploads
     created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class BlockCellIndex(Base):
+    """The stored raster cell index of the block grids current at one time (bulk assignment; see
+    :mod:`geodata.bulk_assignment`). A cache: rebuilt when the blocks' fingerprint changes."""
+
+    __tablename__ = "block_cell_index"
+    __table_args__ = (UniqueConstraint("fingerprint", "coarse_deg", "fine", "numeric_codes",
+                                       name="block_cell_index_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))  # md5 of the blocks' ids, codes, geometries
+    coarse_deg: Mapped[float] = mapped_column(Float)
+    fine: Mapped[int] = mapped_column(SmallInteger)
+    cell_deg: Mapped[float] = mapped_column(Float)        # side of a raster cell = coarse_deg / fine
+    numeric_codes: Mapped[bool] = mapped_column(Boolean)
+    i0: Mapped[int] = mapped_column(Integer)              # raster[1][1] is cell (i0, j0)
+    j0: Mapped[int] = mapped_column(Integer)
+    ni: Mapped[int] = mapped_column(Integer)
+    nj: Mapped[int] = mapped_column(Integer)
+    bits: Mapped[int] = mapped_column(SmallInteger)
+    max_candidates: Mapped[int] = mapped_column(SmallInteger)
+    packable: Mapped[bool] = mapped_column(Boolean)
+    cells: Mapped[int] = mapped_column(Integer)
+    edge_cells: Mapped[int] = mapped_column(Integer)
+    build_ms: Mapped[int] = mapped_column(Integer)
+    codes: Mapped[list[str]] = mapped_column(ARRAY(String(14)))
+    geoms: Mapped[list[Any]] = mapped_column(ARRAY(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False)))
+    raster: Mapped[list[Any]] = mapped_column(ARRAY(BigInteger))
+    built_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())

@@ -9,16 +9,14 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from geodata.assignment import (
-    CELL_DEG,
     MAX_OVERRIDE_M,
     OutsideGridsError,
     ServiceError,
-    assign_points_setwise,
-    build_cell_index,
     locate_block,
     six_ones_chain,
     to_wgs84,
 )
+from geodata.bulk_assignment import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
 from geodata.geometry import wgs84_to_gcj02
 from tests.factories import B11, B12, B21, B22, C1, seed
 
