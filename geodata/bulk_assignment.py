@@ -7,22 +7,24 @@ outside every block the answer is NULL.
 **The cell index** (:func:`build_cell_index`) is a raster over the blocks' extent, kept in the
 table ``block_cell_index`` like any other index: built once for a given set of current blocks
 (identified by :func:`grid_fingerprint`, a hash of their ids, codes and geometries) and looked up
-afterwards, so a boundary change simply makes the next bulk assignment build a new one. Each raster
-cell holds 0 (no block), the block (its code itself when codes are plain integers, else its number)
-when the cell lies properly inside one block, or — an "edge" cell — the packed numbers of the
-blocks that touch it (negative). It is built coarse-to-fine: cells of ``cell_deg`` are classified
-in PostGIS; only the edge ones are split into ``fine × fine`` sub-cells and classified again, so
-that the stored raster has cells of ``cell_deg / fine`` (≈ 5 m by default) while only the
-boundaries are ever refined. Cells are grown by :data:`CELL_EPS` (coarse: twice) for every test, so
-floating-point rounding of a point's cell can never change the answer.
+afterwards, so a boundary change simply makes the next bulk assignment build a new one. The blocks
+are numbered 1…n in ascending code order; each raster cell (an ``int2``) holds 0 (no block), the
+block's number when the cell lies properly inside one block, or — an "edge" cell — minus the number
+of its list of candidate blocks (``combos``, ascending code order). It is built coarse-to-fine:
+cells of ``cell_deg`` are classified in PostGIS; only the edge ones are split into ``fine × fine``
+sub-cells and classified again, so the stored raster has cells of ``cell_deg / fine`` (≈ 5 m by
+default) while only the boundaries are ever refined. Cells are grown by :data:`CELL_EPS` (coarse:
+twice) for every test, so floating-point rounding of a point's cell can never change the answer.
 
 **Assigning** (:func:`assign_points_setwise`) is then ONE statement: the point's raster cell is
-computed arithmetically (``floor(lon / d)``, ``floor(lat / d)``); inside cells give the block with
-no geometry at all; points in edge cells are tested with ``ST_Covers`` against the cell's
+computed arithmetically (``round(lon / d)``, ``round(lat / d)``: cells are centred on multiples of
+``d``, and the raster's subscript bounds are the cells' own numbers); inside cells give the block
+with no geometry at all; points in edge cells are tested with ``ST_Covers`` against the cell's
 candidates in ascending code order (first hit wins). The raster, codes and geometries are read from
-the index row ONCE per statement (a scalar sub-select of an array *slice*, which PostgreSQL
-evaluates once as an init-plan, detoasted, and hands to its parallel workers); nothing is shipped
-from the client. ``method="gist"`` is the textbook spatial join (one GiST probe per point), kept
+the index row once per statement (uncorrelated scalar sub-selects, which PostgreSQL evaluates once
+as init-plans and hands to its parallel workers; ``array_cat(x, '{}')`` makes each a detoasted copy
+— subscripting the stored, toasted value directly would detoast it for every point); nothing is
+shipped from the client. ``method="gist"`` is the textbook spatial join (one GiST probe per point), kept
 as the reference and as the fallback when the raster would be too large.
 """
 from __future__ import annotations
@@ -60,8 +62,8 @@ def grid_fingerprint(session: Session, *, as_of: dt.datetime | None = None) -> s
         {"t": as_of or dt.datetime.now(UTC)}).scalar_one()
 
 
-_META = ("id, fingerprint, coarse_deg, fine, cell_deg, numeric_codes, i0, j0, ni, nj, bits, max_candidates, "
-         "packable, cells, edge_cells, build_ms, codes")
+_META = ("id, fingerprint, coarse_deg, fine, cell_deg, numeric_codes, i0, j0, ni, nj, max_candidates, "
+         "combos_n, usable, cells, edge_cells, build_ms, codes")
 
 
 def _meta(row, built: bool) -> dict:
@@ -76,8 +78,8 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
     """The stored cell index of the current blocks for these parameters: looked up, or built and
     stored (in the caller's transaction) when missing or ``force``. Returns its description
     (``fingerprint``, ``cell_deg`` of the stored raster, ``cells``/``edge_cells`` at that size,
-    ``max_candidates``, ``packable``, ``numeric_codes``, ``codes``, ``built``, ``build_ms`` …), not
-    the raster itself. ``numeric_codes=False`` stores block numbers even for integer codes."""
+    ``max_candidates``, ``usable``, ``numeric_codes``, ``codes``, ``built``, ``build_ms`` …), not
+    the raster itself. ``numeric_codes=False`` looks codes up as text even when they are integers."""
     t = as_of or dt.datetime.now(UTC)
     fp = grid_fingerprint(session, as_of=t)
     codes = [r[0] for r in session.execute(text(
@@ -90,21 +92,25 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
     if not force and (row := session.execute(find, key).one_or_none()) is not None:
         return _meta(row, built=False)
     started = time.perf_counter()
-    desc = _build(session, t, codes, numeric, float(cell_deg), int(fine))
+    desc = _build(session, t, len(codes), float(cell_deg), int(fine))
     build_ms = int((time.perf_counter() - started) * 1000)
     session.execute(text("DELETE FROM block_cell_index WHERE fingerprint = :fp AND coarse_deg = :cd "
                          "AND fine = :f AND numeric_codes = :nc"), key)
+    # the raster keeps the cells' own numbers as its subscript bounds: [i0:i0+ni-1][j0:j0+nj-1]
     session.execute(text(f"""
         INSERT INTO block_cell_index (fingerprint, coarse_deg, fine, cell_deg, numeric_codes, i0, j0, ni, nj,
-            bits, max_candidates, packable, cells, edge_cells, build_ms, codes, geoms, raster)
-        VALUES (:fp, :cd, :f, :d, :nc, :i0, :j0, :ni, :nj, :bits, :mc, :packable, :cells, :edge, :ms,
-            CAST(:codes AS varchar(14)[]),
+            max_candidates, combos_n, usable, cells, edge_cells, build_ms, codes, codes_int, geoms, combos, raster)
+        VALUES (:fp, :cd, :f, :d, :nc, :i0, :j0, :ni, :nj, :mc, :combos_n, :usable, :cells, :edge, :ms,
+            CAST(:codes AS varchar(14)[]), CAST(:codes_int AS int8[]),
             (SELECT coalesce(array_agg(g.geom ORDER BY g.code), '{{}}') FROM grid g WHERE g.level = 3 AND {_CURRENT}),
+            CAST(:combos AS int2[]),
             CAST('[' || :i0 || ':' || (:i0 + :ni - 1) || '][' || :j0 || ':' || (:j0 + :nj - 1) || ']='
-                 || CAST(CAST(:raster AS int8[]) AS text) AS int8[]))"""),
+                 || CAST(CAST(:raster AS int2[]) AS text) AS int2[]))
+        ON CONFLICT ON CONSTRAINT block_cell_index_key DO NOTHING"""),
         key | {"d": desc["cell_deg"], "i0": desc["i0"], "j0": desc["j0"], "ni": desc["ni"], "nj": desc["nj"],
-               "bits": desc["bits"], "mc": desc["max_candidates"], "packable": desc["packable"],
+               "mc": desc["max_candidates"], "combos_n": len(desc["combos"]), "usable": desc["usable"],
                "cells": desc["cells"], "edge": desc["edge_cells"], "ms": build_ms, "codes": codes,
+               "codes_int": [int(c) for c in codes] if numeric else [], "combos": desc["combos"] or [[0]],
                "raster": desc["raster"], "t": t})
     session.execute(text("DELETE FROM block_cell_index WHERE id NOT IN "
                          "(SELECT id FROM block_cell_index ORDER BY built_at DESC, id DESC LIMIT :k)"),
@@ -112,33 +118,39 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
     return _meta(session.execute(find, key).one(), built=True)
 
 
-def _build(session: Session, t: dt.datetime, codes: list[str], numeric: bool, d: float, fine: int) -> dict:
-    """Classify coarse cells, refine the edge ones, and assemble the raster (numpy → nested list)."""
-    eps = CELL_EPS
+#: Largest block number / candidate-list number an int2 raster holds.
+_INT2_MAX = 32767
+
+
+def _build(session: Session, t: dt.datetime, n_blocks: int, d: float, fine: int) -> dict:
+    """Classify coarse cells, refine the edge ones, and assemble the raster (numpy → nested list).
+
+    Raster cell (i, j) of side ``df = d / fine`` is centred on (i·df, j·df), so a point's cell is
+    ``round(lon / df)`` — one cast; coarse cell (I, J) is fine cells I·fine … I·fine + fine − 1."""
+    eps, df = CELL_EPS, d / fine
     session.execute(text("SET LOCAL jit = off"))  # JIT compilation would cost more than these queries
     # 1. coarse cells touching each block (grown by 2·eps): candidates, and "properly inside one block"
     coarse = session.execute(text(f"""
         WITH b AS ({_BLOCKS})
         SELECT i, j, array_agg(b ORDER BY b) AS bs, count(*) = 1 AND bool_and(inside) AS inside
         FROM (SELECT b.b, i, j, ST_ContainsProperly(b.geom, e.env) AS inside
-              FROM b, generate_series(floor(ST_XMin(b.geom) / :d)::int, floor(ST_XMax(b.geom) / :d)::int) i,
-                   generate_series(floor(ST_YMin(b.geom) / :d)::int, floor(ST_YMax(b.geom) / :d)::int) j,
-                   LATERAL (SELECT ST_MakeEnvelope(i * :d - :e2, j * :d - :e2, (i + 1) * :d + :e2,
-                                                   (j + 1) * :d + :e2, 4326) AS env) e
+              FROM b, generate_series(floor((ST_XMin(b.geom) / :df + 0.5) / :f)::int,
+                                      floor((ST_XMax(b.geom) / :df + 0.5) / :f)::int) i,
+                   generate_series(floor((ST_YMin(b.geom) / :df + 0.5) / :f)::int,
+                                   floor((ST_YMax(b.geom) / :df + 0.5) / :f)::int) j,
+                   LATERAL (SELECT ST_MakeEnvelope((i * :f - 0.5) * :df - :e2, (j * :f - 0.5) * :df - :e2,
+                                                   (i * :f + :f - 0.5) * :df + :e2, (j * :f + :f - 0.5) * :df + :e2,
+                                                   4326) AS env) e
               WHERE ST_Intersects(b.geom, e.env)) s
-        GROUP BY i, j"""), {"d": d, "e2": 2 * eps, "t": t}).all()
-    bits = max(len(codes).bit_length(), 1)
-    empty = {"cell_deg": d, "i0": 0, "j0": 0, "ni": 1, "nj": 1, "bits": bits, "max_candidates": 0,
-             "packable": True, "cells": 0, "edge_cells": 0, "raster": [[0]]}
+        GROUP BY i, j"""), {"df": df, "f": fine, "e2": 2 * eps, "t": t}).all()
+    empty = {"cell_deg": df, "i0": 0, "j0": 0, "ni": 1, "nj": 1, "max_candidates": 0, "combos": [],
+             "usable": n_blocks <= _INT2_MAX, "cells": 0, "edge_cells": 0, "raster": [[0]]}
     if not coarse:
         return empty
     ci0, ci1 = min(c[0] for c in coarse), max(c[0] for c in coarse)
     cj0, cj1 = min(c[1] for c in coarse), max(c[1] for c in coarse)
-    while fine > 1 and (ci1 - ci0 + 1) * (cj1 - cj0 + 1) * fine * fine > MAX_RASTER_CELLS:
-        fine //= 2
-    if (ci1 - ci0 + 1) * (cj1 - cj0 + 1) > MAX_RASTER_CELLS:
-        return empty | {"packable": False, "cells": len(coarse)}
-    df = d / fine
+    if (ci1 - ci0 + 1) * (cj1 - cj0 + 1) * fine * fine > MAX_RASTER_CELLS or n_blocks > _INT2_MAX:
+        return empty | {"usable": False}
     # 2. the edge cells' fine sub-cells (grown by eps), tested against the coarse cell's candidates only
     edge = [(i, j, bs) for i, j, bs, inside in coarse if not inside]
     fine_rows = session.execute(text(f"""
@@ -149,36 +161,36 @@ def _build(session: Session, t: dt.datetime, codes: list[str], numeric: bool, d:
               FROM c JOIN b ON b.b = c.b,
                    generate_series(0, :f - 1) a, generate_series(0, :f - 1) a2,
                    LATERAL (SELECT c.i * :f + a AS fi, c.j * :f + a2 AS fj) k,
-                   LATERAL (SELECT ST_MakeEnvelope(k.fi * :df - :eps, k.fj * :df - :eps, (k.fi + 1) * :df + :eps,
-                                                   (k.fj + 1) * :df + :eps, 4326) AS env) e
+                   LATERAL (SELECT ST_MakeEnvelope((k.fi - 0.5) * :df - :eps, (k.fj - 0.5) * :df - :eps,
+                                                   (k.fi + 0.5) * :df + :eps, (k.fj + 0.5) * :df + :eps, 4326) AS env) e
               WHERE ST_Intersects(b.geom, e.env)) s
         GROUP BY fi, fj"""),
         {"ci": [i for i, _, bs in edge for _ in bs], "cj": [j for _, j, bs in edge for _ in bs],
          "cb": [b for _, _, bs in edge for b in bs], "f": fine, "df": df, "eps": eps, "t": t}).all()
-    # 3. the raster: inside coarse cells fill their fine × fine block, then the refined edge cells
-    value = (lambda b: int(codes[b - 1])) if numeric else (lambda b: b)
+    # 3. the raster: inside coarse cells fill their fine × fine square; then the refined edge cells, whose
+    #    value is minus the number of their candidate list (ascending code order) in ``combos``
+    fi0, fj0 = ci0 * fine, cj0 * fine
     ni, nj = (ci1 - ci0 + 1) * fine, (cj1 - cj0 + 1) * fine
-    raster = np.zeros((ni, nj), dtype=np.int64)
-    inside_cells = 0
+    raster = np.zeros((ni, nj), dtype=np.int16)
+    cells = 0
     for i, j, bs, inside in coarse:
         if inside:
-            x, y = (i - ci0) * fine, (j - cj0) * fine
-            raster[x:x + fine, y:y + fine] = value(bs[0])
-            inside_cells += fine * fine
-    m = max((len(r[2]) for r in fine_rows), default=0)
-    packable = m * bits <= 63
+            x, y = i * fine - fi0, j * fine - fj0
+            raster[x:x + fine, y:y + fine] = bs[0]
+            cells += fine * fine
+    combos: dict[tuple[int, ...], int] = {}
     edge_cells = 0
     for fi, fj, bs, inside in fine_rows:
-        x, y = fi - ci0 * fine, fj - cj0 * fine
+        cells += 1
         if inside:
-            raster[x, y] = value(bs[0])
-            inside_cells += 1
+            raster[fi - fi0, fj - fj0] = bs[0]
         else:
             edge_cells += 1
-            raster[x, y] = -sum(b << (bits * k) for k, b in enumerate(bs)) if packable else 0
-    return {"cell_deg": df, "i0": ci0 * fine, "j0": cj0 * fine, "ni": ni, "nj": nj, "bits": bits,
-            "max_candidates": m, "packable": packable, "cells": inside_cells + edge_cells,
-            "edge_cells": edge_cells, "raster": raster.tolist()}
+            raster[fi - fi0, fj - fj0] = -combos.setdefault(tuple(bs), len(combos) + 1)
+    m = max((len(c) for c in combos), default=0)
+    return {"cell_deg": df, "i0": fi0, "j0": fj0, "ni": ni, "nj": nj, "max_candidates": m,
+            "combos": [list(c) + [0] * (m - len(c)) for c in combos], "usable": len(combos) <= _INT2_MAX,
+            "cells": cells, "edge_cells": edge_cells, "raster": raster.tolist()}
 
 
 def assign_points_setwise(session: Session, points: str, result: str, *, method: str = "cells",
@@ -213,7 +225,7 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
             index = build_cell_index(session, cell_deg=index["coarse_deg"] if index else cell_deg,
                                      fine=index["fine"] if index else fine, as_of=t,
                                      numeric_codes=index["numeric_codes"] if index else None)
-        if not index["packable"]:
+        if not index["usable"]:
             method = "gist"
     if method == "gist":
         expr = f"(SELECT min(g.code) FROM grid g WHERE g.level = 3 AND {_CURRENT} AND ST_Covers(g.geom, {pt}))"
@@ -238,21 +250,21 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
 
 def _cells_expr(index: dict, pt: str) -> str:
     """The per-point expression over the stored raster (see the module docstring)."""
-    d, bits = float(index["cell_deg"]), index["bits"]
-    mask = (1 << bits) - 1
+    d = float(index["cell_deg"])
 
     def part(col: str) -> str:  # the whole array, detoasted once per statement (init-plan); array_cat
         # with an empty array returns its (detoasted) first argument, keeping its subscript bounds
         return f"(SELECT array_cat(x.{col}, '{{}}') FROM block_cell_index x WHERE x.id = :ix)"
 
-    raster, codes, geoms = part("raster"), part("codes"), part("geoms")
-    # the raster's subscripts are the cells' own (i, j): floor(lon / d), floor(lat / d); NULL beyond it
-    v = f"{raster}[floor(p.lon / {d!r})::int][floor(p.lat / {d!r})::int]"
-    # inside a block: v > 0, evaluated once (NULLIF/GREATEST) — the common case
-    inside = f"NULLIF(GREATEST({v}, 0), 0)"
-    inside = f"({inside})::text" if index["numeric_codes"] else f"{codes}[{inside}]"
-    # G[0] is NULL, so ST_Covers (strict) is NULL for the zero padding of fewer candidates
-    whens = " ".join(f"WHEN ST_Covers({geoms}[(-{v} >> {bits * k}) & {mask}], {pt}) "
-                     f"THEN {codes}[(-{v} >> {bits * k}) & {mask}]" for k in range(index["max_candidates"]))
+    raster, codes, codes_int, geoms, combos = (part(c) for c in ("raster", "codes", "codes_int", "geoms", "combos"))
+    # the raster's subscripts are the cells' own numbers, round(lon / d) and round(lat / d) (the cast
+    # to int rounds); beyond the raster the subscript yields NULL
+    v = f"{raster}[(p.lon / {d!r})::int][(p.lat / {d!r})::int]"
+    # inside one block: v = its number, looked up once — the common case. Edge cells (v < 0), no block
+    # (0) and outside (NULL) all subscript to NULL here
+    inside = f"({codes_int}[{v}])::text" if index["numeric_codes"] else f"{codes}[{v}]"
+    # candidate lists are padded with 0 and G[0] is NULL, so ST_Covers (strict) is NULL there
+    whens = " ".join(f"WHEN ST_Covers({geoms}[{combos}[-{v}][{k}]], {pt}) THEN {codes}[{combos}[-{v}][{k}]]"
+                     for k in range(1, index["max_candidates"] + 1))
     edge = f"CASE WHEN {v} < 0 THEN CASE {whens} END END" if whens else "NULL"
     return f"COALESCE({inside}, {edge})"

@@ -293,13 +293,15 @@ class BlockCellIndex(Base):
     j0: Mapped[int] = mapped_column(Integer)
     ni: Mapped[int] = mapped_column(Integer)
     nj: Mapped[int] = mapped_column(Integer)
-    bits: Mapped[int] = mapped_column(SmallInteger)
-    max_candidates: Mapped[int] = mapped_column(SmallInteger)
-    packable: Mapped[bool] = mapped_column(Boolean)
+    max_candidates: Mapped[int] = mapped_column(SmallInteger)  # longest candidate list of an edge cell
+    combos_n: Mapped[int] = mapped_column(Integer)             # distinct candidate lists
+    usable: Mapped[bool] = mapped_column(Boolean)              # False: too large → GiST join instead
     cells: Mapped[int] = mapped_column(Integer)
     edge_cells: Mapped[int] = mapped_column(Integer)
     build_ms: Mapped[int] = mapped_column(Integer)
-    codes: Mapped[list[str]] = mapped_column(ARRAY(String(14)))
+    codes: Mapped[list[str]] = mapped_column(ARRAY(String(14)))        # block number → code
+    codes_int: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))    # the same as integers (or empty)
     geoms: Mapped[list[Any]] = mapped_column(ARRAY(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False)))
-    raster: Mapped[list[Any]] = mapped_column(ARRAY(BigInteger))
+    combos: Mapped[list[Any]] = mapped_column(ARRAY(SmallInteger))  # candidate lists, 0-padded
+    raster: Mapped[list[Any]] = mapped_column(ARRAY(SmallInteger))  # block number, −combo, or 0
     built_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())

@@ -163,11 +163,14 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world, method, create)
     extra = [(113.63, 34.755), (113.63, 34.745), (113.625, 34.75), (113.635, 34.75), (113.63, 34.75),
              (113.62, 34.745), (113.64, 34.76), (113.6202, 34.7402), (113.6298, 34.7498),
              (113.62 - 1e-10, 34.75), (113.64 + 1e-10, 34.75), (113.63 - 1e-12, 34.755), (113.63 + 1e-12, 34.755)]
-    # raster-cell borders (multiples of CELL_DEG, ± one ulp) inside blocks and on shared edges
+    # coarse and fine raster-cell borders (± one ulp) inside blocks and on shared edges: fine cells
+    # are centred on multiples of CELL_DEG / FINE, coarse ones span FINE of them
+    df = CELL_DEG / FINE
     for k in range(5):
-        x = 113.6204 + k * CELL_DEG
-        extra += [(x, 34.7562), (np.nextafter(x, 0), 34.7562), (np.nextafter(x, 200), 34.7562),
-                  (x, 34.75), (113.63, 34.7404 + k * CELL_DEG)]
+        for x in (113.6204 + k * CELL_DEG, (round(113.6204 / df) + k * FINE + 0.5) * df,
+                  (round(113.6204 / df) + k + 0.5) * df):
+            extra += [(x, 34.7562), (np.nextafter(x, 0), 34.7562), (np.nextafter(x, 200), 34.7562),
+                      (x, 34.75), (113.63, 34.7404 + k * CELL_DEG), (113.63, (round(34.7404 / df) + k + 0.5) * df)]
     lon = np.concatenate([lon, [e[0] for e in extra]])
     lat = np.concatenate([lat, [e[1] for e in extra]])
     empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
@@ -221,7 +224,7 @@ def test_bulk_cells_with_non_numeric_codes_and_coarse_cells(empty_db, world):
         except OutsideGridsError:
             want[i] = None
     idx = build_cell_index(empty_db, cell_deg=0.003)
-    assert idx["numeric_codes"] and idx["packable"]
+    assert idx["numeric_codes"] and idx["usable"]
     idx_text = build_cell_index(empty_db, cell_deg=0.003, numeric_codes=False)  # block-number lookup
     assert not idx_text["numeric_codes"] and idx["edge_cells"] == idx_text["edge_cells"]
     for k, ix in enumerate((idx, idx_text)):
@@ -229,3 +232,72 @@ def test_bulk_cells_with_non_numeric_codes_and_coarse_cells(empty_db, world):
         assert n == 800
         got = dict(empty_db.execute(text(f"SELECT point_id, grid_code FROM res{k}")).all())
         assert got == want
+
+
+def _pts(session, name, pts):
+    session.execute(text(f"CREATE TEMP TABLE {name} (id bigint, lon float8, lat float8) ON COMMIT DROP"))
+    session.execute(text(f"INSERT INTO {name} SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
+                         "CAST(:y AS float8[]))"),
+                    {"i": list(range(len(pts))), "x": [p[0] for p in pts], "y": [p[1] for p in pts]})
+
+
+def _assigned(session, points, result, **kw):
+    assign_points_setwise(session, points, result, create=True, **kw)
+    return dict(session.execute(text(f"SELECT point_id, grid_code FROM {result}")).all())
+
+
+def test_cell_index_is_stored_reused_and_rebuilt_after_a_boundary_change(empty_db, world):
+    """The index is kept in block_cell_index and looked up while the blocks stay the same; a boundary
+    change (new grid versions) changes the fingerprint, so the next assignment builds a new index and
+    follows the new boundary — and an assignment as of before the change still uses the old one."""
+    first = build_cell_index(empty_db)
+    assert first["built"] and first["build_ms"] >= 0
+    again = build_cell_index(empty_db)
+    assert not again["built"] and again["id"] == first["id"]
+    assert empty_db.execute(text("SELECT count(*) FROM block_cell_index")).scalar_one() == 1
+    before = dt.datetime.now(dt.timezone.utc)
+    pts = [(113.625, 34.751), (113.625, 34.7515), (113.625, 34.753), (113.635, 34.751)]
+    _pts(empty_db, "pts", pts)
+    assert _assigned(empty_db, "pts", "r0") == {0: B11, 1: B11, 2: B11, 3: B21}
+    # planners move the B11/B12 edge north from 34.75 to 34.752 (old versions closed, new ones inserted)
+    change = dt.datetime.now(dt.timezone.utc)
+    empty_db.execute(text("UPDATE grid SET valid_to = :t WHERE code IN (:a, :b) AND valid_to IS NULL"),
+                     {"t": change, "a": B11, "b": B12})
+    for code, parent, (x0, y0, x1, y1) in ((B11, C1, (113.62, 34.752, 113.63, 34.76)),
+                                           (B12, C1, (113.62, 34.74, 113.63, 34.752))):
+        empty_db.execute(text("""
+            INSERT INTO grid (code, level, parent_code, name, geom, area_m2, valid_from)
+            VALUES (:c, 3, :p, :c, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), 1, :t)"""),
+            dict(c=code, p=parent, x0=x0, y0=y0, x1=x1, y1=y1, t=change))
+    assert grid_fingerprint(empty_db) != first["fingerprint"]
+    # a stale index description passed in is noticed and replaced
+    got = _assigned(empty_db, "pts", "r1", index=first)
+    assert got == {0: B12, 1: B12, 2: B11, 3: B21}
+    for k, (x, y) in enumerate(pts):
+        assert got[k] == locate_block(empty_db, x, y).grid_code
+    assert empty_db.execute(text("SELECT count(*) FROM block_cell_index")).scalar_one() == 2
+    # as of before the change: the old blocks, the old (still stored) index
+    old = build_cell_index(empty_db, as_of=before)
+    assert old["id"] == first["id"] and not old["built"]
+    assert _assigned(empty_db, "pts", "r2", as_of=before) == {0: B11, 1: B11, 2: B11, 3: B21}
+
+
+def test_cell_index_keeps_only_the_latest_few(empty_db, world):
+    from geodata.bulk_assignment import KEEP_INDEXES
+    for k in range(KEEP_INDEXES + 3):
+        build_cell_index(empty_db, cell_deg=0.001 + k * 0.0001)
+    assert empty_db.execute(text("SELECT count(*) FROM block_cell_index")).scalar_one() == KEEP_INDEXES
+
+
+def test_points_beyond_the_raster_and_an_unusable_index(empty_db, world, monkeypatch):
+    """Points far outside the blocks subscript beyond the raster (NULL, no error); when the raster would
+    be too large the index says so and the GiST join gives the same answers."""
+    import geodata.bulk_assignment as ba
+    pts = [(0.0, 0.0), (-179.9, -89.9), (179.9, 89.9), (113.625, 34.755), (113.63, 34.75), (113.7, 34.75)]
+    _pts(empty_db, "pts", pts)
+    assert _assigned(empty_db, "pts", "r0") == {0: None, 1: None, 2: None, 3: B11, 4: B11, 5: None}
+    monkeypatch.setattr(ba, "MAX_RASTER_CELLS", 1000)
+    idx = build_cell_index(empty_db, cell_deg=0.0005)
+    assert not idx["usable"]
+    assert _assigned(empty_db, "pts", "r1", cell_deg=0.0005) == {0: None, 1: None, 2: None, 3: B11, 4: B11,
+                                                                   5: None}
