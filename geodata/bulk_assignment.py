@@ -87,8 +87,10 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
     numeric = all(c.isdigit() and len(c) <= 18 and str(int(c)) == c for c in codes)
     numeric = numeric if numeric_codes is None else numeric and numeric_codes
     key = {"fp": fp, "cd": float(cell_deg), "f": int(fine), "nc": numeric}
+    # FOR KEY SHARE: the row stays until the caller's transaction ends (pruning skips it, see below),
+    # so an assignment can never read an index that vanished under it
     find = text(f"SELECT {_META} FROM block_cell_index WHERE fingerprint = :fp AND coarse_deg = :cd "
-                f"AND fine = :f AND numeric_codes = :nc")
+                f"AND fine = :f AND numeric_codes = :nc FOR KEY SHARE")
     if not force and (row := session.execute(find, key).one_or_none()) is not None:
         return _meta(row, built=False)
     started = time.perf_counter()
@@ -112,9 +114,10 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
                "cells": desc["cells"], "edge": desc["edge_cells"], "ms": build_ms, "codes": codes,
                "codes_int": [int(c) for c in codes] if numeric else [], "combos": desc["combos"] or [[0]],
                "raster": desc["raster"], "t": t})
-    session.execute(text("DELETE FROM block_cell_index WHERE id NOT IN "
-                         "(SELECT id FROM block_cell_index ORDER BY built_at DESC, id DESC LIMIT :k)"),
-                    {"k": KEEP_INDEXES})
+    # keep the latest few; rows another transaction is using are skipped (pruned by a later build)
+    session.execute(text("DELETE FROM block_cell_index WHERE id IN (SELECT id FROM block_cell_index WHERE id NOT IN "
+                         "(SELECT id FROM block_cell_index ORDER BY built_at DESC, id DESC LIMIT :k) "
+                         "FOR UPDATE SKIP LOCKED)"), {"k": KEEP_INDEXES})
     return _meta(session.execute(find, key).one(), built=True)
 
 
@@ -207,7 +210,7 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
     transaction); the leader writes.
 
     ``method="cells"`` (default): through the stored cell index (:func:`build_cell_index`, looked up
-    — or built — here for ``cell_deg``/``fine``, or the one described by ``index``).
+    — or built — here for ``cell_deg``/``fine``, or for the parameters of ``index``).
     ``method="gist"``: for each point, the covering blocks found through the GiST index of ``grid``.
 
     ``points_chunked=True``: ``points`` holds the points as chunks of parallel arrays, one row per
@@ -221,10 +224,11 @@ def assign_points_setwise(session: Session, points: str, result: str, *, method:
         session.execute(text("SET LOCAL parallel_setup_cost = 10"))
         session.execute(text("SET LOCAL parallel_tuple_cost = 0.001"))
     if method == "cells":
-        if index is None or index.get("fingerprint") != grid_fingerprint(session, as_of=t):
-            index = build_cell_index(session, cell_deg=index["coarse_deg"] if index else cell_deg,
-                                     fine=index["fine"] if index else fine, as_of=t,
-                                     numeric_codes=index["numeric_codes"] if index else None)
+        # always looked up here (cheap): locks the row for this transaction, and an ``index`` described
+        # earlier — maybe for blocks that have changed since — only lends its parameters
+        index = build_cell_index(session, cell_deg=index["coarse_deg"] if index else cell_deg,
+                                 fine=index["fine"] if index else fine, as_of=t,
+                                 numeric_codes=index["numeric_codes"] if index else None)
         if not index["usable"]:
             method = "gist"
     if method == "gist":

@@ -301,3 +301,43 @@ def test_points_beyond_the_raster_and_an_unusable_index(empty_db, world, monkeyp
     assert not idx["usable"]
     assert _assigned(empty_db, "pts", "r1", cell_deg=0.0005) == {0: None, 1: None, 2: None, 3: B11, 4: B11,
                                                                    5: None}
+
+
+def test_an_index_in_use_is_not_pruned_by_another_transaction(server_url):
+    """Session A looks an index up (and holds it); session B then builds enough other indexes to
+    prune A's: B skips it instead of waiting or deleting it, and A's assignment still works."""
+    import os
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from geodata.bulk_assignment import KEEP_INDEXES
+    from geodata.dbadmin import drop_database
+    from tests.factories import scratch_database
+
+    name = f"gridwatch_test_cellidx{os.getpid()}"
+    engine = create_engine(scratch_database(server_url, name))
+    try:
+        with Session(engine) as s:
+            seed(s)
+            build_cell_index(s)
+            s.commit()
+        with Session(engine) as a, Session(engine) as b:
+            held = build_cell_index(a)
+            assert not held["built"]
+            b.execute(text("SET LOCAL lock_timeout = '5s'"))
+            for k in range(KEEP_INDEXES + 2):
+                build_cell_index(b, cell_deg=0.001 + k * 0.0001)
+            b.commit()
+            _pts(a, "pts", [(113.625, 34.755), (113.7, 34.75)])
+            assert _assigned(a, "pts", "r", index=held) == {0: B11, 1: None}
+            a.commit()
+        with Session(engine) as s:
+            ids_now = set(s.execute(text("SELECT id FROM block_cell_index")).scalars())
+            assert held["id"] in ids_now and len(ids_now) == KEEP_INDEXES + 1
+            build_cell_index(s, cell_deg=0.005)  # a later build prunes it, now that nobody holds it
+            s.commit()
+            assert held["id"] not in set(s.execute(text("SELECT id FROM block_cell_index")).scalars())
+    finally:
+        engine.dispose()
+        drop_database(server_url, name)
