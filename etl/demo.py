@@ -21,10 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.orm import Session
 
+from geodata import notices
 from geodata import workflow as wf
 from geodata.geometry import area_m2
+from geodata.issues import actor_for
+from geodata.models import GridAssignment, Outbox
 from geodata.workflow import SHANGHAI, DeadlinePolicy
 
 from . import demo_text as T
@@ -60,6 +64,7 @@ class DemoSummary:
     events: int = 0
     diaries: int = 0
     activities: int = 0
+    notices: int = 0
     seconds: float = 0.0
 
     def __str__(self) -> str:
@@ -81,7 +86,8 @@ class DemoSummary:
             f"  社情 Sentiment reports: {self.sentiments}, 办结 closed {self.sentiments_closed} "
             f"({rate(self.sentiments_closed, self.sentiments)})",
             f"  流程事件 Events: {self.events} · 民情日记 Patrol diaries: {self.diaries}"
-            f" · 三谈三访三诊 Activities: {self.activities}",
+            f" · 三谈三访三诊 Activities: {self.activities}"
+            f" · 周报短信 Weekly notices: {self.notices}",
             f"  截至 As of: {as_of} (北京时间 Beijing time) · 种子 seed {self.seed}"
             f" · 用时 {self.seconds:.1f} s",
         ])
@@ -244,8 +250,11 @@ SOURCE_P = {"problem": [.42, .13, .20, .17, .08], "sentiment": [.05, .35, .30, .
 
 # -- the loader -----------------------------------------------------------------------------------
 def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, progress: bool = True,
-              if_empty: bool = False) -> DemoSummary:
-    """Load the demo dataset in one transaction; raises DemoError if grids exist (unless if_empty)."""
+              if_empty: bool = False, weekly_notices: bool = False) -> DemoSummary:
+    """Load the demo dataset in one transaction; raises DemoError if grids exist (unless if_empty).
+
+    ``weekly_notices``: also write the last complete week's weekly notices to the outbox
+    (:func:`add_weekly_notices`)."""
     t0 = time.perf_counter()
     if end is None:  # today, or yesterday before the records' cut-off time: never a future timestamp
         now = dt.datetime.now(SHANGHAI)
@@ -284,6 +293,10 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
             gen.make_activities()
             bar.step("写入数据库 writing")
             gen.write(conn, bar)
+            if weekly_notices:
+                with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+                    add_weekly_notices(session, end)
+                    session.commit()   # the savepoint; the load's transaction commits below
             bar.step("统计 summary")
             summary = _summarise(conn, seed, end, gen.as_of)
             bar.step("完成 done")
@@ -291,6 +304,37 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
         bar.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+#: the gateway's delay between writing a notice to the outbox and sending it (demo: all sent)
+NOTICE_SEND_DELAY = dt.timedelta(minutes=2)
+
+
+def last_complete_week(end: dt.date) -> dt.date:
+    """Monday of the last complete week before ``end`` (records stop on ``end`` at AS_OF_TIME, so the
+    week holding ``end`` is never complete, not even on a Sunday)."""
+    return notices.week_bounds(end)[0] - dt.timedelta(days=7)
+
+
+def add_weekly_notices(session: Session, end: dt.date) -> list[int]:
+    """The weekly notices (周通报) for the last complete week (Monday–Sunday) before ``end``, through
+    geodata.notices and its default outbox delivery, as the demo's operator at the records' cut-off
+    (``end`` at AS_OF_TIME, so counts agree with the records). Created then and marked sent two
+    minutes later: that week is over, so its SMS has gone out. Deterministic for the same records
+    and ``end``. Returns the outbox ids written (none if that week was already sent)."""
+    as_of = dt.datetime.combine(end, AS_OF_TIME, tzinfo=SHANGHAI)
+    week_of = last_complete_week(end)
+    operator = session.execute(select(GridAssignment.official_id).where(GridAssignment.role == "operator")
+                               .order_by(GridAssignment.official_id).limit(1)).scalar()
+    if operator is None:
+        return []
+    actor = actor_for(session, operator, as_of=as_of)
+    run = notices.send_weekly_notices(session, actor, week_of=week_of, now=as_of)
+    ids = [n["outbox_id"] for n in run["notices"] if n["delivered"]]
+    if ids:
+        session.execute(update(Outbox).where(Outbox.id.in_(ids))
+                        .values(created_at=as_of, sent_at=as_of + NOTICE_SEND_DELAY))
+    return ids
 
 
 def _summarise(conn, seed: int, end: dt.date, as_of: dt.datetime) -> DemoSummary:
@@ -305,7 +349,7 @@ def _summarise(conn, seed: int, end: dt.date, as_of: dt.datetime) -> DemoSummary
         sentiments=q("SELECT count(*) FROM issue WHERE kind = 'sentiment'"),
         sentiments_closed=q(f"SELECT count(*) FROM issue WHERE kind = 'sentiment' AND {closed}"),
         events=q("SELECT count(*) FROM issue_event"), diaries=q("SELECT count(*) FROM patrol_diary"),
-        activities=q("SELECT count(*) FROM activity"))
+        activities=q("SELECT count(*) FROM activity"), notices=q("SELECT count(*) FROM outbox"))
 
 
 #: Open issues at the end of the year: (kind, domain, source, age in hours, event offsets in hours

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -22,6 +23,7 @@ from . import workflow as wf
 from .assignment import ServiceError
 from .issues import Actor, ForbiddenError
 from .models import Grid, GridAssignment, Issue, Official, Outbox
+from .scope import Scope
 
 UTC = dt.timezone.utc
 SENDER = "三官庙街道网格化管理中心"
@@ -207,3 +209,84 @@ def list_outbox(session: Session, *, official_id: int | None = None, page: int =
               "sent_at": o.sent_at.astimezone(tz) if o.sent_at else None} for o, name in rows]
     return {"items": items, "total": int(total), "page": page, "page_size": page_size,
             "pages": max(1, math.ceil(total / page_size))}
+
+
+# -- the dashboard's view of the outbox ----------------------------------------------------------
+#: a mainland mobile number standing alone (not part of a longer digit run such as an issue number)
+_MOBILE_RE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+
+
+def mask_phones(text_: str) -> str:
+    """Mask mobile numbers (138****0001). Notices carry issue numbers and titles only, but a title is
+    typed by whoever reported the issue and could hold a number; the outbox view never shows one."""
+    return _MOBILE_RE.sub(r"\1****\2", text_)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One outgoing message as the dashboard shows it (times in the business time zone)."""
+
+    id: int
+    official_id: int | None
+    recipient: str | None
+    grids: tuple[tuple[str, str, str], ...]   # the recipient's current grids in scope: (code, name, name_en)
+    channel: str
+    subject: str
+    body: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+    @property
+    def sent(self) -> bool:
+        return self.sent_at is not None
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    items: list[OutboxItem]
+    total: int      # rows in scope
+    pending: int    # of which not sent yet
+
+
+def _current(now: dt.datetime):
+    return and_(GridAssignment.valid_from <= now,
+                or_(GridAssignment.valid_to.is_(None), GridAssignment.valid_to > now))
+
+
+def latest_outbox(session: Session, scope: Scope, *, limit: int = 100, offset: int = 0,
+                  now: dt.datetime | None = None, tz: ZoneInfo = wf.SHANGHAI) -> OutboxView:
+    """The newest outbox rows the viewer may see, newest first (``limit`` 0 → counts only).
+
+    A scope limited to grids sees the messages of officials currently assigned to a grid in it; the
+    command centre's scope (every grid) sees every row. Phone numbers are never part of the result:
+    officials' phones are not read, and mobile numbers in a message body are masked."""
+    if not 0 <= limit <= 500 or not 0 <= offset <= 1_000_000:
+        raise ServiceError("invalid_page_size", "limit 须在 0–500 之间", "limit must be 0–500", field="limit")
+    now = now or dt.datetime.now(UTC)
+    conds = []
+    if scope.roots is not None:
+        conds.append(Outbox.official_id.in_(
+            select(GridAssignment.official_id).where(_current(now), scope.filter(GridAssignment.grid_code))))
+    total, pending = session.execute(
+        select(func.count(), func.count().filter(Outbox.sent_at.is_(None))).select_from(Outbox).where(*conds)).one()
+    if limit == 0:
+        return OutboxView([], int(total), int(pending))
+    rows = session.execute(
+        select(Outbox.id, Outbox.official_id, Official.name, Outbox.channel, Outbox.subject, Outbox.body,
+               Outbox.created_at, Outbox.sent_at)
+        .outerjoin(Official, Official.id == Outbox.official_id).where(*conds)
+        .order_by(Outbox.created_at.desc(), Outbox.id.desc()).limit(limit).offset(offset)).all()
+    officials = sorted({r.official_id for r in rows if r.official_id is not None})
+    grids: dict[int, list[tuple[str, str, str]]] = {}
+    if officials:
+        for oid, code, name, name_en in session.execute(
+                select(GridAssignment.official_id, Grid.code, Grid.name, Grid.name_en).distinct()
+                .join(Grid, and_(Grid.code == GridAssignment.grid_code, Grid.valid_to.is_(None)))
+                .where(GridAssignment.official_id.in_(officials), _current(now),
+                       scope.filter(GridAssignment.grid_code))
+                .order_by(GridAssignment.official_id, Grid.code)):
+            grids.setdefault(oid, []).append((code, name, name_en or name))
+    items = [OutboxItem(r.id, r.official_id, r.name, tuple(grids.get(r.official_id, ())), r.channel,
+                        mask_phones(r.subject), mask_phones(r.body), r.created_at.astimezone(tz),
+                        r.sent_at.astimezone(tz) if r.sent_at else None) for r in rows]
+    return OutboxView(items, int(total), int(pending))
