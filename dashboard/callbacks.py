@@ -20,7 +20,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx as d
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from geodata import mapdata
+from geodata import mapdata, notices
 from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import STATUSES
@@ -34,6 +34,7 @@ RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
 RATE_COLORS = ["#b2182b", "#ef8a62", "#fddbc7", "#d9f0d3", "#7fbf7b", "#1b7837"]
 DEFAULT_METRIC = "overdue"
 LANG_COOKIE = "gw_lang"
+OUTBOX_LIMIT = 200   # rows loaded into the outbox modal (newest first)
 
 
 @dataclass
@@ -411,6 +412,39 @@ def search_target(value: str | None) -> str | None:
     return None
 
 
+def outbox_rows(items: list[notices.OutboxItem], lang: str) -> list[dict[str, Any]]:
+    """Outbox items → the modal's grid rows (the body travels with the row, shown when selected)."""
+    return [{"id": str(i.id), "created": fmt_dt(i.created_at, lang), "created_ts": int(i.created_at.timestamp()),
+             "recipient": i.recipient or "—", "subject": i.subject,
+             "status": t("outbox_sent" if i.sent else "outbox_pending", lang), "sent": i.sent,
+             "sent_at": fmt_dt(i.sent_at, lang) if i.sent_at else "",
+             "grids": "、".join(grid_name((n, en), lang, c) for c, n, en in i.grids), "body": i.body}
+            for i in items]
+
+
+def outbox_note(shown: int, total: int, pending: int, lang: str) -> str:
+    if not total:
+        return t("outbox_empty", lang)
+    return t("outbox_shown", lang, n=fmt_int(shown, lang), total=fmt_int(total, lang),
+             pending=fmt_int(pending, lang))
+
+
+def outbox_message(selected: list[dict[str, Any]] | None, lang: str) -> list[Any]:
+    """The selected grid row → its full message (subject, facts, text); a hint when none is selected."""
+    row = (selected or [None])[0]
+    if not row:
+        return [html.P(t("outbox_pick", lang), className="gw-muted")]
+    facts = [(t("col_recipient", lang), row.get("recipient") or "—")]
+    if row.get("grids"):
+        facts.append((t("outbox_grids", lang), row["grids"]))
+    facts += [(t("col_time", lang), row.get("created") or "—"), (t("col_status", lang), row.get("status") or "—")]
+    if row.get("sent_at"):
+        facts.append((t("col_sent_at", lang), row["sent_at"]))
+    return [html.H4(row.get("subject") or "", className="gw-outbox-subject"),
+            html.Dl(className="gw-meta", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
+            html.Pre(row.get("body") or "", className="gw-outbox-text", id="gw-outbox-text")]
+
+
 # -- callback bodies (database through mapdata only) --------------------------------------------
 def context_data(mctx: MapCtx) -> layout.MapContextData:
     with mctx.session() as s:
@@ -423,7 +457,8 @@ def context_data(mctx: MapCtx) -> layout.MapContextData:
             street_bbox=detail.bbox if detail else None,
             domains=mapdata.domains(s),
             block_names={c: n for c, n in names.items() if c[12:] != "00"},
-            grids_stamp=mapdata.grids_stamp(s))
+            grids_stamp=mapdata.grids_stamp(s),
+            outbox_count=notices.latest_outbox(s, mctx.scope, limit=0).total)
 
 
 def page_layout(mctx: MapCtx, lang: str | None) -> Any:
@@ -570,6 +605,14 @@ def navigate_outputs(mctx: MapCtx, trigger: str | None, search_value: str | None
     return target, no_update, no_update
 
 
+def outbox_outputs(mctx: MapCtx, lang: str) -> tuple[list[dict[str, Any]], str, list[Any]]:
+    """Opening the outbox → (grid rows, note, header button label with the count)."""
+    with mctx.session() as s:
+        view = notices.latest_outbox(s, mctx.scope, limit=OUTBOX_LIMIT)
+    return (outbox_rows(view.items, lang), outbox_note(len(view.items), view.total, view.pending, lang),
+            layout.outbox_button_label(lang, view.total))
+
+
 def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
     with mctx.session() as s:
         new = mapdata.latest_change(s, mctx.scope)
@@ -686,3 +729,21 @@ def register(app: Dash, mctx: MapCtx) -> None:
                   prevent_initial_call=True)   # the page (and a rebuilt body) already carry stamp and note
     def _live(_n, stamp, lang):
         return live_outputs(mctx, stamp, lang)
+
+    @app.callback(Output(ids.OUTBOX, "is_open"), Output(ids.OUTBOX_GRID, "rowData"),
+                  Output(ids.OUTBOX_GRID, "selectedRows"), Output(ids.OUTBOX_NOTE, "children"),
+                  Output(ids.OUTBOX_MESSAGE, "children", allow_duplicate=True),
+                  Output(ids.OUTBOX_OPEN, "children"),
+                  Input(ids.OUTBOX_OPEN, "n_clicks"), Input(ids.OUTBOX_CLOSE, "n_clicks"),
+                  State(ids.LANG, "value"), prevent_initial_call=True)
+    def _outbox(_open, _close, lang):
+        if dash_ctx.triggered_id != ids.OUTBOX_OPEN:
+            return False, no_update, no_update, no_update, no_update, no_update
+        lang = norm_lang(lang)
+        rows, note, label = outbox_outputs(mctx, lang)
+        return True, rows, [], note, outbox_message(None, lang), label
+
+    @app.callback(Output(ids.OUTBOX_MESSAGE, "children"), Input(ids.OUTBOX_GRID, "selectedRows"),
+                  State(ids.LANG, "value"), prevent_initial_call=True)
+    def _outbox_message(selected, lang):
+        return outbox_message(selected, norm_lang(lang))

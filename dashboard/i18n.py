@@ -98,6 +98,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "none": ("暂无", "None"),
     "km2": ("平方公里", "km²"),
     "overdue_flag": ("超期", "overdue"),
+    "outbox": ("周报短信", "Weekly notices"),
+    "outbox_title": ("周报短信发件箱", "Weekly notice outbox"),
+    "outbox_pending": ("待发送", "Pending"),
+    "outbox_sent": ("已发送", "Sent"),
+    "col_recipient": ("收件人", "Recipient"),
+    "col_subject": ("主题", "Subject"),
+    "col_sent_at": ("发送时间", "Sent at"),
+    "outbox_pick": ("选择一条短信查看全文", "Select a message to read it in full"),
+    "outbox_empty": ("发件箱中暂无短信", "The outbox is empty"),
+    "outbox_shown": ("最新 {n} 条，共 {total} 条（待发送 {pending} 条）",
+                     "Latest {n} of {total} ({pending} pending)"),
+    "outbox_grids": ("负责网格", "Grids"),
 }
 
 ROLE_LABELS = {

@@ -50,3 +50,11 @@ TIMELINE = "timeline-modal"
 TIMELINE_TITLE = "timeline-title"
 TIMELINE_BODY = "timeline-body"
 TIMELINE_CLOSE = "timeline-close"
+
+# weekly-notice outbox (header button → modal)
+OUTBOX_OPEN = "outbox-open"          # header button, label carries the count
+OUTBOX = "outbox-modal"
+OUTBOX_GRID = "outbox-grid"          # dash-ag-grid of the latest messages
+OUTBOX_MESSAGE = "outbox-message"    # the selected row's full text
+OUTBOX_NOTE = "outbox-note"          # "showing n of N"
+OUTBOX_CLOSE = "outbox-close"

@@ -34,6 +34,7 @@ class MapContextData:
     domains: list[tuple[str, str, str]]
     block_names: dict[str, tuple[str, str]]
     grids_stamp: str
+    outbox_count: int = 0   # weekly-notice outbox rows the viewer may see (the header button's badge)
 
 
 #: the overlays of the layer control (i18n keys are ``layer_<key>``), and those ticked at first
@@ -251,6 +252,42 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
     ]
 
 
+def outbox_button_label(lang: str, count: int) -> list[Any]:
+    return [html.Span(t("outbox", lang)), html.Span(f"{count:,}", className="gw-badge")]
+
+
+def outbox_columns(lang: str) -> list[dict[str, Any]]:
+    return [
+        {"field": "created", "headerName": t("col_time", lang), "width": 190,
+         "comparator": {"function": "nodeA.data.created_ts - nodeB.data.created_ts"}},
+        {"field": "recipient", "headerName": t("col_recipient", lang), "width": 130},
+        {"field": "subject", "headerName": t("col_subject", lang), "flex": 1, "minWidth": 180},
+        {"field": "status", "headerName": t("col_status", lang), "width": 110,
+         "cellClassRules": {"gw-cell-pending": "!params.data.sent"}},
+    ]
+
+
+def outbox_modal(lang: str) -> dbc.Modal:
+    """The weekly-notice outbox: the latest messages (loaded when opened) and the selected one's text."""
+    return dbc.Modal(id=ids.OUTBOX, is_open=False, size="xl", scrollable=True, className="gw-outbox",
+                     children=[
+        dbc.ModalHeader(dbc.ModalTitle(t("outbox_title", lang)), close_button=True),
+        dbc.ModalBody(children=[
+            html.Div(id=ids.OUTBOX_NOTE, className="gw-outbox-note"),
+            dag.AgGrid(
+                id=ids.OUTBOX_GRID, className="gw-outbox-grid", rowData=[], columnDefs=outbox_columns(lang),
+                defaultColDef={"sortable": True, "resizable": True, "filter": False},
+                dashGridOptions={"animateRows": False,
+                                 "rowSelection": {"mode": "singleRow", "checkboxes": False,
+                                                  "enableClickSelection": True}},
+                getRowId="params.data.id", style={"height": "300px"}),
+            html.Div(id=ids.OUTBOX_MESSAGE, className="gw-outbox-message",
+                     children=html.P(t("outbox_pick", lang), className="gw-muted")),
+        ]),
+        dbc.ModalFooter(dbc.Button(t("close", lang), id=ids.OUTBOX_CLOSE, color="secondary")),
+    ])
+
+
 def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData,
          overlays: list[str] | None = None) -> list[Any]:
     street = ctx.street_names[0] if lang == "zh" else ctx.street_names[1]
@@ -262,6 +299,8 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
             dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                          options=[], searchable=True, clearable=True, value=None),
             html.Div(id=ids.LIVE_NOTE, className="gw-live", children=live_note(lang)),
+            dbc.Button(outbox_button_label(lang, ctx.outbox_count), id=ids.OUTBOX_OPEN,
+                       color="light", outline=True, size="sm", className="gw-outbox-open", n_clicks=0),
         ]),
         filters(lang, flt, ctx.domains, metric),
         html.Main(className="gw-main", children=[
@@ -278,4 +317,5 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
             dbc.ModalBody(id=ids.TIMELINE_BODY),
             dbc.ModalFooter(dbc.Button(t("close", lang), id=ids.TIMELINE_CLOSE, color="secondary")),
         ]),
+        outbox_modal(lang),
     ]

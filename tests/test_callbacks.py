@@ -9,6 +9,7 @@ from typing import Any
 import plotly
 import pytest
 from dash import no_update
+from sqlalchemy import text as sql
 
 from dashboard import callbacks as cb
 from dashboard import i18n, ids, layout
@@ -17,6 +18,8 @@ from geodata import mapdata as md
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 from geodata.settings import Settings
+
+from .conftest import DEMO_END
 
 
 def _text(component) -> str:
@@ -486,3 +489,79 @@ def test_callback_wiring_skips_redundant_calls(mctx, demo_url):
     # ... so the body carries the live note itself, in its language
     assert "● 实时 · 更新于" in _text(cb.body_outputs(mctx, "zh", None))
     assert "● Live · updated" in _text(cb.body_outputs(mctx, "en", None))
+
+
+# -- weekly-notice outbox ------------------------------------------------------------------------
+def _outbox_item(k: int, sent: bool) -> "notices.OutboxItem":
+    from geodata import notices
+
+    created = dt.datetime(2026, 11, 27, 7, 30 + k, tzinfo=i18n.TZ)
+    return notices.OutboxItem(
+        id=100 + k, official_id=7 + k, recipient=f"网格长{k}",
+        grids=(("41010200500101", "一号院", "Courtyard 1"), ("41010200500102", "二号院", "")),
+        channel="sms", subject="网格周通报 2026-11-16", body=f"第{k}条\n请优先处理：",
+        created_at=created, sent_at=created + dt.timedelta(minutes=2) if sent else None)
+
+
+def test_outbox_rows_and_message_shaping():
+    items = [_outbox_item(1, False), _outbox_item(0, True)]
+    zh = cb.outbox_rows(items, "zh")
+    assert [r["id"] for r in zh] == ["101", "100"]
+    assert [r["status"] for r in zh] == ["待发送", "已发送"] and [r["sent"] for r in zh] == [False, True]
+    assert zh[0]["created"] == "2026年11月27日 07:31" and zh[0]["sent_at"] == ""
+    assert zh[1]["sent_at"] == "2026年11月27日 07:32"
+    assert zh[0]["created_ts"] - zh[1]["created_ts"] == 60
+    assert zh[0]["grids"] == "一号院、二号院" and zh[0]["recipient"] == "网格长1"
+    assert zh[0]["body"] == "第1条\n请优先处理："
+    en = cb.outbox_rows(items, "en")
+    assert [r["status"] for r in en] == ["Pending", "Sent"]
+    assert en[1]["created"] == "27 Nov 2026 07:30" and en[0]["grids"] == "Courtyard 1、二号院"
+
+    hint = _text(cb.outbox_message(None, "zh"))
+    assert "选择一条短信查看全文" in hint and "Select a message" in _text(cb.outbox_message([], "en"))
+    msg = _text(cb.outbox_message([en[1]], "en"))
+    assert "第0条" in msg and "Recipient" in msg and "网格长0" in msg and "Sent at" in msg
+    assert "gw-outbox-text" in msg and "Courtyard 1" in msg
+    pending = _text(cb.outbox_message([zh[0]], "zh"))
+    assert "收件人" in pending and "待发送" in pending and "发送时间" not in pending
+
+    assert cb.outbox_note(0, 0, 0, "zh") == "发件箱中暂无短信"
+    assert cb.outbox_note(200, 1234, 59, "en") == "Latest 200 of 1,234 (59 pending)"
+    assert cb.outbox_note(2, 2, 1, "zh") == "最新 2 条，共 2 条（待发送 1 条）"
+
+
+def test_outbox_outputs_on_the_demo_notices(mctx, db):
+    """Opening the modal: one geodata call, rows for the demo's weekly notices, the count on the button."""
+    import contextlib
+
+    from etl.demo import add_weekly_notices
+
+    written = add_weekly_notices(db, DEMO_END)
+    assert written
+
+    class RollbackCtx(MapCtx):
+        def session(self):
+            return contextlib.nullcontext(db)
+
+    rctx = RollbackCtx(engine=mctx.engine, settings=mctx.settings, scope=Scope.everything(personal_data=False))
+    total = db.execute(sql("SELECT count(*) FROM outbox")).scalar_one()
+    rows, note, label = cb.outbox_outputs(rctx, "zh")
+    assert {int(r["id"]) for r in rows} >= set(written) and len(rows) == min(total, cb.OUTBOX_LIMIT)
+    mine = [r for r in rows if int(r["id"]) in set(written)]
+    assert all(r["status"] == "已发送" and r["subject"] == "网格周通报 2026-11-16" and r["recipient"] in r["body"]
+               and r["grids"] for r in mine)
+    assert f"共 {total:,} 条" in note and f"{total:,}" in _text(label) and "周报短信" in _text(label)
+    rows_en, note_en, label_en = cb.outbox_outputs(rctx, "en")
+    assert {r["status"] for r in rows_en if int(r["id"]) in set(written)} == {"Sent"}
+    assert "Weekly notices" in _text(label_en) and f"of {total:,}" in note_en
+
+
+def test_outbox_button_and_modal_in_both_languages(mctx):
+    zh = _text(cb.body_outputs(mctx, "zh", None))
+    en = _text(cb.body_outputs(mctx, "en", None))
+    for cid in (ids.OUTBOX_OPEN, ids.OUTBOX, ids.OUTBOX_GRID, ids.OUTBOX_MESSAGE, ids.OUTBOX_CLOSE):
+        assert f'"id": "{cid}"' in zh and f'"id": "{cid}"' in en
+    assert "周报短信" in zh and "周报短信发件箱" in zh and "收件人" in zh and "主题" in zh
+    assert "Weekly notices" in en and "Weekly notice outbox" in en and "Recipient" in en and "Subject" in en
+    assert "周报短信" not in en and "Recipient" not in zh
+    assert [c["headerName"] for c in layout.outbox_columns("en")] == ["Time", "Recipient", "Subject", "Status"]
