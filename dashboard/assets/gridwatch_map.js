@@ -257,6 +257,25 @@
     }
     return true;
   }
+  /* A map removed soon after it was made, or while it is still animating (the body is rebuilt when
+   * the language changes, maybe in the middle of a fly-to), can still be asked for its view: by
+   * dash-leaflet's viewport tracking (a timer set when the map became ready, and "moveend" from a
+   * late zoom-animation timer). Leaflet then throws "Cannot read properties of undefined (reading
+   * '_leaflet_pos')", since a removed map has no map pane (a live one has it from its constructor
+   * on). So: a removed map fires no more events, and reports its last view instead of throwing. */
+  function guardRemovedMaps() {
+    if (!window.L || !L.Map || !L.Evented) { setTimeout(guardRemovedMaps, 20); return; }
+    if (L.Map.prototype._gridwatchGuard) { return; }
+    var fire = L.Evented.prototype.fire;
+    var panePos = L.Map.prototype._getMapPanePos;
+    L.Map.include({
+      _gridwatchGuard: true,
+      fire: function () { return this._mapPane ? fire.apply(this, arguments) : this; },
+      _getMapPanePos: function () { return this._mapPane ? panePos.call(this) : L.point(0, 0); }
+    });
+  }
+  guardRemovedMaps();
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.gridwatch = Object.assign(window.dash_clientside.gridwatch || {}, {
     settledBounds: function (bounds, current) {
