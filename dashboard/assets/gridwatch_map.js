@@ -263,8 +263,11 @@
    * late zoom-animation timer). Leaflet then throws "Cannot read properties of undefined (reading
    * '_leaflet_pos')", since a removed map has no map pane (a live one has it from its constructor
    * on). So: a removed map fires no more events, and reports its last view instead of throwing. */
-  function guardRemovedMaps() {
-    if (!window.L || !L.Map || !L.Evented) { setTimeout(guardRemovedMaps, 20); return; }
+  function guardRemovedMaps(tries) {
+    if (!window.L || !L.Map || !L.Evented) {  // Leaflet comes with dash-leaflet's bundle
+      if (tries > 0 && typeof document !== "undefined") { setTimeout(guardRemovedMaps, 20, tries - 1); }
+      return;
+    }
     if (L.Map.prototype._gridwatchGuard) { return; }
     var fire = L.Evented.prototype.fire;
     var panePos = L.Map.prototype._getMapPanePos;
@@ -274,7 +277,7 @@
       _getMapPanePos: function () { return this._mapPane ? panePos.call(this) : L.point(0, 0); }
     });
   }
-  guardRemovedMaps();
+  guardRemovedMaps(1500);
 
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.gridwatch = Object.assign(window.dash_clientside.gridwatch || {}, {
