@@ -122,6 +122,8 @@ def demo(
     end: Optional[str] = typer.Option(None, help="last day of the year of records (YYYY-MM-DD); default today"),
     seed: int = typer.Option(20131, help="random seed; same seed and end date give identical data"),
     if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when grids are already loaded"),
+    notices: bool = typer.Option(True, "--notices/--no-notices",
+                                 help="also write the last complete week's weekly notices to the outbox"),
 ) -> None:
     """Load the synthetic 三官庙街道 demo dataset into an empty database."""
     from etl.demo import DemoError, load_demo
@@ -133,7 +135,8 @@ def demo(
     engine = _engine()
     end_date = dt.date.fromisoformat(end) if end else None
     try:
-        summary = load_demo(engine, end=end_date, seed=seed, progress=True, if_empty=if_empty)
+        summary = load_demo(engine, end=end_date, seed=seed, progress=True, if_empty=if_empty,
+                            weekly_notices=notices)
     except DemoError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2)
@@ -202,7 +205,7 @@ def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
 
     settings = get_settings()
     upgrade(database_url(settings))
-    summary = load_demo(_engine(), progress=True, if_empty=True)
+    summary = load_demo(_engine(), progress=True, if_empty=True, weekly_notices=True)
     console.print(summary)
     serve(host=host, port=port, debug=False)
 
