@@ -30,6 +30,7 @@ as the reference and as the fallback when the raster would be too large.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import numpy as np
@@ -45,8 +46,9 @@ CELL_DEG = 0.0002
 FINE = 4
 #: Safety margin (degrees, ≈ 0.1 mm) around every cell (twice that around coarse cells).
 CELL_EPS = 1e-9
-#: Largest stored raster (cells); beyond it ``fine`` is lowered, and at fine = 1 the GiST join is used.
-MAX_RASTER_CELLS = 8_000_000
+#: Largest stored raster (cells of 2 bytes; the statement holds about ten detoasted copies of it, one per
+#: place it is subscripted): beyond it ``fine`` is lowered, and at fine = 1 the GiST join is used.
+MAX_RASTER_CELLS = 4_000_000
 #: Index rows kept (older ones are deleted when a new one is stored).
 KEEP_INDEXES = 6
 
@@ -130,9 +132,19 @@ def _build(session: Session, t: dt.datetime, n_blocks: int, d: float, fine: int)
 
     Raster cell (i, j) of side ``df = d / fine`` is centred on (i·df, j·df), so a point's cell is
     ``round(lon / df)`` — one cast; coarse cell (I, J) is fine cells I·fine … I·fine + fine − 1."""
-    eps, df = CELL_EPS, d / fine
+    eps = CELL_EPS
     session.execute(text("SET LOCAL jit = off"))  # JIT compilation would cost more than these queries
+    # 0. the raster's size from the blocks' extent: lower ``fine`` until it fits; too large even at 1 → unusable
+    ext = session.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                               f"(SELECT ST_Extent(b.geom)::geometry AS e FROM ({_BLOCKS}) b) s"), {"t": t}).one()
+    coarse_n = 0 if ext[0] is None else (math.ceil((ext[2] - ext[0]) / d) + 2) * (math.ceil((ext[3] - ext[1]) / d) + 2)
+    while fine > 1 and coarse_n * fine * fine > MAX_RASTER_CELLS:
+        fine //= 2
+    df = d / fine
     # 1. coarse cells touching each block (grown by 2·eps): candidates, and "properly inside one block"
+    if coarse_n * fine * fine > MAX_RASTER_CELLS:
+        return {"cell_deg": df, "i0": 0, "j0": 0, "ni": 1, "nj": 1, "max_candidates": 0, "combos": [],
+                "usable": False, "cells": 0, "edge_cells": 0, "raster": [[0]]}
     coarse = session.execute(text(f"""
         WITH b AS ({_BLOCKS})
         SELECT i, j, array_agg(b ORDER BY b) AS bs, count(*) = 1 AND bool_and(inside) AS inside

@@ -301,6 +301,12 @@ def test_points_beyond_the_raster_and_an_unusable_index(empty_db, world, monkeyp
     assert not idx["usable"]
     assert _assigned(empty_db, "pts", "r1", cell_deg=0.0005) == {0: None, 1: None, 2: None, 3: B11, 4: B11,
                                                                    5: None}
+    # a raster that fits only with fewer sub-cells: ``fine`` is lowered (4 → 2), same answers
+    monkeypatch.setattr(ba, "MAX_RASTER_CELLS", 20_000)
+    idx = build_cell_index(empty_db, cell_deg=0.0004)
+    assert idx["usable"] and idx["cell_deg"] == pytest.approx(0.0002) and idx["ni"] * idx["nj"] <= 20_000
+    assert _assigned(empty_db, "pts", "r2", cell_deg=0.0004) == {0: None, 1: None, 2: None, 3: B11, 4: B11,
+                                                                   5: None}
 
 
 def test_an_index_in_use_is_not_pruned_by_another_transaction(server_url):
