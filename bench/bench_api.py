@@ -186,23 +186,15 @@ def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
 
 
 # -- 2. bulk assignment ---------------------------------------------------------------------------
-def _copy_bytes(ids: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> bytes:
-    """PostgreSQL binary COPY payload for (id bigint, lon float8, lat float8), built with numpy."""
-    rec = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"), ("x", ">f8"), ("l3", ">i4"),
-                    ("y", ">f8")])
-    a = np.empty(len(ids), dtype=rec)
-    a["n"], a["l1"], a["l2"], a["l3"] = 3, 8, 8, 8
-    a["id"], a["x"], a["y"] = ids, lon, lat
-    return b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + a.tobytes() + struct.pack(">h", -1)
-
-
 def _copy_points(conn, ids, lon, lat) -> None:
     from sqlalchemy import text
 
+    from etl.points_io import copy_points
+
     conn.execute(text("DROP TABLE IF EXISTS bench_points"))
     conn.execute(text("CREATE UNLOGGED TABLE bench_points (id bigint, lon float8, lat float8)"))
-    _copy_binary(conn, "COPY bench_points (id, lon, lat) FROM STDIN (FORMAT binary)",
-                 _copy_bytes(ids, lon, lat))
+    copy_points(conn, "bench_points", lon, lat, ids=ids)
+    conn.commit()
     # a loaded table at rest: hint bits set and visibility map written (what stored issues look like);
     # without this the first full scan — the assignment — pays for setting 1 M hint bits
     raw = conn.connection.driver_connection

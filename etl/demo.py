@@ -24,6 +24,7 @@ import shapely
 from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
+from etl.progress import Steps
 from geodata import notices
 from geodata import workflow as wf
 from geodata.geometry import area_m2
@@ -108,26 +109,6 @@ def _copy(cur, table: str, columns: list[str], rows: list[tuple]) -> None:
     with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
-
-
-class _Progress:
-    def __init__(self, enabled: bool, total: int):
-        self.p = None
-        if enabled:
-            from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
-                                       TimeElapsedColumn)
-            self.p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                              TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-            self.p.start()
-            self.task = self.p.add_task("演示数据 demo data", total=total)
-
-    def step(self, description: str) -> None:
-        if self.p:
-            self.p.update(self.task, description=description, advance=1)
-
-    def close(self) -> None:
-        if self.p:
-            self.p.stop()
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -259,7 +240,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
     if end is None:  # today, or yesterday before the records' cut-off time: never a future timestamp
         now = dt.datetime.now(SHANGHAI)
         end = now.date() if now.time() >= AS_OF_TIME else now.date() - dt.timedelta(days=1)
-    bar = _Progress(False, 0)
+    bar = Steps(False, 0)
     try:
         with engine.begin() as conn:
             conn.execute(text("SELECT pg_advisory_xact_lock(20131005)"))
@@ -278,7 +259,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
             ids = {t: conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()
                    for t in ("official", "grid_assignment", "grid", "issue", "issue_event",
                              "patrol_diary", "activity")}
-            bar = _Progress(progress, 8)
+            bar = Steps(progress, 8, "演示数据 demo data")
             bar.step("生成网格 geometry")
             geo = build_geometry()
             gen = _Generator(geo, domains, end, seed, ids)
@@ -773,7 +754,7 @@ class _Generator:
             self.activities.append((aid, *row))
 
     # writing -----------------------------------------------------------------------------------
-    def write(self, conn, bar: _Progress) -> None:
+    def write(self, conn, bar: Steps) -> None:
         raw = conn.connection.driver_connection
         with raw.cursor() as cur:
             gid = self.ids["grid"]

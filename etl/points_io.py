@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from etl.progress import Steps
 from geodata.assignment import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS
 from geodata.bulk_assignment import assign_points_setwise, build_cell_index
 from geodata.geometry import gcj02_to_wgs84
@@ -108,7 +109,7 @@ def read_points(path: Path, *, lon: str | None = None, lat: str | None = None, c
 
         try:
             gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-        except Exception as exc:  # noqa: BLE001 - pyogrio raises many kinds; all mean "unreadable"
+        except Exception as exc:
             raise AssignPointsError([f"无法读取 / cannot read {path.name}: {exc}"]) from exc
         bad = [i for i, g in enumerate(gdf.geometry) if g is None or g.geom_type != "Point"]
         if bad:
@@ -153,15 +154,16 @@ def _more(items: list) -> list[str]:
     return [f"……另有 {n} 处 / … and {n} more"] if n > 0 else []
 
 
-def copy_points(session: Session, table: str, lon: np.ndarray, lat: np.ndarray) -> None:
-    """One binary COPY of (id = row number from 0, lon, lat) into ``table`` (built with numpy)."""
+def copy_points(conn: Connection, table: str, lon: np.ndarray, lat: np.ndarray, ids: np.ndarray | None = None) -> None:
+    """One binary COPY of (id, lon, lat) into ``table``, the payload built with numpy; ``ids`` default
+    to the row numbers from 0. In the connection's transaction (not committed here)."""
     rec = np.dtype([("n", ">i2"), ("l1", ">i4"), ("id", ">i8"), ("l2", ">i4"), ("x", ">f8"), ("l3", ">i4"),
                     ("y", ">f8")])
     a = np.empty(len(lon), dtype=rec)
     a["n"], a["l1"], a["l2"], a["l3"] = 3, 8, 8, 8
-    a["id"], a["x"], a["y"] = np.arange(len(lon)), lon, lat
+    a["id"], a["x"], a["y"] = np.arange(len(lon)) if ids is None else ids, lon, lat
     data = memoryview(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + a.tobytes() + struct.pack(">h", -1))
-    cur = session.connection().connection.driver_connection.cursor()
+    cur = conn.connection.driver_connection.cursor()
     with cur.copy(f"COPY {table} (id, lon, lat) FROM STDIN (FORMAT binary)") as cp:
         for i in range(0, len(data), 1 << 20):
             cp.write(data[i:i + (1 << 20)])
@@ -172,25 +174,25 @@ def assign_points_file(session: Session, src: Path, dst: Path, *, lon: str | Non
     """Read, validate, assign and write (see the module docstring); nothing is written on any problem.
     The temporary tables live in the caller's transaction (dropped at its end)."""
     t0 = time.perf_counter()
-    steps = _Steps(progress)
+    steps = Steps(progress, 4)
     try:
-        steps.next("读取并校验 reading and checking")
+        steps.step("读取并校验 reading and checking")
         rows, x, y, described = read_points(Path(src), lon=lon, lat=lat, crs=crs, layer=layer)
         clash = [c for c in OUT_COLUMNS if c in rows.columns]
         if clash:
             raise AssignPointsError([f"输入已有列 {', '.join(clash)}，会被覆盖 / the input already has "
                                      f"column(s) {', '.join(clash)}"])
-        steps.next("载入 PostGIS loading")
+        steps.step("载入 PostGIS loading")
         session.execute(text("DROP TABLE IF EXISTS gw_assign_points, gw_assign_result"))  # an earlier call
         session.execute(text("CREATE TEMP TABLE gw_assign_points (id bigint, lon float8, lat float8) ON COMMIT DROP"))
         session.execute(text("CREATE TEMP TABLE gw_assign_result (point_id bigint, grid_code varchar(14)) "
                              "ON COMMIT DROP"))
-        copy_points(session, "gw_assign_points", x, y)
-        steps.next("分配网格 assigning")
+        copy_points(session.connection(), "gw_assign_points", x, y)
+        steps.step("分配网格 assigning")
         index = build_cell_index(session)
         assign_points_setwise(session, "gw_assign_points", "gw_assign_result", index=index)
-        steps.next("写出 writing")
-        now = dt.datetime.now(dt.timezone.utc)
+        steps.step("写出 writing")
+        now = dt.datetime.now(dt.UTC)
         got = session.execute(text("""
             SELECT r.point_id, r.grid_code, b.name, c.code, c.name
             FROM gw_assign_result r
@@ -216,28 +218,3 @@ def assign_points_file(session: Session, src: Path, dst: Path, *, lon: str | Non
     return AssignReport(source=str(src), output=str(dst), points=len(got), assigned=assigned,
                         outside=len(got) - assigned, blocks=len({r[1] for r in got if r[1]}), crs=described,
                         index_built=bool(index["built"]), seconds=time.perf_counter() - t0)
-
-
-class _Steps:
-    """A rich progress bar over the four steps (off in tests and when not asked for)."""
-
-    def __init__(self, enabled: bool):
-        self.p = None
-        if enabled:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-            self.p = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
-                              TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-            self.p.start()
-            self.task = self.p.add_task("", total=4)
-            self.first = True
-
-    def next(self, description: str) -> None:
-        if self.p:
-            self.p.update(self.task, description=description, advance=0 if self.first else 1)
-            self.first = False
-
-    def close(self) -> None:
-        if self.p:
-            self.p.update(self.task, completed=4)
-            self.p.stop()

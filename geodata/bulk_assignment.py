@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: Side of a coarse classification cell, degrees (≈ 20 m at 35°N).
 CELL_DEG = 0.0002
