@@ -57,29 +57,6 @@ def _admin_kwargs(url: str) -> dict:
     return kw
 
 
-def scratch_db(server_url: str, name: str) -> str:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from geodata.migrate import upgrade
-
-    kw = _admin_kwargs(server_url) | {"dbname": "postgres"}
-    with psycopg.connect(**kw, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url)
-    return url
-
-
-def drop_db(server_url: str, name: str) -> None:
-    import psycopg
-
-    kw = _admin_kwargs(server_url) | {"dbname": "postgres"}
-    with psycopg.connect(**kw, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -481,10 +458,11 @@ def main(argv: list[str]) -> int:
 
     from etl.demo import load_demo
     from geodata.db import database_url
+    from geodata.dbadmin import create_database, drop_database
     from geodata.settings import get_settings
 
     server_url = database_url(get_settings())
-    url = scratch_db(server_url, DB_NAME)
+    url = create_database(server_url, DB_NAME)
     engine = create_engine(url)
     t = time.perf_counter()
     load_demo(engine, progress=False)
@@ -501,7 +479,7 @@ def main(argv: list[str]) -> int:
         bulk = bench_bulk(url, args.points, args.sample, args.repeat)
     finally:
         if not args.keep:
-            drop_db(server_url, DB_NAME)
+            drop_database(server_url, DB_NAME)
     targets = {
         "report_p95_le_100ms": report["post_report"]["p95_ms"] <= 100,
         "setwise_ge_20x_per_point": bulk["ratios"]["per_point_over_setwise_total"] >= 20,
