@@ -37,6 +37,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from .assignment import _CURRENT
+
 UTC = dt.UTC
 
 #: Side of a coarse classification cell, degrees (≈ 20 m at 35°N).
@@ -52,16 +54,21 @@ MAX_RASTER_CELLS = 4_000_000
 #: Index rows kept (older ones are deleted when a new one is stored).
 KEEP_INDEXES = 6
 
-_CURRENT = "g.valid_from <= :t AND (g.valid_to IS NULL OR g.valid_to > :t)"
 _BLOCKS = f"SELECT row_number() OVER (ORDER BY g.code)::int AS b, g.geom FROM grid g WHERE g.level = 3 AND {_CURRENT}"
+
+
+def _current_blocks(session: Session, t: dt.datetime) -> tuple[str, list[str]]:
+    """(fingerprint, codes in ascending order) of the block grids current at ``t``, in one read."""
+    fp, codes = session.execute(text(
+        f"SELECT md5(coalesce(string_agg(g.id || ':' || g.code || ':' || md5(ST_AsEWKB(g.geom)), ',' "
+        f"ORDER BY g.code), '')), coalesce(array_agg(g.code ORDER BY g.code), '{{}}') "
+        f"FROM grid g WHERE g.level = 3 AND {_CURRENT}"), {"t": t}).one()
+    return fp, list(codes)
 
 
 def grid_fingerprint(session: Session, *, as_of: dt.datetime | None = None) -> str:
     """A hash of the current (as of ``as_of``) block grids: ids, codes and geometries."""
-    return session.execute(text(
-        f"SELECT md5(coalesce(string_agg(g.id || ':' || g.code || ':' || md5(ST_AsEWKB(g.geom)), ',' "
-        f"ORDER BY g.code), '')) FROM grid g WHERE g.level = 3 AND {_CURRENT}"),
-        {"t": as_of or dt.datetime.now(UTC)}).scalar_one()
+    return _current_blocks(session, as_of or dt.datetime.now(UTC))[0]
 
 
 _META = ("id, fingerprint, coarse_deg, fine, cell_deg, numeric_codes, i0, j0, ni, nj, max_candidates, "
@@ -83,9 +90,7 @@ def build_cell_index(session: Session, *, cell_deg: float = CELL_DEG, fine: int 
     ``max_candidates``, ``usable``, ``numeric_codes``, ``codes``, ``built``, ``build_ms`` …), not
     the raster itself. ``numeric_codes=False`` looks codes up as text even when they are integers."""
     t = as_of or dt.datetime.now(UTC)
-    fp = grid_fingerprint(session, as_of=t)
-    codes = [r[0] for r in session.execute(text(
-        f"SELECT g.code FROM grid g WHERE g.level = 3 AND {_CURRENT} ORDER BY g.code"), {"t": t})]
+    fp, codes = _current_blocks(session, t)
     numeric = all(c.isdigit() and len(c) <= 18 and str(int(c)) == c for c in codes)
     numeric = numeric if numeric_codes is None else numeric and numeric_codes
     key = {"fp": fp, "cd": float(cell_deg), "f": int(fine), "nc": numeric}
