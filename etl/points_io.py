@@ -20,7 +20,6 @@ households, a list of addresses already geocoded. Steps:
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 import struct
 import tempfile
@@ -37,6 +36,7 @@ from etl.progress import Steps
 from geodata.assignment import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS
 from geodata.bulk_assignment import assign_points_setwise, build_cell_index
 from geodata.geometry import gcj02_to_wgs84
+from geodata.grids import current_grids
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
@@ -192,17 +192,14 @@ def assign_points_file(session: Session, src: Path, dst: Path, *, lon: str | Non
         index = build_cell_index(session)
         assign_points_setwise(session, "gw_assign_points", "gw_assign_result", index=index)
         steps.step("写出 writing")
-        now = dt.datetime.now(dt.UTC)
-        got = session.execute(text("""
-            SELECT r.point_id, r.grid_code, b.name, c.code, c.name
-            FROM gw_assign_result r
-            LEFT JOIN grid b ON b.code = r.grid_code AND b.valid_from <= :t AND (b.valid_to IS NULL OR b.valid_to > :t)
-            LEFT JOIN grid c ON c.code = b.parent_code AND c.valid_from <= :t AND (c.valid_to IS NULL OR c.valid_to > :t)
-            ORDER BY r.point_id"""), {"t": now}).all()
+        codes = session.execute(text("SELECT grid_code FROM gw_assign_result ORDER BY point_id")).scalars().all()
+        blocks = {g.code: g for g in current_grids(session, level=3)}
+        communities = {g.code: g.name for g in current_grids(session, level=2)}
         out = rows.copy()
-        cols = list(zip(*[r[1:] for r in got])) if got else [(), (), (), ()]
-        for name, values in zip(OUT_COLUMNS, cols):
-            out[name] = [v or "" for v in values]
+        out["grid_code"] = [c or "" for c in codes]
+        out["grid_name"] = [blocks[c].name if c else "" for c in codes]
+        out["community_code"] = [blocks[c].parent_code if c else "" for c in codes]
+        out["community_name"] = [communities.get(blocks[c].parent_code, "") if c else "" for c in codes]
         dst = Path(dst)
         fd, tmp = tempfile.mkstemp(prefix=".assign-", suffix=".csv", dir=dst.parent)
         os.close(fd)
@@ -214,7 +211,7 @@ def assign_points_file(session: Session, src: Path, dst: Path, *, lon: str | Non
                 os.unlink(tmp)
     finally:
         steps.close()
-    assigned = sum(1 for r in got if r[1])
-    return AssignReport(source=str(src), output=str(dst), points=len(got), assigned=assigned,
-                        outside=len(got) - assigned, blocks=len({r[1] for r in got if r[1]}), crs=described,
+    assigned = sum(1 for c in codes if c)
+    return AssignReport(source=str(src), output=str(dst), points=len(codes), assigned=assigned,
+                        outside=len(codes) - assigned, blocks=len({c for c in codes if c}), crs=described,
                         index_built=bool(index["built"]), seconds=time.perf_counter() - t0)
