@@ -73,10 +73,11 @@ def _at(as_of: dt.datetime | None) -> dt.datetime:
     return as_of
 
 
-def valid_at(as_of: dt.datetime | None = None):
-    """SQL condition: the grid version is valid at ``as_of`` (default now)."""
+def valid_at(as_of: dt.datetime | None = None, model: type = Grid):
+    """SQL condition: the row of ``model`` — a grid version (default) or any table with the same
+    validity period, such as ``GridAssignment`` — is valid at ``as_of`` (default now)."""
     at = _at(as_of)
-    return and_(Grid.valid_from <= at, or_(Grid.valid_to.is_(None), Grid.valid_to > at))
+    return and_(model.valid_from <= at, or_(model.valid_to.is_(None), model.valid_to > at))
 
 
 def _select_rows() -> Select:

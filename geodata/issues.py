@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point, mapping, shape
@@ -51,7 +50,8 @@ from .assignment import (
 )
 from .clock import at_or_now
 from .codes import CodeError, level_of
-from .geometry import gcj02_to_wgs84
+from .geometry import gcj02_geometry_to_wgs84
+from .grids import valid_at
 from .models import (
     ISSUE_KINDS,
     ISSUE_SOURCES,
@@ -203,8 +203,7 @@ def actor_for(session: Session, official_id: int | None, *, as_of: dt.datetime |
                              f"official {official_id} does not exist or is inactive", field="X-Official-Id")
     rows = session.execute(
         select(GridAssignment.grid_code, GridAssignment.role)
-        .where(GridAssignment.official_id == official_id, GridAssignment.valid_from <= t,
-               or_(GridAssignment.valid_to.is_(None), GridAssignment.valid_to > t))
+        .where(GridAssignment.official_id == official_id, valid_at(t, GridAssignment))
         .order_by(GridAssignment.grid_code, GridAssignment.role)).all()
     return Actor(official_id, off.name, tuple((c, r) for c, r in rows))
 
@@ -932,7 +931,7 @@ def _track(track: dict | None, crs: str) -> Any:
     if crs not in INPUT_CRS:
         to_wgs84(0, 0, crs)  # raises the unknown-crs error
     if crs == "gcj02":
-        geom = shapely.transform(geom, lambda xy: np.column_stack(gcj02_to_wgs84(xy[:, 0], xy[:, 1])))
+        geom = gcj02_geometry_to_wgs84(geom)
     return geom
 
 

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from .clock import at_or_now
 from .codes import CodeError, level_of, parent_of
+from .grids import valid_at
 from .models import Domain, Grid, GridAssignment, Issue, IssueEvent, Official
 from .scope import Scope
 from .workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
@@ -204,15 +205,6 @@ def _open_overdue(now: dt.datetime) -> ColumnElement[bool]:
                 Issue.due_at < literal(now))
 
 
-def grid_current(as_of: dt.datetime) -> ColumnElement[bool]:
-    return and_(Grid.valid_from <= as_of, or_(Grid.valid_to.is_(None), Grid.valid_to > as_of))
-
-
-def _assignment_current(as_of: dt.datetime) -> ColumnElement[bool]:
-    return and_(GridAssignment.valid_from <= as_of,
-                or_(GridAssignment.valid_to.is_(None), GridAssignment.valid_to > as_of))
-
-
 def _prefix(code: str) -> str:
     return code[: PREFIX_LEN[level_of(code)]]
 
@@ -248,7 +240,7 @@ def grid_layer(session: Session, scope: Scope, level: int,
     rows = session.execute(
         select(Grid.code, Grid.name, Grid.name_en, Grid.level, Grid.parent_code, Grid.area_m2,
                func.ST_AsGeoJSON(Grid.geom, 6))
-        .where(Grid.level == level, grid_current(now), scope.filter(Grid.code))
+        .where(Grid.level == level, valid_at(now), scope.filter(Grid.code))
         .order_by(Grid.code)).all()
     feats = []
     for code, name, name_en, lvl, parent, area, geom in rows:
@@ -264,14 +256,14 @@ def grid_names(session: Session, scope: Scope, as_of: dt.datetime | None = None
     """code -> (name, name_en) for every current grid in scope."""
     now = _now(as_of)
     rows = session.execute(select(Grid.code, Grid.name, Grid.name_en)
-                           .where(grid_current(now), scope.filter(Grid.code))).all()
+                           .where(valid_at(now), scope.filter(Grid.code))).all()
     return {c: (n, e or n) for c, n, e in rows}
 
 
 def street_code(session: Session, scope: Scope, as_of: dt.datetime | None = None) -> str | None:
     """The (first) level-1 grid in scope: the map's root."""
     now = _now(as_of)
-    return session.execute(select(Grid.code).where(Grid.level == 1, grid_current(now),
+    return session.execute(select(Grid.code).where(Grid.level == 1, valid_at(now),
                                                    scope.filter(Grid.code))
                            .order_by(Grid.code).limit(1)).scalar_one_or_none()
 
@@ -307,7 +299,7 @@ def _officials(session: Session, scope: Scope, codes: Sequence[str], now: dt.dat
     q = (select(GridAssignment.official_id, Official.name, GridAssignment.role, GridAssignment.title,
                 Official.unit, Official.phone, GridAssignment.grid_code, GridAssignment.rank)
          .join(Official, Official.id == GridAssignment.official_id)
-         .where(GridAssignment.grid_code.in_(list(codes)), _assignment_current(now),
+         .where(GridAssignment.grid_code.in_(list(codes)), valid_at(now, GridAssignment),
                 Official.active.is_(True)))
     if roles is not None:
         q = q.where(GridAssignment.role.in_(list(roles)))
@@ -335,7 +327,7 @@ def grid_detail(session: Session, scope: Scope, code: str,
         select(Grid.code, Grid.name, Grid.name_en, Grid.level, Grid.parent_code, Grid.area_m2,
                func.ST_XMin(Grid.geom), func.ST_YMin(Grid.geom), func.ST_XMax(Grid.geom),
                func.ST_YMax(Grid.geom))
-        .where(Grid.code == code, grid_current(now))).one_or_none()
+        .where(Grid.code == code, valid_at(now))).one_or_none()
     if row is None:
         return None
     ancestors = []
@@ -344,7 +336,7 @@ def grid_detail(session: Session, scope: Scope, code: str,
         ancestors.append(c)
         c = parent_of(c)
     names = dict(((r.code, (r.name, r.name_en or r.name)) for r in session.execute(
-        select(Grid.code, Grid.name, Grid.name_en).where(Grid.code.in_(ancestors), grid_current(now)))))
+        select(Grid.code, Grid.name, Grid.name_en).where(Grid.code.in_(ancestors), valid_at(now)))))
     path = [(a, *names.get(a, (a, a))) for a in reversed(ancestors)]
     path.append((row.code, row.name, row.name_en or row.name))
     if row.level == 3:
@@ -358,7 +350,7 @@ def grid_detail(session: Session, scope: Scope, code: str,
     else:
         officials = _officials(session, scope, [code], now)
     children = session.execute(select(func.count()).select_from(Grid).where(
-        Grid.parent_code == code, grid_current(now))).scalar_one()
+        Grid.parent_code == code, valid_at(now))).scalar_one()
     return GridDetail(code=row.code, name=row.name, name_en=row.name_en or row.name, level=row.level,
                       parent_code=row.parent_code, area_km2=round((row.area_m2 or 0) / 1e6, 4),
                       bbox=(row[6], row[7], row[8], row[9]), path=path, officials=officials,
@@ -422,7 +414,7 @@ def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
         key = Issue.community_code
     else:
         key = func.substr(Issue.grid_code, 1, 9) + "00000"
-    grid_q = (select(Grid.code, Grid.area_m2).where(Grid.level == level, grid_current(now),
+    grid_q = (select(Grid.code, Grid.area_m2).where(Grid.level == level, valid_at(now),
                                                     scope.filter(Grid.code)))
     if parent_code:
         grid_q = grid_q.where(Grid.parent_code == parent_code)
@@ -478,7 +470,7 @@ def grid_counts(session: Session, scope: Scope, flt: IssueFilter, code: str | No
             by_domain[domain] = cols[0]
     area = 0.0
     if code:
-        area = (session.execute(select(Grid.area_m2).where(Grid.code == code, grid_current(now)))
+        area = (session.execute(select(Grid.area_m2).where(Grid.code == code, valid_at(now)))
                 .scalar_one_or_none() or 0) / 1e6
     return GridCounts(Counts(*totals, area),
                       {s: by_status[s] for s in STATUSES if by_status.get(s)}, by_domain)
@@ -697,7 +689,7 @@ def heat_scale(session: Session, scope: Scope, flt: IssueFilter,
     grids' centre (Mercator metres are stretched by 1/cos(lat))."""
     now = _now(as_of)
     lat = session.execute(select(func.ST_Y(func.ST_Centroid(func.ST_Extent(Grid.geom))))
-                          .where(grid_current(now))).scalar_one_or_none()
+                          .where(valid_at(now))).scalar_one_or_none()
     p = func.ST_Transform(Issue.location, 3857)
     cell = 100.0 / math.cos(math.radians(lat or 0.0))
     sub = (select(func.count().label("c")).select_from(Issue).where(*issue_conditions(scope, flt, now))
@@ -830,7 +822,7 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     hits: list[SearchHit] = []
     for code, name, name_en, lvl in session.execute(
             select(Grid.code, Grid.name, Grid.name_en, Grid.level)
-            .where(grid_current(now), scope.filter(Grid.code),
+            .where(valid_at(now), scope.filter(Grid.code),
                    or_(Grid.code.like(q + "%") if q.isdigit() else false(),
                        Grid.name.ilike(like, escape="\\"), Grid.name_en.ilike(like, escape="\\")))
             .order_by(Grid.level, Grid.code).limit(limit)).all():
@@ -838,7 +830,7 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     for name, title, code in session.execute(
             select(Official.name, GridAssignment.title, GridAssignment.grid_code)
             .join(GridAssignment, GridAssignment.official_id == Official.id)
-            .where(Official.name.ilike(like, escape="\\"), _assignment_current(now),
+            .where(Official.name.ilike(like, escape="\\"), valid_at(now, GridAssignment),
                    scope.filter(GridAssignment.grid_code))
             .order_by(Official.name, GridAssignment.grid_code).limit(limit)).all():
         hits.append(SearchHit("official", f"{name} · {title}", f"{name} · {title}", code))

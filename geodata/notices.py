@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from . import workflow as wf
 from .assignment import ServiceError
+from .grids import valid_at
 from .issues import Actor, ForbiddenError
 from .models import Grid, GridAssignment, Issue, Official, Outbox
 from .scope import Scope
@@ -100,8 +101,7 @@ def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, no
         select(GridAssignment.official_id, Official.name, GridAssignment.grid_code, Grid.name)
         .join(Official, and_(Official.id == GridAssignment.official_id, Official.active))
         .join(Grid, and_(Grid.code == GridAssignment.grid_code, Grid.valid_to.is_(None)))
-        .where(GridAssignment.role == "grid_leader", GridAssignment.valid_from <= now,
-               or_(GridAssignment.valid_to.is_(None), GridAssignment.valid_to > now))
+        .where(GridAssignment.role == "grid_leader", valid_at(now, GridAssignment))
         .order_by(GridAssignment.official_id, GridAssignment.grid_code)).all()
     by_official: dict[int, tuple[str, list[str], list[str]]] = {}
     for oid, oname, code, gname in leaders:
@@ -248,11 +248,6 @@ class OutboxView:
     pending: int    # of which not sent yet
 
 
-def _current(now: dt.datetime):
-    return and_(GridAssignment.valid_from <= now,
-                or_(GridAssignment.valid_to.is_(None), GridAssignment.valid_to > now))
-
-
 def latest_outbox(session: Session, scope: Scope, *, limit: int = 100, offset: int = 0,
                   now: dt.datetime | None = None, tz: ZoneInfo = wf.SHANGHAI) -> OutboxView:
     """The newest outbox rows the viewer may see, newest first (``limit`` 0 → counts only).
@@ -266,7 +261,7 @@ def latest_outbox(session: Session, scope: Scope, *, limit: int = 100, offset: i
     conds = []
     if scope.roots is not None:
         conds.append(Outbox.official_id.in_(
-            select(GridAssignment.official_id).where(_current(now), scope.filter(GridAssignment.grid_code))))
+            select(GridAssignment.official_id).where(valid_at(now, GridAssignment), scope.filter(GridAssignment.grid_code))))
     total, pending = session.execute(
         select(func.count(), func.count().filter(Outbox.sent_at.is_(None))).select_from(Outbox).where(*conds)).one()
     if limit == 0:
@@ -282,7 +277,7 @@ def latest_outbox(session: Session, scope: Scope, *, limit: int = 100, offset: i
         for oid, code, name, name_en in session.execute(
                 select(GridAssignment.official_id, Grid.code, Grid.name, Grid.name_en).distinct()
                 .join(Grid, and_(Grid.code == GridAssignment.grid_code, Grid.valid_to.is_(None)))
-                .where(GridAssignment.official_id.in_(officials), _current(now),
+                .where(GridAssignment.official_id.in_(officials), valid_at(now, GridAssignment),
                        scope.filter(GridAssignment.grid_code))
                 .order_by(GridAssignment.official_id, Grid.code)):
             grids.setdefault(oid, []).append((code, name, name_en or name))
