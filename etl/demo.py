@@ -359,11 +359,11 @@ class _Generator:
         self.as_of = _local(end, AS_OF_TIME)
         self.staff: _Staff
         self.block_tree = shapely.STRtree([b.geom for b in geo.blocks])
-        self.community_of = {b.code: b.parent_code for b in geo.blocks}
+        self.community = {c.code: c for c in geo.communities}
         self.hot_community = {b.hotspot: b.parent_code for b in geo.blocks if b.hotspot is not None}
         self.place = {}
         for b in geo.blocks:
-            comm = next(c for c in geo.communities if c.code == b.parent_code)
+            comm = self.community[b.parent_code]
             stem = b.name.removeprefix(comm.name).removesuffix("网格")
             self.place[b.code] = stem if not stem[0].isdigit() else f"{comm.name}{stem}"
         self.issues: list[dict] = []
@@ -430,7 +430,7 @@ class _Generator:
         rec["title"] = r.choice(pool).format(p=place)
         rec["description"] = (f"{T.SOURCE_LEAD[rec['source']]}：{rec['title']}。"
                               f"{r.choice(T.DETAILS[rec['domain']])}")
-        comm = next(c for c in self.geo.communities if c.code == rec["community"])
+        comm = self.community[rec["community"]]
         road = comm.name.removesuffix("社区").removesuffix("村")
         road = road if road.endswith("路") else f"{road}{'街' if comm.name.endswith('社区') else '路'}"
         rec["address"] = f"郑州市中原区{road}{r.randint(1, 199)}号（{self.place[rec['block']]}）"

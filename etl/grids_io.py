@@ -483,9 +483,6 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
 _DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".shp": "ESRI Shapefile"}
 _SHP_SIDECARS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
 
-#: Exported fields (all ≤ 10 characters, so Shapefiles keep them as they are).
-EXPORT_FIELDS = ("code", "name", "name_en", "level", "parent", "area_m2", "valid_from", "valid_to")
-
 
 def export_grids(session: Session, path: str | Path, *, level: int | None = None,
                  as_of: dt.datetime | None = None, scope: Scope | None = None) -> int:
@@ -505,7 +502,7 @@ def export_grids(session: Session, path: str | Path, *, level: int | None = None
         t = t.astimezone(dt.timezone.utc)
         return t.isoformat() if driver == "ESRI Shapefile" else t
 
-    data = {
+    data = {  # field names all ≤ 10 characters, so Shapefiles keep them as they are
         "code": [r.code for r in rows],
         "name": [r.name for r in rows],
         "name_en": [r.name_en for r in rows],

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -199,7 +199,6 @@ class Chain:
     leader_in_charge: Holder | None = None
     responsible: Holder | None = None
     grid_leader: Holder | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def ancestors(code: str) -> list[str]:

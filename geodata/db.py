@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from .settings import Settings, get_settings
 
@@ -33,10 +33,6 @@ def _engine(url: str) -> Engine:
 
 def get_engine(settings: Settings | None = None) -> Engine:
     return _engine(database_url(settings))
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager

@@ -45,14 +45,6 @@ LEVEL_EN = {1: "street (level 1)", 2: "community (level 2)", 3: "block (level 3)
 #: Rough bounding box of China (incl. islands), lon/lat. Grids outside it mean a wrong CRS.
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
-#: Problem kinds (stable identifiers for tests and UIs).
-KINDS = (
-    "file", "empty_geometry", "non_polygon", "out_of_range", "outside_china", "invalid_geometry",
-    "missing_code", "bad_code", "wrong_level", "wrong_county", "code_parent_mismatch",
-    "duplicate_code", "code_exists", "missing_name", "duplicate_name", "missing_parent",
-    "child_outside_parent", "overlap", "gap", "code_generation",
-)
-
 
 class GridLike(Protocol):
     code: str

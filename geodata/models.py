@@ -16,10 +16,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4326
 
-#: Grid levels.
-LEVEL_STREET, LEVEL_COMMUNITY, LEVEL_BLOCK = 1, 2, 3
-LEVEL_NAMES = {1: "street", 2: "community", 3: "block"}
-
 #: Roles an official can hold in a grid (per level, see GLOSSARY.md).
 ROLES_BY_LEVEL: dict[int, tuple[str, ...]] = {
     1: ("first_responsible",),

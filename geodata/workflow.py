@@ -131,11 +131,6 @@ class DeadlinePolicy:
     handle_days: int
 
 
-def end_of_local_day(t: dt.datetime, tz: ZoneInfo = SHANGHAI) -> dt.datetime:
-    local = t.astimezone(tz)
-    return dt.datetime.combine(local.date(), dt.time(23, 59, 59), tzinfo=tz)
-
-
 def deadlines(assigned_at: dt.datetime, policy: DeadlinePolicy,
               tz: ZoneInfo = SHANGHAI) -> tuple[dt.datetime, dt.datetime]:
     """(sign deadline, due). Signing: within ``sign_hours`` of assignment. Handling: by the end of
