@@ -47,16 +47,6 @@ RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
 DB_NAME = "gridwatch_bench_api"
 
 
-def _admin_kwargs(url: str) -> dict:
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    kw = dict(host=u.host, port=u.port or 5432, user=u.username, dbname=u.database)
-    if u.password:
-        kw["password"] = u.password
-    return kw
-
-
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -217,19 +207,13 @@ def _copy_chunks(conn, ids, lon, lat) -> None:
     (5 000 tuples; ANALYZE would build element statistics of the arrays, which costs more than the load)."""
     from sqlalchemy import text
 
+    from etl.points_io import copy_binary
+
     conn.execute(text("DROP TABLE IF EXISTS bench_point_chunks"))
     conn.execute(text("CREATE UNLOGGED TABLE bench_point_chunks (ids int8[], lon float8[], lat float8[]) "
                       "WITH (toast_tuple_target = 8160)"))
-    _copy_binary(conn, "COPY bench_point_chunks (ids, lon, lat) FROM STDIN (FORMAT binary)",
-                 _chunk_bytes(ids, lon, lat))
-
-
-def _copy_binary(conn, copy_sql: str, data: bytes) -> None:
-    """Stream a binary COPY payload in 1 MiB pieces, then commit."""
-    payload = memoryview(data)
-    with conn.connection.driver_connection.cursor().copy(copy_sql) as cp:
-        for i in range(0, len(payload), 1 << 20):
-            cp.write(payload[i:i + (1 << 20)])
+    copy_binary(conn, "COPY bench_point_chunks (ids, lon, lat) FROM STDIN (FORMAT binary)",
+                _chunk_bytes(ids, lon, lat))
     conn.commit()
 
 
@@ -259,6 +243,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     import psycopg
     from shapely import wkb
     from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
 
     from geodata.bulk_assignment import assign_points_setwise, build_cell_index
 
@@ -356,8 +341,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         db_codes = dict(conn.execute(text("SELECT point_id, grid_code FROM bench_assignment")).all())
 
     # per-point round trips on a sample (prepared statement, one transaction), extrapolated
-    kw = _admin_kwargs(url)
-    with psycopg.connect(**kw) as pc:
+    with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as pc:
         pc.execute("DROP TABLE IF EXISTS bench_assignment_pp")
         pc.execute("CREATE UNLOGGED TABLE bench_assignment_pp (point_id bigint, grid_code varchar(14))")
         pc.commit()

@@ -162,11 +162,16 @@ def copy_points(conn: Connection, table: str, lon: np.ndarray, lat: np.ndarray, 
     a = np.empty(len(lon), dtype=rec)
     a["n"], a["l1"], a["l2"], a["l3"] = 3, 8, 8, 8
     a["id"], a["x"], a["y"] = np.arange(len(lon)) if ids is None else ids, lon, lat
-    data = memoryview(b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + a.tobytes() + struct.pack(">h", -1))
-    cur = conn.connection.driver_connection.cursor()
-    with cur.copy(f"COPY {table} (id, lon, lat) FROM STDIN (FORMAT binary)") as cp:
-        for i in range(0, len(data), 1 << 20):
-            cp.write(data[i:i + (1 << 20)])
+    copy_binary(conn, f"COPY {table} (id, lon, lat) FROM STDIN (FORMAT binary)",
+                b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + a.tobytes() + struct.pack(">h", -1))
+
+
+def copy_binary(conn: Connection, copy_sql: str, data: bytes) -> None:
+    """Stream a binary COPY payload in 1 MiB pieces (in the connection's transaction, not committed)."""
+    payload = memoryview(data)
+    with conn.connection.driver_connection.cursor().copy(copy_sql) as cp:
+        for i in range(0, len(payload), 1 << 20):
+            cp.write(payload[i:i + (1 << 20)])
 
 
 def assign_points_file(session: Session, src: Path, dst: Path, *, lon: str | None = None, lat: str | None = None,
