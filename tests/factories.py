@@ -176,3 +176,28 @@ def make_api(server_url: str, name: str, var_dir, *, template: str | None = None
     app = Flask(f"gridwatch-{name}")
     register_api(app, settings, engine)
     return ApiWorld(app, engine, settings, world, url)
+
+
+def run_gridwatch(url: str, *args: str):
+    """The ``gridwatch`` console script against database ``url`` (plain output, wide lines)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    exe = root / ".venv" / "bin" / "gridwatch"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
+    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "COLUMNS": "250", "NO_COLOR": "1"}
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=root, timeout=120,
+                          check=False)
+
+
+def block_or_none(session: Session, lon: float, lat: float) -> str | None:
+    """The single-point rule's block for a point, None outside every grid (the yardstick of bulk tests)."""
+    from geodata.assignment import OutsideGridsError, locate_block
+
+    try:
+        return locate_block(session, float(lon), float(lat)).grid_code
+    except OutsideGridsError:
+        return None

@@ -18,7 +18,7 @@ from geodata.assignment import (
 )
 from geodata.bulk_assignment import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
 from geodata.geometry import wgs84_to_gcj02
-from tests.factories import B11, B12, B21, B22, C1, seed
+from tests.factories import B11, B12, B21, B22, C1, block_or_none, seed
 
 GEOD = Geod(ellps="WGS84")
 
@@ -173,12 +173,9 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world, method, create)
                       (x, 34.75), (113.63, 34.7404 + k * CELL_DEG), (113.63, (round(34.7404 / df) + k + 0.5) * df)]
     lon = np.concatenate([lon, [e[0] for e in extra]])
     lat = np.concatenate([lat, [e[1] for e in extra]])
-    empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
+    _pts(empty_db, "pts", list(zip(lon.tolist(), lat.tolist())))
     if not create:
         empty_db.execute(text("CREATE TEMP TABLE res (point_id bigint, grid_code varchar(14)) ON COMMIT DROP"))
-    empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
-                          "CAST(:y AS float8[]))"),
-                     {"i": list(range(len(lon))), "x": lon.tolist(), "y": lat.tolist()})
     n = assign_points_setwise(empty_db, "pts", "res", method=method, create=create)
     assert n == len(lon)
     got = dict(empty_db.execute(text("SELECT point_id, grid_code FROM res")).all())
@@ -195,11 +192,7 @@ def test_bulk_setwise_matches_single_point_rule(empty_db, world, method, create)
     rows = empty_db.execute(text("SELECT point_id, grid_code FROM resc")).all()
     assert len(rows) == len(lon) and dict(rows) == got
     for i, (x, y) in enumerate(zip(lon, lat)):
-        try:
-            want = locate_block(empty_db, float(x), float(y)).grid_code
-        except OutsideGridsError:
-            want = None
-        assert got[i] == want, (i, x, y)
+        assert got[i] == block_or_none(empty_db, x, y), (i, x, y)
     assert got[len(lon) - len(extra) + 4] == B11  # the shared vertex
 
 
@@ -212,17 +205,10 @@ def test_cell_index_shape(empty_db, world):
 def test_bulk_cells_with_non_numeric_codes_and_coarse_cells(empty_db, world):
     """Codes that are not plain integers take the block-number path; a coarse raster puts more of
     the points (and the shared vertex) in edge cells. Same answers as the single-point rule."""
-    empty_db.execute(text("CREATE TEMP TABLE pts (id bigint, lon float8, lat float8) ON COMMIT DROP"))
     rng = np.random.default_rng(3)
     lon, lat = rng.uniform(113.617, 113.643, 800), rng.uniform(34.737, 34.763, 800)
-    empty_db.execute(text("INSERT INTO pts SELECT * FROM unnest(CAST(:i AS bigint[]), CAST(:x AS float8[]), "
-                          "CAST(:y AS float8[]))"), {"i": list(range(800)), "x": lon.tolist(), "y": lat.tolist()})
-    want = {}
-    for i, (x, y) in enumerate(zip(lon, lat)):
-        try:
-            want[i] = locate_block(empty_db, float(x), float(y)).grid_code
-        except OutsideGridsError:
-            want[i] = None
+    _pts(empty_db, "pts", list(zip(lon.tolist(), lat.tolist())))
+    want = {i: block_or_none(empty_db, x, y) for i, (x, y) in enumerate(zip(lon, lat))}
     idx = build_cell_index(empty_db, cell_deg=0.003)
     assert idx["numeric_codes"] and idx["usable"]
     idx_text = build_cell_index(empty_db, cell_deg=0.003, numeric_codes=False)  # block-number lookup

@@ -4,10 +4,8 @@ versioned replace, and the CLI. Real PostGIS (``empty_db`` is rolled back after 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,9 +22,9 @@ from geodata.codes import level_of
 from geodata.geometry import area_m2, gcj02_to_wgs84, to_metric_like, wgs84_to_gcj02
 from geodata.models import Grid
 from geodata.scope import Scope
+from tests.factories import run_gridwatch
 
 UTC = dt.timezone.utc
-ROOT = Path(__file__).resolve().parent.parent
 OGRINFO = shutil.which("ogrinfo")
 
 # -- fixture geometry around 三官庙 (113.63E, 34.75N) ------------------------------------------
@@ -581,17 +579,10 @@ def cli_db_url(server_url):
     drop_database(url)
 
 
-def _gridwatch(url: str, *args: str) -> subprocess.CompletedProcess:
-    exe = ROOT / ".venv" / "bin" / "gridwatch"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
-    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "COLUMNS": "250", "NO_COLOR": "1"}
-    return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-
-
 @pytest.mark.skipif(OGRINFO is None, reason="GDAL ogrinfo not installed")
 def test_cli_import_errors_and_export(cli_db_url, tmp_path):
     s = write(gdf([STREET], crs=4547), tmp_path / "street.shp")
-    out = _gridwatch(cli_db_url, "import-grids", str(s), "--level", "1")
+    out = run_gridwatch(cli_db_url, "import-grids", str(s), "--level", "1")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "导入完成" in out.stdout and "EPSG:4547" in out.stdout
 
@@ -599,7 +590,7 @@ def test_cli_import_errors_and_export(cli_db_url, tmp_path):
     rows[1] = (rows[1][0], rows[1][1], bowtie())
     rows[2] = (rows[2][0], rows[2][1], box(113.620, 34.740, 113.6305, 34.7501))
     bad = write(gdf(rows), tmp_path / "bad.geojson")
-    out = _gridwatch(cli_db_url, "import-grids", str(bad), "--level", "2")
+    out = run_gridwatch(cli_db_url, "import-grids", str(bad), "--level", "2")
     assert out.returncode == 2, out.stdout + out.stderr
     text = out.stdout
     assert "导入失败，未写入任何数据" in text and "import failed, nothing written" in text
@@ -607,10 +598,10 @@ def test_cli_import_errors_and_export(cli_db_url, tmp_path):
     assert "庆丰社区" in text and "overlaps" in text and "重叠" in text
 
     good = write(gdf(COMMUNITIES), tmp_path / "good.geojson")
-    out = _gridwatch(cli_db_url, "import-grids", str(good), "--level", "2")
+    out = run_gridwatch(cli_db_url, "import-grids", str(good), "--level", "2")
     assert out.returncode == 0, out.stdout + out.stderr
     exported = tmp_path / "out.shp"
-    out = _gridwatch(cli_db_url, "export-grids", str(exported))
+    out = run_gridwatch(cli_db_url, "export-grids", str(exported))
     assert out.returncode == 0 and "5" in out.stdout, out.stdout + out.stderr
     assert "三官庙街道" in _ogrinfo(exported, "-al")
 

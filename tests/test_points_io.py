@@ -10,9 +10,8 @@ import pytest
 from shapely.geometry import Point
 
 from etl.points_io import AssignPointsError, assign_points_file, read_points
-from geodata.assignment import OutsideGridsError, locate_block
 from geodata.geometry import wgs84_to_gcj02
-from tests.factories import B11, B12, B21, B22, C1, C2, seed
+from tests.factories import B11, B12, B21, B22, C1, C2, block_or_none, run_gridwatch, seed
 
 
 @pytest.fixture
@@ -48,11 +47,7 @@ def test_csv_points_get_their_block_and_community(empty_db, world, tmp_path):
     assert out[2]["grid_code"] == B22 and out[2]["community_code"] == C2
     assert out[3]["grid_code"] == "" and out[3]["community_name"] == ""
     for r, (x, y) in zip(out, pts):
-        try:
-            want = locate_block(empty_db, x, y).grid_code
-        except OutsideGridsError:
-            want = ""
-        assert r["grid_code"] == want, (r, x, y)
+        assert r["grid_code"] == (block_or_none(empty_db, x, y) or ""), (r, x, y)
     assert report.points == len(pts) and report.assigned + report.outside == len(pts)
     assert report.assigned == sum(1 for r in out if r["grid_code"]) and report.blocks == 4
     assert "WGS84" in str(report) and "outside every grid" in str(report)
@@ -119,10 +114,6 @@ def test_empty_file_and_unknown_crs(tmp_path):
 
 def test_cli_assign_points(server_url, tmp_path):
     """The console script on a committed scratch database: output written, a bad file refused (exit 2)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -130,7 +121,6 @@ def test_cli_assign_points(server_url, tmp_path):
     from tests.conftest import SUFFIX
     from tests.factories import scratch_database
 
-    root = Path(__file__).resolve().parents[1]
     name = f"gridwatch_test_points{SUFFIX}"
     url = scratch_database(server_url, name)
     engine = create_engine(url)
@@ -138,18 +128,13 @@ def test_cli_assign_points(server_url, tmp_path):
         with Session(engine) as s:
             seed(s)
             s.commit()
-        exe = root / ".venv" / "bin" / "gridwatch"
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
-        env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "COLUMNS": "250", "NO_COLOR": "1"}
         src = _write_csv(tmp_path / "in.csv", ["lon", "lat"], [("113.625", "34.755"), ("113.7", "34.75")])
-        out = subprocess.run([*cmd, "assign-points", str(src), str(tmp_path / "out.csv")], capture_output=True,
-                             text=True, env=env, cwd=root, timeout=120)
+        out = run_gridwatch(url, "assign-points", str(src), str(tmp_path / "out.csv"))
         assert out.returncode == 0, out.stdout + out.stderr
         assert "分配完成" in out.stdout and "2 个点 points" in out.stdout
         assert [r["grid_code"] for r in _read_out(tmp_path / "out.csv")] == [B11, ""]
         bad = _write_csv(tmp_path / "bad.csv", ["lon", "lat"], [("x", "1")])
-        out = subprocess.run([*cmd, "assign-points", str(bad), str(tmp_path / "bad_out.csv")], capture_output=True,
-                             text=True, env=env, cwd=root, timeout=120)
+        out = run_gridwatch(url, "assign-points", str(bad), str(tmp_path / "bad_out.csv"))
         assert out.returncode == 2 and "nothing written" in out.stdout and "行 line 2" in out.stdout
         assert not (tmp_path / "bad_out.csv").exists()
     finally:
