@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geodata import mapdata, notices
+from geodata.codes import level_of
 from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import STATUSES
@@ -446,17 +447,19 @@ def outbox_message(selected: list[dict[str, Any]] | None, lang: str) -> list[Any
 
 
 # -- callback bodies (database through mapdata only) --------------------------------------------
-def context_data(mctx: MapCtx) -> layout.MapContextData:
+def context_data(mctx: MapCtx, stamp: str | None = None) -> layout.MapContextData:
+    """What the body needs, read fresh, except the street's detail: through MapCtx's cache with the
+    page's live ``stamp``, so that the selection callback finds it loaded."""
     with mctx.session() as s:
         street = mapdata.street_code(s, mctx.scope)
-        detail = mapdata.grid_detail(s, mctx.scope, street) if street else None
+        detail = mctx.grid_detail(s, street, stamp) if street else None
         names = mapdata.grid_names(s, mctx.scope)
         return layout.MapContextData(
             street_code=street,
             street_names=(detail.name, detail.name_en) if detail else ("", ""),
             street_bbox=detail.bbox if detail else None,
             domains=mapdata.domains(s),
-            block_names={c: n for c, n in names.items() if c[12:] != "00"},
+            block_names={c: n for c, n in names.items() if level_of(c) == 3},
             grids_stamp=mapdata.grids_stamp(s),
             outbox_count=notices.latest_outbox(s, mctx.scope, limit=0).total)
 
@@ -466,16 +469,16 @@ def page_layout(mctx: MapCtx, lang: str | None) -> Any:
     lang = norm_lang(lang)
     with mctx.session() as s:
         stamp = mapdata.latest_change(s, mctx.scope)
-    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None), stamp)
+    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, stamp=stamp), stamp)
 
 
 def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None,
-                 overlays: list[str] | None = None) -> list[Any]:
+                 overlays: list[str] | None = None, stamp: str | None = None) -> list[Any]:
     """The body in a language, keeping the filter and the ticked overlays (names, either language)."""
     lang = norm_lang(lang)
     keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(mctx.settings, lang, IssueFilter.from_dict(filter_data), metric_of(filter_data),
-                       context_data(mctx), keep)
+                       context_data(mctx, stamp), keep)
 
 
 def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | None = None
@@ -483,9 +486,8 @@ def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | 
     """URL → (selected store, map viewport, breadcrumb, outline hideout)."""
     code, issue_id = parse_query(search)
     with mctx.session() as s:
-        street = mapdata.street_code(s, mctx.scope)
         detail = mctx.grid_detail(s, code, stamp) if code else None
-        if detail is None and street:
+        if detail is None and (street := mapdata.street_code(s, mctx.scope)):  # the fallback
             detail = mctx.grid_detail(s, street, stamp)
         issue = mapdata.issue_timeline(s, mctx.scope, issue_id) if issue_id else None
     if detail is None:
@@ -624,12 +626,12 @@ def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
 def register(app: Dash, mctx: MapCtx) -> None:
     @app.callback(Output(ids.BODY, "children"), Output(ids.BODY_VERSION, "data"),
                   Input(ids.LANG, "value"), State(ids.FILTER, "data"), State(ids.BODY_VERSION, "data"),
-                  State(ids.OVERLAYS, "data"), prevent_initial_call=True)
-    def _body(lang, filter_data, version, overlays):
+                  State(ids.OVERLAYS, "data"), State(ids.STAMP, "data"), prevent_initial_call=True)
+    def _body(lang, filter_data, version, overlays, stamp):
         lang = norm_lang(lang)
         # remembered for the next page load (the layout is built in this language)
         dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
-        return body_outputs(mctx, lang, filter_data, overlays), (version or 0) + 1
+        return body_outputs(mctx, lang, filter_data, overlays, stamp), (version or 0) + 1
 
     @app.callback(Output(ids.FILTER, "data"), Output(ids.F_DATE, "value"),
                   Input(ids.F_KIND, "value"), Input(ids.F_DOMAINS, "value"),

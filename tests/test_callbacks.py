@@ -565,3 +565,16 @@ def test_outbox_button_and_modal_in_both_languages(mctx):
     assert "Weekly notices" in en and "Weekly notice outbox" in en and "Recipient" in en and "Subject" in en
     assert "周报短信" not in en and "Recipient" not in zh
     assert [c["headerName"] for c in layout.outbox_columns("en")] == ["Time", "Recipient", "Subject", "Status"]
+
+
+def test_page_open_loads_the_street_detail_once(mctx, monkeypatch):
+    """The page layout reads the street's name and bbox from its detail; the selection callback that
+    follows (no ?grid=, same live stamp) reuses that load instead of repeating its queries."""
+    fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
+    calls = _spy(monkeypatch, "grid_detail")
+    with fresh.session() as s:
+        stamp = md.latest_change(s, fresh.scope)
+        street = md.street_code(s, fresh.scope)
+    cb.body_outputs(fresh, "zh", None, stamp=stamp)
+    sel, *_ = cb.selection_outputs(fresh, "", "zh", stamp)
+    assert sel["code"] == street and calls == [(street,)]
