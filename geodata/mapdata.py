@@ -341,12 +341,13 @@ def grid_detail(session: Session, scope: Scope, code: str,
     path.append((row.code, row.name, row.name_en or row.name))
     if row.level == 3:
         community = row.parent_code
-        leaders = _officials(session, scope, [code], now, ["grid_leader"])
-        resp = _officials(session, scope, [community], now, ["direct_responsible"])
-        top = _officials(session, scope, [community], now, ["first_responsible"])
-        officials = ([replace(o, chain="grid_leader") for o in leaders]
-                     + [replace(o, chain="responsible") for o in resp]
-                     + [replace(o, chain="leader_in_charge") for o in top])
+        # one read for the three links (order within a link: role order, rank, id — as _officials sorts)
+        both = _officials(session, scope, [code, community], now,
+                          ["grid_leader", "direct_responsible", "first_responsible"])
+        officials = [replace(o, chain=chain) for grid, role, chain in (
+                         (code, "grid_leader", "grid_leader"), (community, "direct_responsible", "responsible"),
+                         (community, "first_responsible", "leader_in_charge"))
+                     for o in both if o.grid_code == grid and o.role == role]
     else:
         officials = _officials(session, scope, [code], now)
     children = session.execute(select(func.count()).select_from(Grid).where(
