@@ -307,12 +307,20 @@ class PhotoStore:
         return self.root / rel
 
 
-def _attach_photos(session: Session, store: PhotoStore | None, checked: list[CheckedPhoto], issue_id: int,
-                   stage: str, event_id: int | None) -> list[IssuePhoto]:
-    if not checked:
+def _check_photos(store: PhotoStore | None, photos) -> list[CheckedPhoto]:
+    """Validate uploaded photos before anything is written (none → []; no storage → refused)."""
+    if not photos:
         return []
     if store is None:
         raise ServiceError("photos_unsupported", "未配置照片存储", "photo storage is not configured", field="photos")
+    return store.check(photos)
+
+
+def _attach_photos(session: Session, store: PhotoStore | None, checked: list[CheckedPhoto], issue_id: int,
+                   stage: str, event_id: int | None) -> list[IssuePhoto]:
+    """Save photos already checked by :func:`_check_photos` (so ``store`` is set when there are any)."""
+    if not checked:
+        return []
     rows = []
     for p in checked:
         rel = store.save(p)
@@ -403,9 +411,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
         raise ForbiddenError("override_forbidden", "只有平台操作员或维护员可以指定归属最近网格",
                              "only platform operators or maintainers may attach a point to the nearest grid",
                              field="nearest_override")
-    if photos and photo_store is None:
-        raise ServiceError("photos_unsupported", "未配置照片存储", "photo storage is not configured", field="photos")
-    checked = photo_store.check(photos) if photos else []
+    checked = _check_photos(photo_store, photos)
     place = locate_block(session, wlon, wlat, as_of=now, nearest=nearest_override)
     roles = actor.roles_for(place.grid_code) or set(actor.roles) or {wf.RESIDENT}
     wf.transition(None, "report", roles)
@@ -540,10 +546,7 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
         if not note:
             raise ServiceError("required", "反馈须填写办理结果", "feedback needs the result (note)", field="note")
         if photos:
-            if photo_store is None:
-                raise ServiceError("photos_unsupported", "未配置照片存储", "photo storage is not configured",
-                                   field="photos")
-            checked = photo_store.check(photos)
+            checked = _check_photos(photo_store, photos)
             data = {"photos": len(checked)}
     elif action == "rework":
         if not note:
