@@ -175,12 +175,18 @@ def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | 
         session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 732))"),
                         {"k": notices[0].subject})
     delivered = skipped = 0
+    sent: dict[tuple[int | None, str], int] = {}   # (official, subject) → the earliest outbox row
+    if notices and not dry_run and not force:
+        sent = {(o, s): i for o, s, i in session.execute(
+            select(Outbox.official_id, Outbox.subject, func.min(Outbox.id))
+            .where(Outbox.subject.in_({n.subject for n in notices}),
+                   Outbox.official_id.in_({n.official_id for n in notices}))
+            .group_by(Outbox.official_id, Outbox.subject))}
     for n in notices:
         if dry_run:
             continue
         if not force:
-            seen = session.execute(select(Outbox.id).where(Outbox.official_id == n.official_id,
-                                                           Outbox.subject == n.subject).limit(1)).scalar()
+            seen = sent.get((n.official_id, n.subject))
             if seen is not None:
                 skipped += 1
                 n.outbox_id = seen
