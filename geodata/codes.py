@@ -35,6 +35,15 @@ def is_valid(code: str, level: int | None = None) -> bool:
         return False
 
 
+#: Length of the prefix a code shares with all its descendants, per level (street, community, block).
+PREFIX_LEN = {1: 9, 2: 12, 3: 14}
+
+
+def descendant_prefix(code: str) -> str:
+    """The prefix shared by ``code`` and every grid below it; raises CodeError when malformed."""
+    return code[: PREFIX_LEN[level_of(code)]]
+
+
 def parent_of(code: str) -> str | None:
     lvl = level_of(code)
     if lvl == 1:

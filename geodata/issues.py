@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import shapely
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point, mapping, shape
-from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -49,7 +49,7 @@ from .assignment import (
     to_wgs84,
 )
 from .clock import at_or_now
-from .codes import CodeError, level_of
+from .codes import CodeError, descendant_prefix
 from .geometry import gcj02_geometry_to_wgs84
 from .grids import valid_at
 from .models import (
@@ -186,10 +186,18 @@ class Actor:
 
 def _covers(root: str, code: str) -> bool:
     try:
-        lvl = level_of(root)
+        return code.startswith(descendant_prefix(root))
     except CodeError:
         return False
-    return code.startswith(root[: {1: 9, 2: 12, 3: 14}[lvl]])
+
+
+def _in_grid(column, grid: str) -> ColumnElement[bool]:
+    """``column`` (a grid code) in ``grid`` or below it; a malformed ``grid`` is refused naming the field."""
+    try:
+        return column.like(descendant_prefix(grid) + "%")
+    except CodeError:
+        raise ServiceError("invalid_grid_code", f"网格编码“{grid}”须为14位数字",
+                           f"grid code '{grid}' must be 14 digits", field="grid") from None
 
 
 def actor_for(session: Session, official_id: int | None, *, as_of: dt.datetime | None = None) -> Actor:
@@ -785,12 +793,7 @@ def _where(session: Session, f: IssueFilters, scope: Scope, now: dt.datetime) ->
                                "bbox must be min_lon,min_lat,max_lon,max_lat", field="bbox")
         conds.append(Issue.location.op("&&")(func.ST_MakeEnvelope(x0, y0, x1, y1, 4326)))
     if f.grid:
-        try:
-            lvl = level_of(f.grid)
-        except CodeError:
-            raise ServiceError("invalid_grid_code", f"网格编码“{f.grid}”须为14位数字",
-                               f"grid code '{f.grid}' must be 14 digits", field="grid") from None
-        conds.append(Issue.grid_code.like(f.grid[: {1: 9, 2: 12, 3: 14}[lvl]] + "%"))
+        conds.append(_in_grid(Issue.grid_code, f.grid))
     if f.status:
         bad = [s for s in f.status if s not in wf.STATUSES]
         if bad:
@@ -1007,12 +1010,7 @@ def list_diary(session: Session, scope: Scope, *, grid: str | None = None, offic
                            f"page_size must be 1–{MAX_PAGE_SIZE}", field="page_size")
     conds: list = [scope.filter(PatrolDiary.grid_code)]
     if grid:
-        try:
-            lvl = level_of(grid)
-        except CodeError:
-            raise ServiceError("invalid_grid_code", f"网格编码“{grid}”须为14位数字",
-                               f"grid code '{grid}' must be 14 digits", field="grid") from None
-        conds.append(PatrolDiary.grid_code.like(grid[: {1: 9, 2: 12, 3: 14}[lvl]] + "%"))
+        conds.append(_in_grid(PatrolDiary.grid_code, grid))
     if official_id is not None:
         conds.append(PatrolDiary.official_id == official_id)
     if date_from is not None:

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from .clock import at_or_now
-from .codes import CodeError, level_of, parent_of
+from .codes import CodeError, descendant_prefix, level_of, parent_of
 from .grids import valid_at
 from .models import Domain, Grid, GridAssignment, Issue, IssueEvent, Official
 from .scope import Scope
@@ -52,8 +52,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.timezone.utc
 #: Aggregation grid across the viewport when there are more than ``limit`` markers.
 BIN_CELLS = 16
-#: Prefix length of a grid code that its descendants share, per level.
-PREFIX_LEN = {1: 9, 2: 12, 3: 14}
 DATE_PRESETS = ("week", "month", "quarter", "year")
 METRICS = ("open", "overdue", "closure_rate", "per_km2")
 ROLE_ORDER = ("first_responsible", "direct_responsible", "platform_maintainer", "sunk_member",
@@ -205,10 +203,6 @@ def _open_overdue(now: dt.datetime) -> ColumnElement[bool]:
                 Issue.due_at < literal(now))
 
 
-def _prefix(code: str) -> str:
-    return code[: PREFIX_LEN[level_of(code)]]
-
-
 def _in_grid(code: str | None) -> ColumnElement[bool]:
     """Issues inside grid ``code`` (any level), by code prefix."""
     if not code:
@@ -218,7 +212,7 @@ def _in_grid(code: str | None) -> ColumnElement[bool]:
         return Issue.grid_code == code
     if lvl == 2:
         return Issue.community_code == code
-    return Issue.grid_code.like(_prefix(code) + "%")
+    return Issue.grid_code.like(descendant_prefix(code) + "%")
 
 
 def issue_conditions(scope: Scope, flt: IssueFilter, as_of: dt.datetime,

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from .codes import level_of
-
-_PREFIX_LEN = {1: 9, 2: 12, 3: 14}
+from .codes import descendant_prefix
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class Scope:
     def prefixes(self) -> list[str] | None:
         if self.roots is None:
             return None
-        return [c[: _PREFIX_LEN[level_of(c)]] for c in self.roots]
+        return [descendant_prefix(c) for c in self.roots]
 
     def allows(self, code: str) -> bool:
         prefixes = self.prefixes()
