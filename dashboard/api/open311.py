@@ -45,13 +45,17 @@ def services(session) -> list[dict]:
     return out
 
 
-def _service(session, code: str) -> tuple[str, str, str]:
+def _service_names(session) -> dict[str, str]:
+    return {s["service_code"]: s["service_name"] for s in services(session)}
+
+
+def _service(names: dict[str, str], code: str) -> tuple[str, str, str]:
+    """(kind, domain, name) of a service code among ``names`` (:func:`_service_names`)."""
     from .core import ApiError
 
-    for s in services(session):
-        if s["service_code"] == code:
-            kind, domain = code.split(".", 1)
-            return kind, domain, s["service_name"]
+    if code in names:
+        kind, domain = code.split(".", 1)
+        return kind, domain, names[code]
     raise ApiError(404, "unknown_service", f"未知服务代码“{code}”（见 services.json）",
                    f"unknown service_code '{code}' (see services.json)", "service_code")
 
@@ -88,7 +92,7 @@ def post_request(call: Call) -> Result:
     from .core import ApiError, json_ready
 
     b: O311PostIn = call.body
-    kind, domain, name = _service(call.session, b.service_code)
+    kind, domain, name = _service(_service_names(call.session), b.service_code)
     if b.lat is None or b.long is None:
         raise ApiError(422, "location_required", "请提供 lat 和 long（暂不支持仅凭地址定位）",
                        "lat and long are required (address-only requests cannot be located)",
@@ -119,9 +123,10 @@ def get_requests(call: Call) -> Result:
     if any(len(i) > 20 for i in ids):
         raise ApiError(422, "invalid_parameter", "service_request_id 过长", "service_request_id is too long",
                        "service_request_id")
+    names = _service_names(call.session)
     kind = domain = None
     if q.service_code:
-        kind, domain, _ = _service(call.session, q.service_code)
+        kind, domain, _ = _service(names, q.service_code)
     start, end = q.start_date, q.end_date
     if not ids and start is None:
         try:
@@ -130,7 +135,6 @@ def get_requests(call: Call) -> Result:
             start = None
     f = IssueFilters(numbers=ids, kind=kind, domain=(domain,) if domain else (), reported_from=start,
                      reported_to=end, open=None if q.status is None else q.status == "open")
-    names = {s["service_code"]: s["service_name"] for s in services(call.session)}
     out = []
     for page in range(1, 6):
         res = query_issues(call.session, f, Scope.public(), page=page, page_size=200, tz=call.tz, detail=True)
@@ -144,8 +148,7 @@ def get_requests(call: Call) -> Result:
              responses={200: list[O311Request]}, path_params={"key": SERVICE_ID}, open311=True)
 def get_request(call: Call) -> Result:
     item = get_issue(call.session, call.path["key"], Scope.public(), tz=call.tz, timeline=False)
-    names = {s["service_code"]: s["service_name"] for s in services(call.session)}
-    return Result(200, list[O311Request], [_as_request(item, names)])
+    return Result(200, list[O311Request], [_as_request(item, _service_names(call.session))])
 
 
 @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="root_unknown")
