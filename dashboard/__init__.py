@@ -37,5 +37,4 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     app.layout = serve_layout
     callbacks.register(app, mctx)
     register_tiles(app.server, TileService(engine=engine, scope=scope, settings=settings))
-    app.server.config["GRIDWATCH_MAP_CTX"] = mctx
     return app

@@ -196,16 +196,6 @@ def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
     return f"{loc.day} {_MONTHS[loc.month - 1]} {loc.year} {loc:%H:%M}"
 
 
-def fmt_date(d: dt.date | dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
-    if d is None:
-        return "—"
-    if isinstance(d, dt.datetime):
-        d = d.astimezone(tz).date()
-    if norm_lang(lang) == "zh":
-        return f"{d.year}年{d.month}月{d.day}日"
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
-
-
 def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo = TZ) -> str:
     return f"{d.astimezone(tz):%H:%M:%S}"
 

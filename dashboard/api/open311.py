@@ -109,7 +109,7 @@ def post_request(call: Call) -> Result:
         return 201, json_ready(list[O311Created], [{"service_request_id": out["number"], "service_notice": notice,
                                                     "account_id": None}])
 
-    return run_idempotent(call, "open311_post", compute, 201)
+    return run_idempotent(call, "open311_post", compute)
 
 
 @registry.op("GET", bp, "/requests.json", summary="Open311: query service requests", tag="open311",

@@ -37,7 +37,7 @@ def _form_schema(model) -> dict:
     return {"type": "object", "required": s.get("required", []), "properties": props}
 
 
-def run_idempotent(call: Call, op: str, compute, status_ok: int, headers: dict | None = None) -> Result:
+def run_idempotent(call: Call, op: str, compute, headers: dict | None = None) -> Result:
     """Honour an ``Idempotency-Key``: a retry returns the first answer; the same key with a
     different request is refused (422). Keys are namespaced by caller and operation."""
     headers = dict(headers or {})
@@ -101,7 +101,7 @@ def report(call: Call) -> Result:
                            photo_store=call.state.photos, tz=call.tz)
         return 201, json_ready(IssueOut, out)
 
-    res = run_idempotent(call, "report", compute, 201)
+    res = run_idempotent(call, "report", compute)
     res.headers["Location"] = f"/api/v1/issues/{orjson.loads(res.data)['id']}"
     return res
 
@@ -168,7 +168,7 @@ def transition(call: Call) -> Result:
                                view_scope=view)
         return 200, json_ready(IssueOut, out)
 
-    return run_idempotent(call, "transition", compute, 200)
+    return run_idempotent(call, "transition", compute)
 
 
 @registry.op("POST", bp, "/issues/<key>/evaluation", summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
@@ -222,7 +222,7 @@ def diary_report(call: Call) -> Result:
                               address=b.address, photos=call.photos, photo_store=call.state.photos, tz=call.tz)
         return 201, json_ready(IssueOut, out)
 
-    return run_idempotent(call, "diary_report", compute, 201)
+    return run_idempotent(call, "diary_report", compute)
 
 
 # -- weekly notices -------------------------------------------------------------------------------

@@ -84,7 +84,6 @@
       var span = el("span", null, gridName(p, h.lang));
       layer.bindTooltip(span, {permanent: true, direction: "center",
                                className: "gw-label gw-label-l" + p.level, interactive: false});
-      layer.feature.properties._label = true;
     },
 
     /* choropleth fills, from hideout.values {code: value} and hideout.breaks / colors */
