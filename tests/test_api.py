@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from dashboard.api import openapi
-from tests.factories import B11, B21, B22, C1, STREET, scratch_api, png_bytes
+from tests.conftest import DEMO_END, SUFFIX
+from tests.factories import B11, B21, B22, C1, STREET, png_bytes, scratch_api
 
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
 
 
@@ -434,7 +434,6 @@ def test_personal_data_never_logged(api, caplog):
 
 
 # -- on the demo dataset (loaded fresh into a scratch database of our own) ---------------------------
-DEMO_END = __import__("datetime").date(2026, 11, 27)
 
 
 @pytest.fixture(scope="module")

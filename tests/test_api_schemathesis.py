@@ -2,20 +2,21 @@
 the document (schema, status code, content type). Bounded: few examples per operation."""
 from __future__ import annotations
 
-import os
-
 import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from dashboard.api import openapi
+from tests.conftest import SUFFIX
 from tests.factories import scratch_api
 
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 
 

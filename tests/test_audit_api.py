@@ -3,7 +3,6 @@ error without a field, logs that could carry request values, and the OpenAPI doc
 from __future__ import annotations
 
 import logging
-import os
 
 import orjson
 import pytest
@@ -11,9 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from dashboard.api import openapi
+from tests.conftest import SUFFIX
 from tests.factories import scratch_api
 
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 REPORT = {"kind": "problem", "domain": "sanitation", "title": "楼道堆物", "lon": 113.625, "lat": 34.755}
 
 

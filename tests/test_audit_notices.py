@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 
 from sqlalchemy import create_engine, text
 
 from geodata.db import session_scope
 from geodata.notices import send_weekly_notices
+from tests.conftest import SUFFIX
 from tests.factories import drop_database, scratch_database, seed
 
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc)
 
 

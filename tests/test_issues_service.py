@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import threading
 import time
 
@@ -14,18 +13,48 @@ from sqlalchemy.orm import Session
 
 from geodata import workflow as wf
 from geodata.db import session_scope
-from geodata.issues import (Actor, ConflictError, ForbiddenError, IssueFilters, NotFoundError, ServiceError,
-                            apply_transition, diary_to_report, evaluate, extend, get_issue, idempotent,
-                            issue_timeline, list_diary, query_issues, reassign, record_diary, report_issue,
-                            request_hash, responsible_for_point)
+from geodata.issues import (
+    Actor,
+    ConflictError,
+    ForbiddenError,
+    IssueFilters,
+    NotFoundError,
+    ServiceError,
+    apply_transition,
+    diary_to_report,
+    evaluate,
+    extend,
+    get_issue,
+    idempotent,
+    issue_timeline,
+    list_diary,
+    query_issues,
+    reassign,
+    record_diary,
+    report_issue,
+    request_hash,
+    responsible_for_point,
+)
 from geodata.models import Domain, Issue
 from geodata.scope import Scope
-from tests.factories import B11, B12, B21, B22, C1, C2, STREET, counts, scratch_database, seed, snapshot
+from tests.conftest import SUFFIX
+from tests.factories import (
+    B11,
+    B12,
+    B21,
+    B22,
+    C1,
+    C2,
+    STREET,
+    counts,
+    scratch_database,
+    seed,
+    snapshot,
+)
 
 UTC = dt.timezone.utc
 SH = wf.SHANGHAI
 T0 = dt.datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,11 @@
 """Open311 GeoReport v2: services, POST a request and read it back, filters, errors."""
 from __future__ import annotations
 
-import os
-
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import SUFFIX
 from tests.factories import B22, scratch_api
-
-SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
 
 
 @pytest.fixture(scope="module")
