@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from geodata.scope import Scope
 
 from . import callbacks
-from .tiles import TileService, register_tiles
+from .tiles import register_tiles
 
 
 def viewer_scope(settings: Any) -> Scope:
@@ -36,5 +36,5 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
 
     app.layout = serve_layout
     callbacks.register(app, mctx)
-    register_tiles(app.server, TileService(engine=engine, scope=scope, settings=settings))
+    register_tiles(app.server, mctx.tiles)
     return app

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 import threading
 import time
@@ -27,6 +26,7 @@ from geodata.scope import Scope
 from geodata.workflow import STATUSES
 
 from . import ids, layout
+from .tiles import TileService
 from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, grid_name,
                    kind_label, level_label, norm_lang, role_label, status_label, t, action_label)
 
@@ -45,15 +45,19 @@ class MapCtx:
     scope: Scope
     ttl_s: float = 30.0
 
+    tiles: TileService | None = None   # the heat tile service (made here unless given)
+
     def __post_init__(self) -> None:
         self._cache: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        if self.tiles is None:
+            self.tiles = TileService(engine=self.engine, scope=self.scope, settings=self.settings)
 
     def session(self) -> Session:
         return Session(self.engine)
 
     def cached(self, key: Any, fn: Any) -> Any:
-        """Small reference data (domains, grid names, heat scale per filter + stamp), kept ttl_s."""
+        """Small reference data (domains, grid names, grid details per stamp), kept ttl_s."""
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key)
@@ -239,9 +243,14 @@ def breadcrumb_children(path: list[list[str]] | list[tuple[str, str, str]], lang
     return out
 
 
+def heat_version(stamp: str | None) -> str:
+    """The data version in heat tile URLs (and the key of the heat scale cached by the tile service)."""
+    return hashlib.sha1((stamp or "").encode()).hexdigest()[:10]
+
+
 def heat_url(flt: IssueFilter, stamp: str | None) -> str:
     q = flt.to_query()
-    q["v"] = hashlib.sha1((stamp or "").encode()).hexdigest()[:10]
+    q["v"] = heat_version(stamp)
     return "/tiles/heat/{z}/{x}/{y}.png?" + urlencode(q)
 
 
@@ -544,9 +553,8 @@ def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | 
     flt = IssueFilter.from_dict(filter_data)
     if not shown:
         return (no_update if trigger == ids.OVERLAYS else heat_url(flt, stamp)), no_update
-    key = ("heat_scale", json.dumps(flt.to_dict(), sort_keys=True), stamp)
-    with mctx.session() as s:
-        scale = mctx.cached(key, lambda: mapdata.heat_scale(s, mctx.scope, flt))
+    with mctx.session() as s:   # the tiles' own cache: legend and tiles share one density query
+        scale = mctx.tiles.heat_scale(s, flt, heat_version(stamp))
     return heat_url(flt, stamp), heat_legend(scale, lang)
 
 

@@ -451,6 +451,12 @@ def test_heat_scale_only_while_heat_is_ticked(mctx, monkeypatch):
     assert len(calls) == 1                                    # cached per filter and stamp
     cb.heat_outputs(fresh, fd, "s2", "zh", shown=True, trigger=ids.STAMP)
     assert len(calls) == 2
+    # the tiles of that URL (filter and data version as the tile route parses them) reuse the legend's scale
+    from urllib.parse import parse_qsl, urlsplit
+    args = dict(parse_qsl(urlsplit(cb.heat_url(IssueFilter.from_dict(fd), "s2")).query))
+    with fresh.session() as s:
+        fresh.tiles.heat_scale(s, IssueFilter.from_query(args), args["v"])
+    assert len(calls) == 2
 
 
 def test_grid_detail_loaded_once_per_selection(mctx, monkeypatch):
