@@ -3,8 +3,6 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 GW := $(VENV)/bin/gridwatch
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
@@ -27,22 +25,12 @@ bench: system-deps $(VENV)/.installed
 db-down:
 	$(GW) db down
 
-# PostgreSQL + PostGIS from Debian when absent (any PostgreSQL with a postgis extension will do)
+# exactly the Debian/Ubuntu packages that are used, each checked after install (tools/system-deps)
 system-deps:
-	@if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
-	  echo "Installing PostgreSQL + PostGIS (apt)…"; \
-	  $(SUDO) apt-get update -qq && $(APT) postgresql postgis; \
-	fi
-	@command -v python3 >/dev/null || ($(SUDO) apt-get update -qq && $(APT) python3 python3-venv)
-	@python3 -c 'import venv, ensurepip' 2>/dev/null || ($(SUDO) apt-get update -qq && $(APT) python3-venv)
+	@tools/system-deps demo
 
 test-system-deps:
-	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v ogrinfo >/dev/null || missing="$$missing gdal-bin"; \
-	dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing="$$missing fonts-noto-cjk"; \
-	if [ -n "$$missing" ]; then echo "Installing$$missing (apt)…"; \
-	  $(SUDO) apt-get update -qq && $(APT) $$missing; fi
+	@tools/system-deps test
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)

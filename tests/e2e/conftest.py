@@ -63,8 +63,8 @@ def live_server(map_settings: Settings, map_engine: Engine) -> Iterator[LiveServ
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed (make test installs it)")
+    # `make test` installs Debian's chromium (tools/system-deps test): missing is a broken set-up, not a skip
+    assert Path(CHROMIUM).exists(), "Debian chromium is not installed; run `make test` (it installs it)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
