@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 
@@ -32,10 +33,51 @@ def create_app(settings: Settings | None = None):
     return dash_app
 
 
-def _engine():
+def _engine(ready: bool = True):
+    """The engine of the database in use; ``ready``: first check it answers and is migrated."""
     from geodata.db import get_engine
+    from geodata.readiness import check_ready
 
-    return get_engine(get_settings())
+    engine = get_engine(get_settings())
+    if ready:
+        check_ready(engine)
+    return engine
+
+
+def main() -> int:
+    """The console script: ``cli`` with database and cluster problems said in one line, not a traceback."""
+    from sqlalchemy.exc import DBAPIError
+
+    from geodata.cluster import ClusterError
+    from geodata.readiness import DatabaseNotReady, classify
+
+    try:
+        rv = cli(standalone_mode=False)
+    except DatabaseNotReady as exc:
+        console.print(f"[red]{exc.zh} / {exc.en}[/red] — {exc.fix}", soft_wrap=True)
+        return 2
+    except DBAPIError as exc:
+        from geodata.db import database_url
+
+        diagnosis = classify(exc, database_url(get_settings(), start=False))
+        if diagnosis is None:
+            raise
+        console.print(f"[red]{diagnosis.zh} / {diagnosis.en}[/red] — {diagnosis.fix}", soft_wrap=True)
+        return 2
+    except ClusterError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "cluster error"
+        console.print(f"[red]内置数据库无法启动 / the embedded database cannot start[/red]: {first} "
+                      f"— see {get_settings().pg_dir / 'postgres.log'}", soft_wrap=True)
+        return 2
+    except click.exceptions.Abort:
+        console.print("已取消 / aborted")
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return rv if isinstance(rv, int) else 0
 
 
 # -- db -----------------------------------------------------------------------------------------
@@ -70,6 +112,8 @@ def db_down() -> None:
 @db_cli.command("status")
 def db_status() -> None:
     """Show where the database is and whether it is running and migrated."""
+    from sqlalchemy.exc import DBAPIError
+
     from geodata.cluster import Cluster
     from geodata.migrate import current_revision, head_revision
 
@@ -86,8 +130,11 @@ def db_status() -> None:
         console.print(f"external database: {_safe(url)}")
     try:
         rev = current_revision(url)
-    except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
-        console.print(f"[red]无法连接 / cannot connect[/red]: {exc}")
+    except DBAPIError as exc:
+        from geodata.readiness import classify
+
+        diagnosis = classify(exc, url)
+        console.print(f"[red]{diagnosis or '无法连接 / cannot connect'}[/red]", soft_wrap=True)
         raise typer.Exit(1)
     console.print(f"migration: {rev} (head {head_revision()})")
 
@@ -132,7 +179,7 @@ def demo(
 
     settings = get_settings()
     upgrade(database_url(settings))
-    engine = _engine()
+    engine = _engine(ready=False)
     end_date = dt.date.fromisoformat(end) if end else None
     try:
         summary = load_demo(engine, end=end_date, seed=seed, progress=True, if_empty=if_empty,
@@ -229,7 +276,7 @@ def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
 
     settings = get_settings()
     upgrade(database_url(settings))
-    summary = load_demo(_engine(), progress=True, if_empty=True, weekly_notices=True)
+    summary = load_demo(_engine(ready=False), progress=True, if_empty=True, weekly_notices=True)
     console.print(summary)
     serve(host=host, port=port, debug=False)
 
@@ -241,6 +288,7 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
+    _engine()  # the database answers and is migrated, or one line says what to run
     app = create_app(settings)
     console.print(f"Gridwatch: http://{host}:{port}/")
     if debug:
@@ -254,4 +302,4 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
 
 
 if __name__ == "__main__":
-    sys.exit(cli())
+    sys.exit(main())

@@ -20,6 +20,7 @@ Any problem raises :class:`ImportValidationError` listing all of them; nothing i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -45,9 +46,11 @@ __all__ = ["ImportOptions", "ImportReport", "ImportValidationError", "Problem", 
            "export_grids", "read_candidates", "CODE_FIELDS", "NAME_FIELDS", "PARENT_FIELDS"]
 
 #: Field names recognised when no field is chosen (compared case-insensitively, in this order).
-CODE_FIELDS = ("code", "grid_code", "gridcode", "wgbm", "wg_code", "wgdm", "网格编码", "网格代码", "编码", "代码")
+CODE_FIELDS = ("code", "grid_code", "gridcode", "wgbm", "wg_code", "wgdm", "网格编码", "网格代码", "编码", "代码",
+               "adcode", "区划代码", "行政区划代码")  # adcode: DataV GeoAtlas / 统计用区划代码 sources
 NAME_FIELDS = ("name", "grid_name", "gridname", "wgmc", "wg_name", "网格名称", "名称", "mc")
-PARENT_FIELDS = ("parent", "parent_code", "parentcode", "sjwgbm", "sjbm", "上级编码", "上级网格编码", "父级编码")
+PARENT_FIELDS = ("parent", "parent_code", "parentcode", "sjwgbm", "sjbm", "上级编码", "上级网格编码", "父级编码",
+                 "parent_adcode", "上级区划代码")
 NAME_EN_FIELDS = ("name_en", "en_name", "ename", "英文名称", "英文名")
 
 WGS84 = CRS.from_epsg(4326)
@@ -238,6 +241,32 @@ def _code_value(v) -> str | None:
     return (m.group(1) if m else s) or None
 
 
+def _parent_value(v) -> str | None:
+    """A parent code, also as DataV GeoAtlas writes it: ``{"adcode": 410102}`` (an object or its JSON)."""
+    if isinstance(v, str) and v.strip().startswith("{"):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return _code_value(v)
+    if isinstance(v, dict):
+        v = v.get("adcode")
+    return _code_value(v)
+
+
+#: Administrative-division codes (统计用区划代码) by length: 9 digits = a street (乡镇/街道),
+#: 12 digits = a community or village (社区/村). They are the prefix of the 14-digit grid code.
+_ADMIN_CODE_LEN = {9: "街道", 12: "社区/村"}
+
+
+def _admin_to_grid_code(code: str | None, counter: list[int]) -> str | None:
+    """Pad a 9- or 12-digit administrative-division code to the 14-digit grid code it is the prefix
+    of (``410102003`` → ``41010200300000``); any other value is returned as it is."""
+    if code and code.isascii() and code.isdigit() and len(code) in _ADMIN_CODE_LEN:
+        counter[0] += 1
+        return code.ljust(14, "0")
+    return code
+
+
 def _text_value(v) -> str | None:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
@@ -326,12 +355,29 @@ def read_candidates(path: str | Path, opts: ImportOptions) -> _Read:
     def col(values) -> pd.Series:
         return pd.Series(values, dtype=object)
 
+    padded = [0]
+    codes = [_admin_to_grid_code(_code_value(v), padded) for v in gdf[code_f]] if code_f else [None] * n
+    parent_codes = ([_admin_to_grid_code(_parent_value(v), padded) for v in gdf[parent_f]]
+                    if parent_f else [None] * n)
+    if padded[0]:
+        notes.append((f"{padded[0]} 个 9/12 位行政区划代码已按编码规则补零为 14 位网格编码",
+                      f"{padded[0]} 9/12-digit administrative-division codes were padded to 14-digit grid codes"))
+    county_like = sorted({c for c in codes if c and c.isascii() and c.isdigit() and len(c) == 6})
+    if county_like and not opts.county_code:
+        problems.append(_file_problem(
+            f"字段「{code_f}」是 6 位县级行政区划代码（如 {county_like[0]}），不是网格编码；"
+            f"请用 --county-code {county_like[0]} 按编码规则生成编码，或用 --code-field 指定网格编码字段",
+            f"field \"{code_f}\" holds 6-digit county codes (e.g. {county_like[0]}), not grid codes; give "
+            f"--county-code {county_like[0]} to generate codes by the coding rule, or --code-field for the grid-code field"))
+        raise ImportValidationError(problems)
+    if county_like:
+        codes = [None if c in county_like else c for c in codes]  # generated from --county-code instead
     frame = gpd.GeoDataFrame({
         "feature": np.arange(1, n + 1),
-        "code": col([_code_value(v) for v in gdf[code_f]] if code_f else [None] * n),
+        "code": col(codes),
         "name": col([_text_value(v) for v in gdf[name_f]] if name_f else [None] * n),
         "name_en": col([_text_value(v) for v in gdf[name_en_f]] if name_en_f else [None] * n),
-        "parent_code": col([_code_value(v) for v in gdf[parent_f]] if parent_f else [None] * n),
+        "parent_code": col(parent_codes),
     }, geometry=gpd.GeoSeries(values, crs=WGS84), crs=WGS84)
     fields = {"code": code_f, "name": name_f, "parent": parent_f, "name_en": name_en_f}
     return _Read(frame, _describe(src), encoding, fields, notes)
