@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from geodata.workflow import ACTION_LABELS, STATUS_LABELS
+from geodata.vocab import ACTION_LABELS, CHAIN_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -112,20 +112,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "outbox_grids": ("负责网格", "Grids"),
 }
 
-ROLE_LABELS = {
-    "first_responsible": ("第一责任人", "First responsible"),
-    "direct_responsible": ("直接责任人", "Directly responsible"),
-    "sunk_member": ("下沉人员", "Sunk-in member"),
-    "platform_maintainer": ("平台维护员", "Platform maintainer"),
-    "grid_leader": ("网格长", "Grid leader"),
-    "operator": ("指挥中心", "Command centre"),
-}
-CHAIN_LABELS = {
-    "grid_leader": ("网格长", "Grid leader"),
-    "responsible": ("直接责任人", "Directly responsible"),
-    "leader_in_charge": ("主管领导", "Leader in charge"),
-}
-KIND_LABELS = {"problem": ("问题", "Problem"), "sentiment": ("社情", "Sentiment")}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 

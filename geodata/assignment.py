@@ -161,7 +161,7 @@ def locate_block(session: Session, lon: float, lat: float, *, as_of: dt.datetime
     raise OutsideGridsError(
         "outside_grids",
         f"该点不在任何网格内（距最近的网格“{name}”({code}) {dist:.0f} 米）；请核对坐标或坐标系，"
-        f"或由平台操作员指定归属最近网格",
+        f"或由网格化管理中心指定归属最近网格",
         f"the point lies outside every grid ({dist:.0f} m from the nearest grid {code}); check the "
         f"coordinates and their coordinate system, or have an operator attach it to the nearest grid",
         field="lon", detail=detail)

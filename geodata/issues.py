@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import workflow as wf
+from .vocab import ROLE_LABELS
 from .assignment import (
     INPUT_CRS,
     OutsideGridsError,
@@ -77,16 +78,6 @@ __all__ = [
 UTC = dt.timezone.utc
 SHANGHAI = wf.SHANGHAI
 
-ROLE_LABELS = {
-    "first_responsible": ("第一责任人", "First responsible"),
-    "direct_responsible": ("直接责任人", "Directly responsible"),
-    "sunk_member": ("下沉干部", "Sunk-in member"),
-    "platform_maintainer": ("平台维护员", "Platform maintainer"),
-    "grid_leader": ("网格长", "Grid leader"),
-    "operator": ("平台操作员", "Platform operator"),
-    "assignee": ("承办人", "Assignee"),
-    "resident": ("居民", "Resident"),
-}
 #: When an actor holds several roles that may perform an action, the event records the first here.
 ROLE_PREFERENCE = ("assignee", "operator", "platform_maintainer", "first_responsible", "direct_responsible",
                    "grid_leader", "sunk_member", "resident")
@@ -416,7 +407,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
                              "reports without an official's identity must have source 'resident'", field="source")
     wlon, wlat = to_wgs84(lon, lat, crs)
     if nearest_override and not (actor.roles & wf.DISPATCHERS):
-        raise ForbiddenError("override_forbidden", "只有平台操作员或维护员可以指定归属最近网格",
+        raise ForbiddenError("override_forbidden", "只有网格化管理中心或平台维护员可以指定归属最近网格",
                              "only platform operators or maintainers may attach a point to the nearest grid",
                              field="nearest_override")
     checked = _check_photos(photo_store, photos)

@@ -6,6 +6,8 @@ be extended (延期) by an approver; reassignment (改派) is recorded every tim
 """
 from __future__ import annotations
 
+from .vocab import ACTION_LABELS, STATUS_LABELS  # noqa: F401 - the one vocabulary, re-exported
+
 import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -19,20 +21,9 @@ STATUSES = (REPORTED, ASSIGNED, SIGNED, HANDLING, FEEDBACK, VERIFIED, CLOSED, EV
 OPEN_STATUSES = frozenset({REPORTED, ASSIGNED, SIGNED, HANDLING, FEEDBACK, VERIFIED})
 CLOSED_STATUSES = frozenset({CLOSED, EVALUATED})
 
-STATUS_LABELS = {
-    REPORTED: ("已上报", "Reported"), ASSIGNED: ("已交办", "Assigned"), SIGNED: ("已签收", "Signed"),
-    HANDLING: ("办理中", "Handling"), FEEDBACK: ("已反馈", "Feedback given"),
-    VERIFIED: ("已认定", "Verified"), CLOSED: ("已办结", "Closed"), EVALUATED: ("已评价", "Evaluated"),
-}
 
 ACTIONS = ("report", "assign", "reassign", "sign", "handle", "feedback", "verify", "rework", "close",
            "evaluate", "extend")
-ACTION_LABELS = {
-    "report": ("上报", "Report"), "assign": ("交办", "Assign"), "reassign": ("改派", "Reassign"),
-    "sign": ("签收", "Sign"), "handle": ("办理", "Handle"), "feedback": ("反馈", "Feedback"),
-    "verify": ("认定", "Verify"), "rework": ("返工", "Rework"), "close": ("办结", "Close"),
-    "evaluate": ("综合评价", "Evaluate"), "extend": ("延期", "Extend deadline"),
-}
 
 #: action -> (allowed from-states, resulting state; None keeps the state)
 TRANSITIONS: dict[str, tuple[frozenset[str | None], str | None]] = {

@@ -1,6 +1,6 @@
 """Open311 GeoReport v2 (JSON) so that existing 311 clients can report and read.
 
-Services map to (kind, domain): ``problem.<domain>`` (问题) and ``sentiment.<domain>`` (社情民意), one
+Services map to (kind, domain): ``problem.<domain>`` (问题) and ``sentiment.<domain>`` (社情), one
 per key domain. ``service_request_id`` is the issue number. Requests are WGS84 ``lat``/``long``
 (address-only requests are refused: there is no geocoder). Errors are the GeoReport error list
 ``[{"code", "description"}]``, each element also carrying the ``error`` object of /api/v1.
@@ -18,13 +18,14 @@ from geodata import workflow as wf
 from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
 from geodata.issues import (IssueFilters, get_issue, list_domains, query_issues, report_issue)
 from geodata.scope import Scope
+from geodata.vocab import KIND_LABELS
 
 from .core import Call, Result
 from .v1 import registry, run_idempotent, unknown_path
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
-KIND_GROUP = {"problem": "问题 Problems", "sentiment": "社情民意 Public sentiment"}
+KIND_GROUP = {k: f"{zh} {en}" for k, (zh, en) in KIND_LABELS.items()}
 SERVICE_ID = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-9A-Za-z]+$",
               "description": "the issue number (or id)"}
 
@@ -34,7 +35,7 @@ def services(session) -> list[dict]:
     for d in list_domains(session):
         for kind in ("problem", "sentiment"):
             days = d["handle_days"] if kind == "problem" else d["sentiment_handle_days"]
-            label = "问题" if kind == "problem" else "社情民意"
+            label = KIND_LABELS[kind][0]
             out.append({
                 "service_code": f"{kind}.{d['code']}",
                 "service_name": f"{d['name_zh']}{label} {d['name_en']} ({kind})",

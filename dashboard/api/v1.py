@@ -16,6 +16,7 @@ from geodata.issues import (ROLE_LABELS, IssueFilters, apply_transition, diary_t
                             issue_timeline, list_diary, list_domains, photo_file, query_issues, record_diary,
                             report_issue, request_hash, resolve_issue_id, responsible_for_point)
 from geodata.models import ISSUE_SOURCES
+from geodata.vocab import KIND_LABELS
 from geodata.scope import Scope
 
 from .core import IDEMPOTENCY_HEADER, _KEY_RE, ApiError, Call, Registry, Result, error_response, json_ready
@@ -72,8 +73,7 @@ def meta(call: Call) -> Result:
     s = call.state.settings
     return Result(200, MetaOut, {
         "domains": list_domains(call.session),
-        "kinds": [{"code": "problem", "zh": "问题", "en": "Problem"},
-                  {"code": "sentiment", "zh": "社情民意", "en": "Public sentiment"}],
+        "kinds": [{"code": k, "zh": v[0], "en": v[1]} for k, v in KIND_LABELS.items()],
         "sources": list(ISSUE_SOURCES),
         "statuses": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.STATUS_LABELS.items()],
         "actions": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.ACTION_LABELS.items()],

@@ -1,0 +1,51 @@
+"""The one vocabulary: every status, action, role, kind, chain link and level with its zh/en label.
+
+Used by the workflow rules, the API, the dashboard, the notices and the bulletins, so a word means
+the same on every screen. Terms follow ../shared/GLOSSARY.md and the source article (下沉人员,
+网格化管理中心, 社情)."""
+from __future__ import annotations
+
+Label = tuple[str, str]  # (zh-CN, en)
+
+STATUS_LABELS: dict[str, Label] = {
+    "reported": ("已上报", "Reported"), "assigned": ("已交办", "Assigned"), "signed": ("已签收", "Signed"),
+    "handling": ("办理中", "Handling"), "feedback": ("已反馈", "Feedback given"),
+    "verified": ("已认定", "Verified"), "closed": ("已办结", "Closed"), "evaluated": ("已评价", "Evaluated"),
+}
+
+ACTION_LABELS: dict[str, Label] = {
+    "report": ("上报", "Report"), "assign": ("交办", "Assign"), "reassign": ("改派", "Reassign"),
+    "sign": ("签收", "Sign"), "handle": ("办理", "Handle"), "feedback": ("反馈", "Feedback"),
+    "verify": ("认定", "Verify"), "rework": ("返工", "Rework"), "close": ("办结", "Close"),
+    "evaluate": ("综合评价", "Evaluate"), "extend": ("延期", "Extend deadline"),
+}
+
+ROLE_LABELS: dict[str, Label] = {
+    "first_responsible": ("第一责任人", "First responsible"),
+    "direct_responsible": ("直接责任人", "Directly responsible"),
+    "sunk_member": ("下沉人员", "Sunk-in member"),
+    "platform_maintainer": ("平台维护员", "Platform maintainer"),
+    "grid_leader": ("网格长", "Grid leader"),
+    "operator": ("网格化管理中心", "Grid management centre"),
+    "assignee": ("承办人", "Assignee"),
+    "resident": ("居民", "Resident"),
+}
+
+#: The six-ones chain of a block, as the panel and notices name its links.
+CHAIN_LABELS: dict[str, Label] = {
+    "grid_leader": ("网格长", "Grid leader"),
+    "responsible": ("直接责任人", "Directly responsible"),
+    "leader_in_charge": ("主管领导", "Leader in charge"),
+}
+
+KIND_LABELS: dict[str, Label] = {"problem": ("问题", "Problem"), "sentiment": ("社情", "Public sentiment")}
+
+LEVEL_LABELS: dict[int, Label] = {1: ("街道", "Street"), 2: ("社区", "Community"), 3: ("楼院", "Block")}
+
+
+def label(table: dict, key, lang: str = "zh") -> str:
+    """``key``'s label in ``lang`` ('zh' or 'en'); an unknown key is shown as it is."""
+    pair = table.get(key)
+    if pair is None:
+        return "—" if key is None else str(key)
+    return pair[1] if lang == "en" else pair[0]
