@@ -146,7 +146,7 @@ class GridClick(_Value):
     """dash-leaflet's GeoJSON ``clickData``: the clicked feature, with its bounds."""
     type: Literal["Feature"] | None = None
     id: GridCode | None = None
-    geometry: Union[Polygon, MultiPolygon, None] = None
+    geometry: Annotated[Union[Polygon, MultiPolygon], Field(discriminator="type")] | None = None
     properties: GridProperties | None = None
     bounds: tuple[tuple[Lat, Lon], tuple[Lat, Lon]] | None = None
 
