@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from geodata.scope import Scope
 
-from . import callbacks
+from . import callbacks, guard
 from .tiles import register_tiles
 
 
@@ -36,5 +36,6 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
 
     app.layout = serve_layout
     callbacks.register(app, mctx)
+    guard.install(app, settings)   # after every callback: each one gets its request model
     register_tiles(app.server, mctx.tiles)
     return app

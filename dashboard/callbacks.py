@@ -25,7 +25,7 @@ from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import STATUSES
 
-from . import ids, layout
+from . import guard, ids, layout
 from .tiles import TileService
 from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, grid_name,
                    kind_label, level_label, norm_lang, role_label, status_label, t, action_label)
@@ -92,7 +92,7 @@ def parse_query(search: str | None) -> tuple[str | None, int | None]:
     issue = (q.get("issue") or [None])[0]
     if code is not None and not (code.isdigit() and len(code) == 14):
         code = None
-    return code, int(issue) if issue and issue.isdigit() else None
+    return code, guard.bigint_id(issue)
 
 
 def url_search(code: str | None, issue: int | None = None) -> str:

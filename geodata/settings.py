@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.
     max_markers: int = 2000
+    #: Upper bound of one Dash callback request (``POST /_dash-update-component``); a grid click
+    #: carries the clicked grid's outline, so this is sized for detailed boundaries.
+    max_callback_bytes: int = Field(default=1024 * 1024, gt=0)
     #: Upload limits for report photos.
     max_photo_bytes: int = 5 * 1024 * 1024
     max_body_bytes: int = 12 * 1024 * 1024

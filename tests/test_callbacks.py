@@ -33,6 +33,9 @@ def test_url_state_roundtrip():
     assert cb.parse_query("?grid=41010200100101&issue=42") == ("41010200100101", 42)
     assert cb.parse_query("") == (None, None)
     assert cb.parse_query("?grid=<script>&issue=x") == (None, None)
+    # issue.id is BIGINT: an id beyond it, or digits that are not ASCII, are junk like any other
+    assert cb.parse_query(f"?issue={2**63 - 1}") == (None, 2**63 - 1)
+    assert cb.parse_query(f"?issue={2**63}") == cb.parse_query("?issue=²") == (None, None)
     assert cb.url_search("41010200100101", 42) == "?grid=41010200100101&issue=42"
     assert cb.url_search(None) == ""
     assert cb.parse_query(cb.url_search("41010200100100")) == ("41010200100100", None)

@@ -96,3 +96,12 @@ def shot():
         return path
 
     return _shot
+
+
+@pytest.fixture(autouse=True)
+def no_refused_callbacks(caplog):
+    """The browser sends only what the UI makes: the callback guard (dashboard.guard) must accept
+    all of it, so a refusal here is a value type that is too narrow."""
+    yield
+    refused = [r.getMessage() for r in caplog.records if r.name == "gridwatch.dashboard"]
+    assert not refused, refused
