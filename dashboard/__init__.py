@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from geodata.scope import Scope
 
 from . import callbacks
+from .api.limits import register_limits
 from .tiles import register_tiles
 
 
@@ -37,4 +38,5 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     app.layout = serve_layout
     callbacks.register(app, mctx)
     register_tiles(app.server, mctx.tiles)
+    register_limits(app.server, settings)
     return app
