@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     #: waitress closes a connection that sent nothing for this long (slow clients hold no thread:
     #: waitress reads a whole request before a worker runs it, but each holds a connection slot).
     channel_timeout_s: int = Field(default=30, ge=1)
+    #: Requests that may cost much CPU (Dash callbacks, heat tiles, text searches, bodies over 1 MB)
+    #: run at most this many at once; the others wait up to db_pool_timeout_s, then 503 server_busy.
+    #: Keeps the cheap requests (API reads and writes) fast while heavy ones queue.
+    heavy_concurrency: int = Field(default=2, ge=1)
     #: Seconds between live refreshes of the map.
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.

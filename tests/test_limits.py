@@ -241,3 +241,35 @@ def test_query_string_over_the_cap_is_414(world):
         e = body[0]["error"] if path.startswith("/open311/") else body["error"]
         assert e["code"] == "uri_too_long" and e["field"] == "query"
     assert client.get("/api/v1/issues?pad=" + "x" * (settings.max_query_chars - 4)).status_code == 422  # unknown param
+
+
+def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
+    """With every heavy slot taken (a callback waiting on a lock), another heavy request gets 503
+    server_busy after the wait, while a cheap API read is served."""
+    import threading
+    import time
+
+    from app import create_app
+
+    _, settings, engine = world
+    one = settings.model_copy(update={"heavy_concurrency": 1, "db_pool_timeout_s": 0.2,
+                                      "statement_timeout_s": 30.0})
+    server = create_app(one).server
+    assert dash_search(server.test_client(), "社区").status_code == 200   # Dash's first-request setup done
+    first: dict = {}
+    with locked(engine, "grid"):
+        t = threading.Thread(target=lambda: first.setdefault("r", dash_search(server.test_client(), "社区")))
+        t.start()
+        with engine.connect() as c:   # wait until the first callback is inside, waiting on the lock
+            for _ in range(600):
+                if c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND query ILIKE '%FROM grid%'")).scalar_one():
+                    break
+                c.rollback()   # pg_stat_activity is a snapshot per transaction
+                time.sleep(0.05)
+            else:
+                pytest.fail("the first callback never reached the database")
+        assert error(dash_search(server.test_client(), "社区"), 503)["code"] == "server_busy"
+        assert server.test_client().get("/api/v1/issues").status_code == 200
+    t.join(30)
+    assert first["r"].status_code == 200

@@ -15,9 +15,10 @@ All answers are in the API's error format ``{"error": {code, message_zh, message
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -25,6 +26,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from .core import ApiError, error_from_exception, error_response
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
+HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
+HEAVY_BODY_BYTES = 1024 * 1024
+
+
+def is_heavy() -> bool:
+    """May this request cost much CPU? (callbacks, heat tiles, text searches, big bodies)"""
+    return (request.path.startswith(HEAVY_PREFIXES) or "q" in request.args
+            or (request.content_length or 0) > HEAVY_BODY_BYTES)
 
 
 def _answer(err: ApiError) -> Response:
@@ -36,6 +45,7 @@ def register_limits(server: Flask, settings: Any) -> None:
         return
     server.extensions["gridwatch_limits"] = True
     server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    heavy = threading.BoundedSemaphore(settings.heavy_concurrency)
 
     @server.before_request
     def _request_caps() -> Response | None:
@@ -49,7 +59,16 @@ def register_limits(server: Flask, settings: Any) -> None:
         if request.content_length is not None and request.content_length > cap:
             return _answer(ApiError(413, "too_large", f"请求体过大（最多 {cap // 1024} KB）",
                                     f"the request body is larger than {cap // 1024} KB", "body"))
+        if is_heavy():
+            if not heavy.acquire(timeout=settings.db_pool_timeout_s):
+                return _answer(error_from_exception(PoolTimeout()))
+            g.gridwatch_heavy = True
         return None
+
+    @server.teardown_request
+    def _release(_exc: BaseException | None) -> None:
+        if g.pop("gridwatch_heavy", False):
+            heavy.release()
 
     def _as_error(exc: Exception) -> Response:
         return _answer(error_from_exception(exc))
