@@ -295,10 +295,15 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
         app.run(host=host, port=port, debug=True)
         return
     # a production WSGI server: many wall displays and phones at once; it logs no request lines,
-    # so nothing personal (query strings, bodies) reaches the logs
+    # so nothing personal (query strings, bodies) reaches the logs. It reads each whole request
+    # before a worker thread runs it (a slow client holds a connection slot, never a thread) and
+    # refuses, before reading them, bodies over twice the app's cap (the app answers those up to
+    # that in the API's error format, dashboard.api.limits) and headers over 64 KB.
     from waitress import serve as waitress_serve
 
-    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads, ident="gridwatch")
+    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads, ident="gridwatch",
+                   channel_timeout=settings.channel_timeout_s, max_request_body_size=2 * settings.max_body_bytes,
+                   max_request_header_size=64 * 1024)
 
 
 if __name__ == "__main__":

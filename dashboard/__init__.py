@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from geodata.scope import Scope
 
 from . import callbacks, guard
+from .api.limits import register_limits
 from .tiles import register_tiles
 
 
@@ -36,6 +37,8 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
 
     app.layout = serve_layout
     callbacks.register(app, mctx)
-    guard.install(app, settings)   # after every callback: each one gets its request model
+    # limits first (size caps for every route, heavy-request slots), then the callback guard
+    register_limits(app.server, settings)
+    guard.install(app)   # after every callback: each one gets its request model
     register_tiles(app.server, mctx.tiles)
     return app

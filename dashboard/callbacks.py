@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geodata import mapdata, notices
+from geodata.db import open_session, request_limits
 from geodata.codes import level_of
 from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
@@ -50,11 +51,13 @@ class MapCtx:
     def __post_init__(self) -> None:
         self._cache: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        self.limits = request_limits(self.settings)
         if self.tiles is None:
             self.tiles = TileService(engine=self.engine, scope=self.scope, settings=self.settings)
 
     def session(self) -> Session:
-        return Session(self.engine)
+        """A session for one callback: its SQL runs under the request limits (statement timeout)."""
+        return open_session(self.engine, self.limits)
 
     def cached(self, key: Any, fn: Any) -> Any:
         """Small reference data (domains, grid names, grid details per stamp), kept ttl_s."""

@@ -10,7 +10,7 @@ checked before Dash runs a callback, so a malformed one is a 4xx JSON error in t
   output, outputs, inputs and state in the registered order, the triggering prop ids), so a page
   added later is checked the same way; a callback reading a property without a type in
   :data:`VALUES` stops the app at start-up.
-- the envelope: POST only, JSON only, at most ``settings.max_callback_bytes``; an unknown (or a
+- the envelope: POST only, JSON only, at most ``settings.max_callback_bytes`` (enforced by ``dashboard.api.limits``); an unknown (or a
   clientside) output is a 4xx.
 
 A rejected request is logged on one line (status, code, the field named by component id and
@@ -310,8 +310,8 @@ def _unknown_output() -> ApiError:
 
 # -- the guard -------------------------------------------------------------------------------------
 class Guard:
-    def __init__(self, app: Dash, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Dash):
+        self.app = app
         self.specs: dict[str, CallbackSpec] = {}
         self._update()
 
@@ -329,8 +329,7 @@ class Guard:
         if not request.is_json:
             raise ApiError(415, "unsupported_media_type", "Content-Type 须为 application/json",
                            "Content-Type must be application/json", "Content-Type")
-        request.max_content_length = self.max_bytes
-        try:
+        try:  # the size cap (settings.max_callback_bytes) is set per request by dashboard.api.limits
             raw = request.get_data(cache=True)   # Dash reads the same cached bytes
         except RequestEntityTooLarge as exc:
             raise error_from_exception(exc) from None
@@ -349,9 +348,9 @@ class Guard:
             raise _request_error(exc, spec) from None
 
 
-def install(app: Dash, settings: Any) -> Guard:
+def install(app: Dash) -> Guard:
     """Check every request to the app's callback endpoint (call after all callbacks are registered)."""
-    guard = Guard(app, settings.max_callback_bytes)
+    guard = Guard(app)
     path = app.config.routes_pathname_prefix + "_dash-update-component"
 
     @app.server.before_request

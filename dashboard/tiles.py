@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from geodata import mapdata
+from geodata.db import open_session, request_limits
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 
@@ -57,9 +58,14 @@ class TileService:
         self.scales = _LRU(64)
         self.tiles = _LRU(256)   # rendered heat tiles by (z, x, y, filter, data version)
         self._empty = mapdata.empty_png()
+        self.limits = request_limits(self.settings)
+
+    def session(self) -> Session:
+        """A session for one tile or layer request, under the request limits (statement timeout)."""
+        return open_session(self.engine, self.limits)
 
     def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
-        with Session(self.engine) as s:
+        with self.session() as s:
             stamp = mapdata.grids_stamp(s)
             key = (level, stamp)
             hit = self.layers.get(key)
@@ -85,7 +91,7 @@ class TileService:
         hit = self.tiles.get(key) if version else None
         if hit is not None:
             return hit
-        with Session(self.engine) as s:
+        with self.session() as s:
             dens = mapdata.heat_grid(s, self.scope, flt, z, x, y)
             png = (mapdata.render_heat_png(dens, self.heat_scale(s, flt, version)) if dens.any()
                    else self._empty)
@@ -120,7 +126,7 @@ def register_tiles(server: Flask, service: TileService) -> None:
 
     @server.route("/geo/issues/<int:issue_id>.json")
     def gw_issue_popup(issue_id: int) -> Response:
-        with Session(service.engine) as s:
+        with service.session() as s:
             data = mapdata.issue_popup(s, service.scope, issue_id)
         if data is None:
             abort(404)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from . import workflow as wf
-from .models import ISSUE_SOURCES
+from .models import ISSUE_SOURCES, SEARCH_MAX_CHARS
 
 INT32 = 2**31 - 1
 
@@ -125,6 +125,8 @@ class IssueQuery(_In):
     overdue: bool | None = None
     open: bool | None = None
     assignee_id: Id32 | None = None
+    q: Text(SEARCH_MAX_CHARS) | None = Field(None, description="text in the issue number or title (case-"
+                                             "insensitive; % and _ match themselves)")
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     page_size: Annotated[int, Field(ge=1, le=200)] = 50
     sort: SortKey = "-reported_at"

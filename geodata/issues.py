@@ -759,6 +759,7 @@ class IssueFilters:
     open: bool | None = None
     assignee_id: int | None = None
     numbers: tuple[str, ...] = ()
+    text: str | None = None   # in the number or title, literal (trigram indexes serve it)
 
 
 SORTS = {
@@ -819,6 +820,9 @@ def _where(session: Session, f: IssueFilters, scope: Scope, now: dt.datetime) ->
         conds.append(Issue.assignee_id == f.assignee_id)
     if f.numbers:
         conds.append(Issue.number.in_(f.numbers))
+    if f.text:
+        conds.append(or_(Issue.number.icontains(f.text, autoescape=True),
+                         Issue.title.icontains(f.text, autoescape=True)))
     return conds
 
 

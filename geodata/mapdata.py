@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from .clock import at_or_now
 from .codes import CodeError, descendant_prefix, level_of, parent_of
 from .grids import valid_at
-from .models import Domain, Grid, GridAssignment, Issue, IssueEvent, Official
+from .models import SEARCH_MAX_CHARS, Domain, Grid, GridAssignment, Issue, IssueEvent, Official
 from .scope import Scope
 from .workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 
@@ -807,25 +807,27 @@ class SearchHit:
 
 def search(session: Session, scope: Scope, q: str, limit: int = 10,
            as_of: dt.datetime | None = None) -> list[SearchHit]:
-    """Grid code or name, official name, issue number → where to go."""
+    """Grid code or name, official name, issue number → where to go.
+
+    The text is literal (``%`` and ``_`` match themselves) and cut to :data:`SEARCH_MAX_CHARS`
+    characters: the dashboard's box searches as the user types, so an over-long text is shortened,
+    never refused (no name is that long)."""
     now = _now(as_of)
-    q = (q or "").strip()
+    q = (q or "").strip()[:SEARCH_MAX_CHARS].strip()
     if not q:
         return []
-    esc = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    like = "%" + esc + "%"
     hits: list[SearchHit] = []
     for code, name, name_en, lvl in session.execute(
             select(Grid.code, Grid.name, Grid.name_en, Grid.level)
             .where(valid_at(now), scope.filter(Grid.code),
                    or_(Grid.code.like(q + "%") if q.isdigit() else false(),
-                       Grid.name.ilike(like, escape="\\"), Grid.name_en.ilike(like, escape="\\")))
+                       Grid.name.icontains(q, autoescape=True), Grid.name_en.icontains(q, autoescape=True)))
             .order_by(Grid.level, Grid.code).limit(limit)).all():
         hits.append(SearchHit("grid", f"{name} {code}", f"{name_en or name} {code}", code))
     for name, title, code in session.execute(
             select(Official.name, GridAssignment.title, GridAssignment.grid_code)
             .join(GridAssignment, GridAssignment.official_id == Official.id)
-            .where(Official.name.ilike(like, escape="\\"), valid_at(now, GridAssignment),
+            .where(Official.name.icontains(q, autoescape=True), valid_at(now, GridAssignment),
                    scope.filter(GridAssignment.grid_code))
             .order_by(Official.name, GridAssignment.grid_code).limit(limit)).all():
         hits.append(SearchHit("official", f"{name} · {title}", f"{name} · {title}", code))
@@ -834,7 +836,7 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
             .where(scope.filter(Issue.grid_code),
                    # a range on the unique index, then the exact prefix test
                    Issue.number >= q.upper(), Issue.number < q.upper() + "\x7f",
-                   Issue.number.like(esc.upper() + "%", escape="\\"))
+                   Issue.number.startswith(q.upper(), autoescape=True))
             .order_by(Issue.number).limit(limit)).all():
         hits.append(SearchHit("issue", f"{number} {title[:30]}", f"{number} {title[:30]}", code, iid))
     return hits[:limit * 2]

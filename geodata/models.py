@@ -27,6 +27,8 @@ ALL_ROLES = ("first_responsible", "direct_responsible", "sunk_member", "platform
 
 ISSUE_KINDS = ("problem", "sentiment")
 ISSUE_SOURCES = ("patrol", "visit", "resident", "higher_level", "hotline", "platform")
+#: The longest search text, in characters (longer: 422 in the API, cut in the dashboard's box).
+SEARCH_MAX_CHARS = 100
 
 
 class Base(DeclarativeBase):
@@ -128,6 +130,9 @@ class Issue(Base):
         Index("issue_grid_idx", "grid_code"),
         Index("issue_status_idx", "status"),
         Index("issue_reported_idx", "reported_at"),
+        # the text search (?q=): ILIKE '%…%' through pg_trgm (migration 0004)
+        Index("issue_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
+        Index("issue_number_trgm", "number", postgresql_using="gin", postgresql_ops={"number": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -35,8 +35,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False
-    #: Worker threads of the WSGI server (waitress).
-    server_threads: int = 16
+    #: Worker threads of the WSGI server (waitress); the database pool holds as many connections.
+    server_threads: int = Field(default=16, ge=1)
+    #: A request waiting longer than this for a pooled connection fails (503 server_busy).
+    db_pool_timeout_s: float = Field(default=3.0, gt=0)
+    #: Per web request (API, Dash callbacks, tiles): the longest one SQL statement may run (503
+    #: query_timeout beyond) and the longest a transaction may sit idle. The CLI has no such limit.
+    statement_timeout_s: float = Field(default=5.0, gt=0)
+    idle_in_transaction_timeout_s: float = Field(default=10.0, gt=0)
+    #: waitress closes a connection that sent nothing for this long (slow clients hold no thread:
+    #: waitress reads a whole request before a worker runs it, but each holds a connection slot).
+    channel_timeout_s: int = Field(default=30, ge=1)
+    #: Requests that may cost much CPU (Dash callbacks, heat tiles, text searches, bodies over 1 MB)
+    #: run at most this many at once; the others wait up to db_pool_timeout_s, then 503 server_busy.
+    #: Keeps the cheap requests (API reads and writes) fast while heavy ones queue.
+    heavy_concurrency: int = Field(default=2, ge=1)
     #: Seconds between live refreshes of the map.
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.
@@ -46,7 +59,10 @@ class Settings(BaseSettings):
     max_callback_bytes: int = Field(default=1024 * 1024, gt=0)
     #: Upload limits for report photos.
     max_photo_bytes: int = 5 * 1024 * 1024
+    #: Request caps on every route (413/414 in the API error format): the body (the API's photo
+    #: uploads), the query string; a Dash callback request is capped by ``max_callback_bytes``.
     max_body_bytes: int = 12 * 1024 * 1024
+    max_query_chars: int = 4096
 
     @property
     def embedded(self) -> bool:

@@ -8,8 +8,10 @@
 
 Identity before accounts: header ``X-Official-Id`` (see ``core.actor_from_request``, the one seam to
 replace). Every bad input is a 4xx JSON error ``{"error": {code, message_zh, message_en, field}}``
-and writes nothing; bodies are capped by ``settings.max_body_bytes`` (MAX_CONTENT_LENGTH), photos by
-``settings.max_photo_bytes``; uploads are stored under ``settings.var_dir / 'uploads'``.
+and writes nothing; request sizes are capped on the whole server (``limits.register_limits``: bodies
+``settings.max_body_bytes``, query strings ``settings.max_query_chars``), photos by
+``settings.max_photo_bytes``; every request's SQL runs under ``settings.statement_timeout_s`` (503
+``query_timeout`` beyond); uploads are stored under ``settings.var_dir / 'uploads'``.
 """
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ import orjson
 from flask import Flask
 from sqlalchemy import Engine
 
+from geodata.db import request_limits
 from geodata.issues import PhotoStore
 
 from . import open311, v1
 from .core import ApiState, actor_from_request, openapi_document
+from .limits import register_limits
 
 __all__ = ["register_api", "actor_from_request", "openapi"]
 
@@ -47,8 +51,9 @@ def register_api(server: Flask, settings, engine: Engine) -> None:
     """Register the /api/v1 and /open311/v2 blueprints on the dashboard's Flask server."""
     tz = ZoneInfo(settings.timezone)
     store = PhotoStore(settings.var_dir / "uploads", max_bytes=settings.max_photo_bytes)
-    server.extensions["gridwatch_api"] = ApiState(settings=settings, engine=engine, tz=tz, photos=store)
+    server.extensions["gridwatch_api"] = ApiState(settings=settings, engine=engine, tz=tz, photos=store,
+                                                  limits=request_limits(settings))
     server.extensions["gridwatch_api_doc"] = openapi
-    server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    register_limits(server, settings)
     server.register_blueprint(v1.bp)
     server.register_blueprint(open311.bp)

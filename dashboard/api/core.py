@@ -18,18 +18,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, has_request_context, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from geodata import workflow as wf
 from geodata.api_schemas import ErrorOut, INT32, O311ErrorItem, PhotoB64
 from geodata.assignment import ServiceError
-from geodata.db import session_scope
+from geodata.db import Limits, is_statement_timeout, session_scope
 from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
 
 log = logging.getLogger("gridwatch.api")
@@ -53,6 +54,7 @@ class ApiState:
     engine: Engine
     tz: ZoneInfo
     photos: PhotoStore
+    limits: Limits | None = None   # each request's statement and idle-in-transaction timeouts
 
 
 @dataclass
@@ -160,6 +162,15 @@ def error_from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, IntegrityError):
         return ApiError(409, "conflict", "与现有数据冲突，请刷新后重试", "conflicts with existing data; reload "
                         "and try again", None)
+    if is_statement_timeout(exc):   # one line, no traceback: the limit did its job
+        log.warning("statement timeout: %s", f"{request.method} {request.path}" if has_request_context() else "-")
+        return ApiError(503, "query_timeout", "查询超时，请缩小查询范围或稍后重试",
+                        "the query took too long; narrow it or try again later", None,
+                        headers={"Retry-After": "5"})
+    if isinstance(exc, PoolTimeout):
+        log.warning("server busy: no database connection free within the pool timeout")
+        return ApiError(503, "server_busy", "服务器繁忙，请稍后重试", "the server is busy; try again shortly",
+                        None, headers={"Retry-After": "2"})
     if isinstance(exc, OperationalError):
         log.error("database unavailable: %s", type(exc).__name__)
         return ApiError(503, "database_unavailable", "数据库暂不可用，请稍后重试",
@@ -309,7 +320,7 @@ def _make_view(op: Operation):
             else:
                 body, photos = None, []
             query = _parse_query(op, state.tz) if op.query is not None else None
-            with session_scope(state.engine) as session:
+            with session_scope(state.engine, state.limits) as session:
                 actor = actor_from_request(session)
                 result = op.fn(Call(state, session, actor, query, body, path, photos))
                 if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):

@@ -131,7 +131,7 @@ def list_issues(call: Call) -> Result:
     q: IssueQuery = call.query
     f = IssueFilters(bbox=_bbox(q.bbox), grid=q.grid, status=_csv(q.status), domain=_csv(q.domain), kind=q.kind,
                      source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,
-                     assignee_id=q.assignee_id)
+                     assignee_id=q.assignee_id, text=q.q)
     return Result(200, IssuePage, query_issues(call.session, f, call.actor.scope(), page=q.page,
                                                page_size=q.page_size, sort=q.sort, tz=call.tz))
 

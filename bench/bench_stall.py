@@ -1,0 +1,336 @@
+"""Stall benchmark: can 16 clients sending the worst inputs stall the server for a 17th?
+
+Run with ``python -m bench stall`` (options: ``--requests N --warmup-s S --keep``). The demo dataset
+is loaded fresh into a scratch database (``gridwatch_bench_stall``) on the configured server; the
+server is started exactly as ``gridwatch serve`` starts it (a subprocess: waitress,
+``settings.server_threads`` = 16 threads, the request limits), on a free loopback port.
+
+1. **Idle**: a 17th client sends ``GET /api/v1/issues`` (one page of 50, newest first) back to back
+   over one keep-alive connection; p50/p95.
+2. **Under attack**: 16 clients in closed loops (each sends its next request when the answer
+   arrives), two per kind of worst input we could construct within the caps:
+   - ``api_search``: ``/api/v1/issues`` with the longest allowed ``q`` made of LIKE wildcards (no
+     trigram: a scan), every status and domain, the widest bbox and period, 200 a page, unindexed sort;
+   - ``api_search_cjk``: the longest allowed ``q`` of CJK text, page 10 000 of 200 (a deep offset);
+   - ``dash_search``: the search box's callback with the biggest allowed callback body (the text is
+     cut to 100 characters);
+   - ``dash_markers``: the markers callback for the whole world (every issue: aggregated cells);
+   - ``heat_tiles``: zoom 10–13 heat tiles over the street with no data version (never cached) and
+     a changing filter (the scale is computed every time);
+   - ``big_body``: ``POST /api/v1/issues`` with the biggest allowed body (two photos of random bytes
+     just under the photo cap; refused after decoding);
+   - ``long_url``: ``GET /api/v1/issues`` with every text parameter at its longest and a query string
+     just under the cap;
+   - ``slow_body``: a slowloris-ish client: headers, then a declared 1 MB body one byte at a time
+     (waitress buffers it; no worker thread is held);
+   while the 17th client measures again. Reported: ratio of the p95s (target: ≤ 2×), the attackers'
+   request counts and answers per kind.
+
+Results go to ``bench/results/stall.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+RESULTS = Path(__file__).resolve().parent / "results" / "stall.json"
+DB_NAME = "gridwatch_bench_stall"
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 2.0
+
+
+def p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, math.ceil(0.95 * len(s)) - 1)]
+
+
+def summary_ms(xs: list[float]) -> dict:
+    return {"n": len(xs), "p50_ms": round(statistics.median(xs) * 1000, 1), "p95_ms": round(p95(xs) * 1000, 1),
+            "max_ms": round(max(xs) * 1000, 1)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(url: str, var_dir: Path, port: int) -> subprocess.Popen:
+    exe = ROOT / ".venv" / "bin" / "gridwatch"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
+    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "GRIDWATCH_VAR_DIR": str(var_dir)}
+    proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gridwatch serve exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/api/v1/meta", timeout=2).status_code == 200:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("gridwatch serve did not answer within 60 s")
+
+
+def victim(base: str, n: int) -> tuple[list[float], Counter]:
+    import requests
+
+    s = requests.Session()
+    times, codes = [], Counter()
+    for _ in range(n):
+        t = time.perf_counter()
+        r = s.get(f"{base}/api/v1/issues", timeout=60)
+        times.append(time.perf_counter() - t)
+        codes[r.status_code] += 1
+    return times, codes
+
+
+# -- the attackers ---------------------------------------------------------------------------------
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2 ** z
+    x = int((lon + 180) / 360 * n)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return x, y
+
+
+class Attack:
+    def __init__(self, base: str, port: int, meta: dict, settings, center: tuple[float, float]):
+        self.base, self.port, self.meta, self.settings, self.center = base, port, meta, settings, center
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.counts: dict[str, Counter] = {}
+        self.latency: dict[str, list[float]] = {}
+
+    def note(self, kind: str, status: int | str, seconds: float) -> None:
+        with self.lock:
+            self.counts.setdefault(kind, Counter())[str(status)] += 1
+            self.latency.setdefault(kind, []).append(seconds)
+
+    def _loop(self, kind: str, make) -> None:
+        import requests
+
+        s = requests.Session()
+        rng = random.Random(hash(kind) ^ threading.get_ident())
+        while not self.stop.is_set():
+            method, path, kw = make(rng)
+            t = time.perf_counter()
+            try:
+                r = s.request(method, self.base + path, timeout=120, **kw)
+                status: int | str = r.status_code
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+                s = requests.Session()
+            self.note(kind, status, time.perf_counter() - t)
+
+    # each maker returns (method, path, requests kwargs)
+    def api_search(self, rng):
+        statuses = ",".join(s["code"] for s in self.meta["statuses"])
+        domains = ",".join(d["code"] for d in self.meta["domains"])
+        q = "".join(rng.choice("%_\\") for _ in range(100))
+        return "GET", "/api/v1/issues", {"params": {
+            "q": q, "status": statuses, "domain": domains, "bbox": "-179,-89,179,89", "from": "2000-01-01",
+            "to": "2100-01-01", "page_size": 200, "sort": rng.choice(["-status", "due_at", "-updated_at"])}}
+
+    def api_search_cjk(self, rng):
+        q = "".join(rng.choice("网格社区楼院问题处理居民反映") for _ in range(100))
+        return "GET", "/api/v1/issues", {"params": {"q": q, "page": 10_000, "page_size": 200, "sort": "status"}}
+
+    def dash_payload(self, output: str, outputs, inputs: list, state: list, changed: list[str]) -> bytes:
+        return orjson.dumps({"output": output, "outputs": outputs, "inputs": inputs, "state": state,
+                             "changedPropIds": changed})
+
+    def dash_search(self, rng):
+        from dashboard import ids
+
+        room = self.settings.max_callback_bytes - 600
+        q = "".join(rng.choice("%_社区网格") for _ in range(room // 3))   # 3 UTF-8 bytes a character
+        body = self.dash_payload(f"{ids.SEARCH}.options", {"id": ids.SEARCH, "property": "options"},
+                                 [{"id": ids.SEARCH, "property": "search_value", "value": q}],
+                                 [{"id": ids.LANG, "property": "value", "value": "zh"}],
+                                 [f"{ids.SEARCH}.search_value"])
+        return "POST", "/_dash-update-component", {"data": body, "headers": {"Content-Type": "application/json"}}
+
+    def dash_markers(self, rng):
+        from dashboard import ids
+
+        outs = [(ids.L_MARKERS, "data"), (ids.L_BINS, "data"), (ids.MARKER_NOTE, "children")]
+        flt = {"kind": None, "domains": [], "statuses": [], "preset": rng.choice([None, "year"]),
+               "date_from": None, "date_to": None, "overdue_only": False, "metric": "overdue"}
+        body = self.dash_payload(".." + "...".join(f"{i}.{p}" for i, p in outs) + "..",
+                                 [{"id": i, "property": p} for i, p in outs],
+                                 [{"id": ids.VIEW, "property": "data", "value": [[-89, -179], [89, 179]]},
+                                  {"id": ids.FILTER, "property": "data", "value": flt},
+                                  {"id": ids.STAMP, "property": "data", "value": str(rng.random())}],
+                                 [{"id": ids.SELECTED, "property": "data", "value": None},
+                                  {"id": ids.LANG, "property": "value", "value": "zh"}],
+                                 [f"{ids.VIEW}.data"])
+        return "POST", "/_dash-update-component", {"data": body, "headers": {"Content-Type": "application/json"}}
+
+    def heat_tiles(self, rng):
+        z = rng.choice([10, 11, 12, 13])
+        x, y = _tile(*self.center, z)
+        params = {"p": rng.choice(["week", "month", "quarter", "year"])}
+        if rng.random() < 0.5:
+            params["s"] = ",".join(rng.sample([s["code"] for s in self.meta["statuses"]], 3))
+        return "GET", f"/tiles/heat/{z}/{x}/{y}.png", {"params": params}
+
+    def big_body(self, rng):
+        cap, photo = self.settings.max_body_bytes, self.settings.max_photo_bytes
+        raw = min(photo - 16, (cap - 4096) * 3 // 8)   # two photos, base64 (4/3), under the body cap
+        data = base64.b64encode(rng.randbytes(raw)).decode()
+        body = orjson.dumps({"kind": "problem", "domain": "sanitation", "title": "t", "lon": self.center[0],
+                             "lat": self.center[1], "photos": [{"content_type": "image/jpeg", "data": data}] * 2})
+        assert len(body) <= cap, len(body)
+        return "POST", "/api/v1/issues", {"data": body, "headers": {"Content-Type": "application/json"}}
+
+    def long_url(self, rng):
+        params = {"status": ",".join(["reported"] * 22)[:200], "domain": ",".join(["sanitation"] * 27)[:300],
+                  "grid": "4" * 14, "bbox": ("1" * 40 + ",") * 3 + "1" * 40, "q": "楼" * 100}
+        from urllib.parse import urlencode
+
+        qs = urlencode(params)
+        pad = self.settings.max_query_chars - len(qs) - 10
+        return "GET", "/api/v1/issues?" + qs + "&x=" + "y" * max(0, pad), {}
+
+    def slow_body(self, kind: str) -> None:
+        """Headers, then a declared 1 MB body a byte every 0.5 s; a new connection when one ends."""
+        while not self.stop.is_set():
+            t = time.perf_counter()
+            status = "closed"
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=60) as sock:
+                    sock.sendall(b"POST /api/v1/issues HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{")
+                    while not self.stop.wait(0.5):
+                        sock.sendall(b" ")
+                    status = "held until the end"
+            except OSError as exc:
+                status = type(exc).__name__
+            self.note(kind, status, time.perf_counter() - t)
+
+    def start(self) -> list[threading.Thread]:
+        plan = [("api_search", self.api_search), ("api_search_cjk", self.api_search_cjk),
+                ("dash_search", self.dash_search), ("dash_markers", self.dash_markers),
+                ("heat_tiles", self.heat_tiles), ("big_body", self.big_body), ("long_url", self.long_url)]
+        threads = []
+        for kind, make in plan * 2:
+            threads.append(threading.Thread(target=self._loop, args=(kind, make), daemon=True))
+        threads += [threading.Thread(target=self.slow_body, args=("slow_body",), daemon=True) for _ in range(2)]
+        for t in threads:
+            t.start()
+        return threads
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench stall")
+    p.add_argument("--requests", type=int, default=300, help="victim requests per phase")
+    p.add_argument("--warmup-s", type=float, default=5.0, help="attack time before the victim measures")
+    p.add_argument("--keep", action="store_true", help="keep the scratch database")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+
+    import requests
+    from sqlalchemy import create_engine, text
+
+    from etl.demo import load_demo
+    from geodata.db import database_url
+    from geodata.dbadmin import create_database, drop_database
+    from geodata.settings import Settings, get_settings
+
+    server_url = database_url(get_settings())
+    url = create_database(server_url, DB_NAME)
+    engine = create_engine(url)
+    load_demo(engine, progress=False)
+    with engine.connect() as c:
+        pg = c.execute(text("SHOW server_version")).scalar_one()
+        issues = c.execute(text("SELECT count(*) FROM issue")).scalar_one()
+        center = c.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(geom) c FROM grid "
+                                "WHERE level = 1 AND valid_to IS NULL LIMIT 1) s")).one()
+    engine.dispose()
+    settings = Settings(database_url=url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = start_server(url, Path(tmp), port)
+            meta = requests.get(f"{base}/api/v1/meta", timeout=10).json()
+            victim(base, 30)   # warm the server's caches and pool
+            print(f"idle: {args.requests} × GET /api/v1/issues …", flush=True)
+            idle_times, idle_codes = victim(base, args.requests)
+            attack = Attack(base, port, meta, settings, (float(center[0]), float(center[1])))
+            threads = attack.start()
+            print(f"attack: {len(threads)} clients; measuring after {args.warmup_s:g} s …", flush=True)
+            time.sleep(args.warmup_s)
+            t0 = time.perf_counter()
+            busy_times, busy_codes = victim(base, args.requests)
+            attack_s = time.perf_counter() - t0
+            attack.stop.set()
+            for t in threads:
+                t.join(130)
+            alive = requests.get(f"{base}/api/v1/issues", timeout=30).status_code
+    finally:
+        stderr = ""
+        if proc is not None:
+            proc.terminate()
+            try:
+                _, stderr = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if not args.keep:
+            drop_database(url)
+    idle, busy = summary_ms(idle_times), summary_ms(busy_times)
+    ratio = round(busy["p95_ms"] / idle["p95_ms"], 2)
+    attackers = {k: {"requests": sum(c.values()), "answers": dict(c),
+                     "p50_ms": round(statistics.median(attack.latency[k]) * 1000, 1),
+                     "max_ms": round(max(attack.latency[k]) * 1000, 1)} for k, c in sorted(attack.counts.items())}
+    log_lines = [ln for ln in (stderr or "").splitlines() if ln.strip()]
+    result = {
+        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "postgres": pg},
+        "server": {"how": "gridwatch serve (subprocess: waitress)", "threads": settings.server_threads,
+                   "statement_timeout_s": settings.statement_timeout_s, "pool_timeout_s": settings.db_pool_timeout_s,
+                   "max_body_bytes": settings.max_body_bytes,
+                   "max_callback_bytes": settings.max_callback_bytes,
+                   "max_query_chars": settings.max_query_chars},
+        "dataset": {"issues": issues},
+        "victim": {"request": "GET /api/v1/issues (page of 50, keep-alive)", "idle": idle, "under_attack": busy,
+                   "idle_answers": dict(idle_codes), "under_attack_answers": dict(busy_codes),
+                   "p95_ratio": ratio, "target_ratio": TARGET_RATIO, "within_target": ratio <= TARGET_RATIO},
+        "attack": {"clients": len(threads), "seconds_measured": round(attack_s, 1), "kinds": attackers},
+        "after_attack_status": alive,
+        "server_log": {"lines": len(log_lines), "tracebacks": sum("Traceback" in ln for ln in log_lines),
+                       "last": log_lines[-10:]},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"GET /api/v1/issues p95: idle {idle['p95_ms']} ms (p50 {idle['p50_ms']}), under attack by "
+          f"{len(threads)} clients {busy['p95_ms']} ms (p50 {busy['p50_ms']}, max {busy['max_ms']}) → "
+          f"{ratio}× (target ≤ {TARGET_RATIO:g}×); victim answers {dict(busy_codes)}")
+    for k, a in attackers.items():
+        print(f"  {k:15s} {a['requests']:5d} requests, answers {a['answers']}, p50 {a['p50_ms']} ms, "
+              f"max {a['max_ms']} ms")
+    print(f"server log: {len(log_lines)} lines, {result['server_log']['tracebacks']} tracebacks; → {args.out}")
+    return 0

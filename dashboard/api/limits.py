@@ -1,0 +1,88 @@
+"""Request limits on the whole Flask server (dashboard, Dash callbacks, tiles, API):
+``register_limits(server, settings)``.
+
+- the query string: at most ``settings.max_query_chars`` characters, else 414 ``uri_too_long``;
+- the body: at most ``settings.max_body_bytes`` (``MAX_CONTENT_LENGTH``), and a Dash callback request
+  (``/_dash-update-component``) at most ``settings.max_callback_bytes``, else 413 ``too_large`` —
+  refused from ``Content-Length`` before anything is read, and enforced while reading when there is
+  none (per-request ``max_content_length``);
+- database limits outside the API's own views (Dash callbacks, tiles): a statement timeout or no
+  free pooled connection is a 503 (``query_timeout``, ``server_busy``) logged in one line; a lost
+  database a 503 ``database_unavailable``.
+
+All answers are in the API's error format ``{"error": {code, message_zh, message_en, field}}``
+(Open311 paths: its error list). Idempotent: the dashboard and the API both register it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import Flask, Response, g, request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from .core import ApiError, error_from_exception, error_response
+
+DASH_CALLBACK_PATH = "/_dash-update-component"
+HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
+HEAVY_BODY_BYTES = 1024 * 1024
+
+
+def is_heavy() -> bool:
+    """May this request cost much CPU? (callbacks, heat tiles, text searches, big bodies)"""
+    return (request.path.startswith(HEAVY_PREFIXES) or "q" in request.args
+            or (request.content_length or 0) > HEAVY_BODY_BYTES)
+
+
+log = logging.getLogger("gridwatch.http")
+
+
+def _refuse(err: ApiError) -> Response:
+    """A request refused before any view runs: one log line, never the raw input."""
+    log.warning("request refused: %s %s → %s %s", request.method,
+                request.url_rule.rule if request.url_rule else "-", err.status, err.code)
+    return _answer(err)
+
+
+def _answer(err: ApiError) -> Response:
+    return error_response(err, open311=request.path.startswith("/open311/"))
+
+
+def register_limits(server: Flask, settings: Any) -> None:
+    if server.extensions.get("gridwatch_limits"):
+        return
+    server.extensions["gridwatch_limits"] = True
+    server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    heavy = threading.BoundedSemaphore(settings.heavy_concurrency)
+
+    @server.before_request
+    def _request_caps() -> Response | None:
+        qs = request.environ.get("QUERY_STRING", "")
+        if len(qs) > settings.max_query_chars:
+            return _refuse(ApiError(414, "uri_too_long", f"查询参数过长（最多 {settings.max_query_chars} 字符）",
+                                    f"the query string is longer than {settings.max_query_chars} characters",
+                                    "query"))
+        cap = settings.max_callback_bytes if request.path == DASH_CALLBACK_PATH else settings.max_body_bytes
+        request.max_content_length = cap
+        if request.content_length is not None and request.content_length > cap:
+            return _refuse(ApiError(413, "too_large", f"请求体过大（最多 {cap // 1024} KB）",
+                                    f"the request body is larger than {cap // 1024} KB", "body"))
+        if is_heavy():
+            if not heavy.acquire(timeout=settings.db_pool_timeout_s):
+                return _refuse(error_from_exception(PoolTimeout()))
+            g.gridwatch_heavy = True
+        return None
+
+    @server.teardown_request
+    def _release(_exc: BaseException | None) -> None:
+        if g.pop("gridwatch_heavy", False):
+            heavy.release()
+
+    def _as_error(exc: Exception) -> Response:
+        return _answer(error_from_exception(exc))
+
+    for exc_type in (RequestEntityTooLarge, OperationalError, PoolTimeout):
+        server.register_error_handler(exc_type, _as_error)
