@@ -108,9 +108,21 @@ def test_report_multipart_with_photo(api):
     out = r.get_json()
     assert len(out["photos"]) == 1 and out["photos"][0]["content_type"] == "image/png"
     got = api.client().get(out["photos"][0]["url"])
-    assert got.status_code == 200 and got.mimetype == "image/png" and got.data == png
+    assert got.status_code == 200 and got.mimetype == "image/png"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    # stored re-encoded (metadata stripped): the same pixels, not necessarily the same bytes
+    assert same_pixels(got.data, png)
     files = list((api.settings.var_dir / "uploads").rglob("*.png"))
-    assert files and any(f.read_bytes() == png for f in files)
+    assert files and any(f.read_bytes() == got.data for f in files)
+
+
+def same_pixels(a: bytes, b: bytes) -> bool:
+    import io
+
+    from PIL import Image, ImageChops
+
+    with Image.open(io.BytesIO(a)) as x, Image.open(io.BytesIO(b)) as y:
+        return x.size == y.size and ImageChops.difference(x.convert("RGBA"), y.convert("RGBA")).getbbox() is None
 
 
 def test_report_base64_photo_and_limits(api):
@@ -217,17 +229,38 @@ def test_idempotent_retry_returns_first_result(api):
     assert first.status_code == second.status_code == 201
     assert first.get_json() == second.get_json() and second.headers.get("Idempotent-Replayed") == "true"
     assert counts(api)[:2] == (before[0] + 1, before[1] + 1)
-    other = post_report(api, {"title": "井盖丢失"}, headers=h)
+    # the same key from an official is that official's own request
+    official = {**h, **api.hdr("b11_leader")}
+    mine = post_report(api, {"title": "井盖缺失", "source": "patrol"}, headers=official)
+    assert mine.status_code == 201 and mine.get_json()["id"] != first.get_json()["id"]
+    assert counts(api)[0] == before[0] + 2
+    # an official reusing a key for a different request is told so (a client bug)
+    other = post_report(api, {"title": "井盖丢失", "source": "patrol"}, headers=official)
     assert other.status_code == 422 and err(other)["code"] == "idempotency_key_reused"
     assert err(other)["field"] == "Idempotency-Key"
-    # the same key from another caller is another request
-    mine = post_report(api, {"title": "井盖缺失", "source": "patrol"}, headers={**h, **api.hdr("b11_leader")})
-    assert mine.status_code == 201 and mine.get_json()["id"] != first.get_json()["id"]
     assert counts(api)[0] == before[0] + 2
     # a refused request is not remembered: the client can fix it and retry with the same key
     h2 = {"Idempotency-Key": "fix-and-retry"}
     assert post_report(api, {"domain": "weather"}, headers=h2).status_code == 422
     assert post_report(api, {}, headers=h2).status_code == 201
+
+
+def test_two_anonymous_residents_with_one_key_do_not_block_each_other(api):
+    """Anonymous keys are scoped by the request itself (geodata.issues.idempotency_scope)."""
+    before = counts(api)
+    h = {"Idempotency-Key": "1"}  # a careless client: every install sends the same key
+    a = post_report(api, {"title": "路灯不亮", "reporter_name": "张三", "reporter_phone": "13800000001"}, headers=h)
+    b = post_report(api, {"title": "路灯不亮", "reporter_name": "李四", "reporter_phone": "13800000002"}, headers=h)
+    c = post_report(api, {"title": "垃圾满溢"}, headers=h)
+    assert a.status_code == b.status_code == c.status_code == 201
+    assert len({a.get_json()["id"], b.get_json()["id"], c.get_json()["id"]}) == 3
+    assert "Idempotent-Replayed" not in b.headers and "Idempotent-Replayed" not in c.headers
+    assert counts(api)[0] == before[0] + 3
+    # each resident's own retry still replays their own answer
+    again = post_report(api, {"title": "路灯不亮", "reporter_name": "李四", "reporter_phone": "13800000002"},
+                        headers=h)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == b.get_json()
+    assert counts(api)[0] == before[0] + 3
 
 
 # -- the workflow over HTTP -----------------------------------------------------------------------

@@ -154,4 +154,4 @@ def get_request(call: Call) -> Result:
 @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="root_unknown")
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="path_unknown")
 def _unknown(rest: str):
-    return unknown_path(open311=True)
+    return unknown_path()
