@@ -148,6 +148,13 @@ def register_tiles(server: Flask, service: TileService) -> None:
         resp.headers["Cache-Control"] = "public, max-age=300"
         return resp
 
+    @server.route("/geo/<path:rest>")
+    @server.route("/tiles/<path:rest>")
+    def gw_unknown(rest: str) -> Response:
+        """Anything else under /geo/ and /tiles/ (an id beyond 64 bits, z/x/y that are not numbers)
+        is 404 here, not Dash's page (its catch-all route would answer an image URL with HTML)."""
+        abort(404)
+
     @server.route("/tiles/base/<int:z>/<int:x>/<int:y>.png")
     def gw_base_tile(z: int, x: int, y: int) -> Response:
         path = Path(settings.basemap_path) if settings.basemap_path else None

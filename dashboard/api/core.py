@@ -193,7 +193,7 @@ def error_from_exception(exc: BaseException) -> ApiError:
                         "the database is unavailable; try again later", None)
     # Type and stack only: an exception's text can carry request values (a database error lists the
     # statement's parameters, e.g. a reporter's phone), and personal data is never logged.
-    log.error("unhandled error in API view: %s\n%s", type(exc).__name__,
+    log.error("unhandled error: %s\n%s", type(exc).__name__,
               "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     return ApiError(500, "internal_error", "服务器内部错误", "internal server error", None)
 
