@@ -599,3 +599,130 @@ def test_same_server_as_the_dashboard(api):
     assert c.get(f"/api/v1/issues/{r.get_json()['id']}").status_code == 200
     assert c.get("/api/v1/no/such/thing").status_code == 404
     assert c.get("/").status_code == 200  # the dashboard still answers
+
+
+# -- photos: metadata stripped, decoded in full ----------------------------------------------------
+def jpeg_with_metadata(w: int = 40, h: int = 20) -> bytes:
+    """A JPEG as a phone writes it: EXIF with GPS, camera and orientation 6 (rotate 90° for display),
+    an ICC profile and a comment."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    img = Image.new("RGB", (w, h), (200, 30, 30))
+    img.paste((30, 30, 200), (0, 0, w // 2, h))
+    exif = Image.Exif()
+    exif[0x0112] = 6                      # Orientation
+    exif[0x010F] = "PhoneMaker"           # Make
+    exif[0x0110] = "Model X 13800000000"  # Model
+    exif.get_ifd(0x8825).update({1: "N", 2: (34.0, 45.0, 18.5), 3: "E", 4: (113.0, 37.0, 30.0)})  # GPS
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), icc_profile=icc, comment=b"shot at home 13800000000")
+    return buf.getvalue()
+
+
+def test_photo_metadata_is_stripped_and_orientation_applied(api):
+    import io
+
+    from PIL import Image
+
+    raw = jpeg_with_metadata()
+    with Image.open(io.BytesIO(raw)) as src:  # the fixture really carries what must go
+        assert src.getexif().get_ifd(0x8825) and src.info.get("icc_profile") and src.info.get("comment")
+    form = {k: str(v) for k, v in REPORT.items()}
+    form["photos"] = [(io.BytesIO(raw), "IMG_0001.jpg", "image/jpeg")]
+    r = api.client().post("/api/v1/issues", data=form, content_type="multipart/form-data")
+    assert r.status_code == 201, r.data
+    meta = r.get_json()["photos"][0]
+    assert (meta["width"], meta["height"]) == (20, 40)  # orientation 6 applied: 40×20 shown upright
+    got = api.client().get(meta["url"])
+    assert got.status_code == 200 and got.mimetype == "image/jpeg"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    with Image.open(io.BytesIO(got.data)) as out:
+        assert out.size == (20, 40)
+        assert len(out.getexif()) == 0 and not out.getexif().get_ifd(0x8825)
+        assert not {"exif", "icc_profile", "comment", "xmp", "XML:com.adobe.xmp"} & set(out.info)
+        # upright: the blue half (left in the file) is now on top
+        assert out.getpixel((10, 5))[2] > 150 and out.getpixel((10, 35))[0] > 150
+    assert b"Exif" not in got.data and b"13800000000" not in got.data and b"PhoneMaker" not in got.data
+
+
+def _claiming(fmt: str, w: int, h: int) -> bytes:
+    """A small image whose header claims ``w``×``h`` pixels: the header parses, the data cannot
+    fill it (JPEG: the SOF0 frame header; PNG: IHDR, with its CRC fixed)."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, fmt)
+    data = bytearray(buf.getvalue())
+    size = w.to_bytes(4, "big") + h.to_bytes(4, "big")
+    if fmt == "JPEG":
+        i = data.index(b"\xff\xc0")
+        data[i + 5:i + 9] = h.to_bytes(2, "big") + w.to_bytes(2, "big")
+    else:
+        i = data.index(b"IHDR")
+        data[i + 4:i + 12] = size
+        data[i + 17:i + 21] = zlib.crc32(bytes(data[i:i + 17])).to_bytes(4, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt,w,h,status,code", [
+    ("JPEG", 7000, 7000, 413, "photo_too_many_pixels"), ("PNG", 7000, 7000, 413, "photo_too_many_pixels"),
+    ("PNG", 3000, 2000, 415, "photo_invalid"),
+])
+def test_photo_whose_header_lies_is_refused_naming_the_photo(api, fmt, w, h, status, code):
+    """(A JPEG whose data ends early is decoded as libjpeg does, the rest grey: a whole image, and
+    stored re-encoded.)"""
+    import io
+
+    from PIL import Image
+
+    data = _claiming(fmt, w, h)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (w, h)
+        img.verify()  # a header-only check (the old one) accepted it
+    before = counts(api)
+    r = post_report(api, {"photos": [{"data": base64.b64encode(data).decode()}]})
+    assert r.status_code == status, r.data
+    assert err(r)["code"] == code and err(r)["field"] == "photos[0]"
+    assert counts(api) == before
+
+
+# -- numbers are numbers, text is visible -----------------------------------------------------------
+@pytest.mark.parametrize("body,field", [
+    ({"lat": True}, "lat"), ({"lon": False}, "lon"), ({"lat": "34.755"}, "lat"),
+    ({"nearest_override": "yes"}, "nearest_override"),
+    ({"title": "\u200b\u200c\u200d\ufeff"}, "title"), ({"title": " \u3000\t "}, "title"),
+    ({"title": "\u2060\u180e\u3164"}, "title"), ({"title": "楼道\x07堆物"}, "title"),
+    ({"title": "楼道\n堆物"}, "title"), ({"title": "a\u2028b"}, "title"), ({"domain": "\u200b"}, "domain"),
+    ({"description": "第一行\x1b[31m"}, "description"), ({"reporter_name": "张\x00三"}, "reporter_name"),
+])
+def test_json_numbers_strict_and_text_normalised(api, body, field):
+    before = counts(api)
+    r = post_report(api, body)
+    assert r.status_code == 422, r.data
+    e = err(r)
+    assert e["field"] == field
+    assert counts(api) == before
+
+
+def test_satisfaction_must_be_a_number_not_a_boolean(api):
+    out = post_report(api).get_json()
+    r = api.client().post(f"/api/v1/issues/{out['id']}/evaluation", json={"satisfaction": True, "version": 1},
+                          headers=api.hdr("operator"))
+    assert r.status_code == 422 and err(r)["field"] == "satisfaction"
+
+
+def test_text_is_trimmed_of_invisible_characters_and_keeps_line_breaks_where_allowed(api):
+    r = post_report(api, {"title": "\ufeff\u200b 井盖缺失 \u200b", "description": "第一行\n第二行\t完"})
+    assert r.status_code == 201, r.data
+    got = api.client().get(f"/api/v1/issues/{r.get_json()['id']}").get_json()
+    assert got["title"] == "井盖缺失" and got["description"] == "第一行\n第二行\t完"
+    # zero-width joiners inside a text are kept (emoji sequences, scripts that need them)
+    r = post_report(api, {"title": "家庭 👨\u200d👩\u200d👧 求助"})
+    assert r.status_code == 201 and "\u200d" in api.client().get(f"/api/v1/issues/{r.get_json()['id']}"
+                                                                  ).get_json()["title"]
