@@ -432,7 +432,7 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
             else:
                 item["responses"][str(code)] = {"description": "OK" if code < 300 else "see the error body",
                                                 "content": {"application/json": {"schema": _schema_of(model, mapping, defs)}}}
-        for code in ERROR_CODES + (503,):
+        for code in ERROR_CODES + ((406,) if op.open311 else ()) + (503,):
             item["responses"].setdefault(str(code), {"description": "error (message in Chinese and English, "
                                                                     "naming the field)",
                                                      "content": {"application/json": {"schema": _error_schema(op.open311)}}})
