@@ -274,7 +274,8 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
     calls: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
     opens_s: list[float] = []
-    drawn_js = ("document.querySelectorAll('path.gw-grid-l2').length === 14 && "
+    # predicates are functions: the page's CSP forbids the eval Playwright uses for string expressions
+    drawn_js = ("() => document.querySelectorAll('path.gw-grid-l2').length === 14 && "
                 "document.querySelectorAll('.gw-bin, .gw-cluster, .gw-marker').length > 0")
     try:
         with sync_playwright() as p:
@@ -313,7 +314,7 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
 
             def settle() -> None:
                 page.wait_for_timeout(150)
-                page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')",
+                page.wait_for_function("() => !document.querySelector('[data-dash-is-loading=\"true\"]')",
                                        timeout=30000)
 
             for r in range(rounds):

@@ -16,6 +16,7 @@ from geodata.scope import Scope
 from . import callbacks, guard
 from .api.limits import register_limits
 from .tiles import register_tiles
+from .web import install
 
 
 def viewer_scope(settings: Any) -> Scope:
@@ -27,6 +28,7 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     scope = viewer_scope(settings)
     app = dash.Dash(__name__, title="Gridwatch 网格化管理", update_title=None,
                     suppress_callback_exceptions=True, serve_locally=True)
+    install(app.server, settings, script_hashes=app.csp_hashes)
     mctx = callbacks.MapCtx(engine=engine, settings=settings, scope=scope)
 
     def serve_layout() -> Any:

@@ -25,7 +25,15 @@ from geodata.db import open_session, request_limits
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 
+from .api.core import ApiError
+
 HEAT_MIN_ZOOM, HEAT_MAX_ZOOM = 10, 20
+BASE_MAX_ZOOM = 24
+
+
+def tile_in_range(z: int, x: int, y: int, zmin: int = 0, zmax: int = BASE_MAX_ZOOM) -> bool:
+    """An XYZ tile address that exists (z checked first, so a huge z never reaches ``2 ** z``)."""
+    return zmin <= z <= zmax and 0 <= x < 2 ** z and 0 <= y < 2 ** z
 
 
 class _LRU:
@@ -85,7 +93,7 @@ class TileService:
         return hit
 
     def heat_tile(self, z: int, x: int, y: int, flt: IssueFilter, version: str) -> bytes:
-        if not (HEAT_MIN_ZOOM <= z <= HEAT_MAX_ZOOM) or not (0 <= x < 2 ** z and 0 <= y < 2 ** z):
+        if not tile_in_range(z, x, y, HEAT_MIN_ZOOM, HEAT_MAX_ZOOM):
             return self._empty
         key = (z, x, y, orjson.dumps(flt.to_dict()), version)
         hit = self.tiles.get(key) if version else None
@@ -139,16 +147,24 @@ def register_tiles(server: Flask, service: TileService) -> None:
         try:
             flt = IssueFilter.from_query(request.args.to_dict())
         except ValueError:
-            abort(400)
+            raise ApiError(400, "invalid_parameter", "热力图筛选参数无效（k、d、s、p、f、t、o）",
+                           "invalid heat-map filter parameters (k, d, s, p, f, t, o)", "query") from None
         png = service.heat_tile(z, x, y, flt, request.args.get("v", ""))
         resp = Response(png, mimetype="image/png")
         resp.headers["Cache-Control"] = "public, max-age=300"
         return resp
 
+    @server.route("/geo/<path:rest>")
+    @server.route("/tiles/<path:rest>")
+    def gw_unknown(rest: str) -> Response:
+        """Anything else under /geo/ and /tiles/ (an id beyond 64 bits, z/x/y that are not numbers)
+        is 404 here, not Dash's page (its catch-all route would answer an image URL with HTML)."""
+        abort(404)
+
     @server.route("/tiles/base/<int:z>/<int:x>/<int:y>.png")
     def gw_base_tile(z: int, x: int, y: int) -> Response:
         path = Path(settings.basemap_path) if settings.basemap_path else None
-        if path is None:
+        if path is None or not tile_in_range(z, x, y):
             abort(404)
         data: bytes | None = None
         if path.is_file() and path.suffix.lower() == ".mbtiles":

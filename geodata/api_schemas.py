@@ -6,9 +6,12 @@ No Flask here: the models are plain data contracts, shared by the API layer and 
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from . import workflow as wf
 from .models import ISSUE_SOURCES, SEARCH_MAX_CHARS
@@ -16,18 +19,43 @@ from .models import ISSUE_SOURCES, SEARCH_MAX_CHARS
 INT32 = 2**31 - 1
 
 
-def _text(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8 text") from None
+#: Characters that render as nothing (format characters such as zero-width spaces and joiners, BOM,
+#: fillers, variation selectors): stripped at both ends of a text; a text of only these is blank.
+_FILLERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u2800\u3164\uffa0")
+
+
+def _invisible(c: str) -> bool:
+    return c.isspace() or unicodedata.category(c) == "Cf" or c in _FILLERS or "\ufe00" <= c <= "\ufe0f"
+
+
+def _normalise_text(value: str, *, required: bool, multiline: bool) -> str:
+    """Strip whitespace and invisible characters at both ends; refuse control characters (tab and
+    line breaks are allowed in multi-line fields), unpaired surrogates, and — for a required field —
+    a text with nothing visible left."""
+    allowed = "\t\n\r" if multiline else ""
+    for c in value:
+        cat = unicodedata.category(c)
+        if (cat == "Cc" and c not in allowed) or (not multiline and cat in ("Zl", "Zp")):
+            raise PydanticCustomError("string_control", "must not contain control characters or line breaks"
+                                      if not multiline else "must not contain control characters")
+        if cat == "Cs":
+            raise PydanticCustomError("string_unicode", "must be valid UTF-8 text")
+    start, end = 0, len(value)
+    while start < end and _invisible(value[start]):
+        start += 1
+    while end > start and _invisible(value[end - 1]):
+        end -= 1
+    value = value[start:end]
+    if required and not value:
+        raise PydanticCustomError("string_blank", "must not be blank (whitespace or invisible characters only)")
     return value
 
 
-def Text(max_length: int, min_length: int = 0):  # noqa: N802 - a type factory
-    return Annotated[str, Field(min_length=min_length, max_length=max_length), AfterValidator(_text)]
+def Text(max_length: int, min_length: int = 0, *, multiline: bool = False):  # noqa: N802 - a type factory
+    """A text field: at most ``max_length`` characters, normalised by :func:`_normalise_text`;
+    ``min_length`` ≥ 1 makes it required-non-blank."""
+    return Annotated[str, Field(min_length=min_length, max_length=max_length),
+                     AfterValidator(partial(_normalise_text, required=min_length > 0, multiline=multiline))]
 
 
 Kind = Literal["problem", "sentiment"]
@@ -78,7 +106,7 @@ class ReportIn(_In):
     kind: Kind = "problem"
     domain: Text(30, 1) = Field(description="domain code, e.g. sanitation (see /api/v1/meta)")
     title: Text(200, 1)
-    description: Text(5000) = ""
+    description: Text(5000, multiline=True) = ""
     lon: Finite = Field(description="longitude, about 113.63 here")
     lat: Finite = Field(description="latitude, about 34.75 here")
     crs: Crs = "wgs84"
@@ -96,7 +124,7 @@ class TransitionIn(_In):
 
     action: Action
     version: Id32
-    note: Text(2000) = Field("", description="result (feedback), reason (rework, reassign, extend) or comment")
+    note: Text(2000, multiline=True) = Field("", description="result (feedback), reason (rework, reassign, extend) or comment")
     assignee_id: Id32 | None = Field(None, description="assign (optional) / reassign (required)")
     new_due: dt.datetime | dt.date | None = Field(None, description="extend: a date (end of that day, "
                                                                     "Asia/Shanghai) or a date-time")
@@ -108,7 +136,7 @@ class EvaluationIn(_In):
     """综合评价 of a closed issue."""
 
     satisfaction: Annotated[int, Field(ge=1, le=5)]
-    comment: Text(2000) = ""
+    comment: Text(2000, multiline=True) = ""
     version: Id32
 
 
@@ -156,7 +184,7 @@ class DiaryIn(_In):
     households: Annotated[int, Field(ge=0, le=100000)] = 0
     shops: Annotated[int, Field(ge=0, le=100000)] = 0
     firms: Annotated[int, Field(ge=0, le=100000)] = 0
-    findings: Text(5000) = ""
+    findings: Text(5000, multiline=True) = ""
     grid_code: Text(14) | None = Field(None, description="default: the block of the track's first point, "
                                                          "else the official's block")
 
@@ -167,7 +195,7 @@ class DiaryReportIn(_In):
     kind: Kind = "problem"
     domain: Text(30, 1)
     title: Text(200, 1)
-    description: Text(5000) = ""
+    description: Text(5000, multiline=True) = ""
     lon: Finite | None = None
     lat: Finite | None = None
     crs: Crs = "wgs84"
@@ -547,7 +575,7 @@ class O311PostIn(BaseModel):
     long: Finite | None = None
     address_string: Text(200) | None = None
     address_id: Text(60) | None = None
-    description: Text(4000) | None = None
+    description: Text(4000, multiline=True) | None = None
     first_name: Text(30) | None = None
     last_name: Text(30) | None = None
     phone: Text(20) | None = None

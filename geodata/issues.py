@@ -237,6 +237,34 @@ class CheckedPhoto:
         return PHOTO_TYPES[self.content_type]
 
 
+PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+
+
+def _without_metadata(img: Any, kind: str) -> Any:
+    """A copy of ``img``'s pixels (first frame) in a mode ``kind`` can store, with no metadata at
+    all: a fresh image, so no EXIF, XMP, ICC profile, text chunk or comment rides along."""
+    from PIL import Image
+
+    modes = {"image/jpeg": ("RGB", "L"), "image/png": ("RGB", "RGBA", "L", "LA"), "image/webp": ("RGB", "RGBA")}[kind]
+    alpha = "A" in img.mode or "transparency" in img.info
+    target = "RGBA" if alpha and "RGBA" in modes else "RGB"
+    icc = img.info.get("icc_profile")
+    if icc:  # colours are kept by converting to sRGB before the profile is dropped
+        try:
+            from PIL import ImageCms
+
+            img = ImageCms.profileToProfile(img.convert(target) if img.mode not in ("RGB", "CMYK") else img,
+                                            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                            ImageCms.createProfile("sRGB"), outputMode=target)
+        except Exception:  # noqa: BLE001 - an unusable profile: keep the pixels as they are
+            pass
+    if img.mode not in modes:
+        img = img.convert(target)
+    clean = Image.new(img.mode, img.size)
+    clean.paste(img)
+    return clean
+
+
 def _sniff(data: bytes) -> str | None:
     if data[:3] == b"\xff\xd8\xff":
         return "image/jpeg"
@@ -249,10 +277,12 @@ def _sniff(data: bytes) -> str | None:
 
 class PhotoStore:
     """Content-addressed photo files under ``root`` (``settings.var_dir / 'uploads'``): type checked
-    by magic bytes and decoded header (JPEG, PNG, WebP), size ≤ ``max_bytes``, at most ``max_count``."""
+    by magic bytes, size ≤ ``max_bytes``, at most ``max_count``, at most ``max_pixels``; every photo
+    is decoded in full and re-encoded, so what is stored carries no metadata (EXIF with GPS and
+    camera, XMP, ICC profile, comments) and is known to be a whole image."""
 
     def __init__(self, root: Path, max_bytes: int = 5 * 1024 * 1024, max_count: int = 9,
-                 max_pixels: int = 50_000_000):
+                 max_pixels: int = 25_000_000):
         self.root, self.max_bytes, self.max_count, self.max_pixels = Path(root), max_bytes, max_count, max_pixels
 
     def check(self, photos: Sequence[PhotoIn]) -> list[CheckedPhoto]:
@@ -274,23 +304,40 @@ class PhotoStore:
             if kind is None or (declared not in (None, "application/octet-stream") and declared != kind):
                 raise ServiceError("photo_type", f"第 {i + 1} 张照片不是 JPEG、PNG 或 WebP 图片",
                                    f"photo {i + 1} is not a JPEG, PNG or WebP image", field=fld, status=415)
-            w, h = self._decode(p.data, i, fld)
-            out.append(CheckedPhoto(p.data, kind, hashlib.sha256(p.data).hexdigest(), w, h))
+            data, w, h = self._reencode(p.data, kind, i, fld)
+            out.append(CheckedPhoto(data, kind, hashlib.sha256(data).hexdigest(), w, h))
         return out
 
-    def _decode(self, data: bytes, i: int, fld: str) -> tuple[int, int]:
-        from PIL import Image
+    def _reencode(self, data: bytes, kind: str, i: int, fld: str) -> tuple[bytes, int, int]:
+        """Decode the whole image (the header alone proves nothing), apply its EXIF orientation,
+        and encode the pixels again in the same format without any metadata."""
+        from PIL import Image, ImageOps
 
         try:
-            with Image.open(io.BytesIO(data)) as img:
+            with Image.open(io.BytesIO(data), formats=[PIL_FORMATS[kind]]) as img:
                 w, h = img.size
-                if w * h > self.max_pixels:
-                    raise ValueError("too many pixels")
-                img.verify()
-        except Exception:  # noqa: BLE001 - any decoder complaint means a bad photo
-            raise ServiceError("photo_invalid", f"第 {i + 1} 张照片无法识别或已损坏",
-                               f"photo {i + 1} cannot be decoded", field=fld, status=415) from None
-        return int(w), int(h)
+                if w * h > self.max_pixels:  # checked before decoding: no decompression bombs
+                    raise ServiceError("photo_too_many_pixels",
+                                       f"第 {i + 1} 张照片像素过多（{w}×{h}，最多 {self.max_pixels // 1_000_000} 百万像素）",
+                                       f"photo {i + 1} has too many pixels ({w}×{h}; at most "
+                                       f"{self.max_pixels // 1_000_000} megapixels)", field=fld, status=413)
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                clean = _without_metadata(upright, kind)
+        except ServiceError:
+            raise
+        except Exception:  # noqa: BLE001 - any decoder complaint (truncated, corrupt, bomb) means a bad photo
+            raise ServiceError("photo_invalid", f"第 {i + 1} 张照片无法解码或已损坏",
+                               f"photo {i + 1} cannot be decoded (corrupt or truncated)", field=fld,
+                               status=415) from None
+        buf = io.BytesIO()
+        if kind == "image/jpeg":
+            clean.save(buf, "JPEG", quality=90, optimize=True)
+        elif kind == "image/png":
+            clean.save(buf, "PNG", optimize=True)
+        else:
+            clean.save(buf, "WEBP", quality=90)
+        return buf.getvalue(), clean.width, clean.height
 
     def save(self, photo: CheckedPhoto) -> str:
         rel = f"{photo.sha256[:2]}/{photo.sha256}{photo.ext}"
@@ -1060,6 +1107,25 @@ def request_hash(*parts: Any) -> str:
         h.update(repr(p).encode("utf-8", "surrogatepass"))
         h.update(b"\x1f")
     return h.hexdigest()
+
+
+def idempotency_scope(operation: str, path: str, key: str, official_id: int | None, req_hash: str) -> str:
+    """The stored key (``idempotency_key.key``) of a client's ``Idempotency-Key``: keys belong to
+    their caller, so two callers who pick the same key never meet.
+
+    - an official: (official id, operation, path, key) — a retry replays the first answer and the
+      same key with a different request is refused (422), which catches a client's key bug;
+    - an anonymous caller (resident, Open311 client) has no identity to scope by, so the request
+      itself is part of the scope: (operation, path, key, request hash — body and photos). Two
+      residents who use the same key for different reports both get their report; only a
+      byte-identical request (same text, point, name, phone and photos) replays, and that is the
+      same report. The remote address is deliberately not part of it: a phone's retry often comes
+      from another address (Wi-Fi ↔ mobile data, carrier NAT), which would turn the retry into the
+      duplicate the key exists to prevent, and behind a reverse proxy every caller shares one.
+    The price: an anonymous client reusing a key for a different request is not told (it simply
+    makes a new one)."""
+    who = f"official:{official_id}" if official_id is not None else f"anon:{req_hash}"
+    return f"{operation}:" + hashlib.sha256(f"{who}\x1f{path}\x1f{key}".encode()).hexdigest()
 
 
 def idempotent(session: Session, key: str, req_hash: str, compute: Callable[[], tuple[int, dict]]

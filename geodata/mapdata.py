@@ -83,6 +83,10 @@ class IssueFilter:
         bad = set(self.statuses) - set(STATUSES)
         if bad:
             raise ValueError(f"unknown statuses {sorted(bad)}")
+        if self.date_to is not None and self.date_to >= dt.date.max:  # the window ends the day after
+            raise ValueError("date_to out of range")
+        if any("\x00" in d for d in self.domains):
+            raise ValueError("domain codes must not contain NUL characters")
 
     # window -------------------------------------------------------------------------------------
     def window(self, as_of: dt.datetime | None = None, tz: ZoneInfo = TZ

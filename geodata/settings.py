@@ -4,7 +4,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +65,18 @@ class Settings(BaseSettings):
     #: uploads), the query string; a Dash callback request is capped by ``max_callback_bytes``.
     max_body_bytes: int = 12 * 1024 * 1024
     max_query_chars: int = 4096
+    #: Who may frame the pages (CSP ``frame-ancestors``): space-separated sources, e.g.
+    #: ``'self' https://wall.example.cn``; ``'none'`` forbids framing.
+    frame_ancestors: str = "'self'"
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _sources(cls, value: str) -> str:
+        tokens = value.split()
+        source = re.compile(r"'self'|'none'|(?:https?:|(?:https?://)?(?:\*\.)?[A-Za-z0-9.-]+(?::[0-9]{1,5}|:\*)?)")
+        if not tokens or not all(source.fullmatch(t) for t in tokens) or ("'none'" in tokens and len(tokens) > 1):
+            raise ValueError("frame_ancestors: space-separated CSP sources ('self', 'none', https://host)")
+        return " ".join(tokens)
 
     @property
     def embedded(self) -> bool:

@@ -154,9 +154,10 @@ def scratch_api(server_url: str, name: str, var_dir, **kw) -> Iterator[ApiWorld]
 
 
 def make_api(server_url: str, name: str, var_dir, *, template: str | None = None, seed_world: bool = True,
-             **settings_kw) -> ApiWorld:
+             dash: bool = False, **settings_kw) -> ApiWorld:
     """A Flask app with the API registered, on a fresh scratch database (seeded, or copied from
-    ``template``). Caller disposes ``engine`` and drops the database."""
+    ``template``); with ``dash`` the whole server as ``create_app`` wires it (Dash pages, assets,
+    tiles and the API). Caller disposes ``engine`` and drops the database."""
     from flask import Flask
     from sqlalchemy import create_engine
 
@@ -173,7 +174,12 @@ def make_api(server_url: str, name: str, var_dir, *, template: str | None = None
         with session_scope(engine) as s:
             world = seed(s)
     settings = Settings(database_url=url, var_dir=var_dir, **settings_kw)
-    app = Flask(f"gridwatch-{name}")
+    if dash:
+        from dashboard import create_dash
+
+        app = create_dash(settings, engine).server
+    else:
+        app = Flask(f"gridwatch-{name}")
     register_api(app, settings, engine)
     return ApiWorld(app, engine, settings, world, url)
 

@@ -108,9 +108,21 @@ def test_report_multipart_with_photo(api):
     out = r.get_json()
     assert len(out["photos"]) == 1 and out["photos"][0]["content_type"] == "image/png"
     got = api.client().get(out["photos"][0]["url"])
-    assert got.status_code == 200 and got.mimetype == "image/png" and got.data == png
+    assert got.status_code == 200 and got.mimetype == "image/png"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    # stored re-encoded (metadata stripped): the same pixels, not necessarily the same bytes
+    assert same_pixels(got.data, png)
     files = list((api.settings.var_dir / "uploads").rglob("*.png"))
-    assert files and any(f.read_bytes() == png for f in files)
+    assert files and any(f.read_bytes() == got.data for f in files)
+
+
+def same_pixels(a: bytes, b: bytes) -> bool:
+    import io
+
+    from PIL import Image, ImageChops
+
+    with Image.open(io.BytesIO(a)) as x, Image.open(io.BytesIO(b)) as y:
+        return x.size == y.size and ImageChops.difference(x.convert("RGBA"), y.convert("RGBA")).getbbox() is None
 
 
 def test_report_base64_photo_and_limits(api):
@@ -217,17 +229,38 @@ def test_idempotent_retry_returns_first_result(api):
     assert first.status_code == second.status_code == 201
     assert first.get_json() == second.get_json() and second.headers.get("Idempotent-Replayed") == "true"
     assert counts(api)[:2] == (before[0] + 1, before[1] + 1)
-    other = post_report(api, {"title": "井盖丢失"}, headers=h)
+    # the same key from an official is that official's own request
+    official = {**h, **api.hdr("b11_leader")}
+    mine = post_report(api, {"title": "井盖缺失", "source": "patrol"}, headers=official)
+    assert mine.status_code == 201 and mine.get_json()["id"] != first.get_json()["id"]
+    assert counts(api)[0] == before[0] + 2
+    # an official reusing a key for a different request is told so (a client bug)
+    other = post_report(api, {"title": "井盖丢失", "source": "patrol"}, headers=official)
     assert other.status_code == 422 and err(other)["code"] == "idempotency_key_reused"
     assert err(other)["field"] == "Idempotency-Key"
-    # the same key from another caller is another request
-    mine = post_report(api, {"title": "井盖缺失", "source": "patrol"}, headers={**h, **api.hdr("b11_leader")})
-    assert mine.status_code == 201 and mine.get_json()["id"] != first.get_json()["id"]
     assert counts(api)[0] == before[0] + 2
     # a refused request is not remembered: the client can fix it and retry with the same key
     h2 = {"Idempotency-Key": "fix-and-retry"}
     assert post_report(api, {"domain": "weather"}, headers=h2).status_code == 422
     assert post_report(api, {}, headers=h2).status_code == 201
+
+
+def test_two_anonymous_residents_with_one_key_do_not_block_each_other(api):
+    """Anonymous keys are scoped by the request itself (geodata.issues.idempotency_scope)."""
+    before = counts(api)
+    h = {"Idempotency-Key": "1"}  # a careless client: every install sends the same key
+    a = post_report(api, {"title": "路灯不亮", "reporter_name": "张三", "reporter_phone": "13800000001"}, headers=h)
+    b = post_report(api, {"title": "路灯不亮", "reporter_name": "李四", "reporter_phone": "13800000002"}, headers=h)
+    c = post_report(api, {"title": "垃圾满溢"}, headers=h)
+    assert a.status_code == b.status_code == c.status_code == 201
+    assert len({a.get_json()["id"], b.get_json()["id"], c.get_json()["id"]}) == 3
+    assert "Idempotent-Replayed" not in b.headers and "Idempotent-Replayed" not in c.headers
+    assert counts(api)[0] == before[0] + 3
+    # each resident's own retry still replays their own answer
+    again = post_report(api, {"title": "路灯不亮", "reporter_name": "李四", "reporter_phone": "13800000002"},
+                        headers=h)
+    assert again.headers.get("Idempotent-Replayed") == "true" and again.get_json() == b.get_json()
+    assert counts(api)[0] == before[0] + 3
 
 
 # -- the workflow over HTTP -----------------------------------------------------------------------
@@ -566,3 +599,130 @@ def test_same_server_as_the_dashboard(api):
     assert c.get(f"/api/v1/issues/{r.get_json()['id']}").status_code == 200
     assert c.get("/api/v1/no/such/thing").status_code == 404
     assert c.get("/").status_code == 200  # the dashboard still answers
+
+
+# -- photos: metadata stripped, decoded in full ----------------------------------------------------
+def jpeg_with_metadata(w: int = 40, h: int = 20) -> bytes:
+    """A JPEG as a phone writes it: EXIF with GPS, camera and orientation 6 (rotate 90° for display),
+    an ICC profile and a comment."""
+    import io
+
+    from PIL import Image, ImageCms
+
+    img = Image.new("RGB", (w, h), (200, 30, 30))
+    img.paste((30, 30, 200), (0, 0, w // 2, h))
+    exif = Image.Exif()
+    exif[0x0112] = 6                      # Orientation
+    exif[0x010F] = "PhoneMaker"           # Make
+    exif[0x0110] = "Model X 13800000000"  # Model
+    exif.get_ifd(0x8825).update({1: "N", 2: (34.0, 45.0, 18.5), 3: "E", 4: (113.0, 37.0, 30.0)})  # GPS
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif.tobytes(), icc_profile=icc, comment=b"shot at home 13800000000")
+    return buf.getvalue()
+
+
+def test_photo_metadata_is_stripped_and_orientation_applied(api):
+    import io
+
+    from PIL import Image
+
+    raw = jpeg_with_metadata()
+    with Image.open(io.BytesIO(raw)) as src:  # the fixture really carries what must go
+        assert src.getexif().get_ifd(0x8825) and src.info.get("icc_profile") and src.info.get("comment")
+    form = {k: str(v) for k, v in REPORT.items()}
+    form["photos"] = [(io.BytesIO(raw), "IMG_0001.jpg", "image/jpeg")]
+    r = api.client().post("/api/v1/issues", data=form, content_type="multipart/form-data")
+    assert r.status_code == 201, r.data
+    meta = r.get_json()["photos"][0]
+    assert (meta["width"], meta["height"]) == (20, 40)  # orientation 6 applied: 40×20 shown upright
+    got = api.client().get(meta["url"])
+    assert got.status_code == 200 and got.mimetype == "image/jpeg"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    with Image.open(io.BytesIO(got.data)) as out:
+        assert out.size == (20, 40)
+        assert len(out.getexif()) == 0 and not out.getexif().get_ifd(0x8825)
+        assert not {"exif", "icc_profile", "comment", "xmp", "XML:com.adobe.xmp"} & set(out.info)
+        # upright: the blue half (left in the file) is now on top
+        assert out.getpixel((10, 5))[2] > 150 and out.getpixel((10, 35))[0] > 150
+    assert b"Exif" not in got.data and b"13800000000" not in got.data and b"PhoneMaker" not in got.data
+
+
+def _claiming(fmt: str, w: int, h: int) -> bytes:
+    """A small image whose header claims ``w``×``h`` pixels: the header parses, the data cannot
+    fill it (JPEG: the SOF0 frame header; PNG: IHDR, with its CRC fixed)."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (1, 2, 3)).save(buf, fmt)
+    data = bytearray(buf.getvalue())
+    size = w.to_bytes(4, "big") + h.to_bytes(4, "big")
+    if fmt == "JPEG":
+        i = data.index(b"\xff\xc0")
+        data[i + 5:i + 9] = h.to_bytes(2, "big") + w.to_bytes(2, "big")
+    else:
+        i = data.index(b"IHDR")
+        data[i + 4:i + 12] = size
+        data[i + 17:i + 21] = zlib.crc32(bytes(data[i:i + 17])).to_bytes(4, "big")
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt,w,h,status,code", [
+    ("JPEG", 7000, 7000, 413, "photo_too_many_pixels"), ("PNG", 7000, 7000, 413, "photo_too_many_pixels"),
+    ("PNG", 3000, 2000, 415, "photo_invalid"),
+])
+def test_photo_whose_header_lies_is_refused_naming_the_photo(api, fmt, w, h, status, code):
+    """(A JPEG whose data ends early is decoded as libjpeg does, the rest grey: a whole image, and
+    stored re-encoded.)"""
+    import io
+
+    from PIL import Image
+
+    data = _claiming(fmt, w, h)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (w, h)
+        img.verify()  # a header-only check (the old one) accepted it
+    before = counts(api)
+    r = post_report(api, {"photos": [{"data": base64.b64encode(data).decode()}]})
+    assert r.status_code == status, r.data
+    assert err(r)["code"] == code and err(r)["field"] == "photos[0]"
+    assert counts(api) == before
+
+
+# -- numbers are numbers, text is visible -----------------------------------------------------------
+@pytest.mark.parametrize("body,field", [
+    ({"lat": True}, "lat"), ({"lon": False}, "lon"), ({"lat": "34.755"}, "lat"),
+    ({"nearest_override": "yes"}, "nearest_override"),
+    ({"title": "\u200b\u200c\u200d\ufeff"}, "title"), ({"title": " \u3000\t "}, "title"),
+    ({"title": "\u2060\u180e\u3164"}, "title"), ({"title": "楼道\x07堆物"}, "title"),
+    ({"title": "楼道\n堆物"}, "title"), ({"title": "a\u2028b"}, "title"), ({"domain": "\u200b"}, "domain"),
+    ({"description": "第一行\x1b[31m"}, "description"), ({"reporter_name": "张\x00三"}, "reporter_name"),
+])
+def test_json_numbers_strict_and_text_normalised(api, body, field):
+    before = counts(api)
+    r = post_report(api, body)
+    assert r.status_code == 422, r.data
+    e = err(r)
+    assert e["field"] == field
+    assert counts(api) == before
+
+
+def test_satisfaction_must_be_a_number_not_a_boolean(api):
+    out = post_report(api).get_json()
+    r = api.client().post(f"/api/v1/issues/{out['id']}/evaluation", json={"satisfaction": True, "version": 1},
+                          headers=api.hdr("operator"))
+    assert r.status_code == 422 and err(r)["field"] == "satisfaction"
+
+
+def test_text_is_trimmed_of_invisible_characters_and_keeps_line_breaks_where_allowed(api):
+    r = post_report(api, {"title": "\ufeff\u200b 井盖缺失 \u200b", "description": "第一行\n第二行\t完"})
+    assert r.status_code == 201, r.data
+    got = api.client().get(f"/api/v1/issues/{r.get_json()['id']}").get_json()
+    assert got["title"] == "井盖缺失" and got["description"] == "第一行\n第二行\t完"
+    # zero-width joiners inside a text are kept (emoji sequences, scripts that need them)
+    r = post_report(api, {"title": "家庭 👨\u200d👩\u200d👧 求助"})
+    assert r.status_code == 201 and "\u200d" in api.client().get(f"/api/v1/issues/{r.get_json()['id']}"
+                                                                  ).get_json()["title"]

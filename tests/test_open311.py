@@ -116,3 +116,14 @@ def test_open311_unknown_request_and_paths(api):
     assert c.post("/open311/v2/requests.json", data="x", content_type="text/plain").status_code == 415
     r = c.get("/open311/v2/requests.json", query_string={"start_date": "soon"})
     assert r.status_code == 422 and o311_error(r)["field"] == "start_date"
+
+
+@pytest.mark.parametrize("path", ["/open311/v2/services.json", "/open311/v2/requests.json",
+                                  "/open311/v2/requests/WT2026000001.json"])
+@pytest.mark.parametrize("fmt", ["xml", "XML", "html", ""])
+def test_format_other_than_json_is_406_naming_format(api, path, fmt):
+    r = api.client().get(path, query_string={"format": fmt})
+    assert r.status_code == 406 and r.mimetype == "application/json"
+    item = r.get_json()[0]
+    assert item["code"] == 406 and item["error"]["field"] == "format" and "XML" in item["error"]["message_en"]
+    assert api.client().get(path, query_string={"format": "json"}).status_code in (200, 404)

@@ -49,6 +49,9 @@ def openapi() -> bytes:
 
 def register_api(server: Flask, settings, engine: Engine) -> None:
     """Register the /api/v1 and /open311/v2 blueprints on the dashboard's Flask server."""
+    from ..web import install  # server-wide rules (converters, the error handler, headers); no-op when installed
+
+    install(server, settings)
     tz = ZoneInfo(settings.timezone)
     store = PhotoStore(settings.var_dir / "uploads", max_bytes=settings.max_photo_bytes)
     server.extensions["gridwatch_api"] = ApiState(settings=settings, engine=engine, tz=tz, photos=store,

@@ -25,7 +25,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException
+from dash.exceptions import DependencyException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from geodata import workflow as wf
 from geodata.api_schemas import ErrorOut, INT32, O311ErrorItem, PhotoB64
@@ -37,7 +38,7 @@ log = logging.getLogger("gridwatch.api")
 
 OFFICIAL_HEADER = "X-Official-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class ApiError(Exception):
@@ -92,14 +93,35 @@ def actor_from_request(session: Session) -> Actor:
     ``resident``). The actor's roles are those of the official's current grid assignments (plus
     ``assignee`` on the issues assigned to them). Replace this function with real authentication
     (session/token → official) and nothing else has to change."""
-    raw = request.headers.get(OFFICIAL_HEADER)
-    if raw is None or raw.strip() == "":
-        return Actor.resident()
-    raw = raw.strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= INT32:
-        raise ApiError(400, "invalid_header", f"请求头 {OFFICIAL_HEADER} 须为正整数（工作人员编号）",
-                       f"header {OFFICIAL_HEADER} must be a positive integer (an official id)", OFFICIAL_HEADER)
-    return actor_for(session, int(raw))
+    official_id = header_int(OFFICIAL_HEADER, "工作人员编号", "an official id")
+    return Actor.resident() if official_id is None else actor_for(session, official_id)
+
+
+_ASCII_INT = re.compile(r"[0-9]{1,10}")
+
+
+def header_int(name: str, what_zh: str, what_en: str, maximum: int = INT32) -> int | None:
+    """A positive integer header (ASCII digits only: ``str.isdigit`` also accepts ``²`` and ``١٢٣``);
+    absent or blank → None; anything else → 400 naming the header."""
+    raw = request.headers.get(name)
+    if raw is None or raw.strip(" \t") == "":
+        return None
+    raw = raw.strip(" \t")
+    if not _ASCII_INT.fullmatch(raw) or not 1 <= int(raw) <= maximum:
+        raise ApiError(400, "invalid_header", f"请求头 {name} 须为正整数（{what_zh}）",
+                       f"header {name} must be a positive integer ({what_en})", name)
+    return int(raw)
+
+
+def header_token(name: str) -> str | None:
+    """A token header such as ``Idempotency-Key``: 1–200 visible ASCII characters; absent → None."""
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    if not _KEY_RE.fullmatch(raw):
+        raise ApiError(400, "invalid_header", f"{name} 须为 1–200 个可见 ASCII 字符",
+                       f"{name} must be 1–200 visible ASCII characters", name)
+    return raw
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -117,6 +139,7 @@ _ZH = {
     "model_type": "{f} 须为 JSON 对象", "model_attributes_type": "{f} 须为 JSON 对象", "dict_type": "{f} 须为对象",
     "list_type": "{f} 须为数组", "string_type": "{f} 须为字符串", "value_error": "{f} 无效",
     "string_unicode": "{f} 须为有效的 UTF-8 文本", "union_tag_invalid": "{f} 取值无效",
+    "string_control": "{f} 不能含控制字符（单行字段也不能换行）", "string_blank": "{f} 不能为空（不能只有空白或不可见字符）",
 }
 
 
@@ -144,7 +167,11 @@ def error_from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, wf.TransitionError):
         status = {"illegal_transition": 409, "forbidden": 403}.get(exc.code, 422)
         return ApiError(status, exc.code, exc.message_zh, exc.message_en, "action")
-    if isinstance(exc, HTTPException):
+    if isinstance(exc, InternalServerError) and exc.original_exception is not None:
+        return error_from_exception(exc.original_exception)
+    if isinstance(exc, DependencyException):  # Dash: an unknown package or file under /_dash-component-suites/
+        return ApiError(404, "not_found", "地址不存在", "no such file", None)
+    if isinstance(exc, HTTPException) and (exc.code or 400) < 500:
         code = exc.code or 400
         zh, en, name = {
             404: ("地址不存在", "no such endpoint", "not_found"),
@@ -163,7 +190,7 @@ def error_from_exception(exc: BaseException) -> ApiError:
         return ApiError(409, "conflict", "与现有数据冲突，请刷新后重试", "conflicts with existing data; reload "
                         "and try again", None)
     if is_statement_timeout(exc):   # one line, no traceback: the limit did its job
-        log.warning("statement timeout: %s", f"{request.method} {request.path}" if has_request_context() else "-")
+        log.warning("statement timeout: %s", f"{request.method} {request.url_rule.rule if request.url_rule else '-'}" if has_request_context() else "-")
         return ApiError(503, "query_timeout", "查询超时，请缩小查询范围或稍后重试",
                         "the query took too long; narrow it or try again later", None,
                         headers={"Retry-After": "5"})
@@ -177,7 +204,7 @@ def error_from_exception(exc: BaseException) -> ApiError:
                         "the database is unavailable; try again later", None)
     # Type and stack only: an exception's text can carry request values (a database error lists the
     # statement's parameters, e.g. a reporter's phone), and personal data is never logged.
-    log.error("unhandled error in API view: %s\n%s", type(exc).__name__,
+    log.error("unhandled error: %s\n%s", type(exc).__name__,
               "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     return ApiError(500, "internal_error", "服务器内部错误", "internal server error", None)
 
@@ -265,7 +292,9 @@ def _parse_body(op: Operation, state: ApiState) -> tuple[Any, list[PhotoIn]]:
     if _is_json(mt) and any(_is_json(m) for m in op.media):
         data = request.get_data(cache=True)
         try:
-            model = op.body.model_validate_json(data or b"")  # type: ignore[union-attr]
+            # strict: in JSON a number is a number (``true`` is not 1, ``"34.7"`` is not 34.7); forms and
+            # query strings carry text, so they are parsed leniently
+            model = op.body.model_validate_json(data or b"", strict=True)  # type: ignore[union-attr]
         except ValidationError as exc:
             raise validation_error(exc) from None
         photos = decode_photos(getattr(model, "photos", []) or [], state.settings.max_photo_bytes)
@@ -313,20 +342,18 @@ def _parse_query(op: Operation, tz: ZoneInfo) -> Any:
 
 def _make_view(op: Operation):
     def view(**path: Any):
+        # any exception goes to the server's one error handler (dashboard.web → error_from_exception)
         state: ApiState = current_app.extensions["gridwatch_api"]
-        try:
-            if op.body is not None:
-                body, photos = _parse_body(op, state)
-            else:
-                body, photos = None, []
-            query = _parse_query(op, state.tz) if op.query is not None else None
-            with session_scope(state.engine, state.limits) as session:
-                actor = actor_from_request(session)
-                result = op.fn(Call(state, session, actor, query, body, path, photos))
-                if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):
-                    result.data = _dump(result.model, result.data)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a JSON error
-            return error_response(error_from_exception(exc), op.open311)
+        if op.body is not None:
+            body, photos = _parse_body(op, state)
+        else:
+            body, photos = None, []
+        query = _parse_query(op, state.tz) if op.query is not None else None
+        with session_scope(state.engine, state.limits) as session:
+            actor = actor_from_request(session)
+            result = op.fn(Call(state, session, actor, query, body, path, photos))
+            if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):
+                result.data = _dump(result.model, result.data)
         if result.raw is not None:
             return result.raw
         return Response(result.data, status=result.status, mimetype="application/json", headers=result.headers)
@@ -416,7 +443,7 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
             else:
                 item["responses"][str(code)] = {"description": "OK" if code < 300 else "see the error body",
                                                 "content": {"application/json": {"schema": _schema_of(model, mapping, defs)}}}
-        for code in ERROR_CODES + (503,):
+        for code in ERROR_CODES + ((406,) if op.open311 else ()) + (503,):
             item["responses"].setdefault(str(code), {"description": "error (message in Chinese and English, "
                                                                     "naming the field)",
                                                      "content": {"application/json": {"schema": _error_schema(op.open311)}}})

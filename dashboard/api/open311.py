@@ -1,4 +1,5 @@
-"""Open311 GeoReport v2 (JSON) so that existing 311 clients can report and read.
+"""Open311 GeoReport v2 (JSON) so that existing 311 clients can report and read. ``format`` other
+than ``json`` is refused (406 naming ``format``): the XML flavour is not implemented.
 
 Services map to (kind, domain): ``problem.<domain>`` (问题) and ``sentiment.<domain>`` (社情), one
 per key domain. ``service_request_id`` is the issue number. Requests are WGS84 ``lat``/``long``
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from geodata import workflow as wf
 from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
@@ -24,6 +25,19 @@ from .core import Call, Result
 from .v1 import registry, run_idempotent, unknown_path
 
 bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+
+@bp.before_request
+def _json_only():
+    """GeoReport v2 also defines XML (``.xml`` URLs); this server speaks JSON only, and says so
+    rather than answering ``format=xml`` in JSON."""
+    from .core import ApiError
+
+    fmt = request.args.get("format")
+    if fmt is not None and fmt.strip().lower() != "json":
+        raise ApiError(406, "format_not_supported", "仅支持 JSON 格式（format=json，或使用 .json 地址）",
+                       "only JSON is served (format=json, or the .json URLs); GeoReport XML is not implemented",
+                       "format")
+
 
 KIND_GROUP = {k: f"{zh} {en}" for k, (zh, en) in KIND_LABELS.items()}
 SERVICE_ID = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-9A-Za-z]+$",
@@ -155,4 +169,4 @@ def get_request(call: Call) -> Result:
 @bp.route("/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="root_unknown")
 @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], endpoint="path_unknown")
 def _unknown(rest: str):
-    return unknown_path(open311=True)
+    return unknown_path()

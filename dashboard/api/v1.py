@@ -12,14 +12,15 @@ from geodata import workflow as wf
 from geodata.api_schemas import (INT32, ContactCard, DiaryIn, DiaryOut, DiaryPage, DiaryQuery, DiaryReportIn,
                                  EvaluationIn, IssueOut, IssuePage, IssueQuery, MetaOut, NoticeIn, NoticeRun,
                                  OutboxPage, OutboxQuery, PointQuery, ReportIn, Timeline, TransitionIn)
-from geodata.issues import (ROLE_LABELS, IssueFilters, apply_transition, diary_to_report, get_issue, idempotent,
-                            issue_timeline, list_diary, list_domains, photo_file, query_issues, record_diary,
-                            report_issue, request_hash, resolve_issue_id, responsible_for_point)
+from geodata.issues import (ROLE_LABELS, IssueFilters, apply_transition, diary_to_report, get_issue,
+                            idempotency_scope, idempotent, issue_timeline, list_diary, list_domains,
+                            photo_file, query_issues, record_diary, report_issue, request_hash,
+                            resolve_issue_id, responsible_for_point)
 from geodata.models import ISSUE_SOURCES
 from geodata.vocab import KIND_LABELS
 from geodata.scope import Scope
 
-from .core import IDEMPOTENCY_HEADER, _KEY_RE, ApiError, Call, Registry, Result, error_response, json_ready
+from .core import IDEMPOTENCY_HEADER, ApiError, Call, Registry, Result, header_token, json_ready
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 registry = Registry()
@@ -39,21 +40,17 @@ def _form_schema(model) -> dict:
 
 
 def run_idempotent(call: Call, op: str, compute, headers: dict | None = None) -> Result:
-    """Honour an ``Idempotency-Key``: a retry returns the first answer; the same key with a
-    different request is refused (422). Keys are namespaced by caller and operation."""
+    """Honour an ``Idempotency-Key``: a retry returns the first answer. Keys are scoped to the
+    caller and operation (see ``geodata.issues.idempotency_scope``)."""
     headers = dict(headers or {})
-    key = request.headers.get(IDEMPOTENCY_HEADER)
+    key = header_token(IDEMPOTENCY_HEADER)
     if key is None:
         status, body = compute()
         return Result(status, None, orjson.dumps(body), headers)
-    if not _KEY_RE.match(key):
-        raise ApiError(400, "invalid_header", f"{IDEMPOTENCY_HEADER} 须为 1–200 个可见 ASCII 字符",
-                       f"{IDEMPOTENCY_HEADER} must be 1–200 visible ASCII characters", IDEMPOTENCY_HEADER)
-    who = call.actor.official_id or "anon"
-    ns = f"{op}:" + hashlib.sha256(f"{who}\x1f{request.path}\x1f{key}".encode()).hexdigest()
     body_json = call.body.model_dump(mode="json", exclude={"photos"}) if call.body is not None else None
     h = request_hash(op, request.path, orjson.dumps(body_json, option=orjson.OPT_SORT_KEYS),
                      [hashlib.sha256(p.data).hexdigest() for p in call.photos])
+    ns = idempotency_scope(op, request.path, key, call.actor.official_id, h)
     status, body, replayed = idempotent(call.session, ns, h, compute)
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -273,7 +270,8 @@ def openapi_json():
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-def unknown_path(open311: bool = False):
+def unknown_path():
+    """404 for a path under the API that no operation serves (405 with ``Allow`` when another method would)."""
     adapter = current_app.url_map.bind_to_environ(request.environ)
     allowed = []
     for m in ("GET", "POST"):
@@ -284,11 +282,9 @@ def unknown_path(open311: bool = False):
         if not endpoint.endswith("_unknown"):
             allowed.append(m)
     if allowed:
-        return error_response(ApiError(405, "method_not_allowed", f"该地址只支持 {', '.join(allowed)}",
-                                       f"this endpoint allows only {', '.join(allowed)}", None,
-                                       headers={"Allow": ", ".join(allowed)}), open311)
-    return error_response(ApiError(404, "not_found", f"地址 {request.path} 不存在", f"no endpoint {request.path}",
-                                   None), open311)
+        raise ApiError(405, "method_not_allowed", f"该地址只支持 {', '.join(allowed)}",
+                       f"this endpoint allows only {', '.join(allowed)}", None, headers={"Allow": ", ".join(allowed)})
+    raise ApiError(404, "not_found", f"地址 {request.path} 不存在", f"no endpoint {request.path}", None)
 
 
 @bp.route("/", defaults={"rest": ""}, methods=ALL_METHODS, endpoint="root_unknown")

@@ -3,6 +3,7 @@ the demo database, driven by Playwright with Debian's chromium (headless, no net
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,13 +78,50 @@ def browser():
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
+    watch_csp(context)
     pg = context.new_page()
     pg.set_default_timeout(15000)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.errors = errors  # type: ignore[attr-defined]
+    pg.csp_violations = csp_violations(pg)  # type: ignore[attr-defined]
+    csp_safe_waits(pg)
     yield pg
     context.close()
+    # every page of every e2e test runs under the server's Content-Security-Policy without a violation
+    assert not pg.csp_violations, pg.csp_violations
+
+
+CSP_REPORTER = """document.addEventListener('securitypolicyviolation', e => console.error(
+    'CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline') + ' at ' + e.sourceFile
+    + ':' + e.lineNumber));"""
+
+
+def watch_csp(context) -> None:
+    """Report every ``securitypolicyviolation`` event of the context's pages to the console."""
+    context.add_init_script(CSP_REPORTER)
+
+
+def csp_safe_waits(pg) -> None:
+    """Playwright evaluates a string predicate of ``wait_for_function`` with ``eval`` inside the
+    page, which the page's CSP (rightly: no 'unsafe-eval') refuses; passed as a function it is
+    compiled over the DevTools protocol instead. Wraps expressions as ``() => (expr)``."""
+    original = pg.wait_for_function
+
+    def wait_for_function(expression: str, *args, **kwargs):
+        if not re.match(r"\s*(async\s+)?(function\b|\((?!\()[^)]*\)\s*=>|\w+\s*=>)", expression):
+            expression = f"() => ({expression})"
+        return original(expression, *args, **kwargs)
+
+    pg.wait_for_function = wait_for_function
+
+
+def csp_violations(pg) -> list[str]:
+    """A list that fills with the page's CSP violations (the reporter's and chromium's own messages)."""
+    found: list[str] = []
+    pg.on("console", lambda m: found.append(m.text) if m.type == "error" and (
+        "CSP violation" in m.text or "Content Security Policy" in m.text) else None)
+    return found
 
 
 @pytest.fixture
