@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from geodata.scope import Scope
 
-from . import callbacks
+from . import callbacks, outage
 from .tiles import register_tiles
 
 
@@ -25,7 +25,8 @@ def viewer_scope(settings: Any) -> Scope:
 def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     scope = viewer_scope(settings)
     app = dash.Dash(__name__, title="Gridwatch 网格化管理", update_title=None,
-                    suppress_callback_exceptions=True, serve_locally=True)
+                    suppress_callback_exceptions=True, serve_locally=True,
+                    on_error=outage.keep_outputs)   # database down: callbacks keep their outputs
     mctx = callbacks.MapCtx(engine=engine, settings=settings, scope=scope)
 
     def serve_layout() -> Any:
@@ -37,4 +38,5 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     app.layout = serve_layout
     callbacks.register(app, mctx)
     register_tiles(app.server, mctx.tiles)
+    outage.register_unavailable(app.server)
     return app
