@@ -35,14 +35,14 @@ class MapContextData:
     domains: list[tuple[str, str, str]]
     block_names: dict[str, tuple[str, str]]
     grids_stamp: str | None   # None: no grid layers to load (the database is down)
-    outbox_count: int = 0   # weekly-notice outbox rows the viewer may see (the header button's badge)
+    outbox_count: int | None = 0   # outbox rows the viewer may see (the header button's badge; None: unknown)
     down_since: dt.datetime | None = None   # the database has not answered since then
 
     @classmethod
     def unavailable(cls, since: dt.datetime) -> "MapContextData":
         """The body of a page opened while the database is down: the outage note, an empty map."""
         return cls(street_code=None, street_names=("", ""), street_bbox=None, domains=[],
-                   block_names={}, grids_stamp=None, down_since=since)
+                   block_names={}, grids_stamp=None, outbox_count=None, down_since=since)
 
 
 #: the overlays of the layer control (i18n keys are ``layer_<key>``), and those ticked at first
@@ -280,8 +280,8 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
     ]
 
 
-def outbox_button_label(lang: str, count: int) -> list[Any]:
-    return [html.Span(t("outbox", lang)), html.Span(f"{count:,}", className="gw-badge")]
+def outbox_button_label(lang: str, count: int | None) -> list[Any]:
+    return [html.Span(t("outbox", lang)), html.Span("—" if count is None else f"{count:,}", className="gw-badge")]
 
 
 def outbox_columns(lang: str) -> list[dict[str, Any]]:
