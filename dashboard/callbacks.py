@@ -493,17 +493,18 @@ def page_layout(mctx: MapCtx, lang: str | None) -> Any:
         return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, stamp=stamp), stamp)
     except DBAPIError as exc:
         ctx = layout.MapContextData.unavailable(mctx.down_since(exc))
-        return layout.shell(mctx.settings, lang, layout.body(mctx.settings, lang, IssueFilter(),
-                                                             DEFAULT_METRIC, ctx), None, outage=True)
+        return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, ctx=ctx), None, outage=True)
 
 
 def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None,
-                 overlays: list[str] | None = None, stamp: str | None = None) -> list[Any]:
-    """The body in a language, keeping the filter and the ticked overlays (names, either language)."""
+                 overlays: list[str] | None = None, stamp: str | None = None,
+                 ctx: layout.MapContextData | None = None) -> list[Any]:
+    """The body in a language, keeping the filter and the ticked overlays (names, either language);
+    on ``ctx`` (read from the database unless given)."""
     lang = norm_lang(lang)
     keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(mctx.settings, lang, IssueFilter.from_dict(filter_data), metric_of(filter_data),
-                       context_data(mctx, stamp), keep)
+                       ctx or context_data(mctx, stamp), keep)
 
 
 def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | None = None
@@ -656,8 +657,10 @@ def live_outputs(mctx: MapCtx, stamp: str | None, lang: str, outage: bool = Fals
         note = layout.live_note(lang, mctx.tz, mctx.down_since(exc))
         return no_update, note, (no_update if outage else True), no_update, no_update
     if outage:
-        return new, no_update, False, body_outputs(mctx, lang, filter_data, overlays, new), (version or 0) + 1
-    return (no_update if new == stamp else new), layout.live_note(lang, mctx.tz), no_update, no_update, no_update
+        body = body_outputs(mctx, lang, filter_data, overlays, new)
+        return new, no_update, False, body, (version or 0) + 1
+    note = layout.live_note(lang, mctx.tz)
+    return (no_update if new == stamp else new), note, no_update, no_update, no_update
 
 
 # -- registration --------------------------------------------------------------------------------

@@ -281,7 +281,8 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
 
 
 def outbox_button_label(lang: str, count: int | None) -> list[Any]:
-    return [html.Span(t("outbox", lang)), html.Span("—" if count is None else f"{count:,}", className="gw-badge")]
+    badge = "—" if count is None else f"{count:,}"
+    return [html.Span(t("outbox", lang)), html.Span(badge, className="gw-badge")]
 
 
 def outbox_columns(lang: str) -> list[dict[str, Any]]:
@@ -327,7 +328,8 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
                 html.Span(className="gw-sub", children=t("synthetic", lang))]),
             dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                          options=[], searchable=True, clearable=True, value=None),
-            html.Div(id=ids.LIVE_NOTE, className="gw-live", children=live_note(lang, business_tz(settings), ctx.down_since)),
+            html.Div(id=ids.LIVE_NOTE, className="gw-live",
+                     children=live_note(lang, business_tz(settings), ctx.down_since)),
             dbc.Button(outbox_button_label(lang, ctx.outbox_count), id=ids.OUTBOX_OPEN,
                        color="light", outline=True, size="sm", className="gw-outbox-open", n_clicks=0),
         ]),

@@ -110,7 +110,7 @@ def _outage_lines(caplog) -> list[str]:
 
 def test_open_map_shows_the_outage_keeps_the_data_and_recovers(page, outage_app, shot, caplog):
     cluster, server, settings = outage_app
-    caplog.set_level(logging.WARNING, logger="gridwatch.db")
+    caplog.set_level(logging.WARNING)
     page.goto(server.url + "/")
     page.wait_for_function(GRIDS_DRAWN)
     page.wait_for_function(SETTLED)
@@ -138,6 +138,8 @@ def test_open_map_shows_the_outage_keeps_the_data_and_recovers(page, outage_app,
     assert not page.errors and not page.console_errors, "\n".join(page.errors)
     lines = _outage_lines(caplog)       # one line when it went down, one when it came back
     assert len(lines) == 2 and "unavailable" in lines[0] and "available again" in lines[1], lines
+    tracebacks = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.exc_info]
+    assert not tracebacks, tracebacks
 
 
 def test_page_opened_during_the_outage_fills_in_when_the_database_returns(page, outage_app, shot):
