@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from geodata.scope import Scope
 
-from . import callbacks, guard
+from . import callbacks, guard, outage
 from .api.limits import register_limits
 from .tiles import register_tiles
 from .web import install
@@ -27,7 +27,8 @@ def viewer_scope(settings: Any) -> Scope:
 def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     scope = viewer_scope(settings)
     app = dash.Dash(__name__, title="Gridwatch 网格化管理", update_title=None,
-                    suppress_callback_exceptions=True, serve_locally=True)
+                    suppress_callback_exceptions=True, serve_locally=True,
+                    on_error=outage.keep_outputs)   # database down: callbacks keep their outputs
     install(app.server, settings, script_hashes=app.csp_hashes)
     mctx = callbacks.MapCtx(engine=engine, settings=settings, scope=scope)
 

@@ -17,9 +17,10 @@ from urllib.parse import parse_qs, urlencode
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx as dash_ctx, html, no_update
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geodata import mapdata, notices
+from geodata import db, mapdata, notices
 from geodata.db import open_session, request_limits
 from geodata.codes import level_of
 from geodata.mapdata import METRICS, IssueFilter
@@ -52,12 +53,21 @@ class MapCtx:
         self._cache: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self.limits = request_limits(self.settings)
+        self.availability = db.availability(self.engine)
+        self.tz = layout.business_tz(self.settings)
         if self.tiles is None:
             self.tiles = TileService(engine=self.engine, scope=self.scope, settings=self.settings)
 
     def session(self) -> Session:
         """A session for one callback: its SQL runs under the request limits (statement timeout)."""
         return open_session(self.engine, self.limits)
+
+    def down_since(self, exc: BaseException) -> dt.datetime:
+        """When the database stopped answering, for an error that says it cannot be reached; any
+        other error is raised again."""
+        if not db.is_unavailable(exc):
+            raise exc
+        return self.availability.since or dt.datetime.now(dt.timezone.utc)
 
     def cached(self, key: Any, fn: Any) -> Any:
         """Small reference data (domains, grid names, grid details per stamp), kept ttl_s."""
@@ -477,20 +487,27 @@ def context_data(mctx: MapCtx, stamp: str | None = None) -> layout.MapContextDat
 
 
 def page_layout(mctx: MapCtx, lang: str | None) -> Any:
-    """The whole page for a language (the Dash layout function)."""
+    """The whole page for a language (the Dash layout function). While the database is down: the
+    page with the outage note and an empty map, which the live poll fills in at its return."""
     lang = norm_lang(lang)
-    with mctx.session() as s:
-        stamp = mapdata.latest_change(s, mctx.scope)
-    return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, stamp=stamp), stamp)
+    try:
+        with mctx.session() as s:
+            stamp = mapdata.latest_change(s, mctx.scope)
+        return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, stamp=stamp), stamp)
+    except DBAPIError as exc:
+        ctx = layout.MapContextData.unavailable(mctx.down_since(exc))
+        return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, ctx=ctx), None, outage=True)
 
 
 def body_outputs(mctx: MapCtx, lang: str, filter_data: dict[str, Any] | None,
-                 overlays: list[str] | None = None, stamp: str | None = None) -> list[Any]:
-    """The body in a language, keeping the filter and the ticked overlays (names, either language)."""
+                 overlays: list[str] | None = None, stamp: str | None = None,
+                 ctx: layout.MapContextData | None = None) -> list[Any]:
+    """The body in a language, keeping the filter and the ticked overlays (names, either language);
+    on ``ctx`` (read from the database unless given)."""
     lang = norm_lang(lang)
     keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(mctx.settings, lang, IssueFilter.from_dict(filter_data), metric_of(filter_data),
-                       context_data(mctx, stamp), keep)
+                       ctx or context_data(mctx, stamp), keep)
 
 
 def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | None = None
@@ -563,7 +580,9 @@ def heat_outputs(mctx: MapCtx, filter_data: dict[str, Any] | None, stamp: str | 
 
 def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: dict[str, Any] | None,
                   lang: str, stamp: str | None = None) -> tuple[list[Any], list[dict[str, Any]]]:
-    code = (selected or {}).get("code")
+    if selected is None:          # nothing selected yet (the page is loading, or the database is down)
+        return [], []
+    code = selected.get("code")
     if not code:
         return [html.P(t("not_found", lang))], []
     flt = IssueFilter.from_dict(filter_data)
@@ -626,11 +645,25 @@ def outbox_outputs(mctx: MapCtx, lang: str) -> tuple[list[dict[str, Any]], str, 
             layout.outbox_button_label(lang, view.total))
 
 
-def live_outputs(mctx: MapCtx, stamp: str | None, lang: str) -> tuple[Any, str]:
-    with mctx.session() as s:
-        new = mapdata.latest_change(s, mctx.scope)
-    note = layout.live_note(lang)
-    return (no_update if new == stamp else new), note
+def live_outputs(mctx: MapCtx, stamp: str | None, lang: str, outage: bool = False,
+                 filter_data: dict[str, Any] | None = None, overlays: list[str] | None = None,
+                 version: int | None = 0) -> tuple[Any, Any, Any, Any, Any]:
+    """A live poll → (stamp, live note, outage flag, body, body version).
+
+    Database down: the outage note, everything else kept. Back after an outage: the body rebuilt
+    (as for a language switch, keeping filter and layers), so every part — grids, selection from
+    the URL, choropleth, panel — is loaded again, whatever failed meanwhile."""
+    try:
+        with mctx.session() as s:
+            new = mapdata.latest_change(s, mctx.scope)
+    except DBAPIError as exc:
+        note = layout.live_note(lang, mctx.tz, mctx.down_since(exc))
+        return no_update, note, (no_update if outage else True), no_update, no_update
+    if outage:
+        body = body_outputs(mctx, lang, filter_data, overlays, new)
+        return new, no_update, False, body, (version or 0) + 1
+    note = layout.live_note(lang, mctx.tz)
+    return (no_update if new == stamp else new), note, no_update, no_update, no_update
 
 
 # -- registration --------------------------------------------------------------------------------
@@ -737,11 +770,15 @@ def register(app: Dash, mctx: MapCtx) -> None:
             return no_update
         return search_outputs(mctx, q, lang)
 
-    @app.callback(Output(ids.STAMP, "data"), Output(ids.LIVE_NOTE, "children"),
+    @app.callback(Output(ids.STAMP, "data"), Output(ids.LIVE_NOTE, "children"), Output(ids.OUTAGE, "data"),
+                  Output(ids.BODY, "children", allow_duplicate=True),
+                  Output(ids.BODY_VERSION, "data", allow_duplicate=True),
                   Input(ids.LIVE, "n_intervals"), State(ids.STAMP, "data"), State(ids.LANG, "value"),
+                  State(ids.OUTAGE, "data"), State(ids.FILTER, "data"), State(ids.OVERLAYS, "data"),
+                  State(ids.BODY_VERSION, "data"),
                   prevent_initial_call=True)   # the page (and a rebuilt body) already carry stamp and note
-    def _live(_n, stamp, lang):
-        return live_outputs(mctx, stamp, lang)
+    def _live(_n, stamp, lang, outage, filter_data, overlays, version):
+        return live_outputs(mctx, stamp, norm_lang(lang), bool(outage), filter_data, overlays, version)
 
     @app.callback(Output(ids.OUTBOX, "is_open"), Output(ids.OUTBOX_GRID, "rowData"),
                   Output(ids.OUTBOX_GRID, "selectedRows"), Output(ids.OUTBOX_NOTE, "children"),

@@ -181,6 +181,7 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.FILTER, "data"): FilterStore,
     (ids.SELECTED, "data"): SelectedStore,
     (ids.STAMP, "data"): Text(200),
+    (ids.OUTAGE, "data"): bool,
     (ids.OVERLAYS, "data"): Annotated[list[Overlay], Field(max_length=len(layout.OVERLAY_KEYS) * 2)],
     (ids.BODY_VERSION, "data"): Version,
     (ids.VIEW, "data"): Bounds,

@@ -90,6 +90,10 @@ TEXT: dict[str, tuple[str, str]] = {
                      "Many issues in view: totalled by area (numbers are counts)"),
     "live": ("实时", "Live"),
     "updated": ("更新于 {t}", "updated {t}"),
+    "data_down": ("数据中断 自 {t}", "Data interrupted since {t}"),
+    "data_down_hint": ("数据库暂不可用，显示的是中断前的数据；恢复后自动更新",
+                       "The database is unavailable; showing the data from before the interruption. "
+                       "It updates by itself once the database is back"),
     "not_found": ("未找到该网格", "Grid not found"),
     "hit_grid": ("网格", "Grid"),
     "hit_official": ("人员", "Official"),
@@ -182,8 +186,8 @@ def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
     return f"{loc.day} {_MONTHS[loc.month - 1]} {loc.year} {loc:%H:%M}"
 
 
-def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo = TZ) -> str:
-    return f"{d.astimezone(tz):%H:%M:%S}"
+def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo = TZ, seconds: bool = True) -> str:
+    return f"{d.astimezone(tz):%H:%M:%S}" if seconds else f"{d.astimezone(tz):%H:%M}"
 
 
 def level_label(level: int, lang: str) -> str:

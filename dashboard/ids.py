@@ -9,6 +9,7 @@ FILTER = "filter-store"         # IssueFilter.to_dict()
 SELECTED = "selected-store"     # {code, level, parent, bbox, issue}
 STAMP = "stamp-store"           # mapdata.latest_change
 OVERLAYS = "overlays-store"     # ticked map overlays, as layout.OVERLAY_KEYS (kept across languages)
+OUTAGE = "outage-store"         # True while the page shows the database outage note
 LIVE = "live-interval"
 LIVE_NOTE = "live-note"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
@@ -33,8 +34,15 @@ class MapContextData:
     street_bbox: tuple[float, float, float, float] | None
     domains: list[tuple[str, str, str]]
     block_names: dict[str, tuple[str, str]]
-    grids_stamp: str
-    outbox_count: int = 0   # weekly-notice outbox rows the viewer may see (the header button's badge)
+    grids_stamp: str | None   # None: no grid layers to load (the database is down)
+    outbox_count: int | None = 0   # outbox rows the viewer may see (the header button's badge; None: unknown)
+    down_since: dt.datetime | None = None   # the database has not answered since then
+
+    @classmethod
+    def unavailable(cls, since: dt.datetime) -> "MapContextData":
+        """The body of a page opened while the database is down: the outage note, an empty map."""
+        return cls(street_code=None, street_names=("", ""), street_bbox=None, domains=[],
+                   block_names={}, grids_stamp=None, outbox_count=None, down_since=since)
 
 
 #: the overlays of the layer control (i18n keys are ``layer_<key>``), and those ticked at first
@@ -54,19 +62,32 @@ def overlay_keys(names: list[str] | None) -> list[str] | None:
             if any(t(f"layer_{k}", lang) in names for lang in ("zh", "en"))]
 
 
-def live_note(lang: str, now: dt.datetime | None = None) -> str:
-    """The header's live note ("● Live · updated 12:05"): rendered with the body, then refreshed by
-    every live poll."""
+def business_tz(settings: Any) -> ZoneInfo:
+    """The business time zone (settings.timezone): every clock time the dashboard shows is in it."""
+    return ZoneInfo(settings.timezone)
+
+
+def live_note(lang: str, tz: ZoneInfo, down_since: dt.datetime | None = None,
+              now: dt.datetime | None = None) -> html.Span:
+    """The header's live note: "● 实时 · 更新于 12:05:09", or while the database is down
+    "⚠ 数据中断 自 12:03" (red, large). Rendered with the body, then refreshed by every live poll."""
+    if down_since is not None:
+        return html.Span(f"⚠ {t('data_down', lang, t=fmt_time(down_since, lang, tz, seconds=False))}",
+                         className="gw-live-down", role="alert", title=t("data_down_hint", lang))
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(now, lang))}"
+    return html.Span(f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(now, lang, tz))}",
+                     className="gw-live-ok")
 
 
-def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None) -> html.Div:
+def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None,
+          outage: bool = False) -> html.Div:
     return html.Div(className="gw-app", lang="zh-CN" if lang == "zh" else "en", children=[
         dcc.Location(id=ids.URL, refresh="callback-nav"),
         dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
         dcc.Store(id=ids.SELECTED),
         dcc.Store(id=ids.STAMP, data=stamp),
+        # the page shows the outage note: at the database's return the live poll rebuilds the body
+        dcc.Store(id=ids.OUTAGE, data=outage),
         # ticked overlay names, written by gridwatch_map.js from the layer control's check boxes
         dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
         dcc.Store(id=ids.BODY_VERSION, data=0),
@@ -158,6 +179,13 @@ def grid_url(level: int, stamp: str) -> str:
     return f"/geo/grids/{level}.json?v={stamp}"
 
 
+def grid_source(level: int, stamp: str | None) -> dict[str, Any]:
+    """A grid layer's GeoJSON props: its URL, or no features when there is no stamp (database down)."""
+    if stamp is None:
+        return {"data": {"type": "FeatureCollection", "features": []}}
+    return {"url": grid_url(level, stamp)}
+
+
 def map_component(settings: Any, lang: str, ctx: MapContextData,
                   overlays: list[str] | None = None) -> html.Div:
     """The map; ``overlays`` (keys of OVERLAY_KEYS) are ticked in the layer control, so a body
@@ -177,10 +205,10 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
             *[dl.BaseLayer(layer, name=t("basemap", lang), checked=True)
               for layer in basemap_layers(settings)],
             dl.Overlay(name=t("layer_choro", lang), checked="choro" in on, children=dl.LayerGroup([
-                dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, url=grid_url(2, ctx.grids_stamp), pane="choro",
+                dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, **grid_source(2, ctx.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
-                dl.GeoJSON(id=ids.L_CHORO_BLOCK, url=grid_url(3, ctx.grids_stamp), pane="choro",
+                dl.GeoJSON(id=ids.L_CHORO_BLOCK, **grid_source(3, ctx.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
             ])),
@@ -197,11 +225,11 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
                            onEachFeature=js("markerPopup"), hideout=marker_hideout),
             ])),
         ]),
-        dl.GeoJSON(id=ids.L_STREET, url=grid_url(1, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_STREET, **grid_source(1, ctx.grids_stamp), style=js("gridStyle"),
                    interactive=False, hideout=outline),
-        dl.GeoJSON(id=ids.L_COMMUNITY, url=grid_url(2, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_COMMUNITY, **grid_source(2, ctx.grids_stamp), style=js("gridStyle"),
                    onEachFeature=js("gridLabel"), hoverStyle=js("gridHover"), hideout=outline),
-        dl.GeoJSON(id=ids.L_BLOCK, url=grid_url(3, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_BLOCK, **grid_source(3, ctx.grids_stamp), style=js("gridStyle"),
                    filter=js("blockFilter"), onEachFeature=js("gridLabel"),
                    hoverStyle=js("gridHover"), hideout=outline),
         dl.ScaleControl(position="bottomright", imperial=False),
@@ -252,8 +280,9 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
     ]
 
 
-def outbox_button_label(lang: str, count: int) -> list[Any]:
-    return [html.Span(t("outbox", lang)), html.Span(f"{count:,}", className="gw-badge")]
+def outbox_button_label(lang: str, count: int | None) -> list[Any]:
+    badge = "—" if count is None else f"{count:,}"
+    return [html.Span(t("outbox", lang)), html.Span(badge, className="gw-badge")]
 
 
 def outbox_columns(lang: str) -> list[dict[str, Any]]:
@@ -291,14 +320,16 @@ def outbox_modal(lang: str) -> dbc.Modal:
 def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData,
          overlays: list[str] | None = None) -> list[Any]:
     street = ctx.street_names[0] if lang == "zh" else ctx.street_names[1]
+    title = f"{street} · {t('app_title', lang)}" if street else t("app_title", lang)
     return [
         html.Header(className="gw-header", children=[
             html.Div(className="gw-brand", children=[
-                html.H1(id=ids.TITLE, children=f"{street} · {t('app_title', lang)}"),
+                html.H1(id=ids.TITLE, children=title),
                 html.Span(className="gw-sub", children=t("synthetic", lang))]),
             dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                          options=[], searchable=True, clearable=True, value=None),
-            html.Div(id=ids.LIVE_NOTE, className="gw-live", children=live_note(lang)),
+            html.Div(id=ids.LIVE_NOTE, className="gw-live",
+                     children=live_note(lang, business_tz(settings), ctx.down_since)),
             dbc.Button(outbox_button_label(lang, ctx.outbox_count), id=ids.OUTBOX_OPEN,
                        color="light", outline=True, size="sm", className="gw-outbox-open", n_clicks=0),
         ]),

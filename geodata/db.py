@@ -1,4 +1,4 @@
-"""Engine and session handling.
+"""Engine and session handling, and whether the database answers (:func:`availability`).
 
 Web requests (API views, Dash callbacks, tiles) open their sessions with :class:`Limits`: every
 transaction then runs with ``SET LOCAL statement_timeout`` and ``idle_in_transaction_session_timeout``,
@@ -7,13 +7,18 @@ so no request can hold a worker thread and a connection for long. Sessions opene
 """
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from .settings import Settings, get_settings
@@ -70,17 +75,22 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
 
 
 @lru_cache(maxsize=8)
-def _engine(url: str, pool_size: int, pool_timeout: float) -> Engine:
+def _engine(url: str, pool_size: int, pool_timeout: float, connect_timeout_s: int) -> Engine:
     # hide_parameters: database errors never echo request values (phones, reporters) into logs.
     # One pooled connection per server thread and no overflow: a request never waits for a
     # connection another request holds for long; if it ever must, it fails after pool_timeout.
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
-                         hide_parameters=True, connect_args={"options": "-c timezone=UTC"})
+    # connect_timeout: while the server is unreachable a request fails within seconds, never hangs.
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
+                           hide_parameters=True,
+                           connect_args={"options": "-c timezone=UTC", "connect_timeout": connect_timeout_s})
+    availability(engine)
+    return engine
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     settings = settings or get_settings()
-    return _engine(database_url(settings), settings.server_threads, settings.db_pool_timeout_s)
+    return _engine(database_url(settings), settings.server_threads, settings.db_pool_timeout_s,
+                   settings.db_connect_timeout_s)
 
 
 def open_session(engine: Engine, limits: Limits | None = None) -> Session:
@@ -94,3 +104,81 @@ def session_scope(engine: Engine, limits: Limits | None = None) -> Iterator[Sess
     with open_session(engine, limits) as session:
         with session.begin():
             yield session
+
+
+# -- availability ---------------------------------------------------------------------------------
+log = logging.getLogger("gridwatch.db")
+
+#: SQLSTATEs that mean the server cannot serve at all: shutting down, crashed, starting, full
+_UNAVAILABLE_STATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def is_unavailable(exc: BaseException | None) -> bool:
+    """Does this error (or one it was raised from) mean the database cannot be reached — down,
+    restarting, unreachable — as opposed to a statement that failed (bad value, timeout, conflict)?"""
+    while exc is not None:
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            return True
+        if isinstance(exc, OperationalError):
+            state = getattr(exc.orig, "sqlstate", None)   # None: the driver found no server to ask
+            return state is None or state.startswith("08") or state in _UNAVAILABLE_STATES
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class Availability:
+    """Whether the database answers, as one engine sees it: down from the first error that means it
+    cannot be reached, up again at the next connection handed out. One log line per transition."""
+
+    def __init__(self) -> None:
+        self._since: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def since(self) -> dt.datetime | None:
+        """When the current outage began (UTC); None while the database answers."""
+        return self._since
+
+    def down(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._since is not None:
+                return
+            self._since = dt.datetime.now(dt.timezone.utc)
+        orig = getattr(exc, "orig", None) or exc   # the driver's message: host and port, never values
+        reason = (str(orig).strip().splitlines() or [""])[0]
+        log.warning("数据库不可用 / database unavailable: %s: %s", type(orig).__name__, reason)
+
+    def up(self) -> None:
+        if self._since is None:      # the common case: no lock, nothing to do
+            return
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            secs = (dt.datetime.now(dt.timezone.utc) - since).total_seconds()
+            log.warning("数据库已恢复 / database available again after %.0f s", secs)
+
+
+_availability: "weakref.WeakKeyDictionary[Engine, Availability]" = weakref.WeakKeyDictionary()
+_availability_lock = threading.Lock()
+
+
+def availability(engine: Engine) -> Availability:
+    """The engine's :class:`Availability`, following every use of the engine (made once per engine)."""
+    with _availability_lock:
+        found = _availability.get(engine)
+        if found is not None:
+            return found
+        found = _availability[engine] = Availability()
+
+    @event.listens_for(engine, "handle_error")
+    def _failed(ctx: ExceptionContext) -> None:
+        # a pooled connection failing its ping is only stale (the server restarted): SQLAlchemy
+        # reconnects at once, and only if that fails is the database down
+        if not ctx.is_pre_ping and is_unavailable(ctx.sqlalchemy_exception or ctx.original_exception):
+            found.down(ctx.sqlalchemy_exception or ctx.original_exception)
+
+    @event.listens_for(engine, "checkout")
+    def _handed_out(*_args) -> None:
+        found.up()
+
+    return found

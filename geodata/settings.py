@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     #: Port of the embedded cluster (loopback only).
     pg_port: int = 54329
     pg_database: str = "gridwatch"
+    #: Seconds a connection attempt may take (libpq's connect_timeout; 2 at least): while the server
+    #: is unreachable, requests fail fast instead of holding the server's threads.
+    db_connect_timeout_s: int = Field(default=3, ge=2)
     #: Asia/Shanghai is the business time zone: days, weeks and deadlines are counted there.
     timezone: str = "Asia/Shanghai"
     #: County code (GB/T 2260) used for generated grid codes; 中原区 = 410102.

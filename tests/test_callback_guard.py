@@ -32,7 +32,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 #: properties whose values are free text (a string of any content is valid there)
 FREE_TEXT = {(ids.URL, "search"), (ids.SEARCH, "search_value"), (ids.STAMP, "data")}
 #: boolean properties
-BOOLEAN = {(ids.F_OVERDUE, "value")}
+BOOLEAN = {(ids.F_OVERDUE, "value"), (ids.OUTAGE, "data")}
 
 #: values no property accepts (a bool is fine where a bool belongs; a string where free text does)
 BAD_VALUES: dict[str, Any] = {

@@ -226,9 +226,10 @@ def test_timeline_search_live(mctx):
     opts = cb.search_outputs(mctx, rows[0].number, "zh")
     assert opts and opts[0]["value"].startswith(f"issue:{rows[0].id}:")
     assert cb.search_outputs(mctx, "", "zh") == []
-    stamp, note = cb.live_outputs(mctx, None, "en")
-    assert isinstance(stamp, str) and "Live" in note
-    again, _ = cb.live_outputs(mctx, stamp, "en")
+    stamp, note, outage, body, version = cb.live_outputs(mctx, None, "en")
+    assert isinstance(stamp, str) and "● Live · updated" in _text(note)
+    assert (outage, body, version) == (no_update, no_update, no_update)
+    again, *_ = cb.live_outputs(mctx, stamp, "en")
     assert again is no_update
 
 

@@ -31,10 +31,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from geodata import workflow as wf
 from geodata.api_schemas import ErrorOut, INT32, O311ErrorItem, PhotoB64
 from geodata.assignment import ServiceError
-from geodata.db import Limits, is_statement_timeout, session_scope
+from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
 from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
 
 log = logging.getLogger("gridwatch.api")
+
+#: seconds a client may wait before asking again after a 503 (the map's live poll asks anyway)
+RETRY_AFTER_S = 5
 
 OFFICIAL_HEADER = "X-Official-Id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -199,9 +202,12 @@ def error_from_exception(exc: BaseException) -> ApiError:
         return ApiError(503, "server_busy", "服务器繁忙，请稍后重试", "the server is busy; try again shortly",
                         None, headers={"Retry-After": "2"})
     if isinstance(exc, OperationalError):
-        log.error("database unavailable: %s", type(exc).__name__)
+        # an outage is logged once per transition by geodata.db.availability, not per request
+        if not is_unavailable(exc):
+            log.error("database error: %s", type(exc).__name__)
         return ApiError(503, "database_unavailable", "数据库暂不可用，请稍后重试",
-                        "the database is unavailable; try again later", None)
+                        "the database is unavailable; try again later", None,
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
     # Type and stack only: an exception's text can carry request values (a database error lists the
     # statement's parameters, e.g. a reporter's phone), and personal data is never logged.
     log.error("unhandled error: %s\n%s", type(exc).__name__,

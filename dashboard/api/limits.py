@@ -20,9 +20,7 @@ import threading
 from typing import Any
 
 from flask import Flask, Response, g, request
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from .core import ApiError, error_from_exception, error_response
 
@@ -81,8 +79,5 @@ def register_limits(server: Flask, settings: Any) -> None:
         if g.pop("gridwatch_heavy", False):
             heavy.release()
 
-    def _as_error(exc: Exception) -> Response:
-        return _answer(error_from_exception(exc))
-
-    for exc_type in (RequestEntityTooLarge, OperationalError, PoolTimeout):
-        server.register_error_handler(exc_type, _as_error)
+    # errors raised later (a body over the cap read lazily, timeouts, a full pool, the database
+    # down) are mapped by the server's one error handler (dashboard.web → api.core.error_from_exception)

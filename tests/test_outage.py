@@ -1,0 +1,168 @@
+"""While the database is down (no browser): which errors mean "unreachable", the engine's
+availability and its log lines, and the dashboard's page, live poll, callbacks and data routes on an
+engine whose server does not answer (a real refused connection, not a mock)."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+
+import plotly
+import pytest
+from dash import no_update
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+
+from dashboard import create_dash, ids, outage
+from dashboard import callbacks as cb
+from dashboard.callbacks import MapCtx
+from geodata import db
+from geodata.scope import Scope
+from geodata.settings import Settings
+
+DOWN = re.compile(r"⚠ 数据中断 自 \d{2}:\d{2}\"")
+DOWN_EN = re.compile(r"⚠ Data interrupted since \d{2}:\d{2}\"")
+
+
+def _text(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+def _refused_url() -> str:
+    """A URL whose port nothing listens on: every connection attempt is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/gridwatch"
+
+
+@pytest.fixture
+def down_engine():
+    engine = create_engine(_refused_url(), pool_pre_ping=True)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def down_mctx(down_engine):
+    return MapCtx(engine=down_engine, settings=Settings(database_url=str(down_engine.url)),
+                  scope=Scope.everything())
+
+
+def _refused_error(engine) -> OperationalError:
+    with pytest.raises(OperationalError) as err:
+        with engine.connect():
+            pass
+    return err.value
+
+
+def test_unreachable_is_told_from_a_failed_statement(down_engine, demo_engine):
+    refused = _refused_error(down_engine)
+    assert db.is_unavailable(refused)
+    try:
+        raise RuntimeError("wrapped") from refused
+    except RuntimeError as wrapped:
+        assert db.is_unavailable(wrapped)
+    with demo_engine.connect() as conn:
+        conn.execute(text("SET statement_timeout = '10ms'"))
+        with pytest.raises(OperationalError) as timeout:      # QueryCanceled: the server is fine
+            conn.execute(text("SELECT pg_sleep(1)"))
+        conn.rollback()
+        with pytest.raises(DataError) as bad_value:
+            conn.execute(text("SELECT 'x'::int"))
+    assert not db.is_unavailable(timeout.value)
+    assert not db.is_unavailable(bad_value.value)
+    assert not db.is_unavailable(ValueError("x")) and not db.is_unavailable(None)
+
+
+def test_availability_logs_one_line_per_transition(down_engine, demo_url, caplog):
+    caplog.set_level(logging.WARNING, logger="gridwatch.db")
+    seen = db.availability(down_engine)
+    assert seen is db.availability(down_engine) and seen.since is None
+    for _ in range(3):
+        _refused_error(down_engine)
+    assert seen.since is not None
+    lines = lambda: [r.getMessage() for r in caplog.records if r.name == "gridwatch.db"]  # noqa: E731
+    assert len(lines()) == 1 and "database unavailable" in lines()[0] and "Connection refused" in lines()[0]
+
+    # an engine whose server answers comes back up at its next checkout: one line, then quiet
+    engine = create_engine(demo_url)
+    try:
+        back = db.availability(engine)
+        back.down(_refused_error(down_engine))
+        assert back.since is not None and len(lines()) == 2
+        for _ in range(3):
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        assert back.since is None
+        assert len(lines()) == 3 and "available again" in lines()[-1]
+    finally:
+        engine.dispose()
+
+
+def test_engine_connects_with_a_timeout(demo_url):
+    engine = db.get_engine(Settings(database_url=demo_url, db_connect_timeout_s=4))
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "4"
+
+
+def test_page_opened_while_down_is_the_shell_with_the_outage_note(down_mctx):
+    page = cb.page_layout(down_mctx, "zh")
+    body = _text(page)
+    assert DOWN.search(body) and "gw-live-down" in body
+    assert "/geo/grids/" not in body                        # no layer to load yet
+    stores = {c.id: c.data for c in page.children if getattr(c, "id", None) in (ids.OUTAGE, ids.STAMP)}
+    assert stores == {ids.OUTAGE: True, ids.STAMP: None}
+    assert DOWN_EN.search(_text(cb.page_layout(down_mctx, "en")))
+
+
+def test_live_poll_while_down_and_after(down_mctx, demo_url):
+    stamp, note, flag, body, version = cb.live_outputs(down_mctx, "s", "zh")
+    assert DOWN.search(_text(note))
+    assert (stamp, flag, body, version) == (no_update, True, no_update, no_update)
+    assert cb.live_outputs(down_mctx, "s", "en", outage=True)[2] is no_update   # already flagged
+
+    # the database answers again: a new stamp, the flag cleared, the body rebuilt (filter kept)
+    engine = create_engine(demo_url)
+    try:
+        up = MapCtx(engine=engine, settings=Settings(database_url=demo_url), scope=Scope.everything())
+        flt = cb.filter_from_controls("problem", [], [], "", False, "open")
+        stamp, note, flag, body, version = cb.live_outputs(up, None, "zh", True, flt, None, 3)
+        assert isinstance(stamp, str) and note is no_update and flag is False and version == 4
+        text_ = _text(body)
+        assert "/geo/grids/2.json?v=" in text_ and "● 实时 · 更新于" in text_ and "数据中断" not in text_
+    finally:
+        engine.dispose()
+
+
+def test_callbacks_keep_their_outputs_only_for_an_outage(down_engine):
+    assert outage.keep_outputs(_refused_error(down_engine)) is None     # → no_update everywhere
+    with pytest.raises(ValueError):
+        outage.keep_outputs(ValueError("a bug stays a bug"))
+
+
+def test_server_while_down(down_engine):
+    """The page loads (no 'Error loading layout'), the map's data routes answer 503 in the API's
+    error format, and a database callback answers 'no update' instead of an error."""
+    app = create_dash(Settings(database_url=str(down_engine.url)), down_engine)
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200 and DOWN.search(layout.get_data(as_text=True))
+    grids = client.get("/geo/grids/2.json?v=x")
+    assert grids.status_code == 503 and grids.headers["Retry-After"]
+    assert grids.get_json()["error"]["code"] == "database_unavailable"
+    assert client.get("/tiles/heat/14/13420/6485.png?v=x").status_code == 503
+    select = client.post("/_dash-update-component", json={
+        "output": f"..{ids.SELECTED}.data...{ids.MAP}.viewport...{ids.BREADCRUMB}.children..."
+                  f"{ids.L_COMMUNITY}.hideout...{ids.L_BLOCK}.hideout...{ids.L_MARKERS}.hideout..",
+        "outputs": [{"id": i, "property": p} for i, p in (
+            (ids.SELECTED, "data"), (ids.MAP, "viewport"), (ids.BREADCRUMB, "children"),
+            (ids.L_COMMUNITY, "hideout"), (ids.L_BLOCK, "hideout"), (ids.L_MARKERS, "hideout"))],
+        "inputs": [{"id": ids.URL, "property": "search", "value": ""},
+                   {"id": ids.BODY_VERSION, "property": "data", "value": 0}],
+        "state": [{"id": ids.LANG, "property": "value", "value": "zh"},
+                  {"id": ids.STAMP, "property": "data", "value": None}],
+        "changedPropIds": [f"{ids.URL}.search"]})
+    assert select.status_code == 200 and select.get_json()["response"] == {}   # nothing updated
