@@ -51,6 +51,11 @@ def main() -> int:
     from geodata.cluster import ClusterError
     from geodata.readiness import DatabaseNotReady, classify
 
+    import logging
+
+    # commands speak for themselves; the server's log lines (outage transitions, refusals) are for
+    # `serve`, which configures logging (a handler here keeps Python's last-resort printer quiet)
+    logging.getLogger("gridwatch").addHandler(logging.NullHandler())
     try:
         rv = cli(standalone_mode=False)
     except DatabaseNotReady as exc:
@@ -289,6 +294,10 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     host = host or settings.host
     port = port or settings.port
     _engine()  # the database answers and is migrated, or one line says what to run
+    import logging
+
+    # one line per event, no request lines (nothing personal from query strings or bodies)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     console.print(f"Gridwatch: http://{host}:{port}/")
     if debug:

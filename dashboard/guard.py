@@ -153,7 +153,7 @@ class GridClick(_Value):
 
 class CellClick(_Value):
     """dash-ag-grid's ``cellClicked`` on the issue list (row ids are issue ids)."""
-    value: Union[bool, int, Finite, Text(1000), None] = None
+    value: Union[bool, int, Finite, Text(1000, multiline=True), None] = None
     colId: Text(100) | None = None
     rowIndex: Count | None = None
     rowId: BigIdText | None = None
@@ -171,7 +171,7 @@ class OutboxRow(_Value):
     sent: bool | None = None
     sent_at: Text(64) | None = None
     grids: Text(10_000) | None = None
-    body: Text(65_536) | None = None
+    body: Text(65_536, multiline=True) | None = None   # an SMS body has line breaks
 
 
 #: (component id, property) → the type of its value, for every property a server callback reads.
