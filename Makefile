@@ -14,6 +14,7 @@ demo: system-deps $(VENV)/.installed
 
 ## make test: install test needs (PostGIS, Chromium, GDAL), then run the whole suite
 test: system-deps test-system-deps $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 serve: $(VENV)/.installed

@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 import typer
@@ -46,12 +45,12 @@ def _engine(ready: bool = True):
 
 def main() -> int:
     """The console script: ``cli`` with database and cluster problems said in one line, not a traceback."""
+    import logging
+
     from sqlalchemy.exc import DBAPIError
 
     from geodata.cluster import ClusterError
     from geodata.readiness import DatabaseNotReady, classify
-
-    import logging
 
     # commands speak for themselves; the server's log lines (outage transitions, refusals) are for
     # `serve`, which configures logging (a handler here keeps Python's last-resort printer quiet)
@@ -140,7 +139,7 @@ def db_status() -> None:
 
         diagnosis = classify(exc, url)
         console.print(f"[red]{diagnosis or '无法连接 / cannot connect'}[/red]", soft_wrap=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     console.print(f"migration: {rev} (head {head_revision()})")
 
 
@@ -171,7 +170,7 @@ def _safe(url: str) -> str:
 # -- data ---------------------------------------------------------------------------------------
 @cli.command()
 def demo(
-    end: Optional[str] = typer.Option(None, help="last day of the year of records (YYYY-MM-DD); default today"),
+    end: str | None = typer.Option(None, help="last day of the year of records (YYYY-MM-DD); default today"),
     seed: int = typer.Option(20131, help="random seed; same seed and end date give identical data"),
     if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when grids are already loaded"),
     notices: bool = typer.Option(True, "--notices/--no-notices",
@@ -191,7 +190,7 @@ def demo(
                             weekly_notices=notices)
     except DemoError as exc:
         console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(summary)
 
 
@@ -199,15 +198,15 @@ def demo(
 def import_grids_cmd(
     path: Path = typer.Argument(..., exists=True, help="GeoJSON, GeoPackage or Shapefile"),
     level: int = typer.Option(..., "--level", min=1, max=3, help="grid level: 1 street, 2 community, 3 block"),
-    code_field: Optional[str] = typer.Option(None, help="field holding the 14-digit grid code"),
-    name_field: Optional[str] = typer.Option(None, help="field holding the grid name"),
-    parent_field: Optional[str] = typer.Option(None, help="field holding the parent grid's code"),
-    name_en_field: Optional[str] = typer.Option(None, help="field holding the English name"),
-    encoding: Optional[str] = typer.Option(None, help="text encoding of the file (default: detect UTF-8/GBK)"),
-    county_code: Optional[str] = typer.Option(None, help="6-digit county code for generating missing codes"),
-    street_code: Optional[str] = typer.Option(None, help="3-digit street number for generated level-1/2 codes"),
-    layer: Optional[str] = typer.Option(None, help="layer name (GeoPackage)"),
-    crs: Optional[str] = typer.Option(None, help="source CRS when the file does not declare one, e.g. EPSG:4547"),
+    code_field: str | None = typer.Option(None, help="field holding the 14-digit grid code"),
+    name_field: str | None = typer.Option(None, help="field holding the grid name"),
+    parent_field: str | None = typer.Option(None, help="field holding the parent grid's code"),
+    name_en_field: str | None = typer.Option(None, help="field holding the English name"),
+    encoding: str | None = typer.Option(None, help="text encoding of the file (default: detect UTF-8/GBK)"),
+    county_code: str | None = typer.Option(None, help="6-digit county code for generating missing codes"),
+    street_code: str | None = typer.Option(None, help="3-digit street number for generated level-1/2 codes"),
+    layer: str | None = typer.Option(None, help="layer name (GeoPackage)"),
+    crs: str | None = typer.Option(None, help="source CRS when the file does not declare one, e.g. EPSG:4547"),
     gcj02: bool = typer.Option(False, "--gcj02", help="coordinates were traced from a GCJ-02 web map"),
     tolerance_m: float = typer.Option(1.0, help="gap/overlap tolerance between siblings, metres"),
     replace: bool = typer.Option(False, help="close current versions of the same codes and open new ones"),
@@ -228,7 +227,7 @@ def import_grids_cmd(
         console.print(f"[red]导入失败，未写入任何数据 / import failed, nothing written[/red] ({len(exc.problems)}):")
         for p in exc.problems:
             console.print(f"  - {p}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(report)
 
 
@@ -236,10 +235,10 @@ def import_grids_cmd(
 def assign_points_cmd(
     src: Path = typer.Argument(..., exists=True, help="CSV with lon/lat columns, or a GeoJSON/GeoPackage/Shapefile point layer"),
     dst: Path = typer.Argument(..., help="output CSV: the input columns + grid_code, grid_name, community_code, community_name"),
-    lon: Optional[str] = typer.Option(None, help="longitude column (default: lon/lng/longitude/x/经度)"),
-    lat: Optional[str] = typer.Option(None, help="latitude column (default: lat/latitude/y/纬度)"),
+    lon: str | None = typer.Option(None, help="longitude column (default: lon/lng/longitude/x/经度)"),
+    lat: str | None = typer.Option(None, help="latitude column (default: lat/latitude/y/纬度)"),
     crs: str = typer.Option("wgs84", help="CSV coordinates: wgs84, cgcs2000 or gcj02 (files with a CRS use it)"),
-    layer: Optional[str] = typer.Option(None, help="layer name (GeoPackage)"),
+    layer: str | None = typer.Option(None, help="layer name (GeoPackage)"),
 ) -> None:
     """Assign every point of a file to its block grid, set-wise in PostGIS (nothing written on any error)."""
     from etl.points_io import AssignPointsError, assign_points_file
@@ -252,15 +251,15 @@ def assign_points_cmd(
         console.print(f"[red]分配失败，未写入任何数据 / assignment failed, nothing written[/red] ({len(exc.problems)}):")
         for p in exc.problems:
             console.print(f"  - {p}")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     console.print(str(report))
 
 
 @cli.command("export-grids")
 def export_grids_cmd(
     path: Path = typer.Argument(..., help="output file: .geojson, .gpkg or .shp"),
-    level: Optional[int] = typer.Option(None, "--level", min=1, max=3),
-    as_of: Optional[str] = typer.Option(None, help="ISO timestamp; default now"),
+    level: int | None = typer.Option(None, "--level", min=1, max=3),
+    as_of: str | None = typer.Option(None, help="ISO timestamp; default now"),
 ) -> None:
     """Write current (or as-of) grids to GeoJSON, GeoPackage or Shapefile (UTF-8)."""
     from etl.grids_io import export_grids

@@ -73,7 +73,7 @@ def _serve(url: str, var_dir: Path):
         from app import create_app
 
         flask_app = create_app(settings).server
-    except Exception as exc:  # noqa: BLE001 - the dashboard is someone else's; measure the API anyway
+    except Exception as exc:
         from flask import Flask
         from sqlalchemy import create_engine
 
@@ -105,7 +105,7 @@ def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
     rng = np.random.default_rng(11)
 
     def point() -> tuple[float, float]:
-        code, poly = blocks[int(rng.integers(len(blocks)))]
+        _code, poly = blocks[int(rng.integers(len(blocks)))]
         x0, y0, x1, y1 = poly.bounds
         while True:
             x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
@@ -365,7 +365,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
         owner = shapely_pass(codes, polys, lon, lat, "intersects")
         sh_times.append(time.perf_counter() - t)
     shapely_s = statistics.median(sh_times)
-    sh_codes = np.array([None] + codes, dtype=object)[owner + 1]
+    sh_codes = np.array([None, *codes], dtype=object)[owner + 1]
     sh_diff = int(sum(1 for k in range(n) if sh_codes[k] != db_codes[int(ids[k])]))
     assigned = int((owner >= 0).sum())
 
@@ -375,8 +375,8 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
             conn.execute(text(f"DROP TABLE IF EXISTS {t_}"))
         conn.commit()
     engine.dispose()
-    r3 = lambda x: round(x, 3)  # noqa: E731
-    r2 = lambda x: round(x, 2)  # noqa: E731
+    r3 = lambda x: round(x, 3)
+    r2 = lambda x: round(x, 2)
     contains_s = med["contains_xy_s"]
     return {
         "points": n, "inside_street": assigned, "outside": n - assigned, "repeat": repeat,
@@ -471,7 +471,7 @@ def main(argv: list[str]) -> int:
         "setwise_within_3x_contains_xy_every_run": bulk["ratios"]["setwise_join_over_contains_xy_worst"] <= 3,
     }
     result = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "postgres": pg, "postgis": postgis},
         "dataset": {"demo_load_s": round(demo_s, 2), "issues_before": issues},

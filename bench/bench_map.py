@@ -205,8 +205,8 @@ def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
         sd = md.grid_detail(s, scope, street)
         community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
         cd = md.grid_detail(s, scope, community)
-        block = [f["properties"]["code"] for f in md.grid_layer(s, scope, 3)["features"]
-                 if f["properties"]["parent_code"] == community][0]
+        block = next(f["properties"]["code"] for f in md.grid_layer(s, scope, 3)["features"]
+                 if f["properties"]["parent_code"] == community)
         bd = md.grid_detail(s, scope, block)
         total = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
     out: dict[str, Any] = {"issues": total}
@@ -302,7 +302,7 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
                     ms = timing["responseEnd"] - timing["requestStart"]
                     resp = req.response()
                     size = len(resp.body()) if resp else 0
-                except Exception:  # noqa: BLE001 - a request that vanished with navigation
+                except Exception:
                     return
                 key = output.strip(".").split("...")[0][:80]
                 calls[key].append(ms)
@@ -352,7 +352,7 @@ def main(argv: list[str]) -> int:
     reps = 10 if quick else 40
     url = scratch_database()
     engine = create_engine(url, pool_size=10, max_overflow=10)
-    result: dict[str, Any] = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    result: dict[str, Any] = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "targets": TARGETS}
     try:
         t0 = time.perf_counter()

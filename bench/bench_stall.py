@@ -307,7 +307,7 @@ def main(argv: list[str]) -> int:
                      "max_ms": round(max(attack.latency[k]) * 1000, 1)} for k, c in sorted(attack.counts.items())}
     log_lines = [ln for ln in (stderr or "").splitlines() if ln.strip()]
     result = {
-        "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "postgres": pg},
         "server": {"how": "gridwatch serve (subprocess: waitress)", "threads": settings.server_threads,

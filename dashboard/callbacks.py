@@ -15,22 +15,37 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx as dash_ctx, html, no_update
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, html, no_update
+from dash import ctx as dash_ctx
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geodata import db, mapdata, notices
-from geodata.db import open_session, request_limits
 from geodata.codes import level_of
+from geodata.db import open_session, request_limits
 from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import STATUSES
 
 from . import guard, ids, layout
+from .i18n import (
+    action_label,
+    chain_label,
+    fmt_area,
+    fmt_dt,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    grid_name,
+    kind_label,
+    level_label,
+    norm_lang,
+    role_label,
+    status_label,
+    t,
+)
 from .tiles import TileService
-from .i18n import (chain_label, fmt_area, fmt_dt, fmt_int, fmt_num, fmt_pct, grid_name,
-                   kind_label, level_label, norm_lang, role_label, status_label, t, action_label)
 
 COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
@@ -67,7 +82,7 @@ class MapCtx:
         other error is raised again."""
         if not db.is_unavailable(exc):
             raise exc
-        return self.availability.since or dt.datetime.now(dt.timezone.utc)
+        return self.availability.since or dt.datetime.now(dt.UTC)
 
     def cached(self, key: Any, fn: Any) -> Any:
         """Small reference data (domains, grid names, grid details per stamp), kept ttl_s."""
@@ -194,7 +209,7 @@ def legend_children(metric: str, breaks: list[float], colors: list[str], lang: s
         if lo is None and hi is None:
             label = "0" if counts else "—"
         elif counts and hi is not None:
-            first, last = int(lo or 0), int(math.ceil(hi)) - 1
+            first, last = int(lo or 0), math.ceil(hi) - 1
             label = fmt(first) if first >= last else f"{fmt(first)} – {fmt(last)}"
         elif lo is None:
             label = f"< {fmt(hi)}"

@@ -21,12 +21,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from dash import Dash
 from dash._utils import split_callback_id
 from flask import Response, request
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import InitErrorDetails
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
@@ -146,14 +146,14 @@ class GridClick(_Value):
     """dash-leaflet's GeoJSON ``clickData``: the clicked feature, with its bounds."""
     type: Literal["Feature"] | None = None
     id: GridCode | None = None
-    geometry: Annotated[Union[Polygon, MultiPolygon], Field(discriminator="type")] | None = None
+    geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")] | None = None
     properties: GridProperties | None = None
     bounds: tuple[tuple[Lat, Lon], tuple[Lat, Lon]] | None = None
 
 
 class CellClick(_Value):
     """dash-ag-grid's ``cellClicked`` on the issue list (row ids are issue ids)."""
-    value: Union[bool, int, Finite, Text(1000, multiline=True), None] = None
+    value: bool | int | Finite | Text(1000, multiline=True) | None = None
     colId: Text(100) | None = None
     rowIndex: Count | None = None
     rowId: BigIdText | None = None

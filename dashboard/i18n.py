@@ -155,7 +155,7 @@ def kind_label(kind: str, lang: str) -> str:
 def fmt_int(n: int | float | None, lang: str) -> str:
     if n is None:
         return "—"
-    return f"{int(round(n)):,}"
+    return f"{round(n):,}"
 
 
 def fmt_num(x: float | None, lang: str, digits: int = 1) -> str:

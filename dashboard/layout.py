@@ -39,7 +39,7 @@ class MapContextData:
     down_since: dt.datetime | None = None   # the database has not answered since then
 
     @classmethod
-    def unavailable(cls, since: dt.datetime) -> "MapContextData":
+    def unavailable(cls, since: dt.datetime) -> MapContextData:
         """The body of a page opened while the database is down: the outage note, an empty map."""
         return cls(street_code=None, street_names=("", ""), street_bbox=None, domains=[],
                    block_names={}, grids_stamp=None, outbox_count=None, down_since=since)
@@ -74,7 +74,7 @@ def live_note(lang: str, tz: ZoneInfo, down_since: dt.datetime | None = None,
     if down_since is not None:
         return html.Span(f"⚠ {t('data_down', lang, t=fmt_time(down_since, lang, tz, seconds=False))}",
                          className="gw-live-down", role="alert", title=t("data_down_hint", lang))
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return html.Span(f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(now, lang, tz))}",
                      className="gw-live-ok")
 
@@ -170,7 +170,7 @@ def fit_zoom(bbox: tuple[float, float, float, float], width_px: int = 900, heigh
 
     w, s, e, n = bbox
     zx = math.log2(360.0 * width_px / (256.0 * max(e - w, 1e-6)))
-    y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))  # noqa: E731
+    y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
     zy = math.log2(2 * math.pi * height_px / (256.0 * max(y(n) - y(s), 1e-9)))
     return max(10.0, min(18.0, math.floor(min(zx, zy) * 4) / 4))
 
@@ -191,7 +191,7 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
     """The map; ``overlays`` (keys of OVERLAY_KEYS) are ticked in the layer control, so a body
     rebuilt for another language keeps the user's layers."""
     on = set(DEFAULT_OVERLAYS if overlays is None else overlays)
-    shown = lambda key: {} if key in on else {"display": "none"}  # noqa: E731
+    shown = lambda key: {} if key in on else {"display": "none"}
     west, south, east, north = ctx.street_bbox or (113.60, 34.73, 113.66, 34.77)
     labels = js_labels(lang)
     domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in ctx.domains}

@@ -37,7 +37,7 @@ class BoundedInt(IntegerConverter):
 
     regex = r"[0-9]{1,19}"
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         super().__init__(map, *args, **kwargs)
         self.max = MAX_ID if self.max is None else min(self.max, MAX_ID)
 
@@ -48,7 +48,7 @@ def basemap_source(url_template: str) -> str | None:
     if not url_template:
         return None
     parts = urlsplit(url_template)
-    if parts.scheme not in ("http", "https") or not parts.hostname and "{" not in parts.netloc:
+    if parts.scheme not in ("http", "https") or (not parts.hostname and "{" not in parts.netloc):
         return None
     host = parts.netloc.rsplit("@", 1)[-1]
     labels = host.split(".")

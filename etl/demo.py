@@ -42,7 +42,7 @@ AS_OF_TIME = dt.time(7, 30)
 N_PROBLEMS, N_PROBLEMS_OPEN = 3134, 4
 N_SENTIMENT, N_SENTIMENT_OPEN = 1214, 5
 BACKGROUND_SHARE = 0.25
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class DemoError(RuntimeError):
@@ -319,7 +319,7 @@ def add_weekly_notices(session: Session, end: dt.date) -> list[int]:
 
 
 def _summarise(conn, seed: int, end: dt.date, as_of: dt.datetime) -> DemoSummary:
-    q = lambda sql: conn.execute(text(sql)).scalar_one()  # noqa: E731
+    q = lambda sql: conn.execute(text(sql)).scalar_one()
     grids = dict(conn.execute(text("SELECT level, count(*) FROM grid WHERE valid_to IS NULL GROUP BY level")).all())
     closed = "status IN ('closed', 'evaluated')"
     return DemoSummary(
@@ -624,7 +624,7 @@ class _Generator:
 
     def _open_plan(self, rec: dict) -> list[tuple]:
         r = self.rnd
-        kind, domain, source, age, offsets, actions = rec["open_spec"]
+        _kind, domain, source, _age, offsets, actions = rec["open_spec"]
         a = self._actors(rec)
         policy = self._policy(rec)
         rep = _whole_seconds(rec["reported_at"])

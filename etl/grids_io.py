@@ -42,8 +42,18 @@ from geodata.geometry import as_multipolygon, gcj02_geometry_to_wgs84
 from geodata.grid_rules import LEVEL_EN, LEVEL_ZH, Problem
 from geodata.scope import Scope
 
-__all__ = ["ImportOptions", "ImportReport", "ImportValidationError", "Problem", "import_grids",
-           "export_grids", "read_candidates", "CODE_FIELDS", "NAME_FIELDS", "PARENT_FIELDS"]
+__all__ = [
+    "CODE_FIELDS",
+    "NAME_FIELDS",
+    "PARENT_FIELDS",
+    "ImportOptions",
+    "ImportReport",
+    "ImportValidationError",
+    "Problem",
+    "export_grids",
+    "import_grids",
+    "read_candidates",
+]
 
 #: Field names recognised when no field is chosen (compared case-insensitively, in this order).
 CODE_FIELDS = ("code", "grid_code", "gridcode", "wgbm", "wg_code", "wgdm", "网格编码", "网格代码", "编码", "代码",
@@ -154,9 +164,9 @@ def _read_raw(path: Path, opts: ImportOptions) -> tuple[gpd.GeoDataFrame, str | 
         raise ImportValidationError([_file_problem(f"文件不存在：{path}", f"no such file: {path}")])
     try:
         listed = pyogrio.list_layers(path)
-    except Exception as exc:  # noqa: BLE001 - any GDAL failure means "cannot read"
+    except Exception as exc:
         raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{exc}",
-                                                   f"cannot read {path.name}: {exc}")])
+                                                   f"cannot read {path.name}: {exc}")]) from exc
     layers = [str(name) for name, _ in listed]
     spatial = [str(name) for name, gtype in listed if gtype is not None]  # not e.g. QGIS layer_styles
     layer = opts.layer
@@ -190,14 +200,14 @@ def _read_raw(path: Path, opts: ImportOptions) -> tuple[gpd.GeoDataFrame, str | 
             pyogrio.read_dataframe(path, **kw)
     except UnicodeDecodeError as exc:
         raise ImportValidationError([_file_problem(
-            f"文字无法按 {encoding} 解码：{exc}", f"text cannot be decoded as {encoding}: {exc}")])
-    except Exception as exc:  # noqa: BLE001
+            f"文字无法按 {encoding} 解码：{exc}", f"text cannot be decoded as {encoding}: {exc}")]) from exc
+    except Exception as exc:
         raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{exc}",
-                                                   f"cannot read {path.name}: {exc}")])
+                                                   f"cannot read {path.name}: {exc}")]) from exc
     if encoding is None and path.suffix.lower() == ".shp":
         try:
             encoding = pyogrio.read_info(path, **kw).get("encoding")
-        except Exception:  # noqa: BLE001
+        except Exception:
             encoding = None
     return gdf, encoding, notes
 
@@ -545,7 +555,7 @@ def export_grids(session: Session, path: str | Path, *, level: int | None = None
     def when(t: dt.datetime | None):
         if t is None:
             return None
-        t = t.astimezone(dt.timezone.utc)
+        t = t.astimezone(dt.UTC)
         return t.isoformat() if driver == "ESRI Shapefile" else t
 
     data = {  # field names all ≤ 10 characters, so Shapefiles keep them as they are

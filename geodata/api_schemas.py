@@ -51,7 +51,7 @@ def _normalise_text(value: str, *, required: bool, multiline: bool) -> str:
     return value
 
 
-def Text(max_length: int, min_length: int = 0, *, multiline: bool = False):  # noqa: N802 - a type factory
+def Text(max_length: int, min_length: int = 0, *, multiline: bool = False):
     """A text field: at most ``max_length`` characters, normalised by :func:`_normalise_text`;
     ``min_length`` ≥ 1 makes it required-non-blank."""
     return Annotated[str, Field(min_length=min_length, max_length=max_length),

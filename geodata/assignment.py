@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from .geometry import gcj02_to_wgs84
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 #: Largest distance (metres) at which an operator override may attach an outside point.
 MAX_OVERRIDE_M = 5000.0

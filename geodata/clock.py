@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at_or_now(t: dt.datetime | None, name: str = "as_of") -> dt.datetime:

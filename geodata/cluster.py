@@ -66,7 +66,7 @@ class Cluster:
         cmd = [str(a) for a in args]
         if self._as_root():
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if check and proc.returncode != 0:
             raise ClusterError(f"{' '.join(cmd)} 失败 / failed:\n{proc.stdout}\n{proc.stderr}\n{self._log_tail()}")
         return proc

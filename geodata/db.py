@@ -101,9 +101,8 @@ def open_session(engine: Engine, limits: Limits | None = None) -> Session:
 @contextmanager
 def session_scope(engine: Engine, limits: Limits | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    with open_session(engine, limits) as session:
-        with session.begin():
-            yield session
+    with open_session(engine, limits) as session, session.begin():
+        yield session
 
 
 # -- availability ---------------------------------------------------------------------------------
@@ -143,7 +142,7 @@ class Availability:
         with self._lock:
             if self._since is not None:
                 return
-            self._since = dt.datetime.now(dt.timezone.utc)
+            self._since = dt.datetime.now(dt.UTC)
         orig = getattr(exc, "orig", None) or exc   # the driver's message: host and port, never values
         reason = (str(orig).strip().splitlines() or [""])[0]
         log.warning("数据库不可用 / database unavailable: %s: %s", type(orig).__name__, reason)
@@ -154,11 +153,11 @@ class Availability:
         with self._lock:
             since, self._since = self._since, None
         if since is not None:
-            secs = (dt.datetime.now(dt.timezone.utc) - since).total_seconds()
+            secs = (dt.datetime.now(dt.UTC) - since).total_seconds()
             log.warning("数据库已恢复 / database available again after %.0f s", secs)
 
 
-_availability: "weakref.WeakKeyDictionary[Engine, Availability]" = weakref.WeakKeyDictionary()
+_availability: weakref.WeakKeyDictionary[Engine, Availability] = weakref.WeakKeyDictionary()
 _availability_lock = threading.Lock()
 
 

@@ -9,8 +9,8 @@ from .migrate import upgrade
 
 def _admin(server_url: str) -> psycopg.Connection:
     url = make_url(server_url)
-    kw = dict(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-              dbname="postgres", autocommit=True)
+    kw = {"host": url.host, "port": url.port or 5432, "user": url.username, "password": url.password,
+              "dbname": "postgres", "autocommit": True}
     return psycopg.connect(**{k: v for k, v in kw.items() if v is not None})
 
 

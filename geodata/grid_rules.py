@@ -341,7 +341,7 @@ def _reading_order(geoms: list[BaseGeometry | None]) -> list[int]:
             cents.append(None)
             continue
         c = g.centroid
-        x0, y0, x1, y1 = g.bounds
+        _x0, y0, _x1, y1 = g.bounds
         cents.append((c.x, c.y))
         heights.append(y1 - y0)
         tops.append(y1)

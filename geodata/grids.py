@@ -22,7 +22,7 @@ from .geometry import as_multipolygon
 from .models import SRID, Grid
 from .scope import Scope
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from . import workflow as wf
-from .vocab import ROLE_LABELS
 from .assignment import (
     INPUT_CRS,
     OutsideGridsError,
@@ -66,16 +65,37 @@ from .models import (
     PatrolDiary,
 )
 from .scope import Scope
+from .vocab import ROLE_LABELS
 
 __all__ = [
-    "Actor", "ServiceError", "NotFoundError", "ConflictError", "ForbiddenError", "OutsideGridsError",
-    "PhotoIn", "PhotoStore", "IssueFilters", "actor_for", "report_issue", "apply_transition",
-    "evaluate", "extend", "reassign", "get_issue", "issue_timeline", "query_issues",
-    "responsible_for_point", "record_diary", "list_diary", "diary_to_report", "idempotent",
-    "list_domains", "ROLE_LABELS",
+    "ROLE_LABELS",
+    "Actor",
+    "ConflictError",
+    "ForbiddenError",
+    "IssueFilters",
+    "NotFoundError",
+    "OutsideGridsError",
+    "PhotoIn",
+    "PhotoStore",
+    "ServiceError",
+    "actor_for",
+    "apply_transition",
+    "diary_to_report",
+    "evaluate",
+    "extend",
+    "get_issue",
+    "idempotent",
+    "issue_timeline",
+    "list_diary",
+    "list_domains",
+    "query_issues",
+    "reassign",
+    "record_diary",
+    "report_issue",
+    "responsible_for_point",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SHANGHAI = wf.SHANGHAI
 
 #: When an actor holds several roles that may perform an action, the event records the first here.
@@ -141,7 +161,7 @@ class Actor:
     assignments: tuple[tuple[str, str], ...] = ()  # (grid_code, role), current
 
     @classmethod
-    def resident(cls) -> "Actor":
+    def resident(cls) -> Actor:
         return cls()
 
     @property
@@ -256,7 +276,7 @@ def _without_metadata(img: Any, kind: str) -> Any:
             img = ImageCms.profileToProfile(img.convert(target) if img.mode not in ("RGB", "CMYK") else img,
                                             ImageCms.ImageCmsProfile(io.BytesIO(icc)),
                                             ImageCms.createProfile("sRGB"), outputMode=target)
-        except Exception:  # noqa: BLE001 - an unusable profile: keep the pixels as they are
+        except Exception:
             pass
     if img.mode not in modes:
         img = img.convert(target)
@@ -326,7 +346,7 @@ class PhotoStore:
                 clean = _without_metadata(upright, kind)
         except ServiceError:
             raise
-        except Exception:  # noqa: BLE001 - any decoder complaint (truncated, corrupt, bomb) means a bad photo
+        except Exception:
             raise ServiceError("photo_invalid", f"第 {i + 1} 张照片无法解码或已损坏",
                                f"photo {i + 1} cannot be decoded (corrupt or truncated)", field=fld,
                                status=415) from None
@@ -963,7 +983,7 @@ def _track(track: dict | None, crs: str) -> Any:
         return None
     try:
         geom = shape(track)
-    except Exception:  # noqa: BLE001 - any malformed GeoJSON
+    except Exception:
         raise ServiceError("invalid_track", "轨迹须为 GeoJSON 的 Point、MultiPoint 或 LineString",
                            "track must be a GeoJSON Point, MultiPoint or LineString", field="track") from None
     if geom.geom_type not in TRACK_TYPES or geom.is_empty:

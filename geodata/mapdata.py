@@ -49,7 +49,7 @@ from .scope import Scope
 from .workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 
 TZ = ZoneInfo("Asia/Shanghai")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 #: Aggregation grid across the viewport when there are more than ``limit`` markers.
 BIN_CELLS = 16
 DATE_PRESETS = ("week", "month", "quarter", "year")
@@ -128,7 +128,7 @@ class IssueFilter:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "IssueFilter":
+    def from_dict(cls, d: dict[str, Any] | None) -> IssueFilter:
         if not d:
             return cls()
 
@@ -160,7 +160,7 @@ class IssueFilter:
         return q
 
     @classmethod
-    def from_query(cls, q: dict[str, str]) -> "IssueFilter":
+    def from_query(cls, q: dict[str, str]) -> IssueFilter:
         def _split(v: str | None) -> tuple[str, ...]:
             return tuple(x for x in (v or "").split(",") if x)
 
@@ -333,8 +333,8 @@ def grid_detail(session: Session, scope: Scope, code: str,
     while c:
         ancestors.append(c)
         c = parent_of(c)
-    names = dict(((r.code, (r.name, r.name_en or r.name)) for r in session.execute(
-        select(Grid.code, Grid.name, Grid.name_en).where(Grid.code.in_(ancestors), valid_at(now)))))
+    names = {r.code: (r.name, r.name_en or r.name) for r in session.execute(
+        select(Grid.code, Grid.name, Grid.name_en).where(Grid.code.in_(ancestors), valid_at(now)))}
     path = [(a, *names.get(a, (a, a))) for a in reversed(ancestors)]
     path.append((row.code, row.name, row.name_en or row.name))
     if row.level == 3:
@@ -417,7 +417,7 @@ def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
                                                     scope.filter(Grid.code)))
     if parent_code:
         grid_q = grid_q.where(Grid.parent_code == parent_code)
-    grids = {c: a for c, a in session.execute(grid_q).all()}
+    grids = dict(session.execute(grid_q).all())
     if not grids:
         return {}
     q = (select(key.label("k"), *_count_columns(now))
@@ -821,7 +821,7 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     if not q:
         return []
     hits: list[SearchHit] = []
-    for code, name, name_en, lvl in session.execute(
+    for code, name, name_en, _lvl in session.execute(
             select(Grid.code, Grid.name, Grid.name_en, Grid.level)
             .where(valid_at(now), scope.filter(Grid.code),
                    or_(Grid.code.like(q + "%") if q.isdigit() else false(),

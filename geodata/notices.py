@@ -26,7 +26,7 @@ from .issues import Actor, ForbiddenError
 from .models import Grid, GridAssignment, Issue, Official, Outbox
 from .scope import Scope
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SENDER = "三官庙街道网格化管理中心"
 
 
@@ -124,18 +124,18 @@ def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, no
     for oid, (oname, gcodes, gnames) in by_official.items():
         items = [r for c in gcodes for r in per_grid.get(c, [])]
         open_items = [r for r in items if r[3] in wf.OPEN_STATUSES]
-        overdue = [r for r in open_items if wf.is_overdue(r[3], r[5], r[6], now)]
+        overdue = {r[1] for r in open_items if wf.is_overdue(r[3], r[5], r[6], now)}   # issue numbers
         new = [r for r in items if t0 <= r[4] < t1]
         closed = [r for r in items if r[6] is not None and t0 <= r[6] < t1]
 
-        def priority(r) -> tuple:
+        def priority(r, overdue=overdue) -> tuple:
             far = dt.datetime.max.replace(tzinfo=UTC)
-            return (0 if r in overdue else 1, r[5] or far, r[4], r[1])
+            return (0 if r[1] in overdue else 1, r[5] or far, r[4], r[1])
 
         top = sorted(open_items, key=priority)[:max_items]
         prio = []
         for r in top:
-            od = r in overdue
+            od = r[1] in overdue
             days = max(1, math.ceil((now - r[5]).total_seconds() / 86400)) if od else 0
             prio.append({"number": r[1], "title": r[2], "status": r[3],
                          "due_at": r[5].astimezone(tz) if r[5] else None, "overdue": od, "days_overdue": days})

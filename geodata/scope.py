@@ -21,16 +21,16 @@ class Scope:
     roles: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def everything(cls, personal_data: bool = True) -> "Scope":
+    def everything(cls, personal_data: bool = True) -> Scope:
         return cls(roots=None, personal_data=personal_data)
 
     @classmethod
-    def public(cls) -> "Scope":
+    def public(cls) -> Scope:
         """Anonymous viewer: every grid, no personal data."""
         return cls(roots=None, personal_data=False)
 
     @classmethod
-    def grids(cls, *codes: str, personal_data: bool = False) -> "Scope":
+    def grids(cls, *codes: str, personal_data: bool = False) -> Scope:
         return cls(roots=frozenset(codes), personal_data=personal_data)
 
     def prefixes(self) -> list[str] | None:

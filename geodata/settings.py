@@ -1,10 +1,10 @@
 """Settings (pydantic-settings, ``GRIDWATCH_`` prefix, ``.env`` supported)."""
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-
-import re
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     channel_timeout_s: int = Field(default=30, ge=1)
     #: Requests that may cost much CPU (Dash callbacks, heat tiles, text searches, bodies over 1 MB)
     #: run at most this many at once; the others wait up to db_pool_timeout_s, then 503 server_busy.
-    #: Keeps the cheap requests (API reads and writes) fast while heavy ones queue.
-    heavy_concurrency: int = Field(default=2, ge=1)
+    #: Keeps the cheap requests (API reads and writes) fast while heavy ones queue. Default: one
+    #: fewer than the CPU cores (at least 1), so one core is always left for the cheap requests.
+    heavy_concurrency: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
     #: Seconds between live refreshes of the map.
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.

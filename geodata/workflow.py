@@ -6,11 +6,11 @@ be extended (延期) by an approver; reassignment (改派) is recorded every tim
 """
 from __future__ import annotations
 
-from .vocab import ACTION_LABELS, STATUS_LABELS  # noqa: F401 - the one vocabulary, re-exported
-
 import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
+
+from .vocab import ACTION_LABELS, STATUS_LABELS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

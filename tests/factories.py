@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata.dbadmin import create_database, drop_database  # noqa: F401 (re-exported)
+from geodata.dbadmin import create_database, drop_database
 from geodata.issues import Actor, actor_for
 from geodata.migrate import upgrade
 from geodata.models import Issue
@@ -22,7 +22,7 @@ from geodata.models import Issue
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
 B11, B12, B21, B22 = "41010200100101", "41010200100102", "41010200100201", "41010200100202"
-SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)
+SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
 # code, level, parent, name, (xmin, ymin, xmax, ymax)
 GRIDS = [
@@ -75,7 +75,7 @@ def seed(session: Session) -> World:
             INSERT INTO grid (code, level, parent_code, name, geom, area_m2, valid_from)
             VALUES (:code, :level, :parent, :name, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)),
                     ST_Area(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)::geography), :since)
-        """), dict(code=code, level=level, parent=parent, name=name, x0=x0, y0=y0, x1=x1, y1=y1, since=SINCE))
+        """), {"code": code, "level": level, "parent": parent, "name": name, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "since": SINCE})
     for i, (key, name, *_rest) in enumerate(OFFICIALS + [(k, n, None, None, None, None) for k, n in UNASSIGNED]):
         oid = session.execute(text("INSERT INTO official (name, phone, unit) VALUES (:n, :p, '测试街道') RETURNING id"),
                               {"n": name, "p": f"1380000{i:04d}"}).scalar_one()
@@ -84,7 +84,7 @@ def seed(session: Session) -> World:
         session.execute(text("""
             INSERT INTO grid_assignment (official_id, grid_code, role, title, rank, valid_from)
             VALUES (:o, :g, :r, :t, :k, :since)"""),
-            dict(o=world.ids[key], g=grid, r=role, t=title, k=rank, since=SINCE))
+            {"o": world.ids[key], "g": grid, "r": role, "t": title, "k": rank, "since": SINCE})
     session.flush()
     return world
 

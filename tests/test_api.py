@@ -521,7 +521,7 @@ def test_demo_query_matches_sql(demo):
 
 
 def test_demo_issue_timeline_and_a_transition_by_its_assignee(demo):
-    iid, status, assignee, version = q1(demo, "SELECT id, status, assignee_id, version FROM issue "
+    iid, _status, assignee, version = q1(demo, "SELECT id, status, assignee_id, version FROM issue "
                                               "WHERE status = 'assigned' ORDER BY id LIMIT 1")
     one = demo.client().get(f"/api/v1/issues/{iid}").get_json()
     n_events = q1(demo, "SELECT count(*) FROM issue_event WHERE issue_id = :i", i=iid)[0]

@@ -144,7 +144,7 @@ def test_six_ones_chain_from_current_assignments(empty_db, world):
                           "WHERE official_id = :o"), {"o": world.ids["c1_secretary"]})
     assert six_ones_chain(empty_db, B11).responsible.official_id == world.ids["c1_chair"]
     # ...but as of last year the secretary was still the one
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=365)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
     assert six_ones_chain(empty_db, B11, as_of=past).responsible.official_id == world.ids["c1_secretary"]
 
 
@@ -241,12 +241,12 @@ def test_cell_index_is_stored_reused_and_rebuilt_after_a_boundary_change(empty_d
     again = build_cell_index(empty_db)
     assert not again["built"] and again["id"] == first["id"]
     assert empty_db.execute(text("SELECT count(*) FROM block_cell_index")).scalar_one() == 1
-    before = dt.datetime.now(dt.timezone.utc)
+    before = dt.datetime.now(dt.UTC)
     pts = [(113.625, 34.751), (113.625, 34.7515), (113.625, 34.753), (113.635, 34.751)]
     _pts(empty_db, "pts", pts)
     assert _assigned(empty_db, "pts", "r0") == {0: B11, 1: B11, 2: B11, 3: B21}
     # planners move the B11/B12 edge north from 34.75 to 34.752 (old versions closed, new ones inserted)
-    change = dt.datetime.now(dt.timezone.utc)
+    change = dt.datetime.now(dt.UTC)
     empty_db.execute(text("UPDATE grid SET valid_to = :t WHERE code IN (:a, :b) AND valid_to IS NULL"),
                      {"t": change, "a": B11, "b": B12})
     for code, parent, (x0, y0, x1, y1) in ((B11, C1, (113.62, 34.752, 113.63, 34.76)),
@@ -254,7 +254,7 @@ def test_cell_index_is_stored_reused_and_rebuilt_after_a_boundary_change(empty_d
         empty_db.execute(text("""
             INSERT INTO grid (code, level, parent_code, name, geom, area_m2, valid_from)
             VALUES (:c, 3, :p, :c, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)), 1, :t)"""),
-            dict(c=code, p=parent, x0=x0, y0=y0, x1=x1, y1=y1, t=change))
+            {"c": code, "p": parent, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "t": change})
     assert grid_fingerprint(empty_db) != first["fingerprint"]
     # a stale index description passed in is noticed and replaced
     got = _assigned(empty_db, "pts", "r1", index=first)

@@ -11,7 +11,7 @@ from geodata.notices import send_weekly_notices
 from tests.conftest import SUFFIX
 from tests.factories import drop_database, scratch_database, seed
 
-NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)
 
 
 def test_concurrent_weekly_runs_deliver_once_per_leader(server_url):
@@ -29,7 +29,7 @@ def test_concurrent_weekly_runs_deliver_once_per_leader(server_url):
                     actor = world.actor(s, "operator")
                     barrier.wait()
                     results[k] = send_weekly_notices(s, actor, now=NOW)
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:
                 results[k] = exc
 
         threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 from dash._utils import split_callback_id
-from hypothesis import HealthCheck, event, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, event, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text as sql
 
@@ -153,7 +155,7 @@ def test_every_callback_serves_a_request_without_values(app, client, log, unchan
     for output, cb in server_callbacks(app):
         log.clear()
         assert_served(post(client, payload(output, cb)), log)
-        nulls = {i: None for i in range(len(dep_names(cb)))}
+        nulls = dict.fromkeys(range(len(dep_names(cb))))
         log.clear()
         assert_served(post(client, payload(output, cb, nulls)), log)
 

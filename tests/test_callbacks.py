@@ -15,6 +15,7 @@ from dashboard import callbacks as cb
 from dashboard import i18n, ids, layout
 from dashboard.callbacks import MapCtx
 from geodata import mapdata as md
+from geodata import notices
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 from geodata.settings import Settings
@@ -77,7 +78,7 @@ def test_basemap_choice():
 
 
 def test_class_breaks_and_legend():
-    values = {str(i): float(i) for i in range(0, 60)}
+    values = {str(i): float(i) for i in range(60)}
     breaks, colors = cb.class_breaks(values, "open")
     assert breaks == sorted(set(breaks)) and len(colors) == len(breaks) + 1
     assert all(b >= 1 for b in breaks)
@@ -123,7 +124,7 @@ def test_heat_url_carries_filter_and_stamp():
 
 
 def test_i18n_formats():
-    t = dt.datetime(2026, 11, 27, 12, 5, tzinfo=dt.timezone.utc)
+    t = dt.datetime(2026, 11, 27, 12, 5, tzinfo=dt.UTC)
     assert i18n.fmt_dt(t, "zh") == "2026年11月27日 20:05"
     assert i18n.fmt_dt(t, "en") == "27 Nov 2026 20:05"
     assert i18n.fmt_int(4348, "zh") == "4,348" and i18n.fmt_pct(0.9987, "en") == "99.9%"
@@ -136,7 +137,7 @@ def test_i18n_formats():
 
 def test_issue_rows_keep_titles_as_data():
     row = md.IssueRow(1, "WT1", "problem", "safety", "<img src=x onerror=alert(1)>", "handling", True,
-                      dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), None, None, "41010200100101")
+                      dt.datetime(2026, 11, 1, tzinfo=dt.UTC), None, None, "41010200100101")
     out = cb.issue_rows([row], "en", {"safety": ("安全生产", "Work safety")},
                         {"41010200100101": ("一网格", "Grid 1")})
     assert out[0]["title"] == "<img src=x onerror=alert(1)>"  # ag-grid renders it as text
@@ -205,7 +206,7 @@ def test_choropleth_markers_heat_agree_with_filter(mctx):
     assert sum(comm["values"].values()) == counts.open
     w, s_, e, n = detail.bbox
     bounds = [[s_, w], [n, e]]
-    pts, bins, note = cb.marker_outputs(mctx, bounds, fd, sel, "en")
+    pts, bins, _note = cb.marker_outputs(mctx, bounds, fd, sel, "en")
     assert (pts["features"] == []) != (bins["features"] == [])
     total = len(pts["features"]) or sum(f["properties"]["c"] for f in bins["features"])
     assert total == counts.total
@@ -257,8 +258,9 @@ def test_search_pick_clears_the_box_and_flies_again(mctx):
 
 
 def test_create_dash_routes(demo_url):
-    from dashboard import create_dash
     from sqlalchemy import create_engine
+
+    from dashboard import create_dash
 
     settings = Settings(database_url=demo_url)
     engine = create_engine(demo_url)
@@ -295,8 +297,9 @@ def test_public_scope_hides_phones(mctx):
 def test_local_basemap_tiles(demo_url, tmp_path):
     import sqlite3
 
-    from dashboard import create_dash
     from sqlalchemy import create_engine
+
+    from dashboard import create_dash
 
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 20
     d = tmp_path / "tiles" / "15" / "26726"
@@ -482,8 +485,9 @@ def test_grid_detail_loaded_once_per_selection(mctx, monkeypatch):
 def test_callback_wiring_skips_redundant_calls(mctx, demo_url):
     """The live poll does not run when the page opens (the page carries the stamp and the note);
     the heat callback hears the overlays store (so it can skip the scale while heat is hidden)."""
-    from dashboard import create_dash
     from sqlalchemy import create_engine
+
+    from dashboard import create_dash
 
     engine = create_engine(demo_url)
     try:
@@ -502,9 +506,7 @@ def test_callback_wiring_skips_redundant_calls(mctx, demo_url):
 
 
 # -- weekly-notice outbox ------------------------------------------------------------------------
-def _outbox_item(k: int, sent: bool) -> "notices.OutboxItem":
-    from geodata import notices
-
+def _outbox_item(k: int, sent: bool) -> notices.OutboxItem:
     created = dt.datetime(2026, 11, 27, 7, 30 + k, tzinfo=i18n.TZ)
     return notices.OutboxItem(
         id=100 + k, official_id=7 + k, recipient=f"网格长{k}",

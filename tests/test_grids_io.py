@@ -24,7 +24,7 @@ from geodata.models import Grid
 from geodata.scope import Scope
 from tests.factories import run_gridwatch
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OGRINFO = shutil.which("ogrinfo")
 
 
@@ -110,7 +110,7 @@ def test_import_all_levels_geojson(empty_db, tmp_path):
     assert all(rows[c].parent_code == COMMUNITIES[0][0] for c, _, _ in BLOCKS)
     assert rows[STREET[0]].name == "三官庙街道" and rows[STREET[0]].level == 1
     assert 3.9e6 < rows[STREET[0]].area_m2 < 4.2e6  # ~1.83 km × 2.22 km
-    for code, _, geom in [STREET] + COMMUNITIES + BLOCKS:
+    for code, _, geom in [STREET, *COMMUNITIES, *BLOCKS]:
         assert rows[code].geom.geom_type == "MultiPolygon"
         assert rows[code].geom.equals_exact(shapely.MultiPolygon([geom]), 1e-12) or \
             rows[code].geom.symmetric_difference(geom).area < 1e-16
@@ -527,7 +527,7 @@ def test_export_round_trip(empty_db, tmp_path, fmt):
     if fmt == "shp":
         assert everything.with_suffix(".cpg").read_text().strip().upper() in ("UTF-8", "UTF8")
         full = _ogrinfo(everything, "-al")
-        for code, name, _ in [STREET] + COMMUNITIES + BLOCKS:
+        for code, name, _ in [STREET, *COMMUNITIES, *BLOCKS]:
             assert name in full and code in full
 
     for lvl, path in files.items():

@@ -52,7 +52,7 @@ from tests.factories import (
     snapshot,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SH = wf.SHANGHAI
 T0 = dt.datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
 
@@ -83,7 +83,7 @@ def ms(msession):
 
 
 def report(s, w, who=None, *, lon=113.625, lat=34.755, now=T0, **kw):
-    args = dict(kind="problem", domain="sanitation", title="垃圾堆放", description="楼下垃圾未清运")
+    args = {"kind": "problem", "domain": "sanitation", "title": "垃圾堆放", "description": "楼下垃圾未清运"}
     args.update(kw)
     if who is None and "source" not in args:
         args["source"] = "resident"
@@ -382,10 +382,10 @@ def test_query_filters(ms):
     # scope: the east community's secretary sees only the east issues
     east = query_issues(s, IssueFilters(numbers=tuple(nums)), w.actor(s, "c2_secretary").scope())
     assert {i["number"] for i in east["items"]} == set(nums[2:])
-    bad = [(dict(grid="123"), "grid"), (dict(status=("open",)), "status"), (dict(domain=("x",)), "domain"),
-           (dict(kind="other"), "kind"), (dict(bbox=(113.64, 34.74, 113.62, 34.76)), "bbox"),
-           (dict(bbox=(34.74, 113.62, 34.76, 113.64)), "bbox.min_lat"),
-           (dict(reported_from=dt.datetime(2026, 1, 1)), "from")]
+    bad = [({"grid": "123"}, "grid"), ({"status": ("open",)}, "status"), ({"domain": ("x",)}, "domain"),
+           ({"kind": "other"}, "kind"), ({"bbox": (113.64, 34.74, 113.62, 34.76)}, "bbox"),
+           ({"bbox": (34.74, 113.62, 34.76, 113.64)}, "bbox.min_lat"),
+           ({"reported_from": dt.datetime(2026, 1, 1)}, "from")]
     for kw, fld in bad:
         with pytest.raises(ServiceError) as err:
             query_issues(s, IssueFilters(**kw), every)
@@ -401,12 +401,12 @@ def test_query_filters(ms):
 def test_report_validation_writes_nothing(ms):
     s, w = ms
     before = counts(s)
-    bad = [(dict(kind="bug"), "kind"), (dict(domain="weather"), "domain"), (dict(title="  "), "title"),
-           (dict(lon=34.755, lat=113.625), "lat"), (dict(lon=113.70, lat=34.75), "lon"),
-           (dict(source="patrol"), "source"), (dict(crs="bd09"), "crs"), (dict(title="x" * 201), "title"),
-           (dict(nearest_override=True, lon=113.645), "nearest_override")]
+    bad = [({"kind": "bug"}, "kind"), ({"domain": "weather"}, "domain"), ({"title": "  "}, "title"),
+           ({"lon": 34.755, "lat": 113.625}, "lat"), ({"lon": 113.70, "lat": 34.75}, "lon"),
+           ({"source": "patrol"}, "source"), ({"crs": "bd09"}, "crs"), ({"title": "x" * 201}, "title"),
+           ({"nearest_override": True, "lon": 113.645}, "nearest_override")]
     for kw, fld in bad:
-        args = dict(kind="problem", domain="sanitation", title="t", lon=113.625, lat=34.755, source="resident")
+        args = {"kind": "problem", "domain": "sanitation", "title": "t", "lon": 113.625, "lat": 34.755, "source": "resident"}
         args.update(kw)
         with pytest.raises(ServiceError) as err:
             report_issue(s, Actor.resident(), now=T0, **args)
@@ -470,9 +470,9 @@ def test_patrol_diary_and_turning_a_finding_into_a_report(ms):
 
 
 def test_idempotent_same_key_same_result_one_row(ms):
-    s, w = ms
+    s, _w = ms
     before = counts(s)
-    body = dict(kind="problem", domain="sanitation", title="重复上报", lon=113.625, lat=34.755, source="resident")
+    body = {"kind": "problem", "domain": "sanitation", "title": "重复上报", "lon": 113.625, "lat": 34.755, "source": "resident"}
 
     def compute():
         out = report_issue(s, Actor.resident(), now=T0, **body)
@@ -574,10 +574,10 @@ def test_a_transition_waiting_on_an_uncommitted_one_gets_a_conflict(committed):
 
 
 def test_concurrent_retries_with_one_idempotency_key_make_one_issue(committed):
-    engine, world = committed
+    engine, _world = committed
     with Session(engine) as s:
         before = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
-    body = dict(kind="problem", domain="sanitation", title="并发重试", lon=113.635, lat=34.755, source="resident")
+    body = {"kind": "problem", "domain": "sanitation", "title": "并发重试", "lon": 113.635, "lat": 34.755, "source": "resident"}
     barrier = threading.Barrier(3)
     answers: list = []
 

@@ -11,12 +11,11 @@ from geodata import mapdata as md
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import is_overdue
+from tests.conftest import DEMO_END
 from tests.ui_fixtures import B11, B21, C1, C2, NOW, STREET, load_small
 
-from tests.conftest import DEMO_END
-
 ALL = Scope.everything()
-DEMO_NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.timezone.utc)
+DEMO_NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -39,7 +38,7 @@ def test_filter_roundtrips_and_presets():
     assert md.preset_start("quarter", NOW) == dt.datetime(2026, 10, 1, tzinfo=tz)
     assert md.preset_start("year", NOW) == dt.datetime(2026, 1, 1, tzinfo=tz)
     # 23:30 UTC on Sunday is already Monday in Shanghai: a new week starts
-    late = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.timezone.utc)
+    late = dt.datetime(2026, 11, 29, 23, 30, tzinfo=dt.UTC)
     assert md.preset_start("week", late) == dt.datetime(2026, 11, 30, tzinfo=tz)
     start, end = g.window(NOW)
     assert start == dt.datetime(2026, 1, 1, tzinfo=tz) and end == dt.datetime(2026, 2, 1, tzinfo=tz)
@@ -51,7 +50,7 @@ def test_filter_roundtrips_and_presets():
 
 # -- small fixture -------------------------------------------------------------------------------
 def test_grid_layers_and_detail(small):
-    s, data = small
+    s, _data = small
     fc = md.grid_layer(s, ALL, 2, NOW)
     assert [f["properties"]["code"] for f in fc["features"]] == [C1, C2]
     props = fc["features"][0]["properties"]

@@ -12,10 +12,10 @@ import plotly
 import pytest
 from dash import no_update
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
-from dashboard import create_dash, ids, outage
 from dashboard import callbacks as cb
+from dashboard import create_dash, ids, outage
 from dashboard.callbacks import MapCtx
 from geodata import db
 from geodata.scope import Scope
@@ -51,9 +51,8 @@ def down_mctx(down_engine):
 
 
 def _refused_error(engine) -> OperationalError:
-    with pytest.raises(OperationalError) as err:
-        with engine.connect():
-            pass
+    with pytest.raises(OperationalError) as err, engine.connect():
+        pass
     return err.value
 
 
@@ -83,7 +82,7 @@ def test_availability_logs_one_line_per_transition(down_engine, demo_url, caplog
     for _ in range(3):
         _refused_error(down_engine)
     assert seen.since is not None
-    lines = lambda: [r.getMessage() for r in caplog.records if r.name == "gridwatch.db"]  # noqa: E731
+    lines = lambda: [r.getMessage() for r in caplog.records if r.name == "gridwatch.db"]
     assert len(lines()) == 1 and "database unavailable" in lines()[0] and "Connection refused" in lines()[0]
 
     # an engine whose server answers comes back up at its next checkout: one line, then quiet

@@ -20,7 +20,7 @@ from tests.factories import B11, B21, C1, C2, STREET, drop_database, scratch_dat
 from .conftest import DEMO_END, SUFFIX
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
-NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.timezone.utc)   # Wednesday 10:00 in Shanghai
+NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)   # Wednesday 10:00 in Shanghai
 CMD = Scope.everything(personal_data=False)
 LEADERS = {"网格长甲": B11, "网格长乙": "41010200100102", "网格长丙": B21, "网格长丁": "41010200100202"}
 

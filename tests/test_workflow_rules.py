@@ -6,7 +6,7 @@ import pytest
 
 from geodata import workflow as wf
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @pytest.mark.parametrize("status,action,role", list(itertools.product(

@@ -15,13 +15,13 @@ import datetime as dt
 from dataclasses import dataclass
 
 from geoalchemy2 import WKTElement
+from shapely.geometry import box
 from sqlalchemy.orm import Session
 
 from geodata.geometry import area_m2
 from geodata.models import Grid, GridAssignment, Issue, IssueEvent, Official
-from shapely.geometry import box
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
 B11, B12, B21, B22 = "41010200100101", "41010200100102", "41010200100201", "41010200100202"

@@ -29,7 +29,7 @@ from . import open311, v1
 from .core import ApiState, actor_from_request, openapi_document
 from .limits import register_limits
 
-__all__ = ["register_api", "actor_from_request", "openapi"]
+__all__ = ["actor_from_request", "openapi", "register_api"]
 
 API_VERSION = "1.0.0"
 DESCRIPTION = (

@@ -6,8 +6,8 @@ serialise the answer through its response model (so what is served is what the d
 """
 from __future__ import annotations
 
-import binascii
 import base64
+import binascii
 import datetime as dt
 import logging
 import re
@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+from dash.exceptions import DependencyException
 from flask import Blueprint, Response, current_app, has_request_context, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -25,11 +26,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
-from dash.exceptions import DependencyException
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from geodata import workflow as wf
-from geodata.api_schemas import ErrorOut, INT32, O311ErrorItem, PhotoB64
+from geodata.api_schemas import INT32, ErrorOut, O311ErrorItem, PhotoB64
 from geodata.assignment import ServiceError
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
 from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
@@ -305,7 +305,7 @@ def _parse_body(op: Operation, state: ApiState) -> tuple[Any, list[PhotoIn]]:
             raise validation_error(exc) from None
         photos = decode_photos(getattr(model, "photos", []) or [], state.settings.max_photo_bytes)
         return model, photos
-    if mt == "multipart/form-data" and mt in op.media or mt == "application/x-www-form-urlencoded" and mt in op.media:
+    if (mt == "multipart/form-data" and mt in op.media) or (mt == "application/x-www-form-urlencoded" and mt in op.media):
         form = {k: (v[-1] if len(v) == 1 else v) for k, v in request.form.lists()}
         photos = []
         if mt == "multipart/form-data":

@@ -17,7 +17,7 @@ from flask import Blueprint, request
 
 from geodata import workflow as wf
 from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
-from geodata.issues import (IssueFilters, get_issue, list_domains, query_issues, report_issue)
+from geodata.issues import IssueFilters, get_issue, list_domains, query_issues, report_issue
 from geodata.scope import Scope
 from geodata.vocab import KIND_LABELS
 
@@ -145,7 +145,7 @@ def get_requests(call: Call) -> Result:
     start, end = q.start_date, q.end_date
     if not ids and start is None:
         try:
-            start = (end or dt.datetime.now(dt.timezone.utc)) - dt.timedelta(days=90)
+            start = (end or dt.datetime.now(dt.UTC)) - dt.timedelta(days=90)
         except OverflowError:  # an end_date in the first days of year 1: nothing before it to bound
             start = None
     f = IssueFilters(numbers=ids, kind=kind, domain=(domain,) if domain else (), reported_from=start,

@@ -9,16 +9,50 @@ from flask import Blueprint, Response, current_app, request, send_file
 
 from geodata import notices as notices_svc
 from geodata import workflow as wf
-from geodata.api_schemas import (INT32, ContactCard, DiaryIn, DiaryOut, DiaryPage, DiaryQuery, DiaryReportIn,
-                                 EvaluationIn, IssueOut, IssuePage, IssueQuery, MetaOut, NoticeIn, NoticeRun,
-                                 OutboxPage, OutboxQuery, PointQuery, ReportIn, Timeline, TransitionIn)
-from geodata.issues import (ROLE_LABELS, IssueFilters, apply_transition, diary_to_report, get_issue,
-                            idempotency_scope, idempotent, issue_timeline, list_diary, list_domains,
-                            photo_file, query_issues, record_diary, report_issue, request_hash,
-                            resolve_issue_id, responsible_for_point)
+from geodata.api_schemas import (
+    INT32,
+    ContactCard,
+    DiaryIn,
+    DiaryOut,
+    DiaryPage,
+    DiaryQuery,
+    DiaryReportIn,
+    EvaluationIn,
+    IssueOut,
+    IssuePage,
+    IssueQuery,
+    MetaOut,
+    NoticeIn,
+    NoticeRun,
+    OutboxPage,
+    OutboxQuery,
+    PointQuery,
+    ReportIn,
+    Timeline,
+    TransitionIn,
+)
+from geodata.issues import (
+    ROLE_LABELS,
+    IssueFilters,
+    apply_transition,
+    diary_to_report,
+    get_issue,
+    idempotency_scope,
+    idempotent,
+    issue_timeline,
+    list_diary,
+    list_domains,
+    photo_file,
+    query_issues,
+    record_diary,
+    report_issue,
+    request_hash,
+    resolve_issue_id,
+    responsible_for_point,
+)
 from geodata.models import ISSUE_SOURCES
-from geodata.vocab import KIND_LABELS
 from geodata.scope import Scope
+from geodata.vocab import KIND_LABELS
 
 from .core import IDEMPOTENCY_HEADER, ApiError, Call, Registry, Result, header_token, json_ready
 
@@ -277,7 +311,7 @@ def unknown_path():
     for m in ("GET", "POST"):
         try:
             endpoint, _ = adapter.match(request.path, method=m)
-        except Exception:  # noqa: BLE001 - no match for this method
+        except Exception:
             continue
         if not endpoint.endswith("_unknown"):
             allowed.append(m)

@@ -377,7 +377,7 @@ def test_wall_display_and_phone_layouts(browser, live_server, shot):
         try:
             open_map(pg, live_server)
             wait_settled(pg, 600)
-            box = lambda sel: pg.locator(sel).first.bounding_box()  # noqa: E731
+            box = lambda sel: pg.locator(sel).first.bounding_box()
             if not mobile:
                 # a wall display: one screen, nothing to scroll; the map fills it to the bottom
                 assert pg.evaluate("document.documentElement.scrollHeight") <= size[1]

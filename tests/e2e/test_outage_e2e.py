@@ -98,7 +98,7 @@ def page(browser):
 
 def _minutes_around(settings: Settings, start: dt.datetime) -> set[str]:
     """HH:MM (business time zone) of every minute from ``start`` to now."""
-    tz, now = ZoneInfo(settings.timezone), dt.datetime.now(dt.timezone.utc)
+    tz, now = ZoneInfo(settings.timezone), dt.datetime.now(dt.UTC)
     out, t = set(), start.replace(second=0, microsecond=0)
     while t <= now:
         out.add(t.astimezone(tz).strftime("%H:%M"))
@@ -120,7 +120,7 @@ def test_open_map_shows_the_outage_keeps_the_data_and_recovers(page, outage_app,
     expect(note).to_have_text(LIVE)
     street = page.locator("#gw-grid-name").inner_text()
 
-    stopped = dt.datetime.now(dt.timezone.utc)
+    stopped = dt.datetime.now(dt.UTC)
     cluster.down()
     try:
         expect(note).to_have_text(DOWN, timeout=WAIT_MS)
