@@ -20,6 +20,7 @@ from geodata.models import SEARCH_MAX_CHARS
 from geodata.settings import Settings
 from tests.conftest import SUFFIX
 from tests.factories import drop_database, scratch_database, seed
+from tests.test_callback_guard import payload
 
 REPORT = {"kind": "problem", "domain": "sanitation", "description": "", "lon": 113.625, "lat": 34.755}
 
@@ -245,6 +246,27 @@ def test_query_string_over_the_cap_is_414(world):
     assert client.get("/api/v1/issues?pad=" + "x" * (settings.max_query_chars - 4)).status_code == 422  # unknown param
 
 
+def _light_callbacks(dash_app) -> list:
+    from dashboard.api.limits import LIGHT_CALLBACKS
+
+    return [(out, cb) for out, cb in dash_app.callback_map.items()
+            if "callback" in cb and out.lstrip(".").split(".")[0] in LIGHT_CALLBACKS]
+
+
+def test_light_callbacks_are_recognised_from_the_request_head(world):
+    from dashboard.api.limits import is_heavy
+
+    server, _, _ = world
+    for body, heavy in [(b'{"output":"..stamp-store.data...live-note.children..","inputs":[]}', False),
+                        (b'{"output":"legend-choro.style","inputs":[]}', False),
+                        (b'{"output":"..layer-markers.data...marker-note.children..","inputs":[]}', True),
+                        (b'{"inputs":[],"output":"legend-choro.style"}', True),    # not where Dash puts it
+                        (b'not json', True)]:
+        with server.test_request_context("/_dash-update-component", method="POST", data=body,
+                                         content_type="application/json"):
+            assert is_heavy() is heavy, body
+
+
 def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
     """With every heavy slot taken (a callback waiting on a lock), another heavy request gets 503
     server_busy after the wait, while a cheap API read is served."""
@@ -256,7 +278,8 @@ def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
     _, settings, engine = world
     one = settings.model_copy(update={"heavy_concurrency": 1, "db_pool_timeout_s": 0.2,
                                       "statement_timeout_s": 30.0})
-    server = create_app(one).server
+    dash_app = create_app(one)
+    server = dash_app.server
     assert dash_search(server.test_client(), "社区").status_code == 200   # Dash's first-request setup done
     first: dict = {}
     with locked(engine, "grid"):
@@ -273,5 +296,14 @@ def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
                 pytest.fail("the first callback never reached the database")
         assert error(dash_search(server.test_client(), "社区"), 503)["code"] == "server_busy"
         assert server.test_client().get("/api/v1/issues").status_code == 200
+        # the light callbacks (legends, URL, filter; the live poll) never queue behind heavy ones
+        light = _light_callbacks(dash_app)
+        assert len(light) >= 4
+        for out, cb in light:
+            if out.lstrip(".").startswith(ids.STAMP):
+                continue   # the live poll reads the locked table itself; its lightness is checked below
+            r = server.test_client().post("/_dash-update-component", data=orjson.dumps(payload(out, cb)),
+                                          content_type="application/json")
+            assert r.status_code != 503, (out, r.get_data(as_text=True)[:300])
     t.join(30)
     assert first["r"].status_code == 200

@@ -16,23 +16,41 @@ All answers are in the API's error format ``{"error": {code, message_zh, message
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
 from flask import Flask, Response, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from .. import ids
 from .core import ApiError, error_from_exception, error_response
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
 HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
 HEAVY_BODY_BYTES = 1024 * 1024
+#: Dash callbacks that cost next to nothing (no query, or one tiny one, server p95 ≤ 10 ms in
+#: bench_map): never queued behind heavy ones — above all the live poll every open screen sends
+LIGHT_CALLBACKS = frozenset({ids.STAMP, ids.URL, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
+                             ids.LEGEND_MARKERS, ids.TIMELINE, ids.LANG})
+#: the first output's component id at the start of a Dash callback request ('..' for several)
+_OUTPUT = re.compile(rb'^\s*\{\s*"output"\s*:\s*"(?:\.\.)?([A-Za-z0-9_-]{1,64})\.')
+
+
+def _light_callback() -> bool:
+    if request.path != DASH_CALLBACK_PATH or (request.content_length or 0) > HEAVY_BODY_BYTES:
+        return False
+    head = request.get_data(cache=True)[:256]   # Dash and the guard read the same cached bytes
+    m = _OUTPUT.match(head)
+    return bool(m) and m.group(1).decode() in LIGHT_CALLBACKS
 
 
 def is_heavy() -> bool:
-    """May this request cost much CPU? (callbacks, heat tiles, text searches, big bodies)"""
-    return (request.path.startswith(HEAVY_PREFIXES) or "q" in request.args
-            or (request.content_length or 0) > HEAVY_BODY_BYTES)
+    """May this request cost much CPU? (callbacks but the light ones, heat tiles, text searches,
+    big bodies)"""
+    if (request.content_length or 0) > HEAVY_BODY_BYTES or "q" in request.args:
+        return True
+    return request.path.startswith(HEAVY_PREFIXES) and not _light_callback()
 
 
 log = logging.getLogger("gridwatch.http")
