@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
-from .api.core import error_from_exception, error_response
+from .api.core import error_from_exception, error_response, route_rule
 
 log = logging.getLogger("gridwatch.http")
 
@@ -100,8 +100,7 @@ def install(server: Flask, settings: Any, script_hashes: Callable[[], Sequence[s
     def _any_error(exc: Exception) -> Response:
         err = error_from_exception(exc)
         if err.status < 500:
-            rule = request.url_rule.rule if request.url_rule is not None else "(no route)"
-            log.info("%s %s → %d %s", request.method, rule, err.status, err.code)
+            log.info("%s %s → %d %s", request.method, route_rule(), err.status, err.code)
         return error_response(err, open311=request.blueprint == "open311")
 
     @server.after_request

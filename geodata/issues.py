@@ -258,6 +258,9 @@ class CheckedPhoto:
 
 
 PIL_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
+#: how each kind is written again after decoding
+_SAVE_OPTIONS = {"image/jpeg": {"quality": 90, "optimize": True}, "image/png": {"optimize": True},
+                 "image/webp": {"quality": 90}}
 
 
 def _without_metadata(img: Any, kind: str) -> Any:
@@ -351,12 +354,7 @@ class PhotoStore:
                                f"photo {i + 1} cannot be decoded (corrupt or truncated)", field=fld,
                                status=415) from None
         buf = io.BytesIO()
-        if kind == "image/jpeg":
-            clean.save(buf, "JPEG", quality=90, optimize=True)
-        elif kind == "image/png":
-            clean.save(buf, "PNG", optimize=True)
-        else:
-            clean.save(buf, "WEBP", quality=90)
+        clean.save(buf, PIL_FORMATS[kind], **_SAVE_OPTIONS[kind])
         return buf.getvalue(), clean.width, clean.height
 
     def save(self, photo: CheckedPhoto) -> str:

@@ -100,6 +100,14 @@ def actor_from_request(session: Session) -> Actor:
     return Actor.resident() if official_id is None else actor_for(session, official_id)
 
 
+def route_rule() -> str:
+    """The matched URL rule (``/api/v1/issues/<int:issue_id>``) for a log line: it names the route
+    without echoing the raw path, which can carry request values."""
+    if not has_request_context():
+        return "-"
+    return request.url_rule.rule if request.url_rule is not None else "(no route)"
+
+
 _ASCII_INT = re.compile(r"[0-9]{1,10}")
 
 
@@ -193,10 +201,10 @@ def error_from_exception(exc: BaseException) -> ApiError:
         return ApiError(409, "conflict", "与现有数据冲突，请刷新后重试", "conflicts with existing data; reload "
                         "and try again", None)
     if is_statement_timeout(exc):   # one line, no traceback: the limit did its job
-        log.warning("statement timeout: %s", f"{request.method} {request.url_rule.rule if request.url_rule else '-'}" if has_request_context() else "-")
+        log.warning("statement timeout: %s %s", request.method if has_request_context() else "-", route_rule())
         return ApiError(503, "query_timeout", "查询超时，请缩小查询范围或稍后重试",
                         "the query took too long; narrow it or try again later", None,
-                        headers={"Retry-After": "5"})
+                        headers={"Retry-After": str(RETRY_AFTER_S)})
     if isinstance(exc, PoolTimeout):
         log.warning("server busy: no database connection free within the pool timeout")
         return ApiError(503, "server_busy", "服务器繁忙，请稍后重试", "the server is busy; try again shortly",

@@ -24,7 +24,7 @@ from flask import Flask, Response, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .. import ids
-from .core import ApiError, error_from_exception, error_response
+from .core import ApiError, error_from_exception, error_response, route_rule
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
 HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
@@ -58,8 +58,7 @@ log = logging.getLogger("gridwatch.http")
 
 def _refuse(err: ApiError) -> Response:
     """A request refused before any view runs: one log line, never the raw input."""
-    log.warning("request refused: %s %s → %s %s", request.method,
-                request.url_rule.rule if request.url_rule else "-", err.status, err.code)
+    log.warning("request refused: %s %s → %s %s", request.method, route_rule(), err.status, err.code)
     return _answer(err)
 
 
