@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from geodata import db, mapdata, notices
-from geodata.codes import level_of
+from geodata.codes import CODE_RE, level_of
 from geodata.db import open_session, request_limits
 from geodata.mapdata import METRICS, IssueFilter
 from geodata.scope import Scope
@@ -118,7 +118,7 @@ def parse_query(search: str | None) -> tuple[str | None, int | None]:
     q = parse_qs((search or "").lstrip("?"))
     code = (q.get("grid") or [None])[0]
     issue = (q.get("issue") or [None])[0]
-    if code is not None and not (code.isdigit() and len(code) == 14):
+    if code is not None and not CODE_RE.match(code):
         code = None
     return code, guard.bigint_id(issue)
 

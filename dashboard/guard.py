@@ -32,6 +32,7 @@ from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from geodata.api_schemas import INT32, Finite, Kind, Status, Text
 from geodata.mapdata import DATE_PRESETS, METRICS
+from geodata.models import BIGINT_MAX
 from geodata.workflow import STATUSES
 
 from . import ids, layout
@@ -39,7 +40,7 @@ from .api.core import ApiError, error_from_exception, error_response, validation
 
 log = logging.getLogger("gridwatch.dashboard")
 
-INT64 = 2**63 - 1          # issue.id, outbox.id: BIGINT
+INT64 = BIGINT_MAX         # issue.id, outbox.id: BIGINT
 JS_INT = 2**53 - 1         # counters kept by the browser (n_clicks, n_intervals)
 MAX_ITEMS = 50             # multi-select values
 

@@ -24,11 +24,13 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, request
 from werkzeug.routing import IntegerConverter
 
+from geodata.models import BIGINT_MAX
+
 from .api.core import error_from_exception, error_response, route_rule
 
 log = logging.getLogger("gridwatch.http")
 
-MAX_ID = 2**63 - 1
+MAX_ID = BIGINT_MAX
 
 
 class BoundedInt(IntegerConverter):

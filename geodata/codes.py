@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-CODE_RE = re.compile(r"^\d{14}$")
+CODE_RE = re.compile(r"^[0-9]{14}$")   # ASCII digits: \d would also take ١٢٣ and other scripts' digits
 
 
 class CodeError(ValueError):

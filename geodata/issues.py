@@ -53,6 +53,7 @@ from .codes import CodeError, descendant_prefix
 from .geometry import gcj02_geometry_to_wgs84
 from .grids import valid_at
 from .models import (
+    BIGINT_MAX,
     ISSUE_KINDS,
     ISSUE_SOURCES,
     Domain,
@@ -513,7 +514,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
 
 # -- transitions ----------------------------------------------------------------------------------
 def _load_issue(session: Session, issue_id: int) -> Issue:
-    issue = session.get(Issue, issue_id) if isinstance(issue_id, int) and 0 < issue_id < 2**63 else None
+    issue = session.get(Issue, issue_id) if isinstance(issue_id, int) and 0 < issue_id <= BIGINT_MAX else None
     if issue is None:
         raise _not_found("事项", "issue", issue_id)
     return issue
@@ -754,7 +755,7 @@ def _find(session: Session, id_or_number: int | str) -> Issue | None:
     if isinstance(id_or_number, int) or (isinstance(id_or_number, str) and id_or_number.isascii()
                                          and id_or_number.isdigit() and len(id_or_number) < 19):
         n = int(id_or_number)
-        return session.get(Issue, n) if 0 < n < 2**63 else None
+        return session.get(Issue, n) if 0 < n <= BIGINT_MAX else None
     if isinstance(id_or_number, str) and len(id_or_number) <= 20 and id_or_number.isascii() \
             and id_or_number.isalnum():  # numbers are ASCII letters and digits; anything else (NUL…) is unknown
         return session.scalars(select(Issue).where(Issue.number == id_or_number)).first()
@@ -771,7 +772,7 @@ def resolve_issue_id(session: Session, id_or_number: int | str) -> int:
 
 def photo_file(session: Session, photo_id: int, store: PhotoStore) -> tuple[Path, str]:
     """(file path, content type) of a stored photo."""
-    p = session.get(IssuePhoto, photo_id) if isinstance(photo_id, int) and 0 < photo_id < 2**63 else None
+    p = session.get(IssuePhoto, photo_id) if isinstance(photo_id, int) and 0 < photo_id <= BIGINT_MAX else None
     if p is None or not store.path(p.path).is_file():
         raise _not_found("照片", "photo", photo_id)
     return store.path(p.path), p.content_type
@@ -1093,7 +1094,7 @@ def diary_to_report(session: Session, diary_id: int, actor: Actor, *, kind: str,
                     tz: ZoneInfo = SHANGHAI) -> dict:
     """Turn a diary finding into a report (source = the diary's kind). Without a location the last
     point of the track is used. A diary entry links to one report."""
-    d = session.get(PatrolDiary, diary_id) if isinstance(diary_id, int) and 0 < diary_id < 2**63 else None
+    d = session.get(PatrolDiary, diary_id) if isinstance(diary_id, int) and 0 < diary_id <= BIGINT_MAX else None
     if d is None:
         raise _not_found("民情日记", "diary entry", diary_id)
     if actor.official_id != d.official_id and not (actor.roles_for(d.grid_code) & wf.DISPATCHERS):

@@ -42,6 +42,8 @@ ALL_ROLES = ("first_responsible", "direct_responsible", "sunk_member", "platform
 
 ISSUE_KINDS = ("problem", "sentiment")
 ISSUE_SOURCES = ("patrol", "visit", "resident", "higher_level", "hotline", "platform")
+#: The largest BIGINT (issue, photo, outbox ids): ids beyond it are no ids, never a query.
+BIGINT_MAX = 2**63 - 1
 #: The longest search text, in characters (longer: 422 in the API, cut in the dashboard's box).
 SEARCH_MAX_CHARS = 100
 
