@@ -6,9 +6,12 @@
   (``/_dash-update-component``) at most ``settings.max_callback_bytes``, else 413 ``too_large`` —
   refused from ``Content-Length`` before anything is read, and enforced while reading when there is
   none (per-request ``max_content_length``);
-- database limits outside the API's own views (Dash callbacks, tiles): a statement timeout or no
-  free pooled connection is a 503 (``query_timeout``, ``server_busy``) logged in one line; a lost
-  database a 503 ``database_unavailable``.
+- CPU-heavy requests (Dash callbacks but the light ones, heat tiles, text searches, bodies over
+  1 MB) at most ``settings.heavy_concurrency`` at once; a request that waits longer than
+  ``db_pool_timeout_s`` for a slot is a 503 ``server_busy``.
+
+Errors raised later (statement timeouts, a full pool, the database down) are mapped by the
+server's one error handler (``dashboard.web`` → ``api.core.error_from_exception``).
 
 All answers are in the API's error format ``{"error": {code, message_zh, message_en, field}}``
 (Open311 paths: its error list). Idempotent: the dashboard and the API both register it.
@@ -59,10 +62,6 @@ log = logging.getLogger("gridwatch.http")
 def _refuse(err: ApiError) -> Response:
     """A request refused before any view runs: one log line, never the raw input."""
     log.warning("request refused: %s %s → %s %s", request.method, route_rule(), err.status, err.code)
-    return _answer(err)
-
-
-def _answer(err: ApiError) -> Response:
     return error_response(err, open311=request.path.startswith("/open311/"))
 
 
