@@ -57,16 +57,13 @@ def main() -> int:
     logging.getLogger("gridwatch").addHandler(logging.NullHandler())
     try:
         rv = cli(standalone_mode=False)
-    except DatabaseNotReady as exc:
-        console.print(f"[red]{exc.zh} / {exc.en}[/red] — {exc.fix}", soft_wrap=True)
-        return 2
-    except DBAPIError as exc:
+    except (DatabaseNotReady, DBAPIError) as exc:
         from geodata.db import database_url
 
         diagnosis = classify(exc, database_url(get_settings(), start=False))
         if diagnosis is None:
             raise
-        console.print(f"[red]{diagnosis.zh} / {diagnosis.en}[/red] — {diagnosis.fix}", soft_wrap=True)
+        console.print(f"[red]{diagnosis}[/red]", soft_wrap=True)
         return 2
     except ClusterError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "cluster error"
