@@ -18,9 +18,9 @@ from dashboard import ids
 from geodata.cluster import Cluster
 from geodata.migrate import upgrade
 from geodata.settings import PROJECT_ROOT, Settings
+from tests.e2e.conftest import LiveServer, csp_safe_waits, watch_csp
 
 from ..conftest import DEMO_END
-from .conftest import LiveServer, csp_safe_waits, watch_csp
 
 pytestmark = pytest.mark.e2e
 PORTS = range(54345, 54350)          # this worktree's ports for clusters its tests start

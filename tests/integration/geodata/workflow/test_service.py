@@ -38,7 +38,7 @@ from geodata.issues import (
 from geodata.models import Domain, Issue
 from geodata.scope import Scope
 from tests.conftest import SUFFIX
-from tests.factories import (
+from tests.world import (
     B11,
     B12,
     B21,
@@ -492,7 +492,7 @@ def test_idempotent_same_key_same_result_one_row(ms):
 # -- concurrency: real connections, committed data --------------------------------------------------
 @pytest.fixture(scope="module")
 def committed(server_url):
-    from tests.factories import drop_database
+    from tests.world import drop_database
     name = f"gridwatch_test_conc{SUFFIX}"
     url = scratch_database(server_url, name)
     engine = create_engine(url, pool_size=6)

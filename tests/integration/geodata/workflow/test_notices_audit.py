@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from geodata.db import session_scope
 from geodata.notices import send_weekly_notices
 from tests.conftest import SUFFIX
-from tests.factories import drop_database, scratch_database, seed
+from tests.world import drop_database, scratch_database, seed
 
 NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)
 

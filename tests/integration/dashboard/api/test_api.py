@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from dashboard.api import openapi
 from tests.conftest import DEMO_END, SUFFIX
-from tests.factories import B11, B21, B22, C1, STREET, png_bytes, scratch_api
+from tests.world import B11, B21, B22, C1, STREET, png_bytes, scratch_api
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from tests.conftest import SUFFIX
-from tests.factories import scratch_api
+from tests.world import scratch_api
 
 log_fuzz = settings(max_examples=12, deadline=None, derandomize=True, database=None,
                     suppress_health_check=list(HealthCheck))

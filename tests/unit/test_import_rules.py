@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WEB = {"dash", "dash_leaflet", "dash_ag_grid", "dash_bootstrap_components", "flask", "werkzeug", "waitress"}
 FORBIDDEN = {
     "geodata": WEB | {"dashboard", "etl", "app", "bench", "tests"},

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import SUFFIX
-from tests.factories import B22, scratch_api
+from tests.world import B22, scratch_api
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from geodata.db import get_engine, open_session, request_limits, session_scope
 from geodata.models import SEARCH_MAX_CHARS
 from geodata.settings import Settings
 from tests.conftest import SUFFIX
-from tests.factories import drop_database, scratch_database, seed
-from tests.test_callback_guard import payload
+from tests.integration.dashboard.test_callback_guard import payload
+from tests.world import drop_database, scratch_database, seed
 
 REPORT = {"kind": "problem", "domain": "sanitation", "description": "", "lon": 113.625, "lat": 34.755}
 

@@ -11,7 +11,7 @@ from shapely.geometry import Point
 
 from etl.points_io import AssignPointsError, assign_points_file, read_points
 from geodata.geometry import wgs84_to_gcj02
-from tests.factories import B11, B12, B21, B22, C1, C2, block_or_none, run_gridwatch, seed
+from tests.world import B11, B12, B21, B22, C1, C2, block_or_none, run_gridwatch, seed
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_cli_assign_points(server_url, tmp_path):
 
     from geodata.dbadmin import drop_database
     from tests.conftest import SUFFIX
-    from tests.factories import scratch_database
+    from tests.world import scratch_database
 
     name = f"gridwatch_test_points{SUFFIX}"
     url = scratch_database(server_url, name)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from dashboard.api import openapi
 from tests.conftest import SUFFIX
-from tests.factories import scratch_api
+from tests.world import scratch_api
 
 REPORT = {"kind": "problem", "domain": "sanitation", "title": "楼道堆物", "lon": 113.625, "lat": 34.755}
 

@@ -12,7 +12,7 @@ from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 from geodata.workflow import is_overdue
 from tests.conftest import DEMO_END
-from tests.ui_fixtures import B11, B21, C1, C2, NOW, STREET, load_small
+from tests.world import B11, B21, C1, C2, NOW, SINCE, STREET, seed, seed_issues
 
 ALL = Scope.everything()
 DEMO_NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
@@ -20,7 +20,9 @@ DEMO_NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
 
 @pytest.fixture
 def small(empty_db):
-    return empty_db, load_small(empty_db)
+    world = seed(empty_db)
+    world.issues = seed_issues(empty_db, world)
+    return empty_db, world
 
 
 # -- filter --------------------------------------------------------------------------------------
@@ -61,18 +63,18 @@ def test_grid_layers_and_detail(small):
     assert [f["properties"]["code"] for f in md.grid_layer(s, Scope.grids(C2), 3, NOW)["features"]] \
         == [B21, B21[:12] + "02"]
     # as-of: before the grids existed there is nothing
-    assert md.grid_layer(s, ALL, 2, NOW - dt.timedelta(days=2000))["features"] == []
+    assert md.grid_layer(s, ALL, 2, SINCE - dt.timedelta(days=1))["features"] == []
 
     d = md.grid_detail(s, ALL, C1, NOW)
     assert d.level == 2 and d.children == 2 and [p[0] for p in d.path] == [STREET, C1]
     assert {o.role for o in d.officials} == {"first_responsible", "direct_responsible",
-                                             "platform_maintainer"}
+                                             "sunk_member", "platform_maintainer"}
     assert all(o.phone for o in d.officials)
     # a block: the six-ones chain, grid leader first, then responsible, then the leader in charge
     b = md.grid_detail(s, ALL, B11, NOW)
     assert [o.chain for o in b.officials] == ["grid_leader", "responsible", "responsible",
                                               "responsible", "leader_in_charge"]
-    assert b.officials[0].name == "冯网格长" and b.officials[-1].name == "王科长"
+    assert b.officials[0].name == "网格长甲" and b.officials[-1].name == "西分包领导"
     # phones only with personal data
     pub = md.grid_detail(s, Scope.public(), B11, NOW)
     assert all(o.phone is None for o in pub.officials)
@@ -163,11 +165,11 @@ def test_timeline_search_stamp(small):
     s, data = small
     d = md.issue_timeline(s, ALL, data.issues[1], NOW)
     assert d.issue.number == "UI2026000001" and [e.action for e in d.events] == ["report", "assign"]
-    assert d.grid_leader == "陈网格长" and d.responsible == "赵书记"
+    assert d.grid_leader == "网格长乙" and d.responsible == "西支书"
     assert md.issue_timeline(s, Scope.grids(C2), data.issues[1], NOW) is None
-    kinds = {h.kind for h in md.search(s, ALL, "东风", 10, NOW)}
+    kinds = {h.kind for h in md.search(s, ALL, "西社区", 10, NOW)}
     assert kinds == {"grid"}
-    assert md.search(s, ALL, "冯网格", 10, NOW)[0].grid_code == B11
+    assert md.search(s, ALL, "网格长甲", 10, NOW)[0].grid_code == B11
     hit = md.search(s, ALL, "UI2026000003", 10, NOW)
     assert hit[0].kind == "issue" and hit[0].issue_id == data.issues[3]
     assert md.search(s, ALL, C1, 10, NOW)[0].grid_code == C1

@@ -19,8 +19,7 @@ from geodata import notices
 from geodata.mapdata import IssueFilter
 from geodata.scope import Scope
 from geodata.settings import Settings
-
-from .conftest import DEMO_END
+from tests.conftest import DEMO_END
 
 
 def _text(component) -> str:

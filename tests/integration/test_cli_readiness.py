@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from geodata.dbadmin import create_database, drop_database
 from tests.conftest import SUFFIX
-from tests.factories import run_gridwatch
+from tests.world import run_gridwatch
 
 COMMANDS = [
     ("import-grids", "{tmp}/e.geojson", "--level", "1"),

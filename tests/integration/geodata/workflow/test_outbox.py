@@ -15,9 +15,8 @@ from geodata.assignment import ServiceError
 from geodata.notices import latest_outbox, mask_phones, send_weekly_notices
 from geodata.scope import Scope
 from geodata.workflow import SHANGHAI
-from tests.factories import B11, B21, C1, C2, STREET, drop_database, scratch_database, seed
-
-from .conftest import DEMO_END, SUFFIX
+from tests.conftest import DEMO_END, SUFFIX
+from tests.world import B11, B21, C1, C2, STREET, drop_database, scratch_database, seed
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
 NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)   # Wednesday 10:00 in Shanghai
@@ -65,7 +64,7 @@ def test_command_centre_sees_every_row_newest_first(empty_db, box):
         assert i.created_at.utcoffset() == dt.timedelta(hours=8)
         assert i.subject in ("网格周通报 2026-03-02", "网格周通报 2026-02-23")
         assert i.grids == ((LEADERS[i.recipient], *empty_db.execute(
-            text("SELECT name, name FROM grid WHERE code = :c"), {"c": LEADERS[i.recipient]}).one()),)
+            text("SELECT name, name_en FROM grid WHERE code = :c"), {"c": LEADERS[i.recipient]}).one()),)
         assert i.recipient in i.body
     sent = [i for i in view.items if i.sent]
     assert all(i.sent_at.utcoffset() == dt.timedelta(hours=8)
@@ -85,7 +84,7 @@ def test_scope_limits_rows_to_officials_of_grids_in_scope(empty_db, box):
     assert recipients(Scope.grids()) == (0, [])
     # a grid in scope lists only the recipient's grids in that scope
     assert {i.grids for i in latest_outbox(empty_db, Scope.grids(B11), now=NOW).items} == {
-        ((B11, "西社区一网格", "西社区一网格"),)}
+        ((B11, "西社区一网格", "West Grid 1"),)}
     # an official whose assignment has ended is no longer in the grid's scope
     empty_db.execute(text("UPDATE grid_assignment SET valid_to = :t WHERE grid_code = :g"),
                      {"t": NOW - dt.timedelta(hours=1), "g": B21})

@@ -22,7 +22,7 @@ from geodata.codes import level_of
 from geodata.geometry import area_m2, gcj02_to_wgs84, to_metric_like, wgs84_to_gcj02
 from geodata.models import Grid
 from geodata.scope import Scope
-from tests.factories import run_gridwatch
+from tests.world import run_gridwatch
 
 UTC = dt.UTC
 OGRINFO = shutil.which("ogrinfo")

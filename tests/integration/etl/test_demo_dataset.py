@@ -15,8 +15,7 @@ from geodata import workflow as wf
 from geodata.geometry import coverage_problems
 from geodata.models import ROLES_BY_LEVEL
 from geodata.workflow import SHANGHAI, DeadlinePolicy
-
-from .conftest import DEMO_END, SUFFIX, _fresh_database
+from tests.conftest import DEMO_END, SUFFIX, _fresh_database
 
 AS_OF = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=SHANGHAI)
 CLOSED = "status IN ('closed', 'evaluated')"

@@ -1,8 +1,18 @@
-"""A small, hand-made world for workflow and API tests (independent of the demo dataset).
+"""The one small, hand-made test world (independent of the demo dataset): workflow, API and map tests.
 
 Street 41010200100000 = [113.62, 113.64] × [34.74, 34.76]; two communities split at lon 113.63
 (001 west, 002 east); each split into two blocks at lat 34.75 (01 north, 02 south). So the four
 blocks meet at the vertex (113.63, 34.75) and share edges along lon 113.63 and lat 34.75.
+
+    +-----------+-----------+
+    | 0101 (NW) | 0201 (NE) |
+    +-----------+-----------+
+    | 0102 (SW) | 0202 (SE) |
+    +-----------+-----------+
+      comm. 001   comm. 002
+
+``seed`` inserts the grids, officials and assignments; ``seed_issues`` adds a deterministic set of
+issues with their first events (the map tests' data).
 """
 from __future__ import annotations
 
@@ -11,29 +21,35 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from geoalchemy2 import WKTElement
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geodata.dbadmin import create_database, drop_database
 from geodata.issues import Actor, actor_for
 from geodata.migrate import upgrade
-from geodata.models import Issue
+from geodata.models import Issue, IssueEvent
 
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
 B11, B12, B21, B22 = "41010200100101", "41010200100102", "41010200100201", "41010200100202"
 SINCE = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 
-# code, level, parent, name, (xmin, ymin, xmax, ymax)
+# code, level, parent, name, name_en, (xmin, ymin, xmax, ymax)
 GRIDS = [
-    (STREET, 1, None, "测试街道", (113.62, 34.74, 113.64, 34.76)),
-    (C1, 2, STREET, "西社区", (113.62, 34.74, 113.63, 34.76)),
-    (C2, 2, STREET, "东社区", (113.63, 34.74, 113.64, 34.76)),
-    (B11, 3, C1, "西社区一网格", (113.62, 34.75, 113.63, 34.76)),
-    (B12, 3, C1, "西社区二网格", (113.62, 34.74, 113.63, 34.75)),
-    (B21, 3, C2, "东社区一网格", (113.63, 34.75, 113.64, 34.76)),
-    (B22, 3, C2, "东社区二网格", (113.63, 34.74, 113.64, 34.75)),
+    (STREET, 1, None, "测试街道", "Test Street", (113.62, 34.74, 113.64, 34.76)),
+    (C1, 2, STREET, "西社区", "West Community", (113.62, 34.74, 113.63, 34.76)),
+    (C2, 2, STREET, "东社区", "East Community", (113.63, 34.74, 113.64, 34.76)),
+    (B11, 3, C1, "西社区一网格", "West Grid 1", (113.62, 34.75, 113.63, 34.76)),
+    (B12, 3, C1, "西社区二网格", "West Grid 2", (113.62, 34.74, 113.63, 34.75)),
+    (B21, 3, C2, "东社区一网格", "East Grid 1", (113.63, 34.75, 113.64, 34.76)),
+    (B22, 3, C2, "东社区二网格", "East Grid 2", (113.63, 34.74, 113.64, 34.75)),
 ]
+BOXES = {code: bb for code, _level, _parent, _name, _en, bb in GRIDS}
+DOMAINS = ("safety", "sanitation", "city_order", "disputes", "public_security", "livelihood",
+           "illegal_building")
+#: Fixed "now" for the issues of ``seed_issues``.
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 # key, name, grid, role, title, rank
 OFFICIALS = [
@@ -62,6 +78,7 @@ UNASSIGNED = [("handler", "职能部门承办人"), ("handler2", "另一承办�
 @dataclass
 class World:
     ids: dict[str, int] = field(default_factory=dict)
+    issues: list[int] = field(default_factory=list)
 
     def actor(self, session: Session, key: str | None, as_of: dt.datetime | None = None) -> Actor:
         return actor_for(session, self.ids[key] if key else None, as_of=as_of)
@@ -70,12 +87,13 @@ class World:
 def seed(session: Session) -> World:
     """Insert the grids, officials and assignments (inside the caller's transaction)."""
     world = World()
-    for code, level, parent, name, (x0, y0, x1, y1) in GRIDS:
+    for code, level, parent, name, name_en, (x0, y0, x1, y1) in GRIDS:
         session.execute(text("""
-            INSERT INTO grid (code, level, parent_code, name, geom, area_m2, valid_from)
-            VALUES (:code, :level, :parent, :name, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)),
+            INSERT INTO grid (code, level, parent_code, name, name_en, geom, area_m2, valid_from)
+            VALUES (:code, :level, :parent, :name, :name_en, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)),
                     ST_Area(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)::geography), :since)
-        """), {"code": code, "level": level, "parent": parent, "name": name, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "since": SINCE})
+        """), {"code": code, "level": level, "parent": parent, "name": name, "name_en": name_en,
+               "x0": x0, "y0": y0, "x1": x1, "y1": y1, "since": SINCE})
     for i, (key, name, *_rest) in enumerate(OFFICIALS + [(k, n, None, None, None, None) for k, n in UNASSIGNED]):
         oid = session.execute(text("INSERT INTO official (name, phone, unit) VALUES (:n, :p, '测试街道') RETURNING id"),
                               {"n": name, "p": f"1380000{i:04d}"}).scalar_one()
@@ -87,6 +105,47 @@ def seed(session: Session) -> World:
             {"o": world.ids[key], "g": grid, "r": role, "t": title, "k": rank, "since": SINCE})
     session.flush()
     return world
+
+
+def seed_issues(session: Session, world: World, now: dt.datetime = NOW, n: int = 40) -> list[int]:
+    """``n`` issues spread over the four blocks (statuses, kinds and domains in turn; every third
+    closed one closed late), each with its report event and, past 上报, its 交办 event. Their ids."""
+    ids = world.ids
+    issue_ids = []
+    blocks = (B11, B12, B21, B22)
+    statuses = ("reported", "assigned", "handling", "closed", "evaluated", "closed", "feedback", "evaluated")
+    for i in range(n):
+        block = blocks[i % 4]
+        w, s, e, nn = BOXES[block]
+        x = w + (e - w) * (0.1 + 0.8 * ((i * 37) % 100) / 100)
+        y = s + (nn - s) * (0.1 + 0.8 * ((i * 53) % 100) / 100)
+        status = statuses[i % len(statuses)]
+        reported = now - dt.timedelta(days=(i * 7) % 200, hours=i)
+        closed = None
+        if status in ("closed", "evaluated"):
+            closed = reported + dt.timedelta(days=3 if i % 3 else 8)
+        community = block[:12] + "00"
+        c = "c1" if community == C1 else "c2"
+        leader = ids[f"b{block[11]}{block[13]}_leader"]
+        iss = Issue(number=f"UI2026{i:06d}", kind="problem" if i % 5 else "sentiment",
+                    domain_code=DOMAINS[i % 7], title=f"测试问题{i}", description=f"描述{i}",
+                    source="patrol", location=WKTElement(f"POINT({x} {y})", srid=4326),
+                    grid_code=block, community_code=community, leader_in_charge_id=ids[f"{c}_leader"],
+                    responsible_id=ids[f"{c}_secretary"], grid_leader_id=leader, status=status,
+                    reported_at=reported, due_at=reported + dt.timedelta(days=5), closed_at=closed,
+                    updated_at=closed or reported)
+        session.add(iss)
+        session.flush()
+        issue_ids.append(iss.id)
+        session.add(IssueEvent(issue_id=iss.id, action="report", from_status=None, to_status="reported",
+                               actor_id=leader, actor_role="grid_leader", at=reported, note=f"巡查发现{i}"))
+        if status != "reported":
+            session.add(IssueEvent(issue_id=iss.id, action="assign", from_status="reported",
+                                   to_status="assigned", actor_id=ids["c1_maintainer"],
+                                   actor_role="platform_maintainer", at=reported + dt.timedelta(hours=1),
+                                   note="交办"))
+    session.flush()
+    return issue_ids
 
 
 def counts(session: Session) -> tuple[int, int]:

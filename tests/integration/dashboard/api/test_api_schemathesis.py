@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dashboard.api import openapi
 from tests.conftest import SUFFIX
-from tests.factories import scratch_api
+from tests.world import scratch_api
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 

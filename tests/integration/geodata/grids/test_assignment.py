@@ -18,7 +18,7 @@ from geodata.assignment import (
 )
 from geodata.bulk_assignment import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
 from geodata.geometry import wgs84_to_gcj02
-from tests.factories import B11, B12, B21, B22, C1, block_or_none, seed
+from tests.world import B11, B12, B21, B22, C1, block_or_none, seed
 
 GEOD = Geod(ellps="WGS84")
 
@@ -305,7 +305,7 @@ def test_an_index_in_use_is_not_pruned_by_another_transaction(server_url):
 
     from geodata.bulk_assignment import KEEP_INDEXES
     from geodata.dbadmin import drop_database
-    from tests.factories import scratch_database
+    from tests.world import scratch_database
 
     name = f"gridwatch_test_cellidx{os.getpid()}"
     engine = create_engine(scratch_database(server_url, name))
