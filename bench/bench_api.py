@@ -245,7 +245,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from geodata.bulk_assignment import assign_points_setwise, build_cell_index
+    from geodata.grids.bulk import assign_points_setwise, build_cell_index
 
     engine = create_engine(url)
     with engine.connect() as c:
@@ -442,7 +442,7 @@ def main(argv: list[str]) -> int:
 
     from etl.demo import load_demo
     from geodata.db import database_url
-    from geodata.dbadmin import create_database, drop_database
+    from geodata.db.admin import create_database, drop_database
     from geodata.settings import get_settings
 
     server_url = database_url(get_settings())

@@ -50,14 +50,14 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def scratch_database() -> str:
     from geodata.db import database_url
-    from geodata.dbadmin import create_database
+    from geodata.db.admin import create_database
     from geodata.settings import Settings
 
     return create_database(database_url(Settings()), DB_NAME)
 
 
 def drop_database(url: str) -> None:
-    from geodata.dbadmin import drop_database as drop
+    from geodata.db.admin import drop_database as drop
 
     drop(url)
 
@@ -89,9 +89,9 @@ def generate_issues(engine: Engine, n: int) -> float:
 
 # -- query timings -------------------------------------------------------------------------------
 def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
-    from geodata import mapdata as md
-    from geodata.mapdata import IssueFilter
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers as md
+    from geodata.maps.layers import IssueFilter
 
     scope = Scope.everything()
     flt = IssueFilter()
@@ -144,8 +144,8 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
     import dash._utils as dash_utils
 
     from dashboard import callbacks as cb
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers as md
 
     mctx = cb.MapCtx(engine=engine, settings=settings, scope=Scope.everything())
     with Session(engine) as s:
@@ -195,8 +195,8 @@ def _dash_json(value: Any) -> int:
 def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
     """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
     from dashboard.callbacks import MapCtx, choropleth_outputs, marker_outputs
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers as md
 
     scope = Scope.everything()
     mctx = MapCtx(engine=engine, settings=settings, scope=scope)
@@ -245,8 +245,8 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
     from playwright.sync_api import sync_playwright
 
     from dashboard import create_dash
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers as md
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_dash(settings, engine)

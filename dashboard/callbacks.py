@@ -21,12 +21,14 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geodata import db, mapdata, notices
+from geodata import db
+from geodata.access.scope import Scope
 from geodata.codes import CODE_RE, level_of
 from geodata.db import open_session, request_limits
-from geodata.mapdata import METRICS, IssueFilter
-from geodata.scope import Scope
-from geodata.workflow import STATUSES
+from geodata.maps import layers as mapdata
+from geodata.maps.layers import METRICS, IssueFilter
+from geodata.workflow import notices
+from geodata.workflow.rules import STATUSES
 
 from . import guard, ids, layout
 from .i18n import (

@@ -31,9 +31,9 @@ from pydantic_core import InitErrorDetails
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from geodata.api_schemas import INT32, Finite, Kind, Status, Text
-from geodata.mapdata import DATE_PRESETS, METRICS
+from geodata.maps.layers import DATE_PRESETS, METRICS
 from geodata.models import BIGINT_MAX
-from geodata.workflow import STATUSES
+from geodata.workflow.rules import STATUSES
 
 from . import ids, layout
 from .api.core import ApiError, error_from_exception, error_response, validation_error

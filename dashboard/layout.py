@@ -13,8 +13,8 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
 
-from geodata.mapdata import DATE_PRESETS, METRICS, IssueFilter
-from geodata.workflow import STATUSES
+from geodata.maps.layers import DATE_PRESETS, METRICS, IssueFilter
+from geodata.workflow.rules import STATUSES
 
 from . import ids
 from .i18n import fmt_time, js_labels, status_label, t

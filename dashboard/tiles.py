@@ -20,10 +20,10 @@ from flask import Flask, Response, abort, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from geodata import mapdata
+from geodata.access.scope import Scope
 from geodata.db import open_session, request_limits
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.maps import layers as mapdata
+from geodata.maps.layers import IssueFilter
 
 from .api.core import ApiError
 

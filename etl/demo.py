@@ -25,12 +25,12 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from etl.progress import Steps
-from geodata import notices
-from geodata import workflow as wf
 from geodata.geometry import area_m2
-from geodata.issues import actor_for
 from geodata.models import GridAssignment, Outbox
-from geodata.workflow import SHANGHAI, DeadlinePolicy
+from geodata.workflow import notices
+from geodata.workflow import rules as wf
+from geodata.workflow.rules import SHANGHAI, DeadlinePolicy
+from geodata.workflow.service import actor_for
 
 from . import demo_text as T
 from .demo_geometry import HOTSPOTS, STREET_OUTLINE, DemoGeometry, build_geometry, to_lonlat

@@ -35,12 +35,11 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from sqlalchemy.orm import Session
 
-from geodata import grid_rules as rules
-from geodata import grids as store
+from geodata.access.scope import Scope
 from geodata.codes import street_code as make_street_code
 from geodata.geometry import as_multipolygon, gcj02_geometry_to_wgs84
-from geodata.grid_rules import LEVEL_EN, LEVEL_ZH, Problem
-from geodata.scope import Scope
+from geodata.grids import rules, store
+from geodata.grids.rules import LEVEL_EN, LEVEL_ZH, Problem
 
 __all__ = [
     "CODE_FIELDS",

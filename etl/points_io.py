@@ -33,10 +33,10 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from etl.progress import Steps
-from geodata.assignment import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS
-from geodata.bulk_assignment import assign_points_setwise, build_cell_index
 from geodata.geometry import gcj02_to_wgs84
-from geodata.grids import current_grids
+from geodata.grids.assignment import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS
+from geodata.grids.bulk import assign_points_setwise, build_cell_index
+from geodata.grids.store import current_grids
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")

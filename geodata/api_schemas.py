@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from . import workflow as wf
-from .models import ISSUE_SOURCES, SEARCH_MAX_CHARS
+from geodata.models import ISSUE_SOURCES, SEARCH_MAX_CHARS
+from geodata.workflow import rules as wf
 
 INT32 = 2**31 - 1
 

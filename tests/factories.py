@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata.dbadmin import create_database, drop_database
-from geodata.issues import Actor, actor_for
-from geodata.migrate import upgrade
+from geodata.db.admin import create_database, drop_database
+from geodata.db.migrate import upgrade
 from geodata.models import Issue
+from geodata.workflow.service import Actor, actor_for
 
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
@@ -201,7 +201,7 @@ def run_gridwatch(url: str, *args: str):
 
 def block_or_none(session: Session, lon: float, lat: float) -> str | None:
     """The single-point rule's block for a point, None outside every grid (the yardstick of bulk tests)."""
-    from geodata.assignment import OutsideGridsError, locate_block
+    from geodata.grids.assignment import OutsideGridsError, locate_block
 
     try:
         return locate_block(session, float(lon), float(lat)).grid_code

@@ -7,7 +7,7 @@ import threading
 from sqlalchemy import create_engine, text
 
 from geodata.db import session_scope
-from geodata.notices import send_weekly_notices
+from geodata.workflow.notices import send_weekly_notices
 from tests.conftest import SUFFIX
 from tests.factories import drop_database, scratch_database, seed
 

@@ -14,11 +14,11 @@ from sqlalchemy import text as sql
 from dashboard import callbacks as cb
 from dashboard import i18n, ids, layout
 from dashboard.callbacks import MapCtx
-from geodata import mapdata as md
-from geodata import notices
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.access.scope import Scope
+from geodata.maps import layers as md
+from geodata.maps.layers import IssueFilter
 from geodata.settings import Settings
+from geodata.workflow import notices
 
 from .conftest import DEMO_END
 

@@ -11,10 +11,10 @@ from sqlalchemy import create_engine, text
 
 from etl.demo import AS_OF_TIME, DemoError, load_demo
 from geodata import codes
-from geodata import workflow as wf
 from geodata.geometry import coverage_problems
 from geodata.models import ROLES_BY_LEVEL
-from geodata.workflow import SHANGHAI, DeadlinePolicy
+from geodata.workflow import rules as wf
+from geodata.workflow.rules import SHANGHAI, DeadlinePolicy
 
 from .conftest import DEMO_END, SUFFIX, _fresh_database
 

@@ -17,11 +17,11 @@ from shapely.geometry import LineString, Polygon, box
 from sqlalchemy import func, select
 
 from etl.grids_io import ImportOptions, ImportValidationError, export_grids, import_grids
-from geodata import grids as store
+from geodata.access.scope import Scope
 from geodata.codes import level_of
 from geodata.geometry import area_m2, gcj02_to_wgs84, to_metric_like, wgs84_to_gcj02
+from geodata.grids import store
 from geodata.models import Grid
-from geodata.scope import Scope
 from tests.factories import run_gridwatch
 
 UTC = dt.UTC
@@ -571,7 +571,7 @@ def test_export_as_of_and_fields(empty_db, tmp_path):
 # -- CLI ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_db_url(server_url):
-    from geodata.dbadmin import drop_database
+    from geodata.db.admin import drop_database
     from tests.conftest import SUFFIX, _fresh_database
 
     name = f"gridwatch_test_cli{SUFFIX}"

@@ -211,7 +211,7 @@ def test_bad_paths_are_json_404(site, method, path):
 
 def test_a_bug_is_a_json_500_with_type_only_in_the_log(site, caplog, monkeypatch):
     """The one handler also covers real bugs: JSON body, the log names the type, not the message."""
-    from geodata import issues
+    from geodata.workflow import service as issues
 
     def boom(*a, **k):
         raise RuntimeError("secret-" + "1380000" * 2)  # the value, not this source line, must stay out

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.db import session_scope
-from geodata.issues import (
+from geodata.models import Domain, Issue
+from geodata.workflow import rules as wf
+from geodata.workflow.service import (
     Actor,
     ConflictError,
     ForbiddenError,
@@ -35,8 +37,6 @@ from geodata.issues import (
     request_hash,
     responsible_for_point,
 )
-from geodata.models import Domain, Issue
-from geodata.scope import Scope
 from tests.conftest import SUFFIX
 from tests.factories import (
     B11,

@@ -171,8 +171,8 @@ def test_like_wildcards_are_literal(world):
 
 
 def test_dashboard_search_cuts_long_text_and_treats_wildcards_literally(world):
-    from geodata import mapdata
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers as mapdata
 
     _, _, engine = world
     with open_session(engine) as s:

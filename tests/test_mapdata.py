@@ -7,10 +7,10 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from geodata import mapdata as md
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
-from geodata.workflow import is_overdue
+from geodata.access.scope import Scope
+from geodata.maps import layers as md
+from geodata.maps.layers import IssueFilter
+from geodata.workflow.rules import is_overdue
 from tests.conftest import DEMO_END
 from tests.ui_fixtures import B11, B21, C1, C2, NOW, STREET, load_small
 

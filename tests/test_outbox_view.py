@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from etl.demo import AS_OF_TIME, NOTICE_SEND_DELAY, add_weekly_notices, last_complete_week, load_demo
-from geodata.assignment import ServiceError
-from geodata.notices import latest_outbox, mask_phones, send_weekly_notices
-from geodata.scope import Scope
-from geodata.workflow import SHANGHAI
+from geodata.access.scope import Scope
+from geodata.grids.assignment import ServiceError
+from geodata.workflow.notices import latest_outbox, mask_phones, send_weekly_notices
+from geodata.workflow.rules import SHANGHAI
 from tests.factories import B11, B21, C1, C2, STREET, drop_database, scratch_database, seed
 
 from .conftest import DEMO_END, SUFFIX

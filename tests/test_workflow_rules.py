@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from geodata import workflow as wf
+from geodata.workflow import rules as wf
 
 UTC = dt.UTC
 

@@ -23,7 +23,7 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from geodata.db import request_limits
-from geodata.issues import PhotoStore
+from geodata.workflow.service import PhotoStore
 
 from . import open311, v1
 from .core import ApiState, actor_from_request, openapi_document

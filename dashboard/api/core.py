@@ -28,11 +28,11 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from geodata import workflow as wf
 from geodata.api_schemas import INT32, ErrorOut, O311ErrorItem, PhotoB64
-from geodata.assignment import ServiceError
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
-from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
+from geodata.grids.assignment import ServiceError
+from geodata.workflow import rules as wf
+from geodata.workflow.service import Actor, PhotoIn, PhotoStore, actor_for
 
 log = logging.getLogger("gridwatch.api")
 

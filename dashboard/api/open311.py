@@ -15,11 +15,11 @@ import datetime as dt
 
 from flask import Blueprint, request
 
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
-from geodata.issues import IssueFilters, get_issue, list_domains, query_issues, report_issue
-from geodata.scope import Scope
 from geodata.vocab import KIND_LABELS
+from geodata.workflow import rules as wf
+from geodata.workflow.service import IssueFilters, get_issue, list_domains, query_issues, report_issue
 
 from .core import Call, Result
 from .v1 import registry, run_idempotent, unknown_path

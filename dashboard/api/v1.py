@@ -7,8 +7,7 @@ import hashlib
 import orjson
 from flask import Blueprint, Response, current_app, request, send_file
 
-from geodata import notices as notices_svc
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.api_schemas import (
     INT32,
     ContactCard,
@@ -31,7 +30,11 @@ from geodata.api_schemas import (
     Timeline,
     TransitionIn,
 )
-from geodata.issues import (
+from geodata.models import ISSUE_SOURCES
+from geodata.vocab import KIND_LABELS
+from geodata.workflow import notices as notices_svc
+from geodata.workflow import rules as wf
+from geodata.workflow.service import (
     ROLE_LABELS,
     IssueFilters,
     apply_transition,
@@ -50,9 +53,6 @@ from geodata.issues import (
     resolve_issue_id,
     responsible_for_point,
 )
-from geodata.models import ISSUE_SOURCES
-from geodata.scope import Scope
-from geodata.vocab import KIND_LABELS
 
 from .core import IDEMPOTENCY_HEADER, ApiError, Call, Registry, Result, header_token, json_ready
 

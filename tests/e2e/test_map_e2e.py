@@ -9,9 +9,9 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata import mapdata as md
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.access.scope import Scope
+from geodata.maps import layers as md
+from geodata.maps.layers import IssueFilter
 from tests.e2e.conftest import csp_safe_waits, csp_violations, watch_csp
 
 pytestmark = pytest.mark.e2e

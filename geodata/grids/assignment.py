@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .geometry import gcj02_to_wgs84
+from geodata.geometry import gcj02_to_wgs84
 
 UTC = dt.UTC
 

@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from . import workflow as wf
-from .assignment import ServiceError
-from .grids import valid_at
-from .issues import Actor, ForbiddenError
-from .models import Grid, GridAssignment, Issue, Official, Outbox
-from .scope import Scope
+from geodata.access.scope import Scope
+from geodata.grids.assignment import ServiceError
+from geodata.grids.store import valid_at
+from geodata.models import Grid, GridAssignment, Issue, Official, Outbox
+from geodata.workflow import rules as wf
+from geodata.workflow.service import Actor, ForbiddenError
 
 UTC = dt.UTC
 SENDER = "三官庙街道网格化管理中心"

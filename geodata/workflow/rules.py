@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from .vocab import ACTION_LABELS, STATUS_LABELS
+from geodata.vocab import ACTION_LABELS, STATUS_LABELS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

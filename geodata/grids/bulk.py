@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .assignment import _CURRENT
+from geodata.grids.assignment import _CURRENT
 
 UTC = dt.UTC
 

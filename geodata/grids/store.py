@@ -17,10 +17,10 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .geometry import area_m2 as _area_m2
-from .geometry import as_multipolygon
-from .models import SRID, Grid
-from .scope import Scope
+from geodata.access.scope import Scope
+from geodata.geometry import area_m2 as _area_m2
+from geodata.geometry import as_multipolygon
+from geodata.models import SRID, Grid
 
 UTC = dt.UTC
 
@@ -67,7 +67,7 @@ def _at(as_of: dt.datetime | None) -> dt.datetime:
     if as_of.tzinfo is None:
         from zoneinfo import ZoneInfo
 
-        from .settings import get_settings
+        from geodata.settings import get_settings
 
         return as_of.replace(tzinfo=ZoneInfo(get_settings().timezone))
     return as_of

@@ -41,12 +41,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from .clock import at_or_now
-from .codes import CodeError, descendant_prefix, level_of, parent_of
-from .grids import valid_at
-from .models import SEARCH_MAX_CHARS, Domain, Grid, GridAssignment, Issue, IssueEvent, Official
-from .scope import Scope
-from .workflow import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
+from geodata.access.scope import Scope
+from geodata.clock import at_or_now
+from geodata.codes import CodeError, descendant_prefix, level_of, parent_of
+from geodata.grids.store import valid_at
+from geodata.models import SEARCH_MAX_CHARS, Domain, Grid, GridAssignment, Issue, IssueEvent, Official
+from geodata.workflow.rules import CLOSED_STATUSES, OPEN_STATUSES, STATUSES
 
 TZ = ZoneInfo("Asia/Shanghai")
 UTC = dt.UTC

@@ -38,8 +38,11 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from . import workflow as wf
-from .assignment import (
+from geodata.access.scope import Scope
+from geodata.clock import at_or_now
+from geodata.codes import CodeError, descendant_prefix
+from geodata.geometry import gcj02_geometry_to_wgs84
+from geodata.grids.assignment import (
     INPUT_CRS,
     OutsideGridsError,
     ServiceError,
@@ -48,11 +51,8 @@ from .assignment import (
     six_ones_chain,
     to_wgs84,
 )
-from .clock import at_or_now
-from .codes import CodeError, descendant_prefix
-from .geometry import gcj02_geometry_to_wgs84
-from .grids import valid_at
-from .models import (
+from geodata.grids.store import valid_at
+from geodata.models import (
     BIGINT_MAX,
     ISSUE_KINDS,
     ISSUE_SOURCES,
@@ -65,8 +65,8 @@ from .models import (
     Official,
     PatrolDiary,
 )
-from .scope import Scope
-from .vocab import ROLE_LABELS
+from geodata.vocab import ROLE_LABELS
+from geodata.workflow import rules as wf
 
 __all__ = [
     "ROLE_LABELS",
