@@ -260,9 +260,12 @@ def export_grids_cmd(
 ) -> None:
     """Write current (or as-of) grids to GeoJSON, GeoPackage or Shapefile (UTF-8)."""
     from etl.grids_io import export_grids
+    from geodata.clock import business_zone
     from geodata.db import session_scope
 
     when = dt.datetime.fromisoformat(as_of) if as_of else None
+    if when is not None and when.tzinfo is None:  # a time without offset is business time
+        when = when.replace(tzinfo=business_zone(get_settings()))
     with session_scope(_engine()) as session:
         n = export_grids(session, path, level=level, as_of=when)
     console.print(f"已导出 {n} 个网格 / exported {n} grids → {path}")

@@ -11,7 +11,7 @@ run; results go to ``bench/results/api.json``.
    Also ``GET /api/v1/issues/{id}`` and a community query, for context.
 2. **Bulk assignment** of N random points (the street's bounding box grown by 5 %, so some fall
    outside) to the block grids:
-   - set-wise in PostGIS (``geodata.bulk_assignment``): the stored raster cell index of the current
+   - set-wise in PostGIS (``geodata.grids.bulk``): the stored raster cell index of the current
      blocks (its cold build timed once; then looked up, like any index) + ONE ``CREATE UNLOGGED
      TABLE … AS SELECT`` (parallel workers; cell found by arithmetic as array subscripts, exact
      ``ST_Covers`` only in edge cells) writing every point's code, committed. Timed from points

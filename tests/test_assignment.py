@@ -8,14 +8,12 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from geodata.geometry import wgs84_to_gcj02
+from geodata.errors import DomainError, OutsideGridsError
+from geodata.geometry import to_wgs84, wgs84_to_gcj02
 from geodata.grids.assignment import (
     MAX_OVERRIDE_M,
-    OutsideGridsError,
-    ServiceError,
     locate_block,
     six_ones_chain,
-    to_wgs84,
 )
 from geodata.grids.bulk import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
 from tests.factories import B11, B12, B21, B22, C1, block_or_none, seed
@@ -105,20 +103,20 @@ def test_gcj02_input_is_converted(empty_db, world):
 
 
 def test_swapped_and_out_of_range_coordinates():
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(34.75, 113.63)
     assert err.value.code == "coordinates_swapped" and err.value.field == "lat"
     assert "swapped" in err.value.message_en and "填反" in err.value.message_zh
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(200.0, 34.0)
     assert err.value.code == "coordinate_out_of_range" and err.value.field == "lon"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, 95.0, "gcj02")
     assert err.value.field == "lat"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, float("nan"))
     assert err.value.code == "invalid_coordinate"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, 34.0, "bd09")
     assert err.value.field == "crs"
 
