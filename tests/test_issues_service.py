@@ -586,3 +586,36 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_issue(committed):
     assert sorted(a[2] for a in answers) == [False, True, True]
     with Session(engine) as s:
         assert s.execute(text("SELECT count(*) FROM issue")).scalar_one() == before + 1
+
+
+# -- one visibility rule for every issue read -----------------------------------------------------
+def test_the_responsibility_chain_sees_its_issue_in_every_read(ms):
+    """An assignee who holds no grid (a functional department) sees the issue assigned to them in the
+    API's page, its detail and timeline, and the map's list, markers, counts and panel — the same rule
+    (geodata.access.visibility) everywhere; an official with no link to it sees it nowhere."""
+    from geodata.maps import markers as map_markers
+    from geodata.maps import metrics as map_metrics
+    from geodata.workflow import queries
+
+    s, w = ms
+    iid = put_in_state(s, w, wf.HANDLING, assignee="handler")
+    number = s.get(Issue, iid).number
+    only = IssueFilter(numbers=(number,))
+    box = (113.5, 34.6, 113.8, 34.9)
+    for who, sees in (("handler", True), ("handler2", False), ("c2_secretary", False)):
+        scope = w.actor(s, who).scope()
+        assert scope.roots == frozenset() or who == "c2_secretary"
+        page = query_issues(s, only, scope, now=T0, tz=TZ)
+        assert (page["total"] == 1) is sees, who
+        assert (queries.find_issue(s, iid, scope) is not None) is sees, who
+        assert (queries.issue_detail(s, scope, iid, T0) is not None) is sees, who
+        assert bool(queries.latest_issues(s, scope, only, None, as_of=T0, tz=TZ)) is sees, who
+        assert (map_metrics.grid_counts(s, scope, only, None, T0, tz=TZ).counts.total == 1) is sees, who
+        pts = map_markers.markers(s, scope, only, box, as_of=T0, tz=TZ).data["features"]
+        assert (len(pts) == 1) is sees, who
+        assert (map_markers.issue_popup(s, scope, iid, T0) is not None) is sees, who
+        if sees:
+            assert get_issue(s, iid, scope, tz=TZ)["six_ones"]["assignee"]["phone"]  # on the chain: personal data
+        else:
+            with pytest.raises(NotFoundError):
+                issue_timeline(s, iid, scope, tz=TZ)

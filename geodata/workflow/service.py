@@ -1,23 +1,19 @@
-"""Issue workflow service: report, transitions, queries, the contact card, patrol diaries.
+"""Issue workflow transactions: report (上报) and every later step (one handler per action in
+:mod:`geodata.workflow.transitions`). Reads are in :mod:`geodata.workflow.queries`.
 
-Typed functions, Session in, plain data (dicts of JSON-ready values and aware datetimes) out. The
-caller owns the transaction (``geodata.db.session_scope``): a function either completes all its
-writes or raises before anything is committed, and an error rolls the whole transaction back.
+Session in, plain data out. The caller owns the transaction (``geodata.db.session_scope``): a
+function either completes all its writes or raises before anything is committed.
 
 Rules:
 - Every transition writes the new state and exactly ONE ``IssueEvent`` row, in the caller's one
-  transaction; an illegal transition raises ``TransitionError`` (from ``workflow``) before any write.
+  transaction; an illegal transition raises a ``TransitionError`` (``geodata.errors``) before any write.
 - Concurrency is optimistic: ``Issue.version`` is SQLAlchemy's ``version_id_col``, so the UPDATE is
   ``… WHERE id = :id AND version = :seen``. Of two concurrent transitions exactly one matches; the
-  other gets :class:`ConflictError` (已被他人修改 / changed by someone else, HTTP 409). A client
+  other gets :class:`~geodata.errors.ConflictError` (已被他人修改 / changed by someone else). A client
   passes the version it last saw as ``expected_version``; a stale one is refused up front.
-- Overdue is derived from ``due_at`` / ``closed_at`` and the current time, never stored.
 - Personal data (officials' phones, the reporter's name and phone) is rendered only when the
-  viewer's scope has ``personal_data`` and covers the issue's grid; it is never logged.
-
-Actor identity (pre-accounts seam): an :class:`Actor` is an official id (or nobody: a resident);
-their roles are the roles of their current grid assignments on the issue's grid or its parents,
-plus the relational ``assignee`` when the case is assigned to them. See :func:`actor_for`.
+  viewer's scope has ``personal_data`` and may see the issue (``geodata.access.visibility``); it is
+  never logged.
 """
 from __future__ import annotations
 
