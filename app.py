@@ -49,7 +49,7 @@ def main() -> int:
 
     from sqlalchemy.exc import DBAPIError
 
-    from geodata.cluster import ClusterError
+    from geodata.db.cluster import ClusterError
     from geodata.readiness import DatabaseNotReady, classify
 
     # commands speak for themselves; the server's log lines (outage transitions, refusals) are for
@@ -86,7 +86,7 @@ def main() -> int:
 def db_up() -> None:
     """Start the embedded cluster (initialise on first use) and migrate it. Harmless when running."""
     from geodata.db import database_url
-    from geodata.migrate import upgrade
+    from geodata.db.migrate import upgrade
 
     settings = get_settings()
     if not settings.embedded:
@@ -100,7 +100,7 @@ def db_up() -> None:
 @db_cli.command("down")
 def db_down() -> None:
     """Stop the embedded cluster."""
-    from geodata.cluster import Cluster
+    from geodata.db.cluster import Cluster
 
     settings = get_settings()
     if not settings.embedded:
@@ -115,8 +115,8 @@ def db_status() -> None:
     """Show where the database is and whether it is running and migrated."""
     from sqlalchemy.exc import DBAPIError
 
-    from geodata.cluster import Cluster
-    from geodata.migrate import current_revision, head_revision
+    from geodata.db.cluster import Cluster
+    from geodata.db.migrate import current_revision, head_revision
 
     settings = get_settings()
     if settings.embedded:
@@ -144,7 +144,7 @@ def db_status() -> None:
 def db_migrate(revision: str = typer.Argument("head")) -> None:
     """Apply migrations up to REVISION (default head)."""
     from geodata.db import database_url
-    from geodata.migrate import upgrade
+    from geodata.db.migrate import upgrade
 
     upgrade(database_url(get_settings()), revision)
     console.print("迁移完成 / migrated")
@@ -176,7 +176,7 @@ def demo(
     """Load the synthetic 三官庙街道 demo dataset into an empty database."""
     from etl.demo import DemoError, load_demo
     from geodata.db import database_url
-    from geodata.migrate import upgrade
+    from geodata.db.migrate import upgrade
 
     settings = get_settings()
     upgrade(database_url(settings))
@@ -260,9 +260,12 @@ def export_grids_cmd(
 ) -> None:
     """Write current (or as-of) grids to GeoJSON, GeoPackage or Shapefile (UTF-8)."""
     from etl.grids_io import export_grids
+    from geodata.clock import business_zone
     from geodata.db import session_scope
 
     when = dt.datetime.fromisoformat(as_of) if as_of else None
+    if when is not None and when.tzinfo is None:  # a time without offset is business time
+        when = when.replace(tzinfo=business_zone(get_settings()))
     with session_scope(_engine()) as session:
         n = export_grids(session, path, level=level, as_of=when)
     console.print(f"已导出 {n} 个网格 / exported {n} grids → {path}")
@@ -273,7 +276,7 @@ def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     """One step for `make demo`: start/migrate the database, load the demo data if empty, serve."""
     from etl.demo import load_demo
     from geodata.db import database_url
-    from geodata.migrate import upgrade
+    from geodata.db.migrate import upgrade
 
     settings = get_settings()
     upgrade(database_url(settings))

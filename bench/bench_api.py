@@ -11,7 +11,7 @@ run; results go to ``bench/results/api.json``.
    Also ``GET /api/v1/issues/{id}`` and a community query, for context.
 2. **Bulk assignment** of N random points (the street's bounding box grown by 5 %, so some fall
    outside) to the block grids:
-   - set-wise in PostGIS (``geodata.bulk_assignment``): the stored raster cell index of the current
+   - set-wise in PostGIS (``geodata.grids.bulk``): the stored raster cell index of the current
      blocks (its cold build timed once; then looked up, like any index) + ONE ``CREATE UNLOGGED
      TABLE … AS SELECT`` (parallel workers; cell found by arithmetic as array subscripts, exact
      ``ST_Covers`` only in edge cells) writing every point's code, committed. Timed from points
@@ -245,7 +245,7 @@ def bench_bulk(url: str, n: int, sample: int, repeat: int) -> dict:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from geodata.bulk_assignment import assign_points_setwise, build_cell_index
+    from geodata.grids.bulk import assign_points_setwise, build_cell_index
 
     engine = create_engine(url)
     with engine.connect() as c:
@@ -442,7 +442,7 @@ def main(argv: list[str]) -> int:
 
     from etl.demo import load_demo
     from geodata.db import database_url
-    from geodata.dbadmin import create_database, drop_database
+    from geodata.db.admin import create_database, drop_database
     from geodata.settings import get_settings
 
     server_url = database_url(get_settings())

@@ -30,6 +30,16 @@ from sqlalchemy.orm import Session
 RESULTS = Path(__file__).resolve().parent / "results" / "map.json"
 DB_NAME = "gridwatch_bench_map"
 CHROMIUM = "/usr/bin/chromium"
+
+
+def _tz():
+    from geodata.clock import zone
+    from geodata.settings import DEFAULT_TIMEZONE
+
+    return zone(DEFAULT_TIMEZONE)
+
+
+TZ = _tz()
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 TARGETS = {"payload_max_bytes": 500_000, "payload_growth_max": 1.5, "callback_p95_ms": 150,
@@ -50,14 +60,14 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 def scratch_database() -> str:
     from geodata.db import database_url
-    from geodata.dbadmin import create_database
+    from geodata.db.admin import create_database
     from geodata.settings import Settings
 
     return create_database(database_url(Settings()), DB_NAME)
 
 
 def drop_database(url: str) -> None:
-    from geodata.dbadmin import drop_database as drop
+    from geodata.db.admin import drop_database as drop
 
     drop(url)
 
@@ -89,42 +99,47 @@ def generate_issues(engine: Engine, n: int) -> float:
 
 # -- query timings -------------------------------------------------------------------------------
 def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
-    from geodata import mapdata as md
-    from geodata.mapdata import IssueFilter
-    from geodata.scope import Scope
+    from dashboard import tiles
+    from geodata.access.scope import Scope
+    from geodata.maps import heat, layers, live
+    from geodata.maps import markers as map_markers
+    from geodata.maps import metrics as map_metrics
+    from geodata.maps import search as map_search
+    from geodata.workflow import queries
+    from geodata.workflow.filters import IssueFilter
 
     scope = Scope.everything()
     flt = IssueFilter()
     problem_week = IssueFilter(kind="problem", preset="month")
     with Session(engine) as s:
-        street = md.street_code(s, scope)
-        sd = md.grid_detail(s, scope, street)
-        community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
-        cd = md.grid_detail(s, scope, community)
-        block = md.grid_layer(s, scope, 3)["features"][0]["properties"]["code"]
-        issue_id = md.latest_issues(s, scope, flt, None, 1)[0].id
+        street = layers.street_code(s, scope)
+        sd = layers.grid_detail(s, scope, street)
+        community = layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = layers.grid_detail(s, scope, community)
+        block = layers.grid_layer(s, scope, 3)["features"][0]["properties"]["code"]
+        issue_id = queries.latest_issues(s, scope, flt, None, 1, tz=TZ)[0].id
         z = 15
         n = 2 ** z
         lon, lat = (sd.bbox[0] + sd.bbox[2]) / 2, (sd.bbox[1] + sd.bbox[3]) / 2
         tx = int((lon + 180) / 360 * n)
         ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-        scale = md.heat_scale(s, scope, flt)
+        scale = heat.heat_scale(s, scope, flt, tz=TZ)
         cases: dict[str, Callable[[], Any]] = {
-            "grid_layer_l2": lambda: md.grid_layer(s, scope, 2),
-            "grid_layer_l3": lambda: md.grid_layer(s, scope, 3),
-            "grid_detail_block": lambda: md.grid_detail(s, scope, block),
-            "grid_metrics_street": lambda: md.grid_metrics(s, scope, flt, 2, street),
-            "grid_metrics_community": lambda: md.grid_metrics(s, scope, flt, 3, community),
-            "grid_counts_street": lambda: md.grid_counts(s, scope, flt, street),
-            "grid_counts_filtered": lambda: md.grid_counts(s, scope, problem_week, community),
-            "latest_issues": lambda: md.latest_issues(s, scope, flt, community, 50),
-            "markers_street": lambda: md.markers(s, scope, flt, sd.bbox, 2000),
-            "markers_community": lambda: md.markers(s, scope, flt, cd.bbox, 2000),
-            "heat_scale": lambda: md.heat_scale(s, scope, flt),
-            "heat_tile": lambda: md.render_heat_png(md.heat_grid(s, scope, flt, z, tx, ty), scale),
-            "search": lambda: md.search(s, scope, "社区", 8),
-            "issue_timeline": lambda: md.issue_timeline(s, scope, issue_id),
-            "latest_change": lambda: md.latest_change(s, scope),
+            "grid_layer_l2": lambda: layers.grid_layer(s, scope, 2),
+            "grid_layer_l3": lambda: layers.grid_layer(s, scope, 3),
+            "grid_detail_block": lambda: layers.grid_detail(s, scope, block),
+            "grid_metrics_street": lambda: map_metrics.grid_metrics(s, scope, flt, 2, street, tz=TZ),
+            "grid_metrics_community": lambda: map_metrics.grid_metrics(s, scope, flt, 3, community, tz=TZ),
+            "grid_counts_street": lambda: map_metrics.grid_counts(s, scope, flt, street, tz=TZ),
+            "grid_counts_filtered": lambda: map_metrics.grid_counts(s, scope, problem_week, community, tz=TZ),
+            "latest_issues": lambda: queries.latest_issues(s, scope, flt, community, 50, tz=TZ),
+            "markers_street": lambda: map_markers.markers(s, scope, flt, sd.bbox, 2000, tz=TZ),
+            "markers_community": lambda: map_markers.markers(s, scope, flt, cd.bbox, 2000, tz=TZ),
+            "heat_scale": lambda: heat.heat_scale(s, scope, flt, tz=TZ),
+            "heat_tile": lambda: tiles.render_heat_png(heat.heat_grid(s, scope, flt, z, tx, ty, tz=TZ), scale),
+            "search": lambda: map_search.search(s, scope, "社区", 8),
+            "issue_timeline": lambda: queries.issue_detail(s, scope, issue_id),
+            "latest_change": lambda: live.latest_change(s, scope),
         }
         out = {}
         for name, fn in cases.items():
@@ -144,16 +159,17 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
     import dash._utils as dash_utils
 
     from dashboard import callbacks as cb
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers
+    from geodata.workflow import filters, queries
 
     mctx = cb.MapCtx(engine=engine, settings=settings, scope=Scope.everything())
     with Session(engine) as s:
-        street = md.street_code(s, mctx.scope)
-        sd = md.grid_detail(s, mctx.scope, street)
-        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
-        cd = md.grid_detail(s, mctx.scope, community)
-        issue_id = md.latest_issues(s, mctx.scope, md.IssueFilter(), community, 1)[0].id
+        street = layers.street_code(s, mctx.scope)
+        sd = layers.grid_detail(s, mctx.scope, street)
+        community = layers.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
+        cd = layers.grid_detail(s, mctx.scope, community)
+        issue_id = queries.latest_issues(s, mctx.scope, filters.IssueFilter(), community, 1, tz=TZ)[0].id
     sel_street = {"code": street, "level": 1, "parent": None, "bbox": list(sd.bbox)}
     sel_comm = {"code": community, "level": 2, "parent": street, "bbox": list(cd.bbox)}
     w, so, e, n = sd.bbox
@@ -163,9 +179,9 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
         "select(url)": lambda: cb.selection_outputs(mctx, f"?grid={community}", "zh"),
         "choropleth(street)": lambda: cb.choropleth_outputs(mctx, sel_street, None, "zh"),
         "choropleth(community, filter)": lambda: cb.choropleth_outputs(mctx, sel_comm, flt, "zh"),
-        "markers(street)": lambda: cb.marker_outputs(mctx, [[so, w], [n, e]], None, sel_street, "zh"),
-        "markers(community)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], None, sel_comm, "zh"),
-        "markers(community, filter)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], flt, sel_comm,
+        "markers(street, tz=TZ)": lambda: cb.marker_outputs(mctx, [[so, w], [n, e]], None, sel_street, "zh"),
+        "markers(community, tz=TZ)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], None, sel_comm, "zh"),
+        "markers(community, filter, tz=TZ)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], flt, sel_comm,
                                                                 "zh"),
         "heat(url, legend)": lambda: cb.heat_outputs(mctx, flt, str(time.perf_counter()), "zh"),
         "panel(street)": lambda: cb.panel_outputs(mctx, sel_street, None, "zh"),
@@ -195,19 +211,19 @@ def _dash_json(value: Any) -> int:
 def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
     """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
     from dashboard.callbacks import MapCtx, choropleth_outputs, marker_outputs
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers
 
     scope = Scope.everything()
     mctx = MapCtx(engine=engine, settings=settings, scope=scope)
     with Session(engine) as s:
-        street = md.street_code(s, scope)
-        sd = md.grid_detail(s, scope, street)
-        community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
-        cd = md.grid_detail(s, scope, community)
-        block = next(f["properties"]["code"] for f in md.grid_layer(s, scope, 3)["features"]
+        street = layers.street_code(s, scope)
+        sd = layers.grid_detail(s, scope, street)
+        community = layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = layers.grid_detail(s, scope, community)
+        block = next(f["properties"]["code"] for f in layers.grid_layer(s, scope, 3)["features"]
                  if f["properties"]["parent_code"] == community)
-        bd = md.grid_detail(s, scope, block)
+        bd = layers.grid_detail(s, scope, block)
         total = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
     out: dict[str, Any] = {"issues": total}
     for name, d in (("street", sd), ("community", cd), ("block", bd)):
@@ -245,8 +261,8 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
     from playwright.sync_api import sync_playwright
 
     from dashboard import create_dash
-    from geodata import mapdata as md
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import layers
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_dash(settings, engine)
@@ -268,9 +284,9 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
 
     server = _Server(app)
     with Session(engine) as s:
-        communities = [f["properties"]["code"] for f in md.grid_layer(s, Scope.everything(), 2)["features"]]
+        communities = [f["properties"]["code"] for f in layers.grid_layer(s, Scope.everything(), 2)["features"]]
         blocks = {f["properties"]["parent_code"]: f["properties"]["code"]
-                  for f in md.grid_layer(s, Scope.everything(), 3)["features"]}
+                  for f in layers.grid_layer(s, Scope.everything(), 3)["features"]}
     calls: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
     opens_s: list[float] = []

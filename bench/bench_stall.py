@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
 
     from etl.demo import load_demo
     from geodata.db import database_url
-    from geodata.dbadmin import create_database, drop_database
+    from geodata.db.admin import create_database, drop_database
     from geodata.settings import Settings, get_settings
 
     server_url = database_url(get_settings())

@@ -11,7 +11,7 @@ import dash
 import flask
 from sqlalchemy import Engine
 
-from geodata.scope import Scope
+from geodata.access.scope import Scope
 
 from . import callbacks, guard, outage
 from .api.limits import register_limits

@@ -1,4 +1,4 @@
-"""Callbacks: read inputs → call geodata.mapdata → shape outputs. No SQL, no shapely here.
+"""Callbacks: read inputs → call geodata.maps / geodata.workflow.queries → shape outputs. No SQL, no shapely here.
 
 The ``*_outputs`` functions are what the Dash callbacks run; they take a :class:`MapCtx` (engine,
 settings, viewer scope) and plain values, so tests call them without a browser. The pure shaping
@@ -21,12 +21,18 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from geodata import db, mapdata, notices
+from geodata import db
+from geodata.access.scope import Scope
 from geodata.codes import CODE_RE, level_of
 from geodata.db import open_session, request_limits
-from geodata.mapdata import METRICS, IssueFilter
-from geodata.scope import Scope
-from geodata.workflow import STATUSES
+from geodata.maps import layers, live
+from geodata.maps import markers as map_markers
+from geodata.maps import metrics as map_metrics
+from geodata.maps import search as map_search
+from geodata.maps.metrics import METRICS
+from geodata.workflow import notices, queries
+from geodata.workflow.filters import DATE_PRESETS, IssueFilter
+from geodata.workflow.rules import STATUSES
 
 from . import guard, ids, layout
 from .i18n import (
@@ -45,7 +51,7 @@ from .i18n import (
     status_label,
     t,
 )
-from .tiles import TileService
+from .tiles import HEAT_STOPS, TileService
 
 COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
 RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
@@ -99,17 +105,17 @@ class MapCtx:
         return value
 
     def domain_names(self, s: Session) -> dict[str, tuple[str, str]]:
-        return self.cached("domains", lambda: {c: (zh, en) for c, zh, en in mapdata.domains(s)})
+        return self.cached("domains", lambda: {d["code"]: (d["name_zh"], d["name_en"]) for d in queries.list_domains(s)})
 
     def grid_names(self, s: Session) -> dict[str, tuple[str, str]]:
-        return self.cached("grid_names", lambda: mapdata.grid_names(s, self.scope))
+        return self.cached("grid_names", lambda: layers.grid_names(s, self.scope))
 
     def grid_detail(self, s: Session, code: str, stamp: str | None = None
-                    ) -> mapdata.GridDetail | None:
+                    ) -> layers.GridDetail | None:
         """A grid's detail, shared by the selection and the panel callbacks (one load per selection
         and live stamp, not one per callback)."""
         return self.cached(("grid_detail", code, stamp),
-                           lambda: mapdata.grid_detail(s, self.scope, code))
+                           lambda: layers.grid_detail(s, self.scope, code))
 
 
 # -- pure shaping helpers ------------------------------------------------------------------------
@@ -149,8 +155,8 @@ def filter_from_controls(kind: str | None, domains: list[str] | None, statuses: 
         d_from, d_to = d_to, d_from
     flt = IssueFilter(kind=kind or None, domains=tuple(domains or ()),
                       statuses=tuple(s for s in (statuses or ()) if s in STATUSES),
-                      preset=None if custom else (preset if preset in mapdata.DATE_PRESETS else None),
-                      date_from=d_from, date_to=d_to, overdue_only=bool(overdue))
+                      preset=None if custom else (preset if preset in DATE_PRESETS else None),
+                      date_from=d_from, date_to=d_to, overdue=True if overdue else None)
     d = flt.to_dict()
     d["metric"] = metric if metric in METRICS else DEFAULT_METRIC
     return d
@@ -284,9 +290,9 @@ def heat_url(flt: IssueFilter, stamp: str | None) -> str:
 
 def heat_ramp_css() -> str:
     """The legend's colour ramp, from the same stops the tiles are painted with
-    (mapdata.HEAT_STOPS; position = sqrt(density / scale))."""
+    (HEAT_STOPS; position = sqrt(density / scale))."""
     stops = ", ".join(f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%"
-                      for pos, r, g, b, a in mapdata.HEAT_STOPS)
+                      for pos, r, g, b, a in HEAT_STOPS)
     return f"linear-gradient(to right, {stops})"
 
 
@@ -318,13 +324,13 @@ def legend_styles(overlays: list[str] | None, lang: str) -> tuple[dict[str, str]
             {} if markers else hidden)
 
 
-def marker_note(result: mapdata.MarkerResult, lang: str) -> str:
+def marker_note(result: map_markers.MarkerResult, lang: str) -> str:
     if result.mode == "points":
         return t("markers_points", lang, n=fmt_int(result.total or 0, lang))
     return t("markers_bins", lang)
 
 
-def issue_rows(rows: list[mapdata.IssueRow], lang: str, domain_names: dict[str, tuple[str, str]],
+def issue_rows(rows: list[queries.IssueRow], lang: str, domain_names: dict[str, tuple[str, str]],
                grid_names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
     out = []
     for r in rows:
@@ -350,7 +356,7 @@ def _bars(items: list[tuple[str, int]], total: int) -> html.Div:
     return html.Div(className="gw-bars", children=rows)
 
 
-def official_items(detail: mapdata.GridDetail, lang: str, personal_data: bool) -> list[Any]:
+def official_items(detail: layers.GridDetail, lang: str, personal_data: bool) -> list[Any]:
     items = []
     for o in detail.officials:
         role = chain_label(o.chain, lang) if o.chain else role_label(o.role, lang)
@@ -365,7 +371,7 @@ def official_items(detail: mapdata.GridDetail, lang: str, personal_data: bool) -
     return items
 
 
-def panel_children(detail: mapdata.GridDetail, counts: mapdata.GridCounts, lang: str,
+def panel_children(detail: layers.GridDetail, counts: map_metrics.GridCounts, lang: str,
                    domain_names: dict[str, tuple[str, str]], personal_data: bool) -> list[Any]:
     c = counts.counts
     name = detail.name if norm_lang(lang) == "zh" else detail.name_en
@@ -395,7 +401,7 @@ def panel_children(detail: mapdata.GridDetail, counts: mapdata.GridCounts, lang:
     ]
 
 
-def timeline_children(d: mapdata.IssueDetail, lang: str, domain_names: dict[str, tuple[str, str]],
+def timeline_children(d: queries.IssueDetail, lang: str, domain_names: dict[str, tuple[str, str]],
                       grid_names: dict[str, tuple[str, str]]) -> tuple[str, list[Any]]:
     i = d.issue
     title = f"{i.number} · {i.title}"
@@ -429,7 +435,7 @@ def timeline_children(d: mapdata.IssueDetail, lang: str, domain_names: dict[str,
     ]
 
 
-def search_options(hits: list[mapdata.SearchHit], lang: str) -> list[dict[str, str]]:
+def search_options(hits: list[map_search.SearchHit], lang: str) -> list[dict[str, str]]:
     out = []
     for h in hits:
         value = f"issue:{h.issue_id}:{h.grid_code}" if h.kind == "issue" else f"grid:{h.grid_code}"
@@ -483,22 +489,22 @@ def outbox_message(selected: list[dict[str, Any]] | None, lang: str) -> list[Any
             html.Pre(row.get("body") or "", className="gw-outbox-text", id="gw-outbox-text")]
 
 
-# -- callback bodies (database through mapdata only) --------------------------------------------
+# -- callback bodies (database through geodata only) --------------------------------------------
 def context_data(mctx: MapCtx, stamp: str | None = None) -> layout.MapContextData:
     """What the body needs, read fresh, except the street's detail: through MapCtx's cache with the
     page's live ``stamp``, so that the selection callback finds it loaded."""
     with mctx.session() as s:
-        street = mapdata.street_code(s, mctx.scope)
+        street = layers.street_code(s, mctx.scope)
         detail = mctx.grid_detail(s, street, stamp) if street else None
-        names = mapdata.grid_names(s, mctx.scope)
+        names = layers.grid_names(s, mctx.scope)
         return layout.MapContextData(
             street_code=street,
             street_names=(detail.name, detail.name_en) if detail else ("", ""),
             street_bbox=detail.bbox if detail else None,
-            domains=mapdata.domains(s),
+            domains=[(d["code"], d["name_zh"], d["name_en"]) for d in queries.list_domains(s)],
             block_names={c: n for c, n in names.items() if level_of(c) == 3},
-            grids_stamp=mapdata.grids_stamp(s),
-            outbox_count=notices.latest_outbox(s, mctx.scope, limit=0).total)
+            grids_stamp=layers.grids_stamp(s),
+            outbox_count=notices.latest_outbox(s, mctx.scope, limit=0, tz=mctx.tz).total)
 
 
 def page_layout(mctx: MapCtx, lang: str | None) -> Any:
@@ -507,7 +513,7 @@ def page_layout(mctx: MapCtx, lang: str | None) -> Any:
     lang = norm_lang(lang)
     try:
         with mctx.session() as s:
-            stamp = mapdata.latest_change(s, mctx.scope)
+            stamp = live.latest_change(s, mctx.scope)
         return layout.shell(mctx.settings, lang, body_outputs(mctx, lang, None, stamp=stamp), stamp)
     except DBAPIError as exc:
         ctx = layout.MapContextData.unavailable(mctx.down_since(exc))
@@ -531,9 +537,9 @@ def selection_outputs(mctx: MapCtx, search: str | None, lang: str, stamp: str | 
     code, issue_id = parse_query(search)
     with mctx.session() as s:
         detail = mctx.grid_detail(s, code, stamp) if code else None
-        if detail is None and (street := mapdata.street_code(s, mctx.scope)):  # the fallback
+        if detail is None and (street := layers.street_code(s, mctx.scope)):  # the fallback
             detail = mctx.grid_detail(s, street, stamp)
-        issue = mapdata.issue_timeline(s, mctx.scope, issue_id) if issue_id else None
+        issue = queries.issue_detail(s, mctx.scope, issue_id) if issue_id else None
     if detail is None:
         return {}, no_update, [], outline_hideout({}, lang)
     selected = {"code": detail.code, "level": detail.level, "parent": detail.parent_code,
@@ -554,8 +560,9 @@ def choropleth_outputs(mctx: MapCtx, selected: dict[str, Any] | None,
     metric = metric_of(filter_data)
     level, parent = choro_target(selected)
     with mctx.session() as s:
-        metrics = mapdata.grid_metrics(s, mctx.scope, IssueFilter.from_dict(filter_data), level, parent)
-    values = mapdata.metric_values(metrics, metric)
+        metrics = map_metrics.grid_metrics(s, mctx.scope, IssueFilter.from_dict(filter_data), level, parent,
+                                           tz=mctx.tz)
+    values = map_metrics.metric_values(metrics, metric)
     breaks, colors = class_breaks(values, metric)
     hideout = {"values": values, "breaks": breaks, "colors": colors}
     empty = {"values": {}, "breaks": [], "colors": []}
@@ -572,8 +579,8 @@ def marker_outputs(mctx: MapCtx, bounds: list[list[float]] | None, filter_data: 
     if not bbox:
         return empty, empty, ""
     with mctx.session() as s:
-        res = mapdata.markers(s, mctx.scope, IssueFilter.from_dict(filter_data), bbox,
-                              limit=mctx.settings.max_markers)
+        res = map_markers.markers(s, mctx.scope, IssueFilter.from_dict(filter_data), bbox,
+                                  limit=mctx.settings.max_markers, tz=mctx.tz)
     if res.mode == "points":
         return res.data, empty, marker_note(res, lang)
     return empty, res.data, marker_note(res, lang)
@@ -605,8 +612,8 @@ def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: di
         detail = mctx.grid_detail(s, code, stamp)   # usually loaded by the selection already
         if detail is None:
             return [html.P(t("not_found", lang))], []
-        counts = mapdata.grid_counts(s, mctx.scope, flt, code)
-        rows = mapdata.latest_issues(s, mctx.scope, flt, code, limit=50)
+        counts = map_metrics.grid_counts(s, mctx.scope, flt, code, tz=mctx.tz)
+        rows = queries.latest_issues(s, mctx.scope, flt, code, tz=mctx.tz, limit=50)
         domain_names = mctx.domain_names(s)
         names = mctx.grid_names(s)
     return (panel_children(detail, counts, lang, domain_names, mctx.scope.personal_data),
@@ -615,7 +622,7 @@ def panel_outputs(mctx: MapCtx, selected: dict[str, Any] | None, filter_data: di
 
 def timeline_outputs(mctx: MapCtx, issue_id: int, lang: str) -> tuple[bool, str, list[Any]]:
     with mctx.session() as s:
-        d = mapdata.issue_timeline(s, mctx.scope, issue_id)
+        d = queries.issue_detail(s, mctx.scope, issue_id)
         if d is None:
             return False, "", []
         domain_names = mctx.domain_names(s)
@@ -628,7 +635,7 @@ def search_outputs(mctx: MapCtx, q: str | None, lang: str) -> list[dict[str, str
     if not q or len(q.strip()) < 1:
         return []
     with mctx.session() as s:
-        return search_options(mapdata.search(s, mctx.scope, q, limit=8), lang)
+        return search_options(map_search.search(s, mctx.scope, q, limit=8), lang)
 
 
 def navigate_outputs(mctx: MapCtx, trigger: str | None, search_value: str | None,
@@ -655,7 +662,7 @@ def navigate_outputs(mctx: MapCtx, trigger: str | None, search_value: str | None
 def outbox_outputs(mctx: MapCtx, lang: str) -> tuple[list[dict[str, Any]], str, list[Any]]:
     """Opening the outbox → (grid rows, note, header button label with the count)."""
     with mctx.session() as s:
-        view = notices.latest_outbox(s, mctx.scope, limit=OUTBOX_LIMIT)
+        view = notices.latest_outbox(s, mctx.scope, limit=OUTBOX_LIMIT, tz=mctx.tz)
     return (outbox_rows(view.items, lang), outbox_note(len(view.items), view.total, view.pending, lang),
             layout.outbox_button_label(lang, view.total))
 
@@ -670,7 +677,7 @@ def live_outputs(mctx: MapCtx, stamp: str | None, lang: str, outage: bool = Fals
     the URL, choropleth, panel — is loaded again, whatever failed meanwhile."""
     try:
         with mctx.session() as s:
-            new = mapdata.latest_change(s, mctx.scope)
+            new = live.latest_change(s, mctx.scope)
     except DBAPIError as exc:
         note = layout.live_note(lang, mctx.tz, mctx.down_since(exc))
         return no_update, note, (no_update if outage else True), no_update, no_update

@@ -31,9 +31,10 @@ from pydantic_core import InitErrorDetails
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from geodata.api_schemas import INT32, Finite, Kind, Status, Text
-from geodata.mapdata import DATE_PRESETS, METRICS
+from geodata.maps.metrics import METRICS
 from geodata.models import BIGINT_MAX
-from geodata.workflow import STATUSES
+from geodata.workflow.filters import DATE_PRESETS
+from geodata.workflow.rules import STATUSES
 
 from . import ids, layout
 from .api.core import ApiError, error_from_exception, error_response, validation_error
@@ -132,7 +133,7 @@ class MultiPolygon(_Value):
 
 
 class GridProperties(_Value):
-    """``mapdata.grid_layer``'s feature properties, and the two dash-leaflet adds."""
+    """``geodata.maps.layers.grid_layer``'s feature properties, and the two dash-leaflet adds."""
     code: GridCode | None = None
     name: Text(200) | None = None
     name_en: Text(200) | None = None

@@ -4,11 +4,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from geodata.clock import zone
+from geodata.settings import DEFAULT_TIMEZONE
 from geodata.vocab import ACTION_LABELS, CHAIN_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = zone(DEFAULT_TIMEZONE)  # the default business zone; callers pass the configured one
 
 TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("网格化管理地图", "Grid management map"),

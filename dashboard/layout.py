@@ -13,8 +13,10 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
 
-from geodata.mapdata import DATE_PRESETS, METRICS, IssueFilter
-from geodata.workflow import STATUSES
+from geodata.clock import business_zone
+from geodata.maps.metrics import METRICS
+from geodata.workflow.filters import DATE_PRESETS, IssueFilter
+from geodata.workflow.rules import STATUSES
 
 from . import ids
 from .i18n import fmt_time, js_labels, status_label, t
@@ -64,7 +66,7 @@ def overlay_keys(names: list[str] | None) -> list[str] | None:
 
 def business_tz(settings: Any) -> ZoneInfo:
     """The business time zone (settings.timezone): every clock time the dashboard shows is in it."""
-    return ZoneInfo(settings.timezone)
+    return business_zone(settings)
 
 
 def live_note(lang: str, tz: ZoneInfo, down_since: dt.datetime | None = None,
@@ -139,7 +141,7 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
                                 start_date_placeholder_text=t("date_start", lang),
                                 end_date_placeholder_text=t("date_end", lang))]),
         html.Div(className="gw-filter", children=[
-            dbc.Switch(id=ids.F_OVERDUE, value=flt.overdue_only, label=t("overdue_only", lang))]),
+            dbc.Switch(id=ids.F_OVERDUE, value=bool(flt.overdue), label=t("overdue_only", lang))]),
         html.Div(className="gw-filter", children=[
             html.Label(t("metric", lang)),
             dcc.Dropdown(id=ids.METRIC, clearable=False, value=metric, searchable=False,

@@ -1,4 +1,5 @@
-"""Flask routes on the Dash server: grid layers as GeoJSON, heat tiles, and a local basemap.
+"""Flask routes on the Dash server: grid layers as GeoJSON, heat tiles (drawn here from
+``geodata.maps.heat``'s density data), and a local basemap.
 
 - ``/geo/grids/<level>.json?v=<stamp>``: one FeatureCollection per level, cached in-process per
   grid stamp and by the browser (the stamp in the URL changes when boundaries change);
@@ -8,6 +9,7 @@
 """
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -20,15 +22,75 @@ from flask import Flask, Response, abort, request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from geodata import mapdata
+from geodata.access.scope import Scope
+from geodata.clock import business_zone
 from geodata.db import open_session, request_limits
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.maps import heat, layers, markers
+from geodata.maps.heat import HEAT_CELL_PX
+from geodata.workflow.filters import IssueFilter
 
 from .api.core import ApiError
 
 HEAT_MIN_ZOOM, HEAT_MAX_ZOOM = 10, 20
 BASE_MAX_ZOOM = 24
+
+
+# -- heat tiles: the density data (geodata.maps.heat) drawn as PNG -----------------------------------
+#: yellow → orange → red → dark red, as (position, r, g, b, alpha)
+HEAT_STOPS = ((0.0, 255, 255, 178, 0), (0.08, 254, 217, 118, 120), (0.3, 253, 141, 60, 170),
+              (0.6, 240, 59, 32, 200), (1.0, 165, 0, 38, 225))
+
+
+def heat_lut():
+    import numpy as np
+
+    xs = np.linspace(0, 1, 256)
+    pos = [s[0] for s in HEAT_STOPS]
+    return np.stack([np.interp(xs, pos, [s[i] for s in HEAT_STOPS]) for i in range(1, 5)],
+                    axis=1).astype(np.uint8)
+
+
+def heat_index(dens, scale: float):
+    """The 256 × 256 colour-ramp indices (uint8, sqrt(density / scale) × 255) of a density grid.
+
+    ``dens`` is a :func:`geodata.maps.heat.heat_grid`: the tile's 64 × 64 cells plus a border of padding cells on
+    every side. The whole grid is upscaled (bilinear) and then cropped to the tile, so edge pixels
+    are interpolated towards the neighbouring tile's cells, as that tile's own edge pixels are."""
+    import numpy as np
+    from PIL import Image
+
+    cells = 256 // HEAT_CELL_PX
+    pad = (dens.shape[0] - cells) // 2
+    if pad < 0 or dens.shape != (cells + 2 * pad, cells + 2 * pad):
+        raise ValueError(f"heat grid must be square, {cells} cells plus padding: {dens.shape}")
+    v = np.sqrt(np.clip(dens / max(scale, 1e-9), 0.0, 1.0))
+    full = dens.shape[0] * HEAT_CELL_PX
+    # interpolate in floating point and round once (rounding before and after the resize let the
+    # step across a tile edge exceed its neighbours' by two levels at some scales)
+    img = Image.fromarray(v.astype(np.float32), mode="F").resize((full, full), Image.BILINEAR)
+    o = pad * HEAT_CELL_PX
+    idx = np.rint(np.asarray(img)[o:o + 256, o:o + 256] * 255.0)
+    return np.ascontiguousarray(np.clip(idx, 0, 255).astype(np.uint8))
+
+
+def render_heat_png(dens, scale: float) -> bytes:
+    """PNG (256 px RGBA) of a density grid (see :func:`heat_index`), colour by sqrt(density / scale)."""
+    from PIL import Image
+
+    idx = heat_index(dens, scale)
+    rgba = heat_lut()[idx]
+    rgba[idx < 3, 3] = 0
+    buf = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buf, format="PNG", optimize=False)
+    return buf.getvalue()
+
+
+def empty_png() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGBA", (256, 256), (0, 0, 0, 0)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def tile_in_range(z: int, x: int, y: int, zmin: int = 0, zmax: int = BASE_MAX_ZOOM) -> bool:
@@ -65,7 +127,8 @@ class TileService:
         self.layers = _LRU(8)
         self.scales = _LRU(64)
         self.tiles = _LRU(256)   # rendered heat tiles by (z, x, y, filter, data version)
-        self._empty = mapdata.empty_png()
+        self._empty = empty_png()
+        self.tz = business_zone(self.settings)
         self.limits = request_limits(self.settings)
 
     def session(self) -> Session:
@@ -74,21 +137,21 @@ class TileService:
 
     def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
         with self.session() as s:
-            stamp = mapdata.grids_stamp(s)
+            stamp = layers.grids_stamp(s)
             key = (level, stamp)
             hit = self.layers.get(key)
             if hit is None:
-                hit = orjson.dumps(mapdata.grid_layer(s, self.scope, level))
+                hit = orjson.dumps(layers.grid_layer(s, self.scope, level))
                 self.layers.put(key, hit)
         return hit, stamp
 
     def heat_scale(self, s: Session, flt: IssueFilter, version: str) -> float:
         if not version:   # no data version in the URL: nothing to key a cache on
-            return mapdata.heat_scale(s, self.scope, flt)
+            return heat.heat_scale(s, self.scope, flt, tz=self.tz)
         key = (orjson.dumps(flt.to_dict()), version)
         hit = self.scales.get(key)
         if hit is None:
-            hit = mapdata.heat_scale(s, self.scope, flt)
+            hit = heat.heat_scale(s, self.scope, flt, tz=self.tz)
             self.scales.put(key, hit)
         return hit
 
@@ -100,8 +163,8 @@ class TileService:
         if hit is not None:
             return hit
         with self.session() as s:
-            dens = mapdata.heat_grid(s, self.scope, flt, z, x, y)
-            png = (mapdata.render_heat_png(dens, self.heat_scale(s, flt, version)) if dens.any()
+            dens = heat.heat_grid(s, self.scope, flt, z, x, y, tz=self.tz)
+            png = (render_heat_png(dens, self.heat_scale(s, flt, version)) if dens.any()
                    else self._empty)
         if version:
             self.tiles.put(key, png)
@@ -135,7 +198,7 @@ def register_tiles(server: Flask, service: TileService) -> None:
     @server.route("/geo/issues/<int:issue_id>.json")
     def gw_issue_popup(issue_id: int) -> Response:
         with service.session() as s:
-            data = mapdata.issue_popup(s, service.scope, issue_id)
+            data = markers.issue_popup(s, service.scope, issue_id)
         if data is None:
             abort(404)
         resp = Response(orjson.dumps(data), mimetype="application/json")

@@ -25,12 +25,14 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from etl.progress import Steps
-from geodata import notices
-from geodata import workflow as wf
+from geodata.clock import zone
 from geodata.geometry import area_m2
-from geodata.issues import actor_for
 from geodata.models import GridAssignment, Outbox
-from geodata.workflow import SHANGHAI, DeadlinePolicy
+from geodata.settings import DEFAULT_TIMEZONE
+from geodata.workflow import notices
+from geodata.workflow import rules as wf
+from geodata.workflow.identity import actor_for
+from geodata.workflow.rules import DeadlinePolicy
 
 from . import demo_text as T
 from .demo_geometry import HOTSPOTS, STREET_OUTLINE, DemoGeometry, build_geometry, to_lonlat
@@ -43,6 +45,9 @@ N_PROBLEMS, N_PROBLEMS_OPEN = 3134, 4
 N_SENTIMENT, N_SENTIMENT_OPEN = 1214, 5
 BACKGROUND_SHARE = 0.25
 UTC = dt.UTC
+#: The demo is a Zhengzhou street with a fixed, deterministic clock: its records are written in the
+#: default business time zone whatever GRIDWATCH_TIMEZONE says.
+DEMO_TZ = zone(DEFAULT_TIMEZONE)
 
 
 class DemoError(RuntimeError):
@@ -76,7 +81,7 @@ class DemoSummary:
         def rate(a: int, b: int) -> str:
             return f"{100 * a / b:.2f}%" if b else "—"
 
-        as_of = self.as_of.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if self.as_of else "—"
+        as_of = self.as_of.astimezone(DEMO_TZ).strftime("%Y-%m-%d %H:%M") if self.as_of else "—"
         return "\n".join([
             "三官庙街道演示数据（合成）/ Sanguanmiao demo dataset (synthetic)",
             f"  网格 Grids: 街道 street {self.grids.get(1, 0)} · 社区 community {self.grids.get(2, 0)}"
@@ -98,7 +103,7 @@ class DemoSummary:
 
 # -- small helpers ----------------------------------------------------------------------------------
 def _local(d: dt.date, t: dt.time = dt.time(0)) -> dt.datetime:
-    return dt.datetime.combine(d, t, tzinfo=SHANGHAI).astimezone(UTC)
+    return dt.datetime.combine(d, t, tzinfo=DEMO_TZ).astimezone(UTC)
 
 
 def _ewkb(geom) -> str:
@@ -238,7 +243,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
     (:func:`add_weekly_notices`)."""
     t0 = time.perf_counter()
     if end is None:  # today, or yesterday before the records' cut-off time: never a future timestamp
-        now = dt.datetime.now(SHANGHAI)
+        now = dt.datetime.now(DEMO_TZ)
         end = now.date() if now.time() >= AS_OF_TIME else now.date() - dt.timedelta(days=1)
     bar = Steps(False, 0)
     try:
@@ -299,18 +304,18 @@ def last_complete_week(end: dt.date) -> dt.date:
 
 def add_weekly_notices(session: Session, end: dt.date) -> list[int]:
     """The weekly notices (周通报) for the last complete week (Monday–Sunday) before ``end``, through
-    geodata.notices and its default outbox delivery, as the demo's operator at the records' cut-off
+    geodata.workflow.notices and its default outbox delivery, as the demo's operator at the records' cut-off
     (``end`` at AS_OF_TIME, so counts agree with the records). Created then and marked sent two
     minutes later: that week is over, so its SMS has gone out. Deterministic for the same records
     and ``end``. Returns the outbox ids written (none if that week was already sent)."""
-    as_of = dt.datetime.combine(end, AS_OF_TIME, tzinfo=SHANGHAI)
+    as_of = dt.datetime.combine(end, AS_OF_TIME, tzinfo=DEMO_TZ)
     week_of = last_complete_week(end)
     operator = session.execute(select(GridAssignment.official_id).where(GridAssignment.role == "operator")
                                .order_by(GridAssignment.official_id).limit(1)).scalar()
     if operator is None:
         return []
     actor = actor_for(session, operator, as_of=as_of)
-    run = notices.send_weekly_notices(session, actor, week_of=week_of, now=as_of)
+    run = notices.send_weekly_notices(session, actor, week_of=week_of, now=as_of, tz=DEMO_TZ)
     ids = [n["outbox_id"] for n in run["notices"] if n["delivered"]]
     if ids:
         session.execute(update(Outbox).where(Outbox.id.in_(ids))
@@ -415,7 +420,7 @@ class _Generator:
         seq: dict[tuple[str, int], int] = {}
         for i, rec in enumerate(self.issues):
             rec["id"] = self.ids["issue"] + i + 1
-            year = rec["reported_at"].astimezone(SHANGHAI).year
+            year = rec["reported_at"].astimezone(DEMO_TZ).year
             key = (rec["kind"], year)
             seq[key] = seq.get(key, 0) + 1
             rec["number"] = f"{'WT' if rec['kind'] == 'problem' else 'SQ'}{year}{seq[key]:06d}"
@@ -491,7 +496,7 @@ class _Generator:
 
     def _assign_time(self, reported: dt.datetime) -> dt.datetime:
         r = self.rnd
-        local = reported.astimezone(SHANGHAI)
+        local = reported.astimezone(DEMO_TZ)
         if local.hour < 8 or local.hour >= 21:
             day = local.date() if local.hour < 8 else local.date() + dt.timedelta(days=1)
             return _local(day, dt.time(8)) + dt.timedelta(minutes=r.uniform(5, 90))
@@ -513,7 +518,7 @@ class _Generator:
         sign_late = r.random() < 0.03
         t_sign = base + dt.timedelta(hours=policy.sign_hours * (r.uniform(1.1, 2.5) if sign_late else r.uniform(0.05, 0.9)))
         t_handle = t_sign + dt.timedelta(minutes=r.uniform(5, 90))
-        _, due0 = wf.deadlines(t_assign, policy)
+        _, due0 = wf.deadlines(t_assign, policy, DEMO_TZ)
         ext_days = r.choice([3, 5, 7]) if extend else 0
         due = due0 + dt.timedelta(days=ext_days)
         if late:
@@ -562,7 +567,7 @@ class _Generator:
         t_close = next(it)
         t_eval = next(it) if satisfaction is not None else None
 
-        sign_deadline, due0 = wf.deadlines(t_assign, policy)
+        sign_deadline, due0 = wf.deadlines(t_assign, policy, DEMO_TZ)
         due = due0 + dt.timedelta(days=ext_days)
         # 改派 restarts the sign-for clock from the reassignment; the due date stays (推诿 buys no time)
         current_assign = t_reassign or t_assign
@@ -640,7 +645,7 @@ class _Generator:
         due = None
         for t, action in zip(times[1:], actions):
             if action == "assign":
-                sign_deadline, due = wf.deadlines(t, policy)
+                sign_deadline, due = wf.deadlines(t, policy, DEMO_TZ)
                 rec.update(assignee_id=assignee, assigned_at=t, sign_deadline=sign_deadline, due_at=due,
                            worksheet=wf.worksheet(t, sign_deadline, due))
                 plan.append((t, "assign", disp_id, disp_role,
@@ -803,13 +808,13 @@ class _Generator:
 
 
 def _fmt(t: dt.datetime) -> str:
-    return t.astimezone(SHANGHAI).strftime("%m月%d日%H:%M")
+    return t.astimezone(DEMO_TZ).strftime("%m月%d日%H:%M")
 
 
 def _office_hours(t: dt.datetime) -> dt.datetime:
     """Map a local day's 24 hours monotonically onto its 08:00–20:00."""
-    local = t.astimezone(SHANGHAI)
-    day0 = dt.datetime.combine(local.date(), dt.time(0), tzinfo=SHANGHAI)
+    local = t.astimezone(DEMO_TZ)
+    day0 = dt.datetime.combine(local.date(), dt.time(0), tzinfo=DEMO_TZ)
     return (day0 + dt.timedelta(hours=8) + (local - day0) / 2).astimezone(UTC)
 
 

@@ -11,7 +11,7 @@ Import (``gridwatch import-grids FILE --level N``):
 3. map the code/name/parent fields (by option, else by the usual names: code, WGBM, 网格编码 …);
 4. find each feature's parent (parent field, else its code, else the current grid of the level
    above it overlaps most) and generate missing codes from ``--county-code`` by the coding rule;
-5. validate everything (:func:`geodata.grid_rules.validate_grids`) and, only when nothing is
+5. validate everything (:func:`geodata.grids.rules.validate_grids`) and, only when nothing is
    wrong, write in the caller's transaction: with ``--replace`` the current versions of the same
    codes are closed and new ones opened at the same instant — history is never deleted.
 
@@ -35,12 +35,11 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 from sqlalchemy.orm import Session
 
-from geodata import grid_rules as rules
-from geodata import grids as store
+from geodata.access.scope import Scope
 from geodata.codes import street_code as make_street_code
 from geodata.geometry import as_multipolygon, gcj02_geometry_to_wgs84
-from geodata.grid_rules import LEVEL_EN, LEVEL_ZH, Problem
-from geodata.scope import Scope
+from geodata.grids import rules, store
+from geodata.grids.rules import LEVEL_EN, LEVEL_ZH, Problem
 
 __all__ = [
     "CODE_FIELDS",
@@ -147,7 +146,7 @@ def _file_problem(zh: str, en: str) -> Problem:
 # -- reading ------------------------------------------------------------------------------------
 @dataclass
 class _Read:
-    frame: gpd.GeoDataFrame            # candidate frame in EPSG:4326 (see geodata.grid_rules)
+    frame: gpd.GeoDataFrame            # candidate frame in EPSG:4326 (see geodata.grids.rules)
     crs: str
     encoding: str | None
     fields: dict[str, str | None]
@@ -296,7 +295,7 @@ def _clearly_lonlat(gdf: gpd.GeoDataFrame) -> bool:
 
 
 def read_candidates(path: str | Path, opts: ImportOptions) -> _Read:
-    """Read a boundary file into a candidate frame (EPSG:4326; columns per geodata.grid_rules)."""
+    """Read a boundary file into a candidate frame (EPSG:4326; columns per geodata.grids.rules)."""
     path = Path(path)
     gdf, encoding, notes = _read_raw(path, opts)
     problems: list[Problem] = []

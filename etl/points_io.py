@@ -12,7 +12,7 @@ households, a list of addresses already geocoded. Steps:
 3. validate every row — missing or non-numeric coordinates, out of range, probably swapped — and
    list *all* problems by line; on any problem nothing is written;
 4. load the points with one binary COPY into a temporary table and assign them set-wise in PostGIS
-   (:mod:`geodata.bulk_assignment`: the stored cell index and one statement; same rule as a single
+   (:mod:`geodata.grids.bulk`: the stored cell index and one statement; same rule as a single
    report: covered, lowest code on shared edges);
 5. write OUT (CSV, UTF-8 with BOM so that Excel shows the Chinese) through a temporary file renamed
    at the end: every input column unchanged, then ``grid_code``, ``grid_name``,
@@ -33,10 +33,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from etl.progress import Steps
-from geodata.assignment import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS
-from geodata.bulk_assignment import assign_points_setwise, build_cell_index
-from geodata.geometry import gcj02_to_wgs84
-from geodata.grids import current_grids
+from geodata.geometry import CRS_CGCS2000, CRS_GCJ02, CRS_WGS84, INPUT_CRS, gcj02_to_wgs84
+from geodata.grids.bulk import assign_points_setwise, build_cell_index
+from geodata.grids.store import current_grids
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from . import workflow as wf
-from .models import ISSUE_SOURCES, SEARCH_MAX_CHARS
+from geodata.models import ISSUE_SOURCES, SEARCH_MAX_CHARS
+from geodata.vocab import KINDS
+from geodata.workflow import rules as wf
 
 INT32 = 2**31 - 1
 
@@ -58,7 +59,7 @@ def Text(max_length: int, min_length: int = 0, *, multiline: bool = False):
                      AfterValidator(partial(_normalise_text, required=min_length > 0, multiline=multiline))]
 
 
-Kind = Literal["problem", "sentiment"]
+Kind = Literal[KINDS]  # type: ignore[valid-type]
 Source = Literal[ISSUE_SOURCES]  # type: ignore[valid-type]
 Crs = Literal["wgs84", "cgcs2000", "gcj02"]
 Status = Literal[wf.STATUSES]  # type: ignore[valid-type]

@@ -53,6 +53,15 @@ def parent_of(code: str) -> str | None:
     return code[:12] + "00"
 
 
+def lineage(code: str) -> list[str]:
+    """THE grid ancestry: ``code``'s street, community and itself, street first (by the coding
+    rule, :func:`parent_of`); raises CodeError when malformed."""
+    out = [code]
+    while (parent := parent_of(out[0])) is not None:
+        out.insert(0, parent)
+    return out
+
+
 def street_code(county: str, street: int) -> str:
     _check_county(county)
     if not 1 <= street <= 999:

@@ -1,5 +1,9 @@
 """Geometry rules: CRS handling (incl. GCJ-02), areas in a projected CRS, validity and coverage.
 
+Input coordinates (reports, diaries, queries) are checked and converted to WGS84 here
+(:func:`to_wgs84`): WGS84 and CGCS2000 (EPSG:4490) are taken as is, GCJ-02 (AMap/Gaode, Tencent) is
+converted; a latitude outside ±90° that would be a valid longitude is reported as a probable swap.
+
 Storage is EPSG:4326. Areas and distances are computed in a local projected CRS: the UTM zone of the
 data (``metric_crs``), which for Zhengzhou is EPSG:32649; errors are well under 0.1 % at grid scale.
 """
@@ -13,6 +17,8 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
+
+from geodata.errors import DomainError
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -133,3 +139,44 @@ def to_metric_like(geom: BaseGeometry, ref: BaseGeometry) -> BaseGeometry:
     """Project ``geom`` into the metric CRS chosen for ``ref`` (so siblings share one CRS)."""
     c = ref.centroid
     return transform(geom, "EPSG:4326", metric_crs(c.x, c.y))
+
+
+# -- input coordinates (reports, diaries, queries) ------------------------------------------
+#: Coordinate systems accepted on input.
+CRS_WGS84, CRS_CGCS2000, CRS_GCJ02 = "wgs84", "cgcs2000", "gcj02"
+INPUT_CRS = (CRS_WGS84, CRS_CGCS2000, CRS_GCJ02)
+
+
+def check_lon_lat(lon: float, lat: float, lon_field: str = "lon", lat_field: str = "lat") -> None:
+    """Range checks with a helpful message for the commonest mistake: lat and lon swapped."""
+    for value, name in ((lon, lon_field), (lat, lat_field)):
+        if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise DomainError("invalid_coordinate", f"{name} 必须是有限数值", f"{name} must be a finite number",
+                               field=name)
+    if not -90.0 <= lat <= 90.0:
+        if -180.0 <= lat <= 180.0 and -90.0 <= lon <= 90.0:
+            raise DomainError(
+                "coordinates_swapped",
+                f"纬度 {lat_field}={lat} 超出 ±90° 范围，经纬度可能填反了（{lat_field} 应为纬度约 34.75，"
+                f"{lon_field} 应为经度约 113.63）",
+                f"{lat_field}={lat} is outside ±90°: latitude and longitude look swapped "
+                f"({lat_field} is the latitude, about 34.75 here; {lon_field} the longitude, about 113.63)",
+                field=lat_field)
+        raise DomainError("coordinate_out_of_range", f"纬度 {lat_field}={lat} 超出 ±90° 范围",
+                           f"{lat_field}={lat} is outside -90..90", field=lat_field)
+    if not -180.0 <= lon <= 180.0:
+        raise DomainError("coordinate_out_of_range", f"经度 {lon_field}={lon} 超出 ±180° 范围",
+                           f"{lon_field}={lon} is outside -180..180", field=lon_field)
+
+
+def to_wgs84(lon: float, lat: float, crs: str = CRS_WGS84, *, lon_field: str = "lon",
+             lat_field: str = "lat") -> tuple[float, float]:
+    """Validate and convert an input coordinate to WGS84 (EPSG:4326)."""
+    if crs not in INPUT_CRS:
+        raise DomainError("unknown_crs", f"不支持的坐标系“{crs}”（可选 wgs84、cgcs2000、gcj02）",
+                           f"unsupported coordinate system '{crs}' (wgs84, cgcs2000 or gcj02)", field="crs")
+    check_lon_lat(lon, lat, lon_field, lat_field)
+    if crs == CRS_GCJ02:
+        wlon, wlat = gcj02_to_wgs84(lon, lat)
+        return float(wlon), float(wlat)
+    return float(lon), float(lat)  # CGCS2000 ≈ WGS84 at map scale

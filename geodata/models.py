@@ -40,7 +40,6 @@ ROLES_BY_LEVEL: dict[int, tuple[str, ...]] = {
 ALL_ROLES = ("first_responsible", "direct_responsible", "sunk_member", "platform_maintainer",
              "grid_leader", "operator")
 
-ISSUE_KINDS = ("problem", "sentiment")
 ISSUE_SOURCES = ("patrol", "visit", "resident", "higher_level", "hotline", "platform")
 #: The largest BIGINT (issue, photo, outbox ids): ids beyond it are no ids, never a query.
 BIGINT_MAX = 2**63 - 1
@@ -295,7 +294,7 @@ class IssuePhoto(Base):
 
 class BlockCellIndex(Base):
     """The stored raster cell index of the block grids current at one time (bulk assignment; see
-    :mod:`geodata.bulk_assignment`). A cache: rebuilt when the blocks' fingerprint changes."""
+    :mod:`geodata.grids.bulk`). A cache: rebuilt when the blocks' fingerprint changes."""
 
     __tablename__ = "block_cell_index"
     __table_args__ = (UniqueConstraint("fingerprint", "coarse_deg", "fine", "numeric_codes",

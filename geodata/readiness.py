@@ -64,7 +64,7 @@ def check_ready(engine: Engine) -> None:
     """Raise DatabaseNotReady unless the database answers and its schema is at the newest migration."""
     from alembic.runtime.migration import MigrationContext
 
-    from .migrate import head_revision
+    from geodata.db.migrate import head_revision
 
     url = engine.url.render_as_string(hide_password=False)
     try:

@@ -10,6 +10,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The business time zone unless GRIDWATCH_TIMEZONE says otherwise: days, weeks and deadlines are counted there.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 class Settings(BaseSettings):
@@ -25,8 +27,9 @@ class Settings(BaseSettings):
     #: Seconds a connection attempt may take (libpq's connect_timeout; 2 at least): while the server
     #: is unreachable, requests fail fast instead of holding the server's threads.
     db_connect_timeout_s: int = Field(default=3, ge=2)
-    #: Asia/Shanghai is the business time zone: days, weeks and deadlines are counted there.
-    timezone: str = "Asia/Shanghai"
+    #: The business time zone (IANA name): days, weeks and deadlines are counted there
+    #: (geodata.clock.business_zone builds it; domain code takes it as an argument).
+    timezone: str = DEFAULT_TIMEZONE
     #: County code (GB/T 2260) used for generated grid codes; 中原区 = 410102.
     county_code: str = "410102"
     #: Basemap XYZ URL template ('' = none). Tianditu: include your tk key in the template.

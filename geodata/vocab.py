@@ -39,6 +39,8 @@ CHAIN_LABELS: dict[str, Label] = {
 }
 
 KIND_LABELS: dict[str, Label] = {"problem": ("问题", "Problem"), "sentiment": ("社情", "Public sentiment")}
+#: The issue kinds, in display order (问题, 社情).
+KINDS: tuple[str, ...] = tuple(KIND_LABELS)
 
 LEVEL_LABELS: dict[int, Label] = {1: ("街道", "Street"), 2: ("社区", "Community"), 3: ("楼院", "Block")}
 

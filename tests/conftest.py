@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
-from geodata.dbadmin import create_database
+from geodata.db.admin import create_database
 from geodata.settings import Settings
 
 #: Lets several test runs share one server without dropping each other's databases.
@@ -30,7 +30,7 @@ def _server_url() -> str:
     url = os.environ.get("GRIDWATCH_TEST_DATABASE_URL")
     if url:
         return url
-    from geodata.cluster import Cluster
+    from geodata.db.cluster import Cluster
 
     settings = Settings(database_url=None)
     cluster = Cluster(settings)

@@ -25,10 +25,12 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata.dbadmin import create_database, drop_database
-from geodata.issues import Actor, actor_for
-from geodata.migrate import upgrade
+from geodata.clock import zone
+from geodata.db.admin import create_database, drop_database
+from geodata.db.migrate import upgrade
 from geodata.models import Issue, IssueEvent
+from geodata.settings import DEFAULT_TIMEZONE
+from geodata.workflow.identity import Actor, actor_for
 
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
@@ -73,6 +75,9 @@ OFFICIALS = [
 ]
 #: Officials not assigned to any grid (e.g. a functional department's handler).
 UNASSIGNED = [("handler", "职能部门承办人"), ("handler2", "另一承办人")]
+
+#: The business time zone the tests run in (the settings' default).
+TZ = zone(DEFAULT_TIMEZONE)
 
 
 @dataclass
@@ -260,7 +265,8 @@ def run_gridwatch(url: str, *args: str):
 
 def block_or_none(session: Session, lon: float, lat: float) -> str | None:
     """The single-point rule's block for a point, None outside every grid (the yardstick of bulk tests)."""
-    from geodata.assignment import OutsideGridsError, locate_block
+    from geodata.errors import OutsideGridsError
+    from geodata.grids.assignment import locate_block
 
     try:
         return locate_block(session, float(lon), float(lat)).grid_code

@@ -16,14 +16,14 @@ and writes nothing; request sizes are capped on the whole server (``limits.regis
 from __future__ import annotations
 
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import orjson
 from flask import Flask
 from sqlalchemy import Engine
 
+from geodata.clock import business_zone
 from geodata.db import request_limits
-from geodata.issues import PhotoStore
+from geodata.workflow.photos import PhotoStore
 
 from . import open311, v1
 from .core import ApiState, actor_from_request, openapi_document
@@ -52,7 +52,7 @@ def register_api(server: Flask, settings, engine: Engine) -> None:
     from ..web import install  # server-wide rules (converters, the error handler, headers); no-op when installed
 
     install(server, settings)
-    tz = ZoneInfo(settings.timezone)
+    tz = business_zone(settings)
     store = PhotoStore(settings.var_dir / "uploads", max_bytes=settings.max_photo_bytes)
     server.extensions["gridwatch_api"] = ApiState(settings=settings, engine=engine, tz=tz, photos=store,
                                                   limits=request_limits(settings))

@@ -28,11 +28,20 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from geodata import workflow as wf
 from geodata.api_schemas import INT32, ErrorOut, O311ErrorItem, PhotoB64
-from geodata.assignment import ServiceError
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
-from geodata.issues import Actor, PhotoIn, PhotoStore, actor_for
+from geodata.errors import (
+    ConflictError,
+    DomainError,
+    ForbiddenError,
+    IllegalTransitionError,
+    NotFoundError,
+    TooLargeError,
+    TransitionForbiddenError,
+    UnsupportedTypeError,
+)
+from geodata.workflow.identity import Actor, actor_for
+from geodata.workflow.photos import PhotoIn, PhotoStore
 
 log = logging.getLogger("gridwatch.api")
 
@@ -170,14 +179,23 @@ def validation_error(err: ValidationError, where: str = "body") -> ApiError:
     return ApiError(422, "invalid_" + ("field" if loc else where), zh, f"{fld}: {e['msg']}", fld)
 
 
+#: THE mapping of domain errors (geodata.errors) to HTTP statuses; any other DomainError is 422.
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFoundError: 404, ConflictError: 409, IllegalTransitionError: 409, ForbiddenError: 403,
+    TransitionForbiddenError: 403, TooLargeError: 413, UnsupportedTypeError: 415,
+}
+
+
+def domain_status(exc: DomainError) -> int:
+    """The HTTP status of a domain error: its nearest class in :data:`DOMAIN_STATUS`, else 422."""
+    return next((DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in DOMAIN_STATUS), 422)
+
+
 def error_from_exception(exc: BaseException) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, ServiceError):
-        return ApiError(exc.status, exc.code, exc.message_zh, exc.message_en, exc.field, exc.detail or None)
-    if isinstance(exc, wf.TransitionError):
-        status = {"illegal_transition": 409, "forbidden": 403}.get(exc.code, 422)
-        return ApiError(status, exc.code, exc.message_zh, exc.message_en, "action")
+    if isinstance(exc, DomainError):
+        return ApiError(domain_status(exc), exc.code, exc.message_zh, exc.message_en, exc.field, exc.detail or None)
     if isinstance(exc, InternalServerError) and exc.original_exception is not None:
         return error_from_exception(exc.original_exception)
     if isinstance(exc, DependencyException):  # Dash: an unknown package or file under /_dash-component-suites/

@@ -15,11 +15,13 @@ import datetime as dt
 
 from flask import Blueprint, request
 
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
-from geodata.issues import IssueFilters, get_issue, list_domains, query_issues, report_issue
-from geodata.scope import Scope
-from geodata.vocab import KIND_LABELS
+from geodata.vocab import KIND_LABELS, STATUS_LABELS
+from geodata.workflow import rules as wf
+from geodata.workflow.filters import IssueFilter
+from geodata.workflow.queries import get_issue, list_domains, query_issues
+from geodata.workflow.service import report_issue
 
 from .core import Call, Result
 from .v1 import registry, run_idempotent, unknown_path
@@ -78,7 +80,7 @@ def _service(names: dict[str, str], code: str) -> tuple[str, str, str]:
 def _as_request(item: dict, names: dict[str, str]) -> dict:
     closed = item["status"] in wf.CLOSED_STATUSES
     code = f"{item['kind']}.{item['domain'] if isinstance(item['domain'], str) else item['domain']['code']}"
-    zh, en = wf.STATUS_LABELS[item["status"]]
+    zh, en = STATUS_LABELS[item["status"]]
     grid = item.get("grid_name") or item.get("grid", {}).get("name")
     photo = item.get("photo_id")
     if photo is None and item.get("photos"):
@@ -148,8 +150,8 @@ def get_requests(call: Call) -> Result:
             start = (end or dt.datetime.now(dt.UTC)) - dt.timedelta(days=90)
         except OverflowError:  # an end_date in the first days of year 1: nothing before it to bound
             start = None
-    f = IssueFilters(numbers=ids, kind=kind, domain=(domain,) if domain else (), reported_from=start,
-                     reported_to=end, open=None if q.status is None else q.status == "open")
+    f = IssueFilter(numbers=ids, kind=kind, domains=(domain,) if domain else (), reported_from=start,
+                    reported_to=end, open=None if q.status is None else q.status == "open")
     out = []
     for page in range(1, 6):
         res = query_issues(call.session, f, Scope.public(), page=page, page_size=200, tz=call.tz, detail=True)

@@ -7,8 +7,7 @@ import hashlib
 import orjson
 from flask import Blueprint, Response, current_app, request, send_file
 
-from geodata import notices as notices_svc
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.api_schemas import (
     INT32,
     ContactCard,
@@ -31,28 +30,23 @@ from geodata.api_schemas import (
     Timeline,
     TransitionIn,
 )
-from geodata.issues import (
-    ROLE_LABELS,
-    IssueFilters,
-    apply_transition,
-    diary_to_report,
+from geodata.models import ISSUE_SOURCES
+from geodata.vocab import ACTION_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS
+from geodata.workflow import notices as notices_svc
+from geodata.workflow import rules as wf
+from geodata.workflow.diary import diary_to_report, list_diary, record_diary
+from geodata.workflow.filters import IssueFilter
+from geodata.workflow.idempotency import idempotency_scope, idempotent, request_hash
+from geodata.workflow.photos import photo_file
+from geodata.workflow.queries import (
     get_issue,
-    idempotency_scope,
-    idempotent,
     issue_timeline,
-    list_diary,
     list_domains,
-    photo_file,
     query_issues,
-    record_diary,
-    report_issue,
-    request_hash,
     resolve_issue_id,
     responsible_for_point,
 )
-from geodata.models import ISSUE_SOURCES
-from geodata.scope import Scope
-from geodata.vocab import KIND_LABELS
+from geodata.workflow.service import apply_transition, report_issue
 
 from .core import IDEMPOTENCY_HEADER, ApiError, Call, Registry, Result, header_token, json_ready
 
@@ -75,7 +69,7 @@ def _form_schema(model) -> dict:
 
 def run_idempotent(call: Call, op: str, compute, headers: dict | None = None) -> Result:
     """Honour an ``Idempotency-Key``: a retry returns the first answer. Keys are scoped to the
-    caller and operation (see ``geodata.issues.idempotency_scope``)."""
+    caller and operation (see ``geodata.workflow.idempotency.idempotency_scope``)."""
     headers = dict(headers or {})
     key = header_token(IDEMPOTENCY_HEADER)
     if key is None:
@@ -106,8 +100,8 @@ def meta(call: Call) -> Result:
         "domains": list_domains(call.session),
         "kinds": [{"code": k, "zh": v[0], "en": v[1]} for k, v in KIND_LABELS.items()],
         "sources": list(ISSUE_SOURCES),
-        "statuses": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.STATUS_LABELS.items()],
-        "actions": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.ACTION_LABELS.items()],
+        "statuses": [{"code": k, "zh": v[0], "en": v[1]} for k, v in STATUS_LABELS.items()],
+        "actions": [{"code": k, "zh": v[0], "en": v[1]} for k, v in ACTION_LABELS.items()],
         "roles": [{"code": k, "zh": v[0], "en": v[1]} for k, v in ROLE_LABELS.items()],
         "crs": ["wgs84", "cgcs2000", "gcj02"], "max_photo_bytes": s.max_photo_bytes,
         "max_photos": call.state.photos.max_count, "timezone": s.timezone,
@@ -160,9 +154,9 @@ def _bbox(value: str | None):
 def list_issues(call: Call) -> Result:
     """Officials see the grids they hold roles in; without X-Official-Id every grid, no personal data."""
     q: IssueQuery = call.query
-    f = IssueFilters(bbox=_bbox(q.bbox), grid=q.grid, status=_csv(q.status), domain=_csv(q.domain), kind=q.kind,
-                     source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,
-                     assignee_id=q.assignee_id, text=q.q)
+    f = IssueFilter(bbox=_bbox(q.bbox), grid=q.grid, statuses=_csv(q.status), domains=_csv(q.domain), kind=q.kind,
+                    source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,
+                    assignee_id=q.assignee_id, text=q.q)
     return Result(200, IssuePage, query_issues(call.session, f, call.actor.scope(), page=q.page,
                                                page_size=q.page_size, sort=q.sort, tz=call.tz))
 

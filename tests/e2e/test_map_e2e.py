@@ -9,10 +9,12 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geodata import mapdata as md
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.access.scope import Scope
+from geodata.maps import layers
+from geodata.maps import metrics as map_metrics
+from geodata.workflow.filters import IssueFilter
 from tests.e2e.conftest import csp_safe_waits, csp_violations, watch_csp
+from tests.world import TZ
 
 pytestmark = pytest.mark.e2e
 ALL = Scope.everything()
@@ -43,13 +45,13 @@ def wait_settled(page, ms: int = 400) -> None:
 @pytest.fixture(scope="module")
 def demo(map_engine):
     with Session(map_engine) as s:
-        street = md.street_code(s, ALL)
-        communities = md.grid_layer(s, ALL, 2)["features"]
+        street = layers.street_code(s, ALL)
+        communities = layers.grid_layer(s, ALL, 2)["features"]
         community = communities[3]["properties"]["code"]
-        detail = md.grid_detail(s, ALL, community)
-        blocks = [f["properties"]["code"] for f in md.grid_layer(s, ALL, 3)["features"]
+        detail = layers.grid_detail(s, ALL, community)
+        blocks = [f["properties"]["code"] for f in layers.grid_layer(s, ALL, 3)["features"]
                   if f["properties"]["parent_code"] == community]
-        street_detail = md.grid_detail(s, ALL, street)
+        street_detail = layers.grid_detail(s, ALL, street)
     return {"street": street, "street_name": street_detail.name, "community": community,
             "community_name": detail.name, "officials": [o.name for o in detail.officials],
             "blocks": blocks}
@@ -131,8 +133,8 @@ def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, 
     expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
     wait_settled(page, 800)
     with Session(map_engine) as s:
-        all_n = md.grid_counts(s, ALL, IssueFilter(), demo["community"]).counts.total
-        sent_n = md.grid_counts(s, ALL, IssueFilter(kind="sentiment"), demo["community"]).counts.total
+        all_n = map_metrics.grid_counts(s, ALL, IssueFilter(), demo["community"], tz=TZ).counts.total
+        sent_n = map_metrics.grid_counts(s, ALL, IssueFilter(kind="sentiment"), demo["community"], tz=TZ).counts.total
     expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{all_n:,}")
     before = page.locator("#marker-note").inner_text()
     page.locator("#f-kind label", has_text="社情").click()

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine
 
 from dashboard import ids
-from geodata.cluster import Cluster
-from geodata.migrate import upgrade
+from geodata.db.cluster import Cluster
+from geodata.db.migrate import upgrade
 from geodata.settings import PROJECT_ROOT, Settings
 from tests.e2e.conftest import LiveServer, csp_safe_waits, watch_csp
 

@@ -7,7 +7,7 @@ import socket
 import pytest
 from sqlalchemy.engine import make_url
 
-from geodata.dbadmin import create_database, drop_database
+from geodata.db.admin import create_database, drop_database
 from tests.conftest import SUFFIX
 from tests.world import run_gridwatch
 

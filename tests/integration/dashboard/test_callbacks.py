@@ -1,5 +1,5 @@
 """Callback logic without a browser: the pure shaping helpers, and the callback bodies on the demo
-database (they only go through geodata.mapdata)."""
+database (they only go through geodata.maps and geodata.workflow.queries)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,14 +12,17 @@ from dash import no_update
 from sqlalchemy import text as sql
 
 from dashboard import callbacks as cb
-from dashboard import i18n, ids, layout
+from dashboard import i18n, ids, layout, tiles
 from dashboard.callbacks import MapCtx
-from geodata import mapdata as md
-from geodata import notices
-from geodata.mapdata import IssueFilter
-from geodata.scope import Scope
+from geodata.access.scope import Scope
+from geodata.maps import heat, layers, live
+from geodata.maps import metrics as map_metrics
+from geodata.maps import search as map_search
 from geodata.settings import Settings
+from geodata.workflow import notices, queries
+from geodata.workflow.filters import IssueFilter
 from tests.conftest import DEMO_END
+from tests.world import TZ
 
 
 def _text(component) -> str:
@@ -45,7 +48,7 @@ def test_filter_from_controls():
     d = cb.filter_from_controls("problem", ["safety"], ["closed", "bogus"], "week", True, "per_km2")
     f = IssueFilter.from_dict(d)
     assert f == IssueFilter(kind="problem", domains=("safety",), statuses=("closed",), preset="week",
-                            overdue_only=True)
+                            overdue=True)
     assert cb.metric_of(d) == "per_km2"
     empty = cb.filter_from_controls("", [], None, "", False, "nonsense")
     assert IssueFilter.from_dict(empty) == IssueFilter() and cb.metric_of(empty) == cb.DEFAULT_METRIC
@@ -107,8 +110,8 @@ def test_selection_helpers():
 
 
 def test_search_targets():
-    hits = [md.SearchHit("grid", "东风 1", "Dongfeng 1", "41010200100100"),
-            md.SearchHit("issue", "WT1 x", "WT1 x", "41010200100101", 7)]
+    hits = [map_search.SearchHit("grid", "东风 1", "Dongfeng 1", "41010200100100"),
+            map_search.SearchHit("issue", "WT1 x", "WT1 x", "41010200100101", 7)]
     opts = cb.search_options(hits, "en")
     assert opts[0]["label"].startswith("Grid") and opts[1]["value"] == "issue:7:41010200100101"
     assert cb.search_target(opts[0]["value"]) == "?grid=41010200100100"
@@ -117,9 +120,9 @@ def test_search_targets():
 
 
 def test_heat_url_carries_filter_and_stamp():
-    url = cb.heat_url(IssueFilter(kind="sentiment", overdue_only=True), "1|x")
+    url = cb.heat_url(IssueFilter(kind="sentiment", overdue=True), "1|x")
     assert url.startswith("/tiles/heat/{z}/{x}/{y}.png?") and "k=sentiment" in url and "o=1" in url
-    assert url != cb.heat_url(IssueFilter(kind="sentiment", overdue_only=True), "2|y")
+    assert url != cb.heat_url(IssueFilter(kind="sentiment", overdue=True), "2|y")
 
 
 def test_i18n_formats():
@@ -135,7 +138,7 @@ def test_i18n_formats():
 
 
 def test_issue_rows_keep_titles_as_data():
-    row = md.IssueRow(1, "WT1", "problem", "safety", "<img src=x onerror=alert(1)>", "handling", True,
+    row = queries.IssueRow(1, "WT1", "problem", "safety", "<img src=x onerror=alert(1)>", "handling", True,
                       dt.datetime(2026, 11, 1, tzinfo=dt.UTC), None, None, "41010200100101")
     out = cb.issue_rows([row], "en", {"safety": ("安全生产", "Work safety")},
                         {"41010200100101": ("一网格", "Grid 1")})
@@ -167,8 +170,8 @@ def test_page_layout_builds_in_both_languages(mctx):
 
 def test_selection_and_panel_for_a_community(mctx):
     with mctx.session() as s:
-        street = md.street_code(s, mctx.scope)
-        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
+        street = layers.street_code(s, mctx.scope)
+        community = layers.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
     sel, viewport, crumbs, outline = cb.selection_outputs(mctx, f"?grid={community}", "zh")
     assert sel["code"] == community and sel["level"] == 2 and sel["parent"] == street
     assert viewport["transition"] == "flyToBounds" and outline["community"] == community
@@ -184,7 +187,7 @@ def test_selection_and_panel_for_a_community(mctx):
 
 def test_block_panel_shows_six_ones_chain(mctx):
     with mctx.session() as s:
-        block = md.grid_layer(s, mctx.scope, 3)["features"][0]["properties"]["code"]
+        block = layers.grid_layer(s, mctx.scope, 3)["features"][0]["properties"]["code"]
     sel, *_ = cb.selection_outputs(mctx, f"?grid={block}", "en")
     panel, _ = cb.panel_outputs(mctx, sel, None, "en")
     text = _text(panel)
@@ -193,15 +196,15 @@ def test_block_panel_shows_six_ones_chain(mctx):
 
 def test_choropleth_markers_heat_agree_with_filter(mctx):
     with mctx.session() as s:
-        street = md.street_code(s, mctx.scope)
-        detail = md.grid_detail(s, mctx.scope, street)
+        street = layers.street_code(s, mctx.scope)
+        detail = layers.grid_detail(s, mctx.scope, street)
     sel = {"code": street, "level": 1, "parent": None, "bbox": list(detail.bbox)}
     fd = cb.filter_from_controls("problem", [], [], "", False, "open")
     comm, block, legend = cb.choropleth_outputs(mctx, sel, fd, "en")
     assert len(comm["values"]) == 14 and block["values"] == {}
     assert len(comm["colors"]) == len(comm["breaks"]) + 1
     with mctx.session() as s:
-        counts = md.grid_counts(s, mctx.scope, IssueFilter.from_dict(fd), street).counts
+        counts = map_metrics.grid_counts(s, mctx.scope, IssueFilter.from_dict(fd), street, tz=TZ).counts
     assert sum(comm["values"].values()) == counts.open
     w, s_, e, n = detail.bbox
     bounds = [[s_, w], [n, e]]
@@ -219,7 +222,7 @@ def test_choropleth_markers_heat_agree_with_filter(mctx):
 
 def test_timeline_search_live(mctx):
     with mctx.session() as s:
-        rows = md.latest_issues(s, mctx.scope, IssueFilter(), None, 1)
+        rows = queries.latest_issues(s, mctx.scope, IssueFilter(), None, 1, tz=TZ)
     is_open, title, body = cb.timeline_outputs(mctx, rows[0].id, "en")
     assert is_open and rows[0].number in title and "Timeline" in _text(body)
     assert cb.timeline_outputs(mctx, -1, "en") == (False, "", [])
@@ -237,7 +240,7 @@ def test_search_pick_clears_the_box_and_flies_again(mctx):
     """A picked result is cleared from the search box, so the same result can be picked again;
     picking the place the URL already shows flies the map there again."""
     with mctx.session() as s:
-        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
+        community = layers.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
     value = f"grid:{community}"
     url, box, viewport = cb.navigate_outputs(mctx, ids.SEARCH, value, None, "", "zh")
     assert url == f"?grid={community}" and box is None and viewport is no_update
@@ -285,7 +288,7 @@ def test_create_dash_routes(demo_url):
 def test_public_scope_hides_phones(mctx):
     public = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=Scope.public())
     with public.session() as s:
-        community = md.grid_layer(s, public.scope, 2)["features"][0]["properties"]["code"]
+        community = layers.grid_layer(s, public.scope, 2)["features"][0]["properties"]["code"]
     panel, _ = cb.panel_outputs(public, {"code": community, "level": 2}, None, "zh")
     text = _text(panel)
     assert "tel:" not in text and "gw-official-phone" not in text
@@ -365,7 +368,7 @@ def test_count_legend_shows_whole_number_classes():
 
 def test_heat_legend_ramp_uses_the_tile_colour_stops():
     ramp = cb.heat_ramp_css()
-    for pos, r, g, b, a in md.HEAT_STOPS:
+    for pos, r, g, b, a in tiles.HEAT_STOPS:
         assert f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%" in ramp
     legend = cb.heat_legend(1200.0, "zh")
     assert legend[1].style == {"background": ramp}
@@ -423,21 +426,21 @@ def test_overlays_survive_the_language_switch(mctx):
 
 
 # -- no redundant work: each of these fails if the removed work comes back ------------------------
-def _spy(monkeypatch, name: str) -> list[tuple]:
-    """Count the calls to geodata.mapdata.<name> (the real function still runs on the demo db)."""
+def _spy(monkeypatch, module, name: str) -> list[tuple]:
+    """Count the calls to ``module.<name>`` (the real function still runs on the demo db)."""
     calls: list[tuple] = []
-    real = getattr(md, name)
+    real = getattr(module, name)
 
     def spy(*args, **kwargs):
         calls.append(args[2:])
         return real(*args, **kwargs)
-    monkeypatch.setattr(md, name, spy)
+    monkeypatch.setattr(module, name, spy)
     return calls
 
 
 def test_heat_scale_only_while_heat_is_ticked(mctx, monkeypatch):
     fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
-    calls = _spy(monkeypatch, "heat_scale")
+    calls = _spy(monkeypatch, heat, "heat_scale")
     assert not cb.heat_shown(None) and not cb.heat_shown([]) and not cb.heat_shown(["分级设色"])
     assert cb.heat_shown(["热力图"]) and cb.heat_shown(["Choropleth", "Heat map"])
     fd = cb.filter_from_controls("problem", [], [], "", False, "open")
@@ -468,8 +471,8 @@ def test_heat_scale_only_while_heat_is_ticked(mctx, monkeypatch):
 def test_grid_detail_loaded_once_per_selection(mctx, monkeypatch):
     fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
     with fresh.session() as s:
-        community = md.grid_layer(s, fresh.scope, 2)["features"][0]["properties"]["code"]
-    calls = _spy(monkeypatch, "grid_detail")
+        community = layers.grid_layer(s, fresh.scope, 2)["features"][0]["properties"]["code"]
+    calls = _spy(monkeypatch, layers, "grid_detail")
     sel, *_ = cb.selection_outputs(fresh, f"?grid={community}", "zh", "s1")
     panel, rows = cb.panel_outputs(fresh, sel, None, "zh", "s1")
     assert community in _text(panel) and rows
@@ -582,10 +585,10 @@ def test_page_open_loads_the_street_detail_once(mctx, monkeypatch):
     """The page layout reads the street's name and bbox from its detail; the selection callback that
     follows (no ?grid=, same live stamp) reuses that load instead of repeating its queries."""
     fresh = MapCtx(engine=mctx.engine, settings=mctx.settings, scope=mctx.scope)
-    calls = _spy(monkeypatch, "grid_detail")
+    calls = _spy(monkeypatch, layers, "grid_detail")
     with fresh.session() as s:
-        stamp = md.latest_change(s, fresh.scope)
-        street = md.street_code(s, fresh.scope)
+        stamp = live.latest_change(s, fresh.scope)
+        street = layers.street_code(s, fresh.scope)
     cb.body_outputs(fresh, "zh", None, stamp=stamp)
     sel, *_ = cb.selection_outputs(fresh, "", "zh", stamp)
     assert sel["code"] == street and calls == [(street,)]

@@ -211,12 +211,12 @@ def test_bad_paths_are_json_404(site, method, path):
 
 def test_a_bug_is_a_json_500_with_type_only_in_the_log(site, caplog, monkeypatch):
     """The one handler also covers real bugs: JSON body, the log names the type, not the message."""
-    from geodata import issues
+    from geodata.workflow import queries
 
     def boom(*a, **k):
         raise RuntimeError("secret-" + "1380000" * 2)  # the value, not this source line, must stay out
 
-    monkeypatch.setattr(issues, "list_domains", boom)
+    monkeypatch.setattr(queries, "list_domains", boom)
     monkeypatch.setattr("dashboard.api.v1.list_domains", boom)
     with caplog.at_level(logging.DEBUG):
         r = site.client().get("/api/v1/meta")

@@ -171,19 +171,19 @@ def test_like_wildcards_are_literal(world):
 
 
 def test_dashboard_search_cuts_long_text_and_treats_wildcards_literally(world):
-    from geodata import mapdata
-    from geodata.scope import Scope
+    from geodata.access.scope import Scope
+    from geodata.maps import search as map_search
 
     _, _, engine = world
     with open_session(engine) as s:
         everything = Scope.everything()
-        assert [h.label for h in mapdata.search(s, everything, "西社区")][:1] == ["西社区 41010200100100"]
-        assert mapdata.search(s, everything, "%") == [] and mapdata.search(s, everything, "_") == []
+        assert [h.label for h in map_search.search(s, everything, "西社区")][:1] == ["西社区 41010200100100"]
+        assert map_search.search(s, everything, "%") == [] and map_search.search(s, everything, "_") == []
         # an over-long text is cut (as-you-type box: no error), so a huge paste costs a short query
         long = "西社区" + "网" * 1_000_000
-        assert mapdata.search(s, everything, long) == []
+        assert map_search.search(s, everything, long) == []
         cut = "西社区" + "x" * 1_000_000
-        assert mapdata.search(s, everything, cut) == mapdata.search(s, everything, cut[:SEARCH_MAX_CHARS])
+        assert map_search.search(s, everything, cut) == map_search.search(s, everything, cut[:SEARCH_MAX_CHARS])
 
 
 # -- body and URL caps -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dashboard import callbacks as cb
 from dashboard import create_dash, ids, outage
 from dashboard.callbacks import MapCtx
 from geodata import db
-from geodata.scope import Scope
+from geodata.access.scope import Scope
 from geodata.settings import Settings
 
 DOWN = re.compile(r"⚠ 数据中断 自 \d{2}:\d{2}\"")

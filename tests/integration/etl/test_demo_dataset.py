@@ -9,15 +9,15 @@ import pytest
 import shapely
 from sqlalchemy import create_engine, text
 
-from etl.demo import AS_OF_TIME, DemoError, load_demo
+from etl.demo import AS_OF_TIME, DEMO_TZ, DemoError, load_demo
 from geodata import codes
-from geodata import workflow as wf
 from geodata.geometry import coverage_problems
 from geodata.models import ROLES_BY_LEVEL
-from geodata.workflow import SHANGHAI, DeadlinePolicy
+from geodata.workflow import rules as wf
+from geodata.workflow.rules import DeadlinePolicy
 from tests.conftest import DEMO_END, SUFFIX, _fresh_database
 
-AS_OF = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=SHANGHAI)
+AS_OF = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=DEMO_TZ)
 CLOSED = "status IN ('closed', 'evaluated')"
 
 
@@ -218,8 +218,8 @@ def test_deadlines_follow_the_domain_policy(db):
         d = policy[r.domain_code]
         p = DeadlinePolicy(d.sign_hours, d.handle_days if r.kind == "problem" else d.sentiment_handle_days)
         # the sign-for clock runs from the latest (re)assignment, the due date from the first one
-        assert r.sign_deadline == wf.deadlines(r.assigned_at, p)[0]
-        _, due = wf.deadlines(first_assign[r.id], p)
+        assert r.sign_deadline == wf.deadlines(r.assigned_at, p, DEMO_TZ)[0]
+        _, due = wf.deadlines(first_assign[r.id], p, DEMO_TZ)
         assert r.due_at == due + dt.timedelta(days=ext.get(r.id, 0)), r.id
 
 
@@ -331,7 +331,7 @@ def test_different_end_date_shifts_the_year(extra_engine):
         lo, hi = conn.execute(text("SELECT min(reported_at), max(reported_at) FROM issue")).one()
         closed = conn.execute(text(f"SELECT count(*) FROM issue WHERE {CLOSED}")).scalar_one()
         last = conn.execute(text("SELECT max(at) FROM issue_event")).scalar_one()
-    as_of = dt.datetime.combine(end, AS_OF_TIME, tzinfo=SHANGHAI)
+    as_of = dt.datetime.combine(end, AS_OF_TIME, tzinfo=DEMO_TZ)
     assert hi <= as_of and lo >= as_of - dt.timedelta(days=366) and last <= as_of
     assert hi > as_of - dt.timedelta(days=1)
     assert closed == 3130 + 1209

@@ -17,12 +17,12 @@ from shapely.geometry import LineString, Polygon, box
 from sqlalchemy import func, select
 
 from etl.grids_io import ImportOptions, ImportValidationError, export_grids, import_grids
-from geodata import grids as store
+from geodata.access.scope import Scope
 from geodata.codes import level_of
 from geodata.geometry import area_m2, gcj02_to_wgs84, to_metric_like, wgs84_to_gcj02
+from geodata.grids import store
 from geodata.models import Grid
-from geodata.scope import Scope
-from tests.world import run_gridwatch
+from tests.world import TZ, run_gridwatch
 
 UTC = dt.UTC
 OGRINFO = shutil.which("ogrinfo")
@@ -467,11 +467,13 @@ def test_replace_closes_old_versions_and_as_of_sees_them(empty_db, tmp_path):
     hist = store.grid_history(empty_db, "41010200300100")
     assert [(h.valid_from, h.valid_to) for h in hist] == [(T0, T1), (T1, None)]
     assert store.count_grids(empty_db, as_of=T0 - dt.timedelta(days=1)) == 0
-    # a naive time is business time (Asia/Shanghai, UTC+8): 2026-01-01 07:59 there is still 2025 in UTC
-    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 7, 59),
+    # a naive time is business time (tz; Asia/Shanghai, UTC+8): 2026-01-01 07:59 there is still 2025 in UTC
+    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 7, 59), tz=TZ,
                                codes=["41010200300100"])[0].valid_to == T1
-    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 8, 1),
+    assert store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 8, 1), tz=TZ,
                                codes=["41010200300100"])[0].valid_to is None
+    with pytest.raises(ValueError):  # without the zone a naive time means nothing
+        store.current_grids(empty_db, 2, as_of=dt.datetime(2026, 1, 1, 8, 1))
 
 
 def test_replace_cannot_predate_current_version(empty_db, tmp_path):
@@ -571,7 +573,7 @@ def test_export_as_of_and_fields(empty_db, tmp_path):
 # -- CLI ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cli_db_url(server_url):
-    from geodata.dbadmin import drop_database
+    from geodata.db.admin import drop_database
     from tests.conftest import SUFFIX, _fresh_database
 
     name = f"gridwatch_test_cli{SUFFIX}"

@@ -117,7 +117,7 @@ def test_cli_assign_points(server_url, tmp_path):
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from geodata.dbadmin import drop_database
+    from geodata.db.admin import drop_database
     from tests.conftest import SUFFIX
     from tests.world import scratch_database
 

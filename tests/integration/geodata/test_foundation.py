@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from geodata.cluster import Cluster
-from geodata.dbadmin import create_database, drop_database
-from geodata.migrate import current_revision, downgrade, head_revision, upgrade
+from geodata.db.admin import create_database, drop_database
+from geodata.db.cluster import Cluster
+from geodata.db.migrate import current_revision, downgrade, head_revision, upgrade
 from geodata.settings import PROJECT_ROOT, Settings
 
 EXPECTED_TABLES = {"grid", "official", "grid_assignment", "domain", "issue", "issue_event",

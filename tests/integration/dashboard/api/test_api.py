@@ -246,7 +246,7 @@ def test_idempotent_retry_returns_first_result(api):
 
 
 def test_two_anonymous_residents_with_one_key_do_not_block_each_other(api):
-    """Anonymous keys are scoped by the request itself (geodata.issues.idempotency_scope)."""
+    """Anonymous keys are scoped by the request itself (geodata.workflow.idempotency.idempotency_scope)."""
     before = counts(api)
     h = {"Idempotency-Key": "1"}  # a careless client: every install sends the same key
     a = post_report(api, {"title": "路灯不亮", "reporter_name": "张三", "reporter_phone": "13800000001"}, headers=h)

@@ -8,16 +8,14 @@ import pytest
 from pyproj import Geod
 from sqlalchemy import text
 
-from geodata.assignment import (
+from geodata.errors import DomainError, OutsideGridsError
+from geodata.geometry import to_wgs84, wgs84_to_gcj02
+from geodata.grids.assignment import (
     MAX_OVERRIDE_M,
-    OutsideGridsError,
-    ServiceError,
     locate_block,
     six_ones_chain,
-    to_wgs84,
 )
-from geodata.bulk_assignment import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
-from geodata.geometry import wgs84_to_gcj02
+from geodata.grids.bulk import CELL_DEG, FINE, assign_points_setwise, build_cell_index, grid_fingerprint
 from tests.world import B11, B12, B21, B22, C1, block_or_none, seed
 
 GEOD = Geod(ellps="WGS84")
@@ -105,20 +103,20 @@ def test_gcj02_input_is_converted(empty_db, world):
 
 
 def test_swapped_and_out_of_range_coordinates():
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(34.75, 113.63)
     assert err.value.code == "coordinates_swapped" and err.value.field == "lat"
     assert "swapped" in err.value.message_en and "填反" in err.value.message_zh
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(200.0, 34.0)
     assert err.value.code == "coordinate_out_of_range" and err.value.field == "lon"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, 95.0, "gcj02")
     assert err.value.field == "lat"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, float("nan"))
     assert err.value.code == "invalid_coordinate"
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         to_wgs84(113.0, 34.0, "bd09")
     assert err.value.field == "crs"
 
@@ -269,7 +267,7 @@ def test_cell_index_is_stored_reused_and_rebuilt_after_a_boundary_change(empty_d
 
 
 def test_cell_index_keeps_only_the_latest_few(empty_db, world):
-    from geodata.bulk_assignment import KEEP_INDEXES
+    from geodata.grids.bulk import KEEP_INDEXES
     for k in range(KEEP_INDEXES + 3):
         build_cell_index(empty_db, cell_deg=0.001 + k * 0.0001)
     assert empty_db.execute(text("SELECT count(*) FROM block_cell_index")).scalar_one() == KEEP_INDEXES
@@ -278,7 +276,7 @@ def test_cell_index_keeps_only_the_latest_few(empty_db, world):
 def test_points_beyond_the_raster_and_an_unusable_index(empty_db, world, monkeypatch):
     """Points far outside the blocks subscript beyond the raster (NULL, no error); when the raster would
     be too large the index says so and the GiST join gives the same answers."""
-    import geodata.bulk_assignment as ba
+    import geodata.grids.bulk as ba
     pts = [(0.0, 0.0), (-179.9, -89.9), (179.9, 89.9), (113.625, 34.755), (113.63, 34.75), (113.7, 34.75)]
     _pts(empty_db, "pts", pts)
     assert _assigned(empty_db, "pts", "r0") == {0: None, 1: None, 2: None, 3: B11, 4: B11, 5: None}
@@ -303,8 +301,8 @@ def test_an_index_in_use_is_not_pruned_by_another_transaction(server_url):
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
-    from geodata.bulk_assignment import KEEP_INDEXES
-    from geodata.dbadmin import drop_database
+    from geodata.db.admin import drop_database
+    from geodata.grids.bulk import KEEP_INDEXES
     from tests.world import scratch_database
 
     name = f"gridwatch_test_cellidx{os.getpid()}"

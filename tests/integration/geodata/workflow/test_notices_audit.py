@@ -7,9 +7,9 @@ import threading
 from sqlalchemy import create_engine, text
 
 from geodata.db import session_scope
-from geodata.notices import send_weekly_notices
+from geodata.workflow.notices import send_weekly_notices
 from tests.conftest import SUFFIX
-from tests.world import drop_database, scratch_database, seed
+from tests.world import TZ, drop_database, scratch_database, seed
 
 NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)
 
@@ -28,7 +28,7 @@ def test_concurrent_weekly_runs_deliver_once_per_leader(server_url):
                 with session_scope(engine) as s:
                     actor = world.actor(s, "operator")
                     barrier.wait()
-                    results[k] = send_weekly_notices(s, actor, now=NOW)
+                    results[k] = send_weekly_notices(s, actor, now=NOW, tz=TZ)
             except Exception as exc:
                 results[k] = exc
 

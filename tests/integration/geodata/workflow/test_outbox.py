@@ -1,4 +1,4 @@
-"""The dashboard's view of the weekly-notice outbox (geodata.notices.latest_outbox) and the demo's
+"""The dashboard's view of the weekly-notice outbox (geodata.workflow.notices.latest_outbox) and the demo's
 notices (etl.demo.add_weekly_notices), on a real PostGIS."""
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from etl.demo import AS_OF_TIME, NOTICE_SEND_DELAY, add_weekly_notices, last_complete_week, load_demo
-from geodata.assignment import ServiceError
-from geodata.notices import latest_outbox, mask_phones, send_weekly_notices
-from geodata.scope import Scope
-from geodata.workflow import SHANGHAI
+from geodata.access.scope import Scope
+from geodata.errors import DomainError
+from geodata.workflow.notices import latest_outbox, mask_phones, send_weekly_notices
 from tests.conftest import DEMO_END, SUFFIX
-from tests.world import B11, B21, C1, C2, STREET, drop_database, scratch_database, seed
+from tests.world import B11, B21, C1, C2, STREET, TZ, drop_database, scratch_database, seed
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
 NOW = dt.datetime(2026, 3, 4, 2, tzinfo=dt.UTC)   # Wednesday 10:00 in Shanghai
@@ -41,8 +40,8 @@ def box(empty_db):
     world = seed(empty_db)
     _insert_open_issue(empty_db, B11, "楼道堆物 联系人13812345678")
     operator = world.actor(empty_db, "operator")
-    last = send_weekly_notices(empty_db, operator, week_of=(NOW - dt.timedelta(days=7)).date(), now=NOW)
-    this = send_weekly_notices(empty_db, operator, now=NOW)
+    last = send_weekly_notices(empty_db, operator, week_of=(NOW - dt.timedelta(days=7)).date(), now=NOW, tz=TZ)
+    this = send_weekly_notices(empty_db, operator, now=NOW, tz=TZ)
     assert last["delivered"] == this["delivered"] == 4
     # one transaction: now() is the same for every row, so give them distinct, known times
     for k, n in enumerate(last["notices"] + this["notices"]):
@@ -54,7 +53,7 @@ def box(empty_db):
 
 
 def test_command_centre_sees_every_row_newest_first(empty_db, box):
-    view = latest_outbox(empty_db, CMD, now=NOW)
+    view = latest_outbox(empty_db, CMD, now=NOW, tz=TZ)
     assert (view.total, view.pending, len(view.items)) == (8, 4, 8)
     created = [i.created_at for i in view.items]
     assert created == sorted(created, reverse=True) and len(set(created)) == 8
@@ -74,7 +73,7 @@ def test_command_centre_sees_every_row_newest_first(empty_db, box):
 
 def test_scope_limits_rows_to_officials_of_grids_in_scope(empty_db, box):
     def recipients(scope):
-        view = latest_outbox(empty_db, scope, now=NOW)
+        view = latest_outbox(empty_db, scope, now=NOW, tz=TZ)
         return view.total, sorted({i.recipient for i in view.items})
 
     assert recipients(Scope.grids(C1)) == (4, ["网格长乙", "网格长甲"])
@@ -83,29 +82,29 @@ def test_scope_limits_rows_to_officials_of_grids_in_scope(empty_db, box):
     assert recipients(Scope.grids(STREET)) == (8, sorted(LEADERS))
     assert recipients(Scope.grids()) == (0, [])
     # a grid in scope lists only the recipient's grids in that scope
-    assert {i.grids for i in latest_outbox(empty_db, Scope.grids(B11), now=NOW).items} == {
+    assert {i.grids for i in latest_outbox(empty_db, Scope.grids(B11), now=NOW, tz=TZ).items} == {
         ((B11, "西社区一网格", "West Grid 1"),)}
     # an official whose assignment has ended is no longer in the grid's scope
     empty_db.execute(text("UPDATE grid_assignment SET valid_to = :t WHERE grid_code = :g"),
                      {"t": NOW - dt.timedelta(hours=1), "g": B21})
     assert recipients(Scope.grids(B21)) == (0, [])
-    assert latest_outbox(empty_db, CMD, now=NOW).total == 8
+    assert latest_outbox(empty_db, CMD, now=NOW, tz=TZ).total == 8
 
 
 def test_pages_and_counts(empty_db, box):
-    everything = [i.id for i in latest_outbox(empty_db, CMD, now=NOW).items]
-    first = latest_outbox(empty_db, CMD, limit=3, now=NOW)
-    second = latest_outbox(empty_db, CMD, limit=3, offset=3, now=NOW)
+    everything = [i.id for i in latest_outbox(empty_db, CMD, now=NOW, tz=TZ).items]
+    first = latest_outbox(empty_db, CMD, limit=3, now=NOW, tz=TZ)
+    second = latest_outbox(empty_db, CMD, limit=3, offset=3, now=NOW, tz=TZ)
     assert [i.id for i in first.items + second.items] == everything[:6]
     assert first.total == second.total == 8
-    counts = latest_outbox(empty_db, CMD, limit=0, now=NOW)
+    counts = latest_outbox(empty_db, CMD, limit=0, now=NOW, tz=TZ)
     assert (counts.items, counts.total, counts.pending) == ([], 8, 4)
     empty_db.execute(text("UPDATE outbox SET sent_at = created_at"))
-    assert latest_outbox(empty_db, CMD, limit=0, now=NOW).pending == 0
-    with pytest.raises(ServiceError):
-        latest_outbox(empty_db, CMD, limit=501)
-    with pytest.raises(ServiceError):
-        latest_outbox(empty_db, CMD, offset=-1)
+    assert latest_outbox(empty_db, CMD, limit=0, now=NOW, tz=TZ).pending == 0
+    with pytest.raises(DomainError):
+        latest_outbox(empty_db, CMD, limit=501, tz=TZ)
+    with pytest.raises(DomainError):
+        latest_outbox(empty_db, CMD, offset=-1, tz=TZ)
 
 
 def test_never_exposes_a_phone_number(empty_db, box):
@@ -114,7 +113,7 @@ def test_never_exposes_a_phone_number(empty_db, box):
     assert len(stored) == 2
     phones = empty_db.execute(text("SELECT phone FROM official")).scalars().all()
     for scope in (CMD, Scope.everything(personal_data=True), Scope.grids(B11)):
-        view = latest_outbox(empty_db, scope, now=NOW)
+        view = latest_outbox(empty_db, scope, now=NOW, tz=TZ)
         dumped = json.dumps([dataclasses.asdict(i) for i in view.items], default=str, ensure_ascii=False)
         assert not PHONE_RE.search(dumped), scope
         assert not any(p in dumped for p in phones)
@@ -135,14 +134,14 @@ def test_demo_notices_for_the_last_complete_week(db):
                               "WHERE role = 'grid_leader' AND valid_to IS NULL")).scalar_one()
     ids = add_weekly_notices(db, DEMO_END)       # DEMO_END is a Friday: last week is Mon 16 – Sun 22 Nov
     assert len(ids) == leaders > 0
-    as_of = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=SHANGHAI)
+    as_of = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=TZ)
     rows = _rows(db, ids)
     assert {r.subject for r in rows} == {"网格周通报 2026-11-16"}
     assert all(r.created_at == as_of and r.sent_at == as_of + NOTICE_SEND_DELAY and r.channel == "sms"
                for r in rows)
     assert all("11月16日—11月22日" in r.body and r.name in r.body for r in rows)
     assert sum("请优先处理" in r.body for r in rows) > 0 and not any(PHONE_RE.search(r.body) for r in rows)
-    view = latest_outbox(db, CMD, now=as_of)
+    view = latest_outbox(db, CMD, now=as_of, tz=TZ)
     mine = [i for i in view.items if i.id in set(ids)]
     assert len(mine) == leaders and all(i.sent and i.grids for i in mine)
     assert add_weekly_notices(db, DEMO_END) == []             # that week is already in the outbox

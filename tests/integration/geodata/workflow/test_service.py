@@ -11,32 +11,17 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from geodata import workflow as wf
+from geodata.access.scope import Scope
 from geodata.db import session_scope
-from geodata.issues import (
-    Actor,
-    ConflictError,
-    ForbiddenError,
-    IssueFilters,
-    NotFoundError,
-    ServiceError,
-    apply_transition,
-    diary_to_report,
-    evaluate,
-    extend,
-    get_issue,
-    idempotent,
-    issue_timeline,
-    list_diary,
-    query_issues,
-    reassign,
-    record_diary,
-    report_issue,
-    request_hash,
-    responsible_for_point,
-)
+from geodata.errors import ConflictError, DomainError, ForbiddenError, NotFoundError, TransitionError
 from geodata.models import Domain, Issue
-from geodata.scope import Scope
+from geodata.workflow import rules as wf
+from geodata.workflow.diary import diary_to_report, list_diary, record_diary
+from geodata.workflow.filters import IssueFilter
+from geodata.workflow.idempotency import idempotent, request_hash
+from geodata.workflow.identity import Actor
+from geodata.workflow.queries import get_issue, issue_timeline, query_issues, responsible_for_point
+from geodata.workflow.service import apply_transition, evaluate, extend, reassign, report_issue
 from tests.conftest import SUFFIX
 from tests.world import (
     B11,
@@ -46,6 +31,7 @@ from tests.world import (
     C1,
     C2,
     STREET,
+    TZ,
     counts,
     scratch_database,
     seed,
@@ -53,7 +39,7 @@ from tests.world import (
 )
 
 UTC = dt.UTC
-SH = wf.SHANGHAI
+SH = TZ
 T0 = dt.datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
 
 
@@ -87,7 +73,7 @@ def report(s, w, who=None, *, lon=113.625, lat=34.755, now=T0, **kw):
     args.update(kw)
     if who is None and "source" not in args:
         args["source"] = "resident"
-    return report_issue(s, w.actor(s, who), lon=lon, lat=lat, now=now, **args)
+    return report_issue(s, w.actor(s, who), lon=lon, lat=lat, now=now, **args, tz=TZ)
 
 
 def put_in_state(s, w, status, *, now=T0, assignee="handler"):
@@ -98,7 +84,7 @@ def put_in_state(s, w, status, *, now=T0, assignee="handler"):
     if status != wf.REPORTED:
         i.assignee_id = w.ids[assignee]
         i.assigned_at = now
-        sign, due = wf.deadlines(now, wf.DeadlinePolicy(2, 2))
+        sign, due = wf.deadlines(now, wf.DeadlinePolicy(2, 2), TZ)
         i.sign_deadline, i.due_at = sign, due
     if status in wf.CLOSED_STATUSES:
         i.closed_at = now + dt.timedelta(days=1)
@@ -131,7 +117,7 @@ def test_matrix_through_the_service(ms, status, action, role):
     now = T0 + dt.timedelta(hours=1)
     if legal:
         out = apply_transition(s, issue_id, action, actor, expected_version=before[1], note="理由说明",
-                               payload=_payload(s, w, issue_id, action), now=now)
+                               payload=_payload(s, w, issue_id, action), now=now, tz=TZ)
         assert out["status"] == (status if target is None else target)
         assert out["version"] == before[1] + 1
         after = snapshot(s, issue_id)
@@ -141,9 +127,9 @@ def test_matrix_through_the_service(ms, status, action, role):
         assert tuple(ev[:4]) == (action, status, out["status"], role)
         assert ev[4] == (w.ids[ROLE_ACTORS[role]] if ROLE_ACTORS[role] else None)
     else:
-        with pytest.raises(wf.TransitionError) as err:
+        with pytest.raises(TransitionError) as err:
             apply_transition(s, issue_id, action, actor, expected_version=before[1], note="理由说明",
-                             payload=_payload(s, w, issue_id, action), now=now)
+                             payload=_payload(s, w, issue_id, action), now=now, tz=TZ)
         assert err.value.code == ("illegal_transition" if status not in sources else "forbidden")
         assert err.value.message_zh and err.value.message_en
         assert snapshot(s, issue_id) == before  # nothing written
@@ -157,7 +143,7 @@ def test_report_by_every_role(ms, role):
     out = report(s, w, who, source="resident" if who is None else "patrol")
     assert out["status"] == wf.REPORTED and out["grid"]["code"] == B11
     assert counts(s) == (before[0] + 1, before[1] + 1)
-    tl = issue_timeline(s, out["id"], Scope.everything())
+    tl = issue_timeline(s, out["id"], Scope.everything(), tz=TZ)
     assert [e["action"] for e in tl] == ["report"] and tl[0]["to_status"] == wf.REPORTED
 
 
@@ -175,12 +161,12 @@ def test_happy_path_with_rework_report_to_evaluation(ms):
     for action, who, payload in steps:
         now += dt.timedelta(hours=3)
         out = apply_transition(s, iid, action, w.actor(s, who), expected_version=v, note="已处理完毕",
-                               payload=payload, now=now)
+                               payload=payload, now=now, tz=TZ)
         v = out["version"]
     assert out["status"] == wf.EVALUATED and out["satisfaction"] == 5 and out["rework_count"] == 1
     assert out["six_ones"]["assignee"]["id"] == w.ids["c1_secretary"]  # default assignee: 直接责任人
     assert out["actions"] == []
-    tl = get_issue(s, out["number"], Scope.everything())["timeline"]
+    tl = get_issue(s, out["number"], Scope.everything(), tz=TZ)["timeline"]
     assert [e["action"] for e in tl] == ["report"] + [a for a, _, _ in steps]
     assert [e["at"] for e in tl] == sorted(e["at"] for e in tl)
     assert tl[-1]["actor"] is None and tl[-1]["actor_role"] == "resident"
@@ -192,8 +178,8 @@ def test_stale_version_is_refused(ms):
     v = s.get(Issue, iid).version
     before = snapshot(s, iid)
     with pytest.raises(ConflictError) as err:
-        apply_transition(s, iid, "sign", w.actor(s, "handler"), expected_version=v - 1, now=T0)
-    assert err.value.code == "changed_by_someone_else" and err.value.status == 409
+        apply_transition(s, iid, "sign", w.actor(s, "handler"), expected_version=v - 1, now=T0, tz=TZ)
+    assert err.value.code == "changed_by_someone_else" and isinstance(err.value, ConflictError)
     assert "他人修改" in err.value.message_zh and "someone else" in err.value.message_en
     assert snapshot(s, iid) == before
 
@@ -219,8 +205,8 @@ def test_required_payloads_refused_without_writing(ms):
         iid = put_in_state(s, w, status)
         payload = {k: (w.ids[v] if k == "assignee_id" and isinstance(v, str) else v) for k, v in payload.items()}
         before = snapshot(s, iid)
-        with pytest.raises(ServiceError) as err:
-            apply_transition(s, iid, action, w.actor(s, who), note=note, payload=payload, now=T0)
+        with pytest.raises(DomainError) as err:
+            apply_transition(s, iid, action, w.actor(s, who), note=note, payload=payload, now=T0, tz=TZ)
         assert err.value.field == fld, (action, err.value)
         assert snapshot(s, iid) == before
 
@@ -228,23 +214,23 @@ def test_required_payloads_refused_without_writing(ms):
 def test_unknown_issue_action_and_report_via_transition(ms):
     s, w = ms
     with pytest.raises(NotFoundError):
-        apply_transition(s, 987654321, "sign", w.actor(s, "operator"), now=T0)
+        apply_transition(s, 987654321, "sign", w.actor(s, "operator"), now=T0, tz=TZ)
     iid = put_in_state(s, w, wf.REPORTED)
-    with pytest.raises(wf.TransitionError) as err:
-        apply_transition(s, iid, "explode", w.actor(s, "operator"), now=T0)
+    with pytest.raises(TransitionError) as err:
+        apply_transition(s, iid, "explode", w.actor(s, "operator"), now=T0, tz=TZ)
     assert err.value.code == "unknown_action"
-    with pytest.raises(ServiceError):
-        apply_transition(s, iid, "report", w.actor(s, "operator"), now=T0)
+    with pytest.raises(DomainError):
+        apply_transition(s, iid, "report", w.actor(s, "operator"), now=T0, tz=TZ)
 
 
 def test_roles_are_relative_to_the_issue_grid(ms):
     """A maintainer of the east community cannot dispatch a case in the west community."""
     s, w = ms
     iid = put_in_state(s, w, wf.REPORTED)
-    with pytest.raises(wf.TransitionError) as err:
-        apply_transition(s, iid, "assign", w.actor(s, "c2_maintainer"), now=T0)
+    with pytest.raises(TransitionError) as err:
+        apply_transition(s, iid, "assign", w.actor(s, "c2_maintainer"), now=T0, tz=TZ)
     assert err.value.code == "forbidden"
-    apply_transition(s, iid, "assign", w.actor(s, "c1_maintainer"), now=T0)
+    apply_transition(s, iid, "assign", w.actor(s, "c1_maintainer"), now=T0, tz=TZ)
 
 
 # -- deadlines, overdue, time zones ---------------------------------------------------------------
@@ -252,7 +238,7 @@ def test_deadlines_per_domain_and_kind_across_the_new_year(ms):
     s, w = ms
     late_evening = dt.datetime(2026, 12, 31, 15, 30, tzinfo=UTC)  # 23:30 on 31 Dec in Beijing
     p = report(s, w, "b11_leader", source="patrol", now=late_evening)
-    out = apply_transition(s, p["id"], "assign", w.actor(s, "operator"), now=late_evening)
+    out = apply_transition(s, p["id"], "assign", w.actor(s, "operator"), now=late_evening, tz=TZ)
     # sanitation: sign within 2 h, handle within 2 local days → end of 2 Jan 2027 in Beijing
     assert out["sign_deadline"] == dt.datetime(2027, 1, 1, 1, 30, tzinfo=SH)
     assert out["due_at"] == dt.datetime(2027, 1, 2, 23, 59, 59, tzinfo=SH)
@@ -263,12 +249,12 @@ def test_deadlines_per_domain_and_kind_across_the_new_year(ms):
     assert [dt.datetime.fromisoformat(r["due"]) for r in ws] == sorted(dt.datetime.fromisoformat(r["due"]) for r in ws)
     # sentiment reports in the same domain use the sentiment deadline (5 days)
     p2 = report(s, w, "b11_leader", source="visit", kind="sentiment", now=late_evening)
-    out2 = apply_transition(s, p2["id"], "assign", w.actor(s, "operator"), now=late_evening)
+    out2 = apply_transition(s, p2["id"], "assign", w.actor(s, "operator"), now=late_evening, tz=TZ)
     assert out2["due_at"] == dt.datetime(2027, 1, 5, 23, 59, 59, tzinfo=SH)
     # deadlines are configurable per domain
     s.get(Domain, "sanitation").handle_days = 10
     p3 = report(s, w, "b11_leader", source="patrol", now=late_evening)
-    out3 = apply_transition(s, p3["id"], "assign", w.actor(s, "operator"), now=late_evening)
+    out3 = apply_transition(s, p3["id"], "assign", w.actor(s, "operator"), now=late_evening, tz=TZ)
     assert out3["due_at"] == dt.datetime(2027, 1, 10, 23, 59, 59, tzinfo=SH)
 
 
@@ -285,35 +271,35 @@ def test_overdue_is_derived_from_due_and_now(ms):
     s, w = ms
     assigned = dt.datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
     iid = report(s, w, "b11_leader", source="patrol", now=assigned)["id"]
-    out = apply_transition(s, iid, "assign", w.actor(s, "operator"), now=assigned)
+    out = apply_transition(s, iid, "assign", w.actor(s, "operator"), now=assigned, tz=TZ)
     due = out["due_at"]
     just_before, just_after = due - dt.timedelta(seconds=1), due + dt.timedelta(seconds=1)
-    assert not get_issue(s, iid, Scope.everything(), now=just_before)["overdue"]
-    assert get_issue(s, iid, Scope.everything(), now=just_after)["overdue"]
-    f = IssueFilters(overdue=True, numbers=(out["number"],))
-    assert query_issues(s, f, Scope.everything(), now=just_before)["total"] == 0
-    assert query_issues(s, f, Scope.everything(), now=just_after)["total"] == 1
-    assert query_issues(s, IssueFilters(overdue=False, numbers=(out["number"],)), Scope.everything(),
-                        now=just_before)["total"] == 1
+    assert not get_issue(s, iid, Scope.everything(), now=just_before, tz=TZ)["overdue"]
+    assert get_issue(s, iid, Scope.everything(), now=just_after, tz=TZ)["overdue"]
+    f = IssueFilter(overdue=True, numbers=(out["number"],))
+    assert query_issues(s, f, Scope.everything(), now=just_before, tz=TZ)["total"] == 0
+    assert query_issues(s, f, Scope.everything(), now=just_after, tz=TZ)["total"] == 1
+    assert query_issues(s, IssueFilter(overdue=False, numbers=(out["number"],)), Scope.everything(),
+                        now=just_before, tz=TZ)["total"] == 1
     # the sign deadline is 2 hours after assignment
-    assert get_issue(s, iid, Scope.everything(), now=assigned + dt.timedelta(hours=3))["sign_overdue"]
+    assert get_issue(s, iid, Scope.everything(), now=assigned + dt.timedelta(hours=3), tz=TZ)["sign_overdue"]
     # closed before the due date: never overdue afterwards; closed late: overdue for good
     v = out["version"]
     for action, who in [("sign", "c1_secretary"), ("handle", "c1_secretary"), ("feedback", "c1_secretary"),
                         ("verify", "operator")]:
         v = apply_transition(s, iid, action, w.actor(s, who), expected_version=v, note="完成",
-                             now=assigned + dt.timedelta(hours=1))["version"]
-    late = apply_transition(s, iid, "close", w.actor(s, "operator"), expected_version=v, now=just_after)
+                             now=assigned + dt.timedelta(hours=1), tz=TZ)["version"]
+    late = apply_transition(s, iid, "close", w.actor(s, "operator"), expected_version=v, now=just_after, tz=TZ)
     assert late["overdue"] and late["timeline" if False else "closed_at"] == just_after
-    assert get_issue(s, iid, Scope.everything(), now=just_after + dt.timedelta(days=30))["overdue"]
+    assert get_issue(s, iid, Scope.everything(), now=just_after + dt.timedelta(days=30), tz=TZ)["overdue"]
 
 
 def test_sign_late_is_recorded(ms):
     s, w = ms
     iid = put_in_state(s, w, wf.ASSIGNED)
     late = T0 + dt.timedelta(hours=5)
-    apply_transition(s, iid, "sign", w.actor(s, "handler"), now=late)
-    ev = issue_timeline(s, iid, Scope.everything())[-1]
+    apply_transition(s, iid, "sign", w.actor(s, "handler"), now=late, tz=TZ)
+    ev = issue_timeline(s, iid, Scope.everything(), tz=TZ)[-1]
     assert ev["action"] == "sign" and ev["data"]["late"] is True
 
 
@@ -321,20 +307,20 @@ def test_extend_reassign_and_evaluate_helpers(ms):
     s, w = ms
     iid = put_in_state(s, w, wf.HANDLING)
     old_due = s.get(Issue, iid).due_at
-    out = extend(s, iid, w.actor(s, "c1_leader"), new_due=dt.date(2026, 11, 20), reason="需协调产权单位", now=T0)
+    out = extend(s, iid, w.actor(s, "c1_leader"), new_due=dt.date(2026, 11, 20), reason="需协调产权单位", now=T0, tz=TZ)
     assert out["due_at"] == dt.datetime(2026, 11, 20, 23, 59, 59, tzinfo=SH) and out["status"] == wf.HANDLING
-    ev = issue_timeline(s, iid, Scope.everything())[-1]
+    ev = issue_timeline(s, iid, Scope.everything(), tz=TZ)[-1]
     assert ev["action"] == "extend" and ev["data"]["approver_id"] == w.ids["c1_leader"]
     assert dt.datetime.fromisoformat(ev["data"]["old_due"]) == old_due
     assert dt.datetime.fromisoformat(out["six_ones"]["worksheet"][-1]["due"]) == out["due_at"]
     # 推诿: every reassignment is counted; the due date does not move
     for n, target in enumerate(["handler2", "handler", "handler2"], start=1):
         out = reassign(s, iid, w.actor(s, "operator"), assignee_id=w.ids[target], reason="不属于本单位职责",
-                       now=T0 + dt.timedelta(hours=n))
+                       now=T0 + dt.timedelta(hours=n), tz=TZ)
         assert out["reassign_count"] == n and out["status"] == wf.ASSIGNED and out["signed_at"] is None
         assert out["due_at"] == dt.datetime(2026, 11, 20, 23, 59, 59, tzinfo=SH)
     cid = put_in_state(s, w, wf.CLOSED)
-    out = evaluate(s, cid, Actor.resident(), satisfaction=3, comment="处理较慢", now=T0)
+    out = evaluate(s, cid, Actor.resident(), satisfaction=3, comment="处理较慢", now=T0, tz=TZ)
     assert out["status"] == wf.EVALUATED and out["satisfaction"] == 3
 
 
@@ -343,16 +329,16 @@ def test_personal_data_only_for_officials_in_scope(ms):
     s, w = ms
     out = report(s, w, None, reporter_name="王女士", reporter_phone="13912345678")
     assert out["reporter"] is None  # the report answer itself never carries personal data
-    public = get_issue(s, out["id"], Scope.public())
+    public = get_issue(s, out["id"], Scope.public(), tz=TZ)
     assert public["reporter"] is None and public["six_ones"]["grid_leader"]["phone"] is None
     assert public["six_ones"]["grid_leader"]["name"] == "网格长甲"
-    op = get_issue(s, out["id"], w.actor(s, "operator").scope())
+    op = get_issue(s, out["id"], w.actor(s, "operator").scope(), tz=TZ)
     assert op["reporter"] == {"name": "王女士", "phone": "13912345678"}
     assert op["six_ones"]["grid_leader"]["phone"]
     with pytest.raises(NotFoundError):  # outside the east community official's scope
-        get_issue(s, out["id"], w.actor(s, "c2_secretary").scope())
+        get_issue(s, out["id"], w.actor(s, "c2_secretary").scope(), tz=TZ)
     # the leader of this block sees it, with personal data
-    assert get_issue(s, out["id"], w.actor(s, "b11_leader").scope())["reporter"]["name"] == "王女士"
+    assert get_issue(s, out["id"], w.actor(s, "b11_leader").scope(), tz=TZ)["reporter"]["name"] == "王女士"
 
 
 def test_query_filters(ms):
@@ -366,35 +352,35 @@ def test_query_filters(ms):
     every = Scope.everything()
 
     def q(**kw):
-        return [i["number"] for i in query_issues(s, IssueFilters(numbers=tuple(nums), **kw), every,
-                                                  sort="reported_at", now=T0)["items"]]
+        return [i["number"] for i in query_issues(s, IssueFilter(numbers=tuple(nums), **kw), every,
+                                                  sort="reported_at", now=T0, tz=TZ)["items"]]
 
     assert q() == nums
     assert q(grid=C1) == nums[:2] and q(grid=B22) == nums[3:] and q(grid=STREET) == nums
     assert q(bbox=(113.62, 34.74, 113.629, 34.759)) == nums[:2]
-    assert q(domain=("sanitation",)) == [nums[0], nums[2]]
+    assert q(domains=("sanitation",)) == [nums[0], nums[2]]
     assert q(kind="sentiment") == [nums[2]]
-    assert q(status=("reported",)) == nums and q(status=("closed",)) == []
+    assert q(statuses=("reported",)) == nums and q(statuses=("closed",)) == []
     assert q(reported_from=T0 + dt.timedelta(days=1), reported_to=T0 + dt.timedelta(days=3)) == nums[1:3]
     assert q(open=True) == nums
-    page = query_issues(s, IssueFilters(numbers=tuple(nums)), every, page=2, page_size=3, sort="-reported_at")
+    page = query_issues(s, IssueFilter(numbers=tuple(nums)), every, page=2, page_size=3, sort="-reported_at", tz=TZ)
     assert page["total"] == 4 and page["pages"] == 2 and [i["number"] for i in page["items"]] == nums[:1]
     # scope: the east community's secretary sees only the east issues
-    east = query_issues(s, IssueFilters(numbers=tuple(nums)), w.actor(s, "c2_secretary").scope())
+    east = query_issues(s, IssueFilter(numbers=tuple(nums)), w.actor(s, "c2_secretary").scope(), tz=TZ)
     assert {i["number"] for i in east["items"]} == set(nums[2:])
-    bad = [({"grid": "123"}, "grid"), ({"status": ("open",)}, "status"), ({"domain": ("x",)}, "domain"),
+    bad = [({"grid": "123"}, "grid"), ({"statuses": ("open",)}, "status"), ({"domains": ("x",)}, "domain"),
            ({"kind": "other"}, "kind"), ({"bbox": (113.64, 34.74, 113.62, 34.76)}, "bbox"),
            ({"bbox": (34.74, 113.62, 34.76, 113.64)}, "bbox.min_lat"),
            ({"reported_from": dt.datetime(2026, 1, 1)}, "from")]
     for kw, fld in bad:
-        with pytest.raises(ServiceError) as err:
-            query_issues(s, IssueFilters(**kw), every)
+        with pytest.raises(DomainError) as err:
+            query_issues(s, IssueFilter(**kw), every, tz=TZ)
         assert err.value.field == fld, kw
-    with pytest.raises(ServiceError) as err:
-        query_issues(s, IssueFilters(), every, sort="title")
+    with pytest.raises(DomainError) as err:
+        query_issues(s, IssueFilter(), every, sort="title", tz=TZ)
     assert err.value.field == "sort"
-    with pytest.raises(ServiceError) as err:
-        query_issues(s, IssueFilters(), every, page_size=1000)
+    with pytest.raises(DomainError) as err:
+        query_issues(s, IssueFilter(), every, page_size=1000, tz=TZ)
     assert err.value.field == "page_size"
 
 
@@ -408,16 +394,16 @@ def test_report_validation_writes_nothing(ms):
     for kw, fld in bad:
         args = {"kind": "problem", "domain": "sanitation", "title": "t", "lon": 113.625, "lat": 34.755, "source": "resident"}
         args.update(kw)
-        with pytest.raises(ServiceError) as err:
-            report_issue(s, Actor.resident(), now=T0, **args)
+        with pytest.raises(DomainError) as err:
+            report_issue(s, Actor.resident(), now=T0, **args, tz=TZ)
         assert err.value.field == fld, (kw, err.value)
     assert counts(s) == before
     # the operator override attaches an outside point to the nearest block, distance recorded
     out = report_issue(s, w.actor(s, "operator"), kind="problem", domain="sanitation", title="界外", lon=113.645,
-                       lat=34.745, source="platform", nearest_override=True, now=T0)
+                       lat=34.745, source="platform", nearest_override=True, now=T0, tz=TZ)
     assert out["grid"]["code"] == B22 and out["placement"]["method"] == "nearest"
     assert 400 < out["placement"]["distance_m"] < 500
-    assert issue_timeline(s, out["id"], Scope.everything())[0]["data"]["distance_m"] == out["placement"]["distance_m"]
+    assert issue_timeline(s, out["id"], Scope.everything(), tz=TZ)[0]["data"]["distance_m"] == out["placement"]["distance_m"]
 
 
 def test_gcj02_report_and_shared_edge_recorded(ms):
@@ -448,24 +434,24 @@ def test_patrol_diary_and_turning_a_finding_into_a_report(ms):
     s, w = ms
     track = {"type": "LineString", "coordinates": [[113.621, 34.751], [113.625, 34.755], [113.628, 34.758]]}
     d = record_diary(s, w.actor(s, "b11_leader"), kind="patrol", started_at=T0, ended_at=T0 + dt.timedelta(hours=1),
-                     track=track, households=12, shops=3, findings="3号楼下水道堵塞", now=T0 + dt.timedelta(hours=2))
+                     track=track, households=12, shops=3, findings="3号楼下水道堵塞", now=T0 + dt.timedelta(hours=2), tz=TZ)
     assert d["grid_code"] == B11 and d["track"]["type"] == "LineString"
-    listed = list_diary(s, w.actor(s, "c1_secretary").scope(), grid=C1)
+    listed = list_diary(s, w.actor(s, "c1_secretary").scope(), grid=C1, tz=TZ)
     assert [x["id"] for x in listed["items"]] == [d["id"]]
-    assert list_diary(s, w.actor(s, "c2_secretary").scope())["total"] == 0
+    assert list_diary(s, w.actor(s, "c2_secretary").scope(), tz=TZ)["total"] == 0
     out = diary_to_report(s, d["id"], w.actor(s, "b11_leader"), kind="problem", domain="livelihood",
-                          title="下水道堵塞", now=T0 + dt.timedelta(hours=2))
+                          title="下水道堵塞", now=T0 + dt.timedelta(hours=2), tz=TZ)
     assert out["source"] == "patrol" and out["description"] == "3号楼下水道堵塞" and out["lon"] == 113.628
     with pytest.raises(ConflictError):
-        diary_to_report(s, d["id"], w.actor(s, "b11_leader"), kind="problem", domain="livelihood", title="again")
+        diary_to_report(s, d["id"], w.actor(s, "b11_leader"), kind="problem", domain="livelihood", title="again", tz=TZ)
     with pytest.raises(ForbiddenError):
-        record_diary(s, Actor.resident(), kind="patrol", started_at=T0)
+        record_diary(s, Actor.resident(), kind="patrol", started_at=T0, tz=TZ)
     with pytest.raises(ForbiddenError):  # no role in the east community
-        record_diary(s, w.actor(s, "b11_leader"), kind="visit", started_at=T0, grid_code=B21)
-    with pytest.raises(ServiceError) as err:
-        record_diary(s, w.actor(s, "b11_leader"), kind="visit", started_at=T0, ended_at=T0 - dt.timedelta(hours=1))
+        record_diary(s, w.actor(s, "b11_leader"), kind="visit", started_at=T0, grid_code=B21, tz=TZ)
+    with pytest.raises(DomainError) as err:
+        record_diary(s, w.actor(s, "b11_leader"), kind="visit", started_at=T0, ended_at=T0 - dt.timedelta(hours=1), tz=TZ)
     assert err.value.field == "ended_at"
-    v = record_diary(s, w.actor(s, "b12_leader"), kind="visit", started_at=T0, households=5, now=T0)
+    v = record_diary(s, w.actor(s, "b12_leader"), kind="visit", started_at=T0, households=5, now=T0, tz=TZ)
     assert v["grid_code"] == B12 and v["track"] is None
 
 
@@ -475,7 +461,7 @@ def test_idempotent_same_key_same_result_one_row(ms):
     body = {"kind": "problem", "domain": "sanitation", "title": "重复上报", "lon": 113.625, "lat": 34.755, "source": "resident"}
 
     def compute():
-        out = report_issue(s, Actor.resident(), now=T0, **body)
+        out = report_issue(s, Actor.resident(), now=T0, **body, tz=TZ)
         return 201, {"id": out["id"], "number": out["number"]}
 
     h = request_hash(sorted(body.items()))
@@ -483,9 +469,9 @@ def test_idempotent_same_key_same_result_one_row(ms):
     second = idempotent(s, "anon:report:k1", h, compute)
     assert first[:2] == second[:2] and not first[2] and second[2]
     assert counts(s) == (before[0] + 1, before[1] + 1)
-    with pytest.raises(ServiceError) as err:
+    with pytest.raises(DomainError) as err:
         idempotent(s, "anon:report:k1", request_hash("other"), compute)
-    assert err.value.code == "idempotency_key_reused" and err.value.status == 422
+    assert err.value.code == "idempotency_key_reused" and type(err.value) is DomainError
     assert counts(s) == (before[0] + 1, before[1] + 1)
 
 
@@ -507,7 +493,7 @@ def _assigned_issue(engine, world):
     with session_scope(engine) as s:
         iid = report(s, world, "b11_leader", source="patrol")["id"]
         out = apply_transition(s, iid, "assign", world.actor(s, "operator"), payload={"assignee_id": world.ids["handler"]},
-                               now=T0)
+                               now=T0, tz=TZ)
     return iid, out["version"]
 
 
@@ -526,7 +512,7 @@ def test_two_concurrent_transitions_exactly_one_wins(committed):
                     note = "改派" if action == "reassign" else ""
                     payload = {"assignee_id": world.ids["handler2"]}
                     results[k] = apply_transition(s, iid, action, actor, expected_version=v, note=note,
-                                                  payload=payload, now=T0 + dt.timedelta(hours=1))["status"]
+                                                  payload=payload, now=T0 + dt.timedelta(hours=1), tz=TZ)["status"]
             except ConflictError as exc:
                 results[k] = exc
 
@@ -551,14 +537,14 @@ def test_a_transition_waiting_on_an_uncommitted_one_gets_a_conflict(committed):
     iid, v = _assigned_issue(engine, world)
     first = Session(engine)
     first.begin()
-    apply_transition(first, iid, "sign", world.actor(first, "handler"), expected_version=v, now=T0)  # not committed
+    apply_transition(first, iid, "sign", world.actor(first, "handler"), expected_version=v, now=T0, tz=TZ)  # not committed
     outcome: list = []
 
     def second() -> None:
         try:
             with session_scope(engine) as s:
                 apply_transition(s, iid, "reassign", world.actor(s, "operator"), expected_version=v, note="改派",
-                                 payload={"assignee_id": world.ids["handler2"]}, now=T0)
+                                 payload={"assignee_id": world.ids["handler2"]}, now=T0, tz=TZ)
             outcome.append("won")
         except ConflictError as exc:
             outcome.append(exc.code)
@@ -586,7 +572,7 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_issue(committed):
             barrier.wait()
 
             def compute():
-                out = report_issue(s, Actor.resident(), now=T0, **body)
+                out = report_issue(s, Actor.resident(), now=T0, **body, tz=TZ)
                 return 201, {"id": out["id"]}
 
             answers.append(idempotent(s, "anon:report:same", request_hash(sorted(body.items())), compute))
@@ -600,3 +586,36 @@ def test_concurrent_retries_with_one_idempotency_key_make_one_issue(committed):
     assert sorted(a[2] for a in answers) == [False, True, True]
     with Session(engine) as s:
         assert s.execute(text("SELECT count(*) FROM issue")).scalar_one() == before + 1
+
+
+# -- one visibility rule for every issue read -----------------------------------------------------
+def test_the_responsibility_chain_sees_its_issue_in_every_read(ms):
+    """An assignee who holds no grid (a functional department) sees the issue assigned to them in the
+    API's page, its detail and timeline, and the map's list, markers, counts and panel — the same rule
+    (geodata.access.visibility) everywhere; an official with no link to it sees it nowhere."""
+    from geodata.maps import markers as map_markers
+    from geodata.maps import metrics as map_metrics
+    from geodata.workflow import queries
+
+    s, w = ms
+    iid = put_in_state(s, w, wf.HANDLING, assignee="handler")
+    number = s.get(Issue, iid).number
+    only = IssueFilter(numbers=(number,))
+    box = (113.5, 34.6, 113.8, 34.9)
+    for who, sees in (("handler", True), ("handler2", False), ("c2_secretary", False)):
+        scope = w.actor(s, who).scope()
+        assert scope.roots == frozenset() or who == "c2_secretary"
+        page = query_issues(s, only, scope, now=T0, tz=TZ)
+        assert (page["total"] == 1) is sees, who
+        assert (queries.find_issue(s, iid, scope) is not None) is sees, who
+        assert (queries.issue_detail(s, scope, iid, T0) is not None) is sees, who
+        assert bool(queries.latest_issues(s, scope, only, None, as_of=T0, tz=TZ)) is sees, who
+        assert (map_metrics.grid_counts(s, scope, only, None, T0, tz=TZ).counts.total == 1) is sees, who
+        pts = map_markers.markers(s, scope, only, box, as_of=T0, tz=TZ).data["features"]
+        assert (len(pts) == 1) is sees, who
+        assert (map_markers.issue_popup(s, scope, iid, T0) is not None) is sees, who
+        if sees:
+            assert get_issue(s, iid, scope, tz=TZ)["six_ones"]["assignee"]["phone"]  # on the chain: personal data
+        else:
+            with pytest.raises(NotFoundError):
+                issue_timeline(s, iid, scope, tz=TZ)

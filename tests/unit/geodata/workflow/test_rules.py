@@ -4,7 +4,11 @@ import itertools
 
 import pytest
 
-from geodata import workflow as wf
+from geodata.clock import zone
+from geodata.settings import DEFAULT_TIMEZONE
+from geodata.workflow import rules as wf
+
+TZ = zone(DEFAULT_TIMEZONE)
 
 UTC = dt.UTC
 
@@ -45,12 +49,12 @@ def test_unknown_action():
 def test_deadlines_local_days():
     # 23:30 Beijing time on 31 Dec is 15:30 UTC; handling days count in Asia/Shanghai calendar days
     assigned = dt.datetime(2026, 12, 31, 15, 30, tzinfo=UTC)
-    sign, due = wf.deadlines(assigned, wf.DeadlinePolicy(sign_hours=2, handle_days=3))
+    sign, due = wf.deadlines(assigned, wf.DeadlinePolicy(sign_hours=2, handle_days=3), TZ)
     assert sign == dt.datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
-    assert due.astimezone(wf.SHANGHAI) == dt.datetime(2027, 1, 3, 23, 59, 59, tzinfo=wf.SHANGHAI)
+    assert due.astimezone(TZ) == dt.datetime(2027, 1, 3, 23, 59, 59, tzinfo=TZ)
     assert due.astimezone(UTC) == dt.datetime(2027, 1, 3, 15, 59, 59, tzinfo=UTC)
     with pytest.raises(ValueError):
-        wf.deadlines(dt.datetime(2026, 1, 1), wf.DeadlinePolicy(1, 1))
+        wf.deadlines(dt.datetime(2026, 1, 1), wf.DeadlinePolicy(1, 1), TZ)
 
 
 def test_overdue_is_derived():
@@ -65,7 +69,7 @@ def test_overdue_is_derived():
 
 def test_worksheet_backwards_from_due():
     assigned = dt.datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
-    sign, due = wf.deadlines(assigned, wf.DeadlinePolicy(2, 10))
+    sign, due = wf.deadlines(assigned, wf.DeadlinePolicy(2, 10), TZ)
     rows = wf.worksheet(assigned, sign, due)
     dues = [dt.datetime.fromisoformat(r["due"]) for r in rows]
     assert dues == sorted(dues) and dues[-1] == due and rows[0]["step"] == "sign"

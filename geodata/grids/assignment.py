@@ -5,7 +5,7 @@
 (``ST_Covers``: interior or boundary, so no point inside the street can fall into a crack between
 two grids). A point on a shared edge is covered by two grids and one on a shared vertex by three or
 more; of those the grid with the **lowest code** wins. The same rule is used by the single-point
-lookup (:func:`locate_block`), by the set-wise bulk assignment (:func:`geodata.bulk_assignment.assign_points_setwise`) and by
+lookup (:func:`locate_block`), by the set-wise bulk assignment (:func:`geodata.grids.bulk.assign_points_setwise`) and by
 the per-point baseline, so all three give identical answers.
 
 **Outside every grid.** Refused with :class:`OutsideGridsError`, which reports the nearest block grid
@@ -13,88 +13,25 @@ and its distance in metres (``ST_Distance`` on geography). Only an explicit oper
 (``nearest=True``) attaches such a point to the nearest block grid, and only within
 ``MAX_OVERRIDE_M`` metres; the distance is reported with the result.
 
-**Coordinates.** Stored in EPSG:4326. WGS84 and CGCS2000 (EPSG:4490) are taken as is; GCJ-02
-(AMap/Gaode, Tencent) is converted on input (:func:`to_wgs84`). Latitudes outside ±90° that would be
-valid longitudes are reported as a probable lat/lon swap.
-
-This is the lowest layer of the service code; :class:`ServiceError` (the bilingual, field-naming
-error every service function raises) lives here so that ``issues`` and ``notices`` can share it.
+Coordinates arrive in WGS84 (EPSG:4326) here; input in other systems is converted by
+:func:`geodata.geometry.to_wgs84` first.
 """
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .geometry import gcj02_to_wgs84
+from geodata.codes import lineage
+from geodata.errors import OutsideGridsError
+from geodata.geometry import check_lon_lat
 
 UTC = dt.UTC
 
 #: Largest distance (metres) at which an operator override may attach an outside point.
 MAX_OVERRIDE_M = 5000.0
-
-#: Coordinate systems accepted on input.
-CRS_WGS84, CRS_CGCS2000, CRS_GCJ02 = "wgs84", "cgcs2000", "gcj02"
-INPUT_CRS = (CRS_WGS84, CRS_CGCS2000, CRS_GCJ02)
-
-
-class ServiceError(ValueError):
-    """A refused request: machine code, Chinese and English message, the offending field, and the
-    HTTP status the API maps it to. Raised before anything is written."""
-
-    status = 422
-
-    def __init__(self, code: str, message_zh: str, message_en: str, field: str | None = None,
-                 status: int | None = None, detail: dict | None = None):
-        super().__init__(f"{message_zh} / {message_en}")
-        self.code, self.message_zh, self.message_en, self.field = code, message_zh, message_en, field
-        if status is not None:
-            self.status = status
-        self.detail = detail or {}
-
-
-class OutsideGridsError(ServiceError):
-    """The point lies in no current block grid."""
-
-
-# -- coordinates ---------------------------------------------------------------------------------
-def check_lon_lat(lon: float, lat: float, lon_field: str = "lon", lat_field: str = "lat") -> None:
-    """Range checks with a helpful message for the commonest mistake: lat and lon swapped."""
-    for value, name in ((lon, lon_field), (lat, lat_field)):
-        if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ServiceError("invalid_coordinate", f"{name} 必须是有限数值", f"{name} must be a finite number",
-                               field=name)
-    if not -90.0 <= lat <= 90.0:
-        if -180.0 <= lat <= 180.0 and -90.0 <= lon <= 90.0:
-            raise ServiceError(
-                "coordinates_swapped",
-                f"纬度 {lat_field}={lat} 超出 ±90° 范围，经纬度可能填反了（{lat_field} 应为纬度约 34.75，"
-                f"{lon_field} 应为经度约 113.63）",
-                f"{lat_field}={lat} is outside ±90°: latitude and longitude look swapped "
-                f"({lat_field} is the latitude, about 34.75 here; {lon_field} the longitude, about 113.63)",
-                field=lat_field)
-        raise ServiceError("coordinate_out_of_range", f"纬度 {lat_field}={lat} 超出 ±90° 范围",
-                           f"{lat_field}={lat} is outside -90..90", field=lat_field)
-    if not -180.0 <= lon <= 180.0:
-        raise ServiceError("coordinate_out_of_range", f"经度 {lon_field}={lon} 超出 ±180° 范围",
-                           f"{lon_field}={lon} is outside -180..180", field=lon_field)
-
-
-def to_wgs84(lon: float, lat: float, crs: str = CRS_WGS84, *, lon_field: str = "lon",
-             lat_field: str = "lat") -> tuple[float, float]:
-    """Validate and convert an input coordinate to WGS84 (EPSG:4326)."""
-    if crs not in INPUT_CRS:
-        raise ServiceError("unknown_crs", f"不支持的坐标系“{crs}”（可选 wgs84、cgcs2000、gcj02）",
-                           f"unsupported coordinate system '{crs}' (wgs84, cgcs2000 or gcj02)", field="crs")
-    check_lon_lat(lon, lat, lon_field, lat_field)
-    if crs == CRS_GCJ02:
-        wlon, wlat = gcj02_to_wgs84(lon, lat)
-        return float(wlon), float(wlat)
-    return float(lon), float(lat)  # CGCS2000 ≈ WGS84 at map scale
-
 
 # -- point → block grid --------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -146,7 +83,7 @@ def locate_block(session: Session, lon: float, lat: float, *, as_of: dt.datetime
     near = session.execute(_NEAREST_SQL, {"lon": lon, "lat": lat, "t": t}).first()
     if near is None:
         raise OutsideGridsError("no_grids", "尚无任何有效的三级网格，无法分配", "there are no current block grids to "
-                                "assign to", field="lon", status=422)
+                                "assign to", field="lon")
     code, name, parent, dist = near
     dist = float(dist)
     if nearest and dist <= max_override_m:
@@ -170,7 +107,9 @@ def locate_block(session: Session, lon: float, lat: float, *, as_of: dt.datetime
 # -- officials and the six-ones chain ------------------------------------------------------------
 @dataclass(frozen=True)
 class Holder:
-    """An official holding a role in a grid (phone only when the viewer may see personal data)."""
+    """THE type for an official holding a role in a grid (the contact card, the six-ones chain, the
+    map's grid panel). ``phone`` only when the viewer may see personal data; ``chain`` names the
+    six-ones link (grid_leader / responsible / leader_in_charge) when it is listed as one."""
 
     official_id: int
     name: str
@@ -180,6 +119,8 @@ class Holder:
     grid_level: int
     rank: int
     phone: str | None = None
+    unit: str | None = None
+    chain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,18 +140,6 @@ class Chain:
     leader_in_charge: Holder | None = None
     responsible: Holder | None = None
     grid_leader: Holder | None = None
-
-
-def ancestors(code: str) -> list[str]:
-    """The block's community and street codes plus itself (street first)."""
-    street = code[:9] + "00000"
-    community = code[:12] + "00"
-    out = [street]
-    if community != street:
-        out.append(community)
-    if code not in out:
-        out.append(code)
-    return out
 
 
 _HOLDERS_SQL = text(f"""
@@ -236,7 +165,7 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
     直接责任人 = the community's direct responsible of lowest rank (社区党支部书记 first);
     网格长 = the block's grid leader of lowest rank. Within a role, lowest ``rank`` then lowest id."""
     t = as_of or dt.datetime.now(UTC)
-    codes = ancestors(block_code)
+    codes = lineage(block_code)
     grids = (tuple(GridRef(*r) for r in session.execute(_GRIDS_SQL, {"codes": codes, "t": t}).all())
              if include_grids else ())
     holders = tuple(

@@ -9,18 +9,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from .geometry import area_m2 as _area_m2
-from .geometry import as_multipolygon
-from .models import SRID, Grid
-from .scope import Scope
+from geodata.access.scope import Scope
+from geodata.codes import CodeError, descendant_prefix, level_of
+from geodata.errors import DomainError
+from geodata.geometry import area_m2 as _area_m2
+from geodata.geometry import as_multipolygon
+from geodata.models import SRID, Grid
 
 UTC = dt.UTC
 
@@ -60,17 +63,26 @@ def now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-def _at(as_of: dt.datetime | None) -> dt.datetime:
-    """``as_of`` or now; a naive time is read in the business time zone (settings, Asia/Shanghai)."""
+def _at(as_of: dt.datetime | None, tz: ZoneInfo | None = None) -> dt.datetime:
+    """``as_of`` or now; a naive time is read in the business time zone ``tz`` (refused without one)."""
     if as_of is None:
         return now()
     if as_of.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        from .settings import get_settings
-
-        return as_of.replace(tzinfo=ZoneInfo(get_settings().timezone))
+        if tz is None:
+            raise ValueError("a naive time needs the business time zone (tz)")
+        return as_of.replace(tzinfo=tz)
     return as_of
+
+
+def in_grid(column: ColumnElement, code: str) -> ColumnElement[bool]:
+    """THE grid filter: a grid-code ``column`` in grid ``code`` (any level) or below it; a malformed
+    ``code`` is refused naming the field ``grid``."""
+    try:
+        level = level_of(code)
+    except CodeError:
+        raise DomainError("invalid_grid_code", f"网格编码“{code}”须为14位数字",
+                          f"grid code '{code}' must be 14 digits", field="grid") from None
+    return column == code if level == 3 else column.like(descendant_prefix(code) + "%")
 
 
 def valid_at(as_of: dt.datetime | None = None, model: type = Grid):
@@ -94,12 +106,12 @@ def _row(r) -> GridRow:
 
 def current_grids(session: Session, level: int | None = None, as_of: dt.datetime | None = None,
                   scope: Scope | None = None, *, codes: Collection[str] | None = None,
-                  parent_codes: Collection[str] | None = None) -> list[GridRow]:
-    """Grid versions valid at ``as_of`` (default now), ordered by code.
+                  parent_codes: Collection[str] | None = None, tz: ZoneInfo | None = None) -> list[GridRow]:
+    """Grid versions valid at ``as_of`` (default now; a naive time is read in ``tz``), ordered by code.
 
     Optional filters: ``level``, a viewer ``scope``, exact ``codes``, ``parent_codes``.
     """
-    q = _select_rows().where(valid_at(as_of))
+    q = _select_rows().where(valid_at(_at(as_of, tz)))
     if level is not None:
         q = q.where(Grid.level == level)
     if scope is not None:

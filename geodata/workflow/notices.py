@@ -2,7 +2,7 @@
 message — the command centre's weekly SMS. Delivery is pluggable (:class:`Delivery`); the default
 (:class:`OutboxDelivery`) writes ``outbox`` rows that the dashboard shows and a sender can pick up.
 
-Weeks run Monday–Sunday in the business time zone (Asia/Shanghai). Open and overdue counts are as of
+Weeks run Monday–Sunday in the business time zone (``tz``). Open and overdue counts are as of
 ``now``; "new" and "closed" count the week's reports and closures. A leader already notified for a
 week (same official, same subject in the outbox) is skipped unless ``force``. The text carries issue
 numbers and titles only — never phone numbers or reporter data.
@@ -19,12 +19,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
-from . import workflow as wf
-from .assignment import ServiceError
-from .grids import valid_at
-from .issues import Actor, ForbiddenError
-from .models import Grid, GridAssignment, Issue, Official, Outbox
-from .scope import Scope
+from geodata.access.scope import Scope
+from geodata.errors import DomainError, ForbiddenError
+from geodata.grids.store import valid_at
+from geodata.models import Grid, GridAssignment, Issue, Official, Outbox
+from geodata.vocab import STATUS_LABELS
+from geodata.workflow import rules as wf
+from geodata.workflow.identity import Actor
 
 UTC = dt.UTC
 SENDER = "三官庙街道网格化管理中心"
@@ -88,11 +89,11 @@ def subject_for(week_start: dt.date) -> str:
 
 
 def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, now: dt.datetime | None = None,
-                         tz: ZoneInfo = wf.SHANGHAI, max_items: int = 5) -> list[Notice]:
+                         tz: ZoneInfo, max_items: int = 5) -> list[Notice]:
     """One notice per current grid leader (covering all their block grids)."""
     now = now or dt.datetime.now(UTC)
     if week_of is not None and not dt.date(2000, 1, 1) <= week_of <= dt.date(2100, 12, 31):
-        raise ServiceError("out_of_range", "week_of 须在 2000–2100 年之间", "week_of must be within 2000–2100",
+        raise DomainError("out_of_range", "week_of 须在 2000–2100 年之间", "week_of must be within 2000–2100",
                            field="week_of")
     week_start, week_end = week_bounds(week_of or now.astimezone(tz).date())
     t0 = dt.datetime.combine(week_start, dt.time(0), tzinfo=tz)
@@ -150,7 +151,7 @@ def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, no
                 elif p["due_at"] is not None:
                     when = f"{_md(p['due_at'].date())}到期"
                 else:
-                    when = f"待交办（{wf.STATUS_LABELS[p['status']][0]}）"
+                    when = f"待交办（{STATUS_LABELS[p['status']][0]}）"
                 lines.append(f"{k}. {p['number']} {p['title']}（{when}）")
             lines.append("请及时跟进，按期办结。")
         else:
@@ -162,7 +163,7 @@ def build_weekly_notices(session: Session, *, week_of: dt.date | None = None, no
 
 def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | None = None,
                         week_of: dt.date | None = None, now: dt.datetime | None = None, force: bool = False,
-                        dry_run: bool = False, tz: ZoneInfo = wf.SHANGHAI) -> dict:
+                        dry_run: bool = False, tz: ZoneInfo) -> dict:
     """Build and deliver the week's notices (operators only). Returns a run summary."""
     if "operator" not in actor.roles:
         raise ForbiddenError("forbidden", "只有网格化管理中心操作员可以发送周通报",
@@ -201,9 +202,9 @@ def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | 
 
 
 def list_outbox(session: Session, *, official_id: int | None = None, page: int = 1, page_size: int = 50,
-                tz: ZoneInfo = wf.SHANGHAI) -> dict:
+                tz: ZoneInfo) -> dict:
     if not 1 <= page_size <= 200 or not 1 <= page <= 1_000_000:
-        raise ServiceError("invalid_page_size", "page_size 须在 1–200 之间", "page_size must be 1–200",
+        raise DomainError("invalid_page_size", "page_size 须在 1–200 之间", "page_size must be 1–200",
                            field="page_size")
     conds = [] if official_id is None else [Outbox.official_id == official_id]
     total = session.execute(select(func.count()).select_from(Outbox).where(*conds)).scalar_one()
@@ -255,14 +256,14 @@ class OutboxView:
 
 
 def latest_outbox(session: Session, scope: Scope, *, limit: int = 100, offset: int = 0,
-                  now: dt.datetime | None = None, tz: ZoneInfo = wf.SHANGHAI) -> OutboxView:
+                  now: dt.datetime | None = None, tz: ZoneInfo) -> OutboxView:
     """The newest outbox rows the viewer may see, newest first (``limit`` 0 → counts only).
 
     A scope limited to grids sees the messages of officials currently assigned to a grid in it; the
     command centre's scope (every grid) sees every row. Phone numbers are never part of the result:
     officials' phones are not read, and mobile numbers in a message body are masked."""
     if not 0 <= limit <= 500 or not 0 <= offset <= 1_000_000:
-        raise ServiceError("invalid_page_size", "limit 须在 0–500 之间", "limit must be 0–500", field="limit")
+        raise DomainError("invalid_page_size", "limit 须在 0–500 之间", "limit must be 0–500", field="limit")
     now = now or dt.datetime.now(UTC)
     conds = []
     if scope.roots is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg
 from sqlalchemy.engine import make_url
 
-from .migrate import upgrade
+from geodata.db.migrate import upgrade
 
 
 def _admin(server_url: str) -> psycopg.Connection:

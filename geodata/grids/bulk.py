@@ -1,6 +1,6 @@
 """Set-wise bulk assignment of stored points to block grids, through a stored raster cell index.
 
-Same rule as the single-point lookup (:func:`geodata.assignment.locate_block`): a point belongs to
+Same rule as the single-point lookup (:func:`geodata.grids.assignment.locate_block`): a point belongs to
 the current level-3 grids that *cover* it; on shared edges and vertices the lowest code wins;
 outside every block the answer is NULL.
 
@@ -37,7 +37,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from .assignment import _CURRENT
+from geodata.grids.assignment import _CURRENT
 
 UTC = dt.UTC
 

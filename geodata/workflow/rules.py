@@ -1,4 +1,4 @@
-"""Pure workflow rules (no I/O): states, transitions, roles, deadlines, overdue, worksheets.
+"""Pure workflow rules (no I/O): states, transitions, roles, deadlines, overdue, worksheets, input text.
 
 上报 report → 交办 assign → 签收 sign → 办理 handle → 反馈 feedback → 认定 verify → 办结 close →
 综合评价 evaluate; a failed verification sends the case back to handling (返工 rework); deadlines may
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from .vocab import ACTION_LABELS, STATUS_LABELS
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from geodata.errors import DomainError, IllegalTransitionError, TransitionError, TransitionForbiddenError
+from geodata.vocab import ACTION_LABELS, KINDS, STATUS_LABELS
 
 # states, in workflow order
 REPORTED, ASSIGNED, SIGNED, HANDLING, FEEDBACK, VERIFIED, CLOSED, EVALUATED = (
@@ -62,14 +62,6 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
 }
 
 
-class TransitionError(ValueError):
-    """An illegal transition; ``message_zh`` / ``message_en`` say why."""
-
-    def __init__(self, code: str, message_zh: str, message_en: str):
-        super().__init__(f"{message_zh} / {message_en}")
-        self.code, self.message_zh, self.message_en = code, message_zh, message_en
-
-
 def status_label(status: str | None, lang: str = "zh") -> str:
     if status is None:
         return "—"
@@ -84,7 +76,7 @@ def next_status(status: str | None, action: str) -> str:
     sources, target = TRANSITIONS[action]
     if status not in sources:
         zh_a, en_a = ACTION_LABELS[action]
-        raise TransitionError(
+        raise IllegalTransitionError(
             "illegal_transition",
             f"当前状态“{status_label(status)}”不能执行“{zh_a}”",
             f"cannot {en_a.lower()} an issue in state '{status_label(status, 'en')}'")
@@ -96,7 +88,7 @@ def check_role(action: str, roles: frozenset[str] | set[str]) -> None:
     allowed = ALLOWED_ROLES.get(action, frozenset())
     if not allowed & set(roles):
         zh_a, en_a = ACTION_LABELS.get(action, (action, action))
-        raise TransitionError("forbidden", f"无权执行“{zh_a}”", f"not allowed to {en_a.lower()} this issue")
+        raise TransitionForbiddenError("forbidden", f"无权执行“{zh_a}”", f"not allowed to {en_a.lower()} this issue")
 
 
 def transition(status: str | None, action: str, roles: frozenset[str] | set[str]) -> str:
@@ -122,10 +114,16 @@ class DeadlinePolicy:
     handle_days: int
 
 
+def policy_for(domain: Any, kind: str) -> DeadlinePolicy:
+    """Deadlines per domain and kind (configurable in the ``domain`` table: a ``models.Domain``)."""
+    days = domain.handle_days if kind == "problem" else domain.sentiment_handle_days
+    return DeadlinePolicy(sign_hours=domain.sign_hours, handle_days=days)
+
+
 def deadlines(assigned_at: dt.datetime, policy: DeadlinePolicy,
-              tz: ZoneInfo = SHANGHAI) -> tuple[dt.datetime, dt.datetime]:
+              tz: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     """(sign deadline, due). Signing: within ``sign_hours`` of assignment. Handling: by the end of
-    the local (Asia/Shanghai) day ``handle_days`` calendar days after assignment."""
+    the local day (business time zone ``tz``) ``handle_days`` calendar days after assignment."""
     if assigned_at.tzinfo is None:
         raise ValueError("assigned_at must be timezone-aware")
     sign_deadline = assigned_at + dt.timedelta(hours=policy.sign_hours)
@@ -169,3 +167,28 @@ def worksheet(assigned_at: dt.datetime, sign_deadline: dt.datetime, due_at: dt.d
     for key, zh, en, frac in WORKSHEET_STEPS:
         rows.append({"step": key, "zh": zh, "en": en, "due": (assigned_at + span * frac).isoformat()})
     return rows
+
+
+# -- input ----------------------------------------------------------------------------------------
+MAX_TEXT = {"title": 200, "description": 5000, "note": 2000, "address": 200}
+MAX_PAGE_SIZE = 200
+
+
+def clean_text(value: str | None, field: str, *, required: bool = False, max_len: int | None = None) -> str:
+    """``value`` stripped; refused when required and empty, longer than ``max_len`` or holding NUL."""
+    value = (value or "").strip()
+    if required and not value:
+        raise DomainError("required", f"{field} 不能为空", f"{field} is required", field=field)
+    if max_len and len(value) > max_len:
+        raise DomainError("too_long", f"{field} 最长 {max_len} 字", f"{field} is longer than {max_len} characters",
+                          field=field)
+    if "\x00" in value:
+        raise DomainError("invalid_text", f"{field} 含有非法字符", f"{field} contains a NUL character", field=field)
+    return value
+
+
+def check_kind(kind: str, field: str = "kind") -> None:
+    """``kind`` is one of :data:`geodata.vocab.KINDS` (problem 问题 / sentiment 社情)."""
+    if kind not in KINDS:
+        raise DomainError("unknown_kind", f"未知类型“{kind}”（problem 问题 / sentiment 社情）",
+                          f"unknown kind '{kind}' (problem or sentiment)", field=field)

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import Settings
+from geodata.settings import Settings
 
 
 class ClusterError(RuntimeError):

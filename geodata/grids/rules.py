@@ -36,8 +36,8 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from . import codes as gc
-from .geometry import metric_crs, transform
+from geodata import codes as gc
+from geodata.geometry import metric_crs, transform
 
 LEVEL_ZH = {1: "街道（一级）", 2: "社区（二级）", 3: "楼院（三级）"}
 LEVEL_EN = {1: "street (level 1)", 2: "community (level 2)", 3: "block (level 3)"}

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from .codes import descendant_prefix
+from geodata.codes import descendant_prefix
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,8 @@
-"""Engine and session handling, and whether the database answers (:func:`availability`).
-
-Web requests (API views, Dash callbacks, tiles) open their sessions with :class:`Limits`: every
-transaction then runs with ``SET LOCAL statement_timeout`` and ``idle_in_transaction_session_timeout``,
-so no request can hold a worker thread and a connection for long. Sessions opened without limits
-(the CLI's bulk jobs, migrations, the demo loader) keep the server's defaults.
-"""
+"""The database: engine, sessions, per-request limits, availability; cluster, admin and migrations beside it."""
+# Web requests (API views, Dash callbacks, tiles) open their sessions with :class:`Limits`: every
+# transaction then runs with ``SET LOCAL statement_timeout`` and ``idle_in_transaction_session_timeout``,
+# so no request can hold a worker thread and a connection for long. Sessions opened without limits
+# (the CLI's bulk jobs, migrations, the demo loader) keep the server's defaults.
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +19,7 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from .settings import Settings, get_settings
+from geodata.settings import Settings, get_settings
 
 #: SQLSTATE 57014 query_canceled: what a statement_timeout raises
 QUERY_CANCELED = "57014"
@@ -66,7 +64,7 @@ def database_url(settings: Settings | None = None, start: bool = True) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
-    from .cluster import Cluster
+    from geodata.db.cluster import Cluster
 
     cluster = Cluster(settings)
     if start:

@@ -1,0 +1,1 @@
+"""Who may see what: the viewer's scope and the one issue-visibility rule."""

@@ -1,0 +1,1 @@
+"""Grids: versioned storage, boundary rules, point → block assignment (single and set-wise)."""

@@ -1,0 +1,1 @@
+"""Map reads for the dashboard: grid layers, metrics, markers, heat data, search, the live stamp."""

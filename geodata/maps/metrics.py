@@ -1,0 +1,139 @@
+"""The choropleth and the panel's counts: per-grid numbers of the filtered issues (open, overdue,
+closure rate, per km²), totals by status and domain. Overdue is the one SQL rule
+(:func:`geodata.workflow.filters.overdue_condition`); payload: a ``{code: number}`` dict per level.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from geodata.access.scope import Scope
+from geodata.clock import at_or_now
+from geodata.grids.store import valid_at
+from geodata.models import Grid, Issue
+from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue, overdue_condition
+from geodata.workflow.rules import STATUSES
+
+METRICS = ("open", "overdue", "closure_rate", "per_km2")
+
+
+@dataclass(frozen=True)
+class Counts:
+    total: int = 0
+    open: int = 0
+    closed: int = 0
+    overdue: int = 0          # workflow.is_overdue: open past due, or closed late
+    overdue_open: int = 0     # open and past due now
+    should_close: int = 0     # closed, or open with the deadline passed (应结案)
+    area_km2: float = 0.0
+
+    @property
+    def closure_rate(self) -> float | None:
+        """结案率 = closed / should-be-closed; None when nothing was due."""
+        return self.closed / self.should_close if self.should_close else None
+
+    @property
+    def per_km2(self) -> float | None:
+        return self.total / self.area_km2 if self.area_km2 else None
+
+    def metric(self, name: str) -> float | None:
+        if name == "open":
+            return float(self.open)
+        if name == "overdue":
+            return float(self.overdue)
+        if name == "closure_rate":
+            return self.closure_rate
+        if name == "per_km2":
+            return self.per_km2
+        raise ValueError(f"unknown metric {name!r}")
+
+
+def _count_columns(now: dt.datetime) -> list[ColumnElement]:
+    closed = is_closed()
+    return [
+        func.count(Issue.id),
+        func.count(Issue.id).filter(~closed),
+        func.count(Issue.id).filter(closed),
+        func.count(Issue.id).filter(overdue_condition(now)),
+        func.count(Issue.id).filter(open_overdue(now)),
+        func.count(Issue.id).filter(or_(closed, and_(Issue.due_at.is_not(None),
+                                                     Issue.due_at <= literal(now)))),
+    ]
+
+
+def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
+                 parent_code: str | None = None, as_of: dt.datetime | None = None, *, tz: ZoneInfo
+                 ) -> dict[str, Counts]:
+    """Counts per grid of ``level`` (optionally only children of ``parent_code``), for the
+    choropleth. Grids with no matching issue get zero counts."""
+    now = at_or_now(as_of)
+    if level == 3:
+        key = Issue.grid_code
+    elif level == 2:
+        key = Issue.community_code
+    else:
+        key = func.substr(Issue.grid_code, 1, 9) + "00000"
+    grid_q = (select(Grid.code, Grid.area_m2).where(Grid.level == level, valid_at(now),
+                                                    scope.filter(Grid.code)))
+    if parent_code:
+        grid_q = grid_q.where(Grid.parent_code == parent_code)
+    grids = dict(session.execute(grid_q).all())
+    if not grids:
+        return {}
+    q = (select(key.label("k"), *_count_columns(now))
+         .where(*issue_conditions(scope, flt, now, tz, parent_code), key.in_(list(grids)))
+         .group_by(key))
+    out = {c: Counts(area_km2=(a or 0) / 1e6) for c, a in grids.items()}
+    for k, total, open_, closed, overdue, overdue_open, should in session.execute(q).all():
+        out[k] = Counts(total, open_, closed, overdue, overdue_open, should, (grids[k] or 0) / 1e6)
+    return out
+
+
+def metric_values(metrics: dict[str, Counts], metric: str) -> dict[str, float | None]:
+    """{code: value} for the choropleth hideout; rounded to keep the payload small."""
+    out: dict[str, float | None] = {}
+    for code, c in metrics.items():
+        v = c.metric(metric)
+        out[code] = None if v is None else round(v, 4 if metric == "closure_rate" else 1)
+    return out
+
+
+@dataclass(frozen=True)
+class GridCounts:
+    counts: Counts
+    by_status: dict[str, int]
+    by_domain: dict[str, int]
+
+
+def grid_counts(session: Session, scope: Scope, flt: IssueFilter, code: str | None,
+                as_of: dt.datetime | None = None, *, tz: ZoneInfo) -> GridCounts:
+    """Totals, counts by status and by domain of the issues in grid ``code`` (None: whole scope),
+    in one pass (GROUPING SETS)."""
+    now = at_or_now(as_of)
+    conds = issue_conditions(scope, flt, now, tz, code)
+    rows = session.execute(
+        select(Issue.status, Issue.domain_code, func.grouping(Issue.status, Issue.domain_code),
+               *_count_columns(now))
+        .where(*conds)
+        .group_by(func.grouping_sets(tuple_(), tuple_(Issue.status), tuple_(Issue.domain_code)))
+    ).all()
+    totals = (0, 0, 0, 0, 0, 0)
+    by_status: dict[str, int] = {}
+    by_domain: dict[str, int] = {}
+    for status, domain, g, *cols in rows:
+        if g == 3:
+            totals = tuple(cols)
+        elif g == 1:      # grouped by status (domain rolled up)
+            by_status[status] = cols[0]
+        elif g == 2:      # grouped by domain
+            by_domain[domain] = cols[0]
+    area = 0.0
+    if code:
+        area = (session.execute(select(Grid.area_m2).where(Grid.code == code, valid_at(now)))
+                .scalar_one_or_none() or 0) / 1e6
+    return GridCounts(Counts(*totals, area),
+                      {s: by_status[s] for s in STATUSES if by_status.get(s)}, by_domain)
