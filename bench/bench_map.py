@@ -143,37 +143,43 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
     one at a time: the server cost without browser rendering competing for the CPUs."""
     import dash._utils as dash_utils
 
-    from dashboard import callbacks as cb
+    from dashboard.context import current_context
+    from dashboard.pages.map import callbacks as cb
+    from dashboard.pages.map.presenters import filter_from_controls
+    from dashboard.services import Services
     from geodata import mapdata as md
-    from geodata.scope import Scope
 
-    mctx = cb.MapCtx(engine=engine, settings=settings, scope=Scope.everything())
+    svc = Services(engine=engine, settings=settings)
+
+    def at(lang: str):
+        return current_context(settings, lang)
+
+    scope = at("zh").scope
     with Session(engine) as s:
-        street = md.street_code(s, mctx.scope)
-        sd = md.grid_detail(s, mctx.scope, street)
-        community = md.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
-        cd = md.grid_detail(s, mctx.scope, community)
-        issue_id = md.latest_issues(s, mctx.scope, md.IssueFilter(), community, 1)[0].id
+        street = md.street_code(s, scope)
+        sd = md.grid_detail(s, scope, street)
+        community = md.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = md.grid_detail(s, scope, community)
+        issue_id = md.latest_issues(s, scope, md.IssueFilter(), community, 1)[0].id
     sel_street = {"code": street, "level": 1, "parent": None, "bbox": list(sd.bbox)}
     sel_comm = {"code": community, "level": 2, "parent": street, "bbox": list(cd.bbox)}
     w, so, e, n = sd.bbox
     cw, cs, ce, cn = cd.bbox
-    flt = cb.filter_from_controls("problem", [], [], "year", False, "overdue")
+    flt = filter_from_controls("problem", [], [], "year", False, "overdue")
     cases: dict[str, Callable[[], Any]] = {
-        "select(url)": lambda: cb.selection_outputs(mctx, f"?grid={community}", "zh"),
-        "choropleth(street)": lambda: cb.choropleth_outputs(mctx, sel_street, None, "zh"),
-        "choropleth(community, filter)": lambda: cb.choropleth_outputs(mctx, sel_comm, flt, "zh"),
-        "markers(street)": lambda: cb.marker_outputs(mctx, [[so, w], [n, e]], None, sel_street, "zh"),
-        "markers(community)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], None, sel_comm, "zh"),
-        "markers(community, filter)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], flt, sel_comm,
-                                                                "zh"),
-        "heat(url, legend)": lambda: cb.heat_outputs(mctx, flt, str(time.perf_counter()), "zh"),
-        "panel(street)": lambda: cb.panel_outputs(mctx, sel_street, None, "zh"),
-        "panel(community, filter)": lambda: cb.panel_outputs(mctx, sel_comm, flt, "zh"),
-        "timeline": lambda: cb.timeline_outputs(mctx, issue_id, "zh"),
-        "search": lambda: cb.search_outputs(mctx, "社区", "zh"),
-        "live": lambda: cb.live_outputs(mctx, "x", "zh"),
-        "body(lang switch)": lambda: cb.body_outputs(mctx, "en", None),
+        "select(url)": lambda: cb.selection_outputs(svc, at("zh"), f"?grid={community}"),
+        "choropleth(street)": lambda: cb.choropleth_outputs(svc, at("zh"), sel_street, None),
+        "choropleth(community, filter)": lambda: cb.choropleth_outputs(svc, at("zh"), sel_comm, flt),
+        "markers(street)": lambda: cb.marker_outputs(svc, at("zh"), [[so, w], [n, e]], None, sel_street),
+        "markers(community)": lambda: cb.marker_outputs(svc, at("zh"), [[cs, cw], [cn, ce]], None, sel_comm),
+        "markers(community, filter)": lambda: cb.marker_outputs(svc, at("zh"), [[cs, cw], [cn, ce]], flt, sel_comm),
+        "heat(url, legend)": lambda: cb.heat_outputs(svc, at("zh"), flt, str(time.perf_counter())),
+        "panel(street)": lambda: cb.panel_outputs(svc, at("zh"), sel_street, None),
+        "panel(community, filter)": lambda: cb.panel_outputs(svc, at("zh"), sel_comm, flt),
+        "timeline": lambda: cb.timeline_outputs(svc, at("zh"), issue_id),
+        "search": lambda: cb.search_outputs(svc, at("zh"), "社区"),
+        "live": lambda: cb.live_outputs(svc, at("zh"), "x"),
+        "body(lang switch)": lambda: cb.body_outputs(svc, at("en"), None),
     }
     out = {}
     for name, fn in cases.items():
@@ -194,12 +200,13 @@ def _dash_json(value: Any) -> int:
 
 def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
     """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
-    from dashboard.callbacks import MapCtx, choropleth_outputs, marker_outputs
+    from dashboard.context import current_context
+    from dashboard.pages.map.callbacks import choropleth_outputs, marker_outputs
+    from dashboard.services import Services
     from geodata import mapdata as md
-    from geodata.scope import Scope
 
-    scope = Scope.everything()
-    mctx = MapCtx(engine=engine, settings=settings, scope=scope)
+    svc, ctx = Services(engine=engine, settings=settings), current_context(settings, "zh")
+    scope = ctx.scope
     with Session(engine) as s:
         street = md.street_code(s, scope)
         sd = md.grid_detail(s, scope, street)
@@ -213,8 +220,8 @@ def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
     for name, d in (("street", sd), ("community", cd), ("block", bd)):
         w, so, e, n = d.bbox
         sel = {"code": d.code, "level": d.level, "parent": d.parent_code, "bbox": list(d.bbox)}
-        pts, bins, note = marker_outputs(mctx, [[so, w], [n, e]], None, sel, "zh")
-        choro = choropleth_outputs(mctx, sel, None, "zh")
+        pts, bins, note = marker_outputs(svc, ctx, [[so, w], [n, e]], None, sel)
+        choro = choropleth_outputs(svc, ctx, sel, None)
         markers_b = _dash_json([pts, bins, note])
         out[name] = {"markers_bytes": markers_b, "choropleth_bytes": _dash_json(list(choro)),
                      "total_bytes": markers_b + _dash_json(list(choro)),
@@ -323,13 +330,13 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
                 settle()
                 page.locator(f"path.gw-grid-{blocks[c]}").dispatch_event("click")
                 settle()
-                page.locator("#f-kind label").nth(1 + r % 2).click()
+                page.locator("#map-f-kind label").nth(1 + r % 2).click()
                 settle()
-                page.locator("#f-date label").nth(r % 5).click()
+                page.locator("#map-f-date label").nth(r % 5).click()
                 settle()
-                page.locator("#f-overdue").click()
+                page.locator("#map-f-overdue").click()
                 settle()
-                page.locator("#f-overdue").click()
+                page.locator("#map-f-overdue").click()
                 settle()
                 page.go_back()
                 settle()
