@@ -30,12 +30,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import InitErrorDetails
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
-from geodata.api_schemas import INT32, Finite, Kind, Status, Text
 from geodata.mapdata import DATE_PRESETS, METRICS
 from geodata.models import BIGINT_MAX
 from geodata.workflow import STATUSES
 
 from .api.core import ApiError, error_from_exception, error_response, validation_error
+from .api.schemas.common import INT32, Finite, Kind, Status, Text
 from .components import ids as app_ids
 from .pages.map import ids, layout
 

@@ -26,7 +26,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .core import ApiError, error_from_exception, error_response, route_rule
+from .core import ApiError, error_from_exception, error_response, is_open311_request, route_rule
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
 HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
@@ -58,7 +58,7 @@ log = logging.getLogger("gridwatch.http")
 def _refuse(err: ApiError) -> Response:
     """A request refused before any view runs: one log line, never the raw input."""
     log.warning("request refused: %s %s → %s %s", request.method, route_rule(), err.status, err.code)
-    return error_response(err, open311=request.path.startswith("/open311/"))
+    return error_response(err, open311=is_open311_request())
 
 
 def register_limits(server: Flask, settings: Any, light_callbacks: frozenset[str] = frozenset()) -> None:

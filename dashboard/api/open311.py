@@ -16,15 +16,16 @@ import datetime as dt
 from flask import Blueprint, request
 
 from geodata import workflow as wf
-from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
 from geodata.issues import IssueFilters, get_issue, list_domains, query_issues, report_issue
 from geodata.scope import Scope
 from geodata.vocab import KIND_LABELS
 
-from .core import Call, Result
-from .v1 import registry, run_idempotent, unknown_path
+from .core import OPEN311_PREFIX, Call, Result
+from .idempotency import run_idempotent
+from .schemas.open311 import O311Created, O311PostIn, O311Query, O311Request, O311Service
+from .v1 import registry, unknown_path
 
-bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+bp = Blueprint("open311", __name__, url_prefix=OPEN311_PREFIX)
 
 @bp.before_request
 def _json_only():
