@@ -35,6 +35,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "date_start": ("开始日期", "Start date"),
     "date_end": ("结束日期", "End date"),
     "basemap": ("底图", "Basemap"),
+    "tianditu": ("© 天地图 Tianditu", "© 天地图 Tianditu"),   # the basemap's attribution (its name)
     "cluster": ("聚合：数字为件数，颜色取最严重状态", "Cluster: count, coloured by worst state"),
     "overdue_only": ("仅超期", "Overdue only"),
     "metric": ("分级设色", "Choropleth"),

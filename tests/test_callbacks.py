@@ -80,15 +80,15 @@ def test_custom_date_range():
 
 
 def test_basemap_choice():
-    none = layout.basemap_layers(Settings(basemap_url="", basemap_path=None))
+    none = layout.basemap_layers(Settings(basemap_url="", basemap_path=None), "zh")
     assert none == []
     osm = layout.basemap_layers(Settings(basemap_url="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                                         basemap_attribution="© OpenStreetMap"))
+                                         basemap_attribution="© OpenStreetMap"), "zh")
     assert osm[0].url.startswith("https://tile.openstreetmap.org") and osm[0].attribution == "© OpenStreetMap"
     tdt = layout.basemap_layers(Settings(
-        basemap_url="https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=KEY"))
+        basemap_url="https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=KEY"), "zh")
     assert tdt[0].subdomains == "01234567" and "天地图" in tdt[0].attribution
-    local = layout.basemap_layers(Settings(basemap_url="", basemap_path="/srv/tiles"))
+    local = layout.basemap_layers(Settings(basemap_url="", basemap_path="/srv/tiles"), "zh")
     assert local[0].url == "/tiles/base/{z}/{x}/{y}.png"
 
 
@@ -605,3 +605,29 @@ def test_page_open_loads_the_street_detail_once(svc, monkeypatch):
     cb.body_outputs(fresh, at("zh"), None, stamp=stamp)
     sel, *_ = cb.selection_outputs(fresh, at("zh"), "", stamp)
     assert sel["code"] == street and calls == [(street,)]
+
+
+def test_no_chinese_text_outside_the_text_table():
+    """Every user-facing string of the pages and components goes through ``dashboard.i18n``; the
+    bilingual API error messages (``dashboard/api``, the guard's and the tile route's) are the exception."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(i18n.__file__).parent
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    exempt = {"i18n.py", "guard.py", "tiles.py"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "api" or str(rel) in exempt:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef)) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        found += [f"{rel}:{n.lineno} {n.value[:40]!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+                  and cjk.search(n.value)]
+    assert len(list(root.rglob("*.py"))) > 10
+    assert not found, found

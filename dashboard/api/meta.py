@@ -1,10 +1,9 @@
 """/api/v1/meta: the reference data a client builds its forms from."""
 from __future__ import annotations
 
-from geodata import workflow as wf
-from geodata.issues import ROLE_LABELS, list_domains
+from geodata.issues import list_domains
 from geodata.models import ISSUE_SOURCES
-from geodata.vocab import KIND_LABELS
+from geodata.vocab import ACTION_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS
 
 from .core import Call, Result
 from .schemas.meta import MetaOut
@@ -20,8 +19,8 @@ def meta(call: Call) -> Result:
         "domains": list_domains(call.session),
         "kinds": [{"code": k, "zh": v[0], "en": v[1]} for k, v in KIND_LABELS.items()],
         "sources": list(ISSUE_SOURCES),
-        "statuses": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.STATUS_LABELS.items()],
-        "actions": [{"code": k, "zh": v[0], "en": v[1]} for k, v in wf.ACTION_LABELS.items()],
+        "statuses": [{"code": k, "zh": v[0], "en": v[1]} for k, v in STATUS_LABELS.items()],
+        "actions": [{"code": k, "zh": v[0], "en": v[1]} for k, v in ACTION_LABELS.items()],
         "roles": [{"code": k, "zh": v[0], "en": v[1]} for k, v in ROLE_LABELS.items()],
         "crs": ["wgs84", "cgcs2000", "gcj02"], "max_photo_bytes": s.max_photo_bytes,
         "max_photos": call.state.photos.max_count, "timezone": s.timezone,

@@ -121,7 +121,7 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
     ])
 
 
-def basemap_layers(settings: Any) -> list[Any]:
+def basemap_layers(settings: Any, lang: str) -> list[Any]:
     """The configured basemap: an XYZ URL (OpenStreetMap-style; 天地图 Tianditu with its tk key and
     t{s} subdomains 0–7), a local directory/MBTiles served at /tiles/base, or none."""
     if settings.basemap_url:
@@ -130,7 +130,7 @@ def basemap_layers(settings: Any) -> list[Any]:
         attribution = settings.basemap_attribution or None
         if "tianditu" in url:
             extra["subdomains"] = "01234567"
-            attribution = attribution or "© 天地图 Tianditu"
+            attribution = attribution or t("tianditu", lang)
         return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19, **extra)]
     if settings.basemap_path:
         return [dl.TileLayer(url="/tiles/base/{z}/{x}/{y}.png",
@@ -175,7 +175,7 @@ def map_component(settings: Any, lang: str, data: MapContextData,
         dl.Pane(name="heat", style={"zIndex": 360}),
         dl.LayersControl(id=ids.LAYERS, position="topright", collapsed=False, children=[
             *[dl.BaseLayer(layer, name=t("basemap", lang), checked=True)
-              for layer in basemap_layers(settings)],
+              for layer in basemap_layers(settings, lang)],
             dl.Overlay(name=t("layer_choro", lang), checked="choro" in on, children=dl.LayerGroup([
                 dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, **grid_source(2, data.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
