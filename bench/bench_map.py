@@ -99,9 +99,11 @@ def generate_issues(engine: Engine, n: int) -> float:
 
 # -- query timings -------------------------------------------------------------------------------
 def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
-    from dashboard import tiles
+    from dashboard.tiles import render_heat_png
     from geodata.access.scope import Scope
-    from geodata.maps import heat, layers, live
+    from geodata.maps import heat as map_heat
+    from geodata.maps import layers as map_layers
+    from geodata.maps import live as map_live
     from geodata.maps import markers as map_markers
     from geodata.maps import metrics as map_metrics
     from geodata.maps import search as map_search
@@ -112,22 +114,22 @@ def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
     flt = IssueFilter()
     problem_week = IssueFilter(kind="problem", preset="month")
     with Session(engine) as s:
-        street = layers.street_code(s, scope)
-        sd = layers.grid_detail(s, scope, street)
-        community = layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
-        cd = layers.grid_detail(s, scope, community)
-        block = layers.grid_layer(s, scope, 3)["features"][0]["properties"]["code"]
+        street = map_layers.street_code(s, scope)
+        sd = map_layers.grid_detail(s, scope, street)
+        community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = map_layers.grid_detail(s, scope, community)
+        block = map_layers.grid_layer(s, scope, 3)["features"][0]["properties"]["code"]
         issue_id = queries.latest_issues(s, scope, flt, None, 1, tz=TZ)[0].id
         z = 15
         n = 2 ** z
         lon, lat = (sd.bbox[0] + sd.bbox[2]) / 2, (sd.bbox[1] + sd.bbox[3]) / 2
         tx = int((lon + 180) / 360 * n)
         ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
-        scale = heat.heat_scale(s, scope, flt, tz=TZ)
+        scale = map_heat.heat_scale(s, scope, flt, tz=TZ)
         cases: dict[str, Callable[[], Any]] = {
-            "grid_layer_l2": lambda: layers.grid_layer(s, scope, 2),
-            "grid_layer_l3": lambda: layers.grid_layer(s, scope, 3),
-            "grid_detail_block": lambda: layers.grid_detail(s, scope, block),
+            "grid_layer_l2": lambda: map_layers.grid_layer(s, scope, 2),
+            "grid_layer_l3": lambda: map_layers.grid_layer(s, scope, 3),
+            "grid_detail_block": lambda: map_layers.grid_detail(s, scope, block),
             "grid_metrics_street": lambda: map_metrics.grid_metrics(s, scope, flt, 2, street, tz=TZ),
             "grid_metrics_community": lambda: map_metrics.grid_metrics(s, scope, flt, 3, community, tz=TZ),
             "grid_counts_street": lambda: map_metrics.grid_counts(s, scope, flt, street, tz=TZ),
@@ -135,11 +137,11 @@ def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
             "latest_issues": lambda: queries.latest_issues(s, scope, flt, community, 50, tz=TZ),
             "markers_street": lambda: map_markers.markers(s, scope, flt, sd.bbox, 2000, tz=TZ),
             "markers_community": lambda: map_markers.markers(s, scope, flt, cd.bbox, 2000, tz=TZ),
-            "heat_scale": lambda: heat.heat_scale(s, scope, flt, tz=TZ),
-            "heat_tile": lambda: tiles.render_heat_png(heat.heat_grid(s, scope, flt, z, tx, ty, tz=TZ), scale),
+            "heat_scale": lambda: map_heat.heat_scale(s, scope, flt, tz=TZ),
+            "heat_tile": lambda: render_heat_png(map_heat.heat_grid(s, scope, flt, z, tx, ty, tz=TZ), scale),
             "search": lambda: map_search.search(s, scope, "社区", 8),
             "issue_timeline": lambda: queries.issue_detail(s, scope, issue_id),
-            "latest_change": lambda: live.latest_change(s, scope),
+            "latest_change": lambda: map_live.latest_change(s, scope),
         }
         out = {}
         for name, fn in cases.items():
@@ -158,38 +160,44 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
     one at a time: the server cost without browser rendering competing for the CPUs."""
     import dash._utils as dash_utils
 
-    from dashboard import callbacks as cb
-    from geodata.access.scope import Scope
-    from geodata.maps import layers
+    from dashboard.context import current_context
+    from dashboard.pages.map import callbacks as cb
+    from dashboard.pages.map.presenters import filter_from_controls
+    from dashboard.services import Services
+    from geodata.maps import layers as map_layers
     from geodata.workflow import filters, queries
 
-    mctx = cb.MapCtx(engine=engine, settings=settings, scope=Scope.everything())
+    svc = Services(engine=engine, settings=settings)
+
+    def at(lang: str):
+        return current_context(settings, lang)
+
+    scope = at("zh").scope
     with Session(engine) as s:
-        street = layers.street_code(s, mctx.scope)
-        sd = layers.grid_detail(s, mctx.scope, street)
-        community = layers.grid_layer(s, mctx.scope, 2)["features"][0]["properties"]["code"]
-        cd = layers.grid_detail(s, mctx.scope, community)
-        issue_id = queries.latest_issues(s, mctx.scope, filters.IssueFilter(), community, 1, tz=TZ)[0].id
+        street = map_layers.street_code(s, scope)
+        sd = map_layers.grid_detail(s, scope, street)
+        community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = map_layers.grid_detail(s, scope, community)
+        issue_id = queries.latest_issues(s, scope, filters.IssueFilter(), community, 1, tz=TZ)[0].id
     sel_street = {"code": street, "level": 1, "parent": None, "bbox": list(sd.bbox)}
     sel_comm = {"code": community, "level": 2, "parent": street, "bbox": list(cd.bbox)}
     w, so, e, n = sd.bbox
     cw, cs, ce, cn = cd.bbox
-    flt = cb.filter_from_controls("problem", [], [], "year", False, "overdue")
+    flt = filter_from_controls("problem", [], [], "year", False, "overdue")
     cases: dict[str, Callable[[], Any]] = {
-        "select(url)": lambda: cb.selection_outputs(mctx, f"?grid={community}", "zh"),
-        "choropleth(street)": lambda: cb.choropleth_outputs(mctx, sel_street, None, "zh"),
-        "choropleth(community, filter)": lambda: cb.choropleth_outputs(mctx, sel_comm, flt, "zh"),
-        "markers(street, tz=TZ)": lambda: cb.marker_outputs(mctx, [[so, w], [n, e]], None, sel_street, "zh"),
-        "markers(community, tz=TZ)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], None, sel_comm, "zh"),
-        "markers(community, filter, tz=TZ)": lambda: cb.marker_outputs(mctx, [[cs, cw], [cn, ce]], flt, sel_comm,
-                                                                "zh"),
-        "heat(url, legend)": lambda: cb.heat_outputs(mctx, flt, str(time.perf_counter()), "zh"),
-        "panel(street)": lambda: cb.panel_outputs(mctx, sel_street, None, "zh"),
-        "panel(community, filter)": lambda: cb.panel_outputs(mctx, sel_comm, flt, "zh"),
-        "timeline": lambda: cb.timeline_outputs(mctx, issue_id, "zh"),
-        "search": lambda: cb.search_outputs(mctx, "社区", "zh"),
-        "live": lambda: cb.live_outputs(mctx, "x", "zh"),
-        "body(lang switch)": lambda: cb.body_outputs(mctx, "en", None),
+        "select(url)": lambda: cb.selection_outputs(svc, at("zh"), f"?grid={community}"),
+        "choropleth(street)": lambda: cb.choropleth_outputs(svc, at("zh"), sel_street, None),
+        "choropleth(community, filter)": lambda: cb.choropleth_outputs(svc, at("zh"), sel_comm, flt),
+        "markers(street)": lambda: cb.marker_outputs(svc, at("zh"), [[so, w], [n, e]], None, sel_street),
+        "markers(community)": lambda: cb.marker_outputs(svc, at("zh"), [[cs, cw], [cn, ce]], None, sel_comm),
+        "markers(community, filter)": lambda: cb.marker_outputs(svc, at("zh"), [[cs, cw], [cn, ce]], flt, sel_comm),
+        "heat(url, legend)": lambda: cb.heat_outputs(svc, at("zh"), flt, str(time.perf_counter())),
+        "panel(street)": lambda: cb.panel_outputs(svc, at("zh"), sel_street, None),
+        "panel(community, filter)": lambda: cb.panel_outputs(svc, at("zh"), sel_comm, flt),
+        "timeline": lambda: cb.timeline_outputs(svc, at("zh"), issue_id),
+        "search": lambda: cb.search_outputs(svc, at("zh"), "社区"),
+        "live": lambda: cb.live_outputs(svc, at("zh"), "x"),
+        "body(lang switch)": lambda: cb.body_outputs(svc, at("en"), None),
     }
     out = {}
     for name, fn in cases.items():
@@ -210,27 +218,28 @@ def _dash_json(value: Any) -> int:
 
 def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
     """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
-    from dashboard.callbacks import MapCtx, choropleth_outputs, marker_outputs
-    from geodata.access.scope import Scope
-    from geodata.maps import layers
+    from dashboard.context import current_context
+    from dashboard.pages.map.callbacks import choropleth_outputs, marker_outputs
+    from dashboard.services import Services
+    from geodata.maps import layers as map_layers
 
-    scope = Scope.everything()
-    mctx = MapCtx(engine=engine, settings=settings, scope=scope)
+    svc, ctx = Services(engine=engine, settings=settings), current_context(settings, "zh")
+    scope = ctx.scope
     with Session(engine) as s:
-        street = layers.street_code(s, scope)
-        sd = layers.grid_detail(s, scope, street)
-        community = layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
-        cd = layers.grid_detail(s, scope, community)
-        block = next(f["properties"]["code"] for f in layers.grid_layer(s, scope, 3)["features"]
+        street = map_layers.street_code(s, scope)
+        sd = map_layers.grid_detail(s, scope, street)
+        community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+        cd = map_layers.grid_detail(s, scope, community)
+        block = next(f["properties"]["code"] for f in map_layers.grid_layer(s, scope, 3)["features"]
                  if f["properties"]["parent_code"] == community)
-        bd = layers.grid_detail(s, scope, block)
+        bd = map_layers.grid_detail(s, scope, block)
         total = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
     out: dict[str, Any] = {"issues": total}
     for name, d in (("street", sd), ("community", cd), ("block", bd)):
         w, so, e, n = d.bbox
         sel = {"code": d.code, "level": d.level, "parent": d.parent_code, "bbox": list(d.bbox)}
-        pts, bins, note = marker_outputs(mctx, [[so, w], [n, e]], None, sel, "zh")
-        choro = choropleth_outputs(mctx, sel, None, "zh")
+        pts, bins, note = marker_outputs(svc, ctx, [[so, w], [n, e]], None, sel)
+        choro = choropleth_outputs(svc, ctx, sel, None)
         markers_b = _dash_json([pts, bins, note])
         out[name] = {"markers_bytes": markers_b, "choropleth_bytes": _dash_json(list(choro)),
                      "total_bytes": markers_b + _dash_json(list(choro)),
@@ -262,7 +271,7 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
 
     from dashboard import create_dash
     from geodata.access.scope import Scope
-    from geodata.maps import layers
+    from geodata.maps import layers as map_layers
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     app = create_dash(settings, engine)
@@ -284,9 +293,9 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
 
     server = _Server(app)
     with Session(engine) as s:
-        communities = [f["properties"]["code"] for f in layers.grid_layer(s, Scope.everything(), 2)["features"]]
+        communities = [f["properties"]["code"] for f in map_layers.grid_layer(s, Scope.everything(), 2)["features"]]
         blocks = {f["properties"]["parent_code"]: f["properties"]["code"]
-                  for f in layers.grid_layer(s, Scope.everything(), 3)["features"]}
+                  for f in map_layers.grid_layer(s, Scope.everything(), 3)["features"]}
     calls: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
     opens_s: list[float] = []
@@ -339,13 +348,13 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
                 settle()
                 page.locator(f"path.gw-grid-{blocks[c]}").dispatch_event("click")
                 settle()
-                page.locator("#f-kind label").nth(1 + r % 2).click()
+                page.locator("#map-f-kind label").nth(1 + r % 2).click()
                 settle()
-                page.locator("#f-date label").nth(r % 5).click()
+                page.locator("#map-f-date label").nth(r % 5).click()
                 settle()
-                page.locator("#f-overdue").click()
+                page.locator("#map-f-overdue").click()
                 settle()
-                page.locator("#f-overdue").click()
+                page.locator("#map-f-overdue").click()
                 settle()
                 page.go_back()
                 settle()

@@ -161,18 +161,20 @@ class Attack:
                              "changedPropIds": changed})
 
     def dash_search(self, rng):
-        from dashboard import ids
+        from dashboard.components import ids as app_ids
+        from dashboard.pages.map import ids
 
         room = self.settings.max_callback_bytes - 600
         q = "".join(rng.choice("%_社区网格") for _ in range(room // 3))   # 3 UTF-8 bytes a character
         body = self.dash_payload(f"{ids.SEARCH}.options", {"id": ids.SEARCH, "property": "options"},
                                  [{"id": ids.SEARCH, "property": "search_value", "value": q}],
-                                 [{"id": ids.LANG, "property": "value", "value": "zh"}],
+                                 [{"id": app_ids.LANG, "property": "value", "value": "zh"}],
                                  [f"{ids.SEARCH}.search_value"])
         return "POST", "/_dash-update-component", {"data": body, "headers": {"Content-Type": "application/json"}}
 
     def dash_markers(self, rng):
-        from dashboard import ids
+        from dashboard.components import ids as app_ids
+        from dashboard.pages.map import ids
 
         outs = [(ids.L_MARKERS, "data"), (ids.L_BINS, "data"), (ids.MARKER_NOTE, "children")]
         flt = {"kind": None, "domains": [], "statuses": [], "preset": rng.choice([None, "year"]),
@@ -181,9 +183,9 @@ class Attack:
                                  [{"id": i, "property": p} for i, p in outs],
                                  [{"id": ids.VIEW, "property": "data", "value": [[-89, -179], [89, 179]]},
                                   {"id": ids.FILTER, "property": "data", "value": flt},
-                                  {"id": ids.STAMP, "property": "data", "value": str(rng.random())}],
+                                  {"id": app_ids.STAMP, "property": "data", "value": str(rng.random())}],
                                  [{"id": ids.SELECTED, "property": "data", "value": None},
-                                  {"id": ids.LANG, "property": "value", "value": "zh"}],
+                                  {"id": app_ids.LANG, "property": "value", "value": "zh"}],
                                  [f"{ids.VIEW}.data"])
         return "POST", "/_dash-update-component", {"data": body, "headers": {"Content-Type": "application/json"}}
 

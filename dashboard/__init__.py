@@ -1,47 +1,41 @@
 """The Gridwatch dashboard (Dash + dash-leaflet): ``create_dash(settings, engine) -> dash.Dash``.
 
-One page today (the grid map, URL state ``?grid=<code>&issue=<id>``); further pages (wall display,
-assessment, editor) can be added beside it.
+Pages live in ``dashboard/pages/<page>/`` and are listed in ``dashboard.pages`` (one page today:
+the grid map); shared components in ``dashboard/components/``; each request's viewer, scope and
+language in ``dashboard.context``.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import dash
-import flask
 from sqlalchemy import Engine
 
-from geodata.access.scope import Scope
-
-from . import callbacks, guard, outage
+from . import guard, outage
 from .api.limits import register_limits
+from .context import current_context
+from .i18n import t
+from .pages import registry as pages
+from .services import Services
 from .tiles import register_tiles
 from .web import install
 
 
-def viewer_scope(settings: Any) -> Scope:
-    """Until accounts exist: the command centre's scope (all grids); phones per settings."""
-    return Scope.everything(personal_data=bool(settings.dashboard_personal_data))
-
-
 def create_dash(settings: Any, engine: Engine) -> dash.Dash:
-    scope = viewer_scope(settings)
-    app = dash.Dash(__name__, title="Gridwatch 网格化管理", update_title=None,
+    app = dash.Dash(__name__, title=t("html_title", "zh"), update_title=None,
                     suppress_callback_exceptions=True, serve_locally=True,
                     on_error=outage.keep_outputs)   # database down: callbacks keep their outputs
     install(app.server, settings, script_hashes=app.csp_hashes)
-    mctx = callbacks.MapCtx(engine=engine, settings=settings, scope=scope)
+    svc = Services(engine=engine, settings=settings)
+    home = pages.home()
 
     def serve_layout() -> Any:
-        lang = None
-        if flask.has_request_context():
-            lang = flask.request.cookies.get(callbacks.LANG_COOKIE)
-        return callbacks.page_layout(mctx, lang)
+        return home.layout(svc, current_context(settings))   # the language from the cookie
 
     app.layout = serve_layout
-    callbacks.register(app, mctx)
+    pages.register_all(app, svc)
     # limits first (size caps for every route, heavy-request slots), then the callback guard
-    register_limits(app.server, settings)
+    register_limits(app.server, settings, light_callbacks=pages.light_callbacks())
     guard.install(app)   # after every callback: each one gets its request model
-    register_tiles(app.server, mctx.tiles)
+    register_tiles(app.server, svc.tiles)
     return app

@@ -30,14 +30,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import InitErrorDetails
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
-from geodata.api_schemas import INT32, Finite, Kind, Status, Text
 from geodata.maps.metrics import METRICS
 from geodata.models import BIGINT_MAX
 from geodata.workflow.filters import DATE_PRESETS
 from geodata.workflow.rules import STATUSES
 
-from . import ids, layout
 from .api.core import ApiError, error_from_exception, error_response, validation_error
+from .api.schemas.common import INT32, Finite, Kind, Status, Text
+from .components import ids as app_ids
+from .pages.map import ids, layout
 
 log = logging.getLogger("gridwatch.dashboard")
 
@@ -133,7 +134,7 @@ class MultiPolygon(_Value):
 
 
 class GridProperties(_Value):
-    """``geodata.maps.layers.grid_layer``'s feature properties, and the two dash-leaflet adds."""
+    """``mapdata.grid_layer``'s feature properties, and the two dash-leaflet adds."""
     code: GridCode | None = None
     name: Text(200) | None = None
     name_en: Text(200) | None = None
@@ -163,7 +164,7 @@ class CellClick(_Value):
 
 
 class OutboxRow(_Value):
-    """A row of ``callbacks.outbox_rows``, as the outbox grid's ``selectedRows`` sends it back."""
+    """A row of ``components.outbox.rows``, as the outbox grid's ``selectedRows`` sends it back."""
     id: BigIdText | None = None
     created: Text(64) | None = None
     created_ts: Annotated[int, Field(ge=0, le=JS_INT)] | None = None
@@ -178,16 +179,16 @@ class OutboxRow(_Value):
 
 #: (component id, property) → the type of its value, for every property a server callback reads.
 VALUES: dict[tuple[str, str], Any] = {
-    (ids.LANG, "value"): Lang,
-    (ids.URL, "search"): Text(2048),
+    (app_ids.LANG, "value"): Lang,
+    (app_ids.URL, "search"): Text(2048),
     (ids.FILTER, "data"): FilterStore,
     (ids.SELECTED, "data"): SelectedStore,
-    (ids.STAMP, "data"): Text(200),
-    (ids.OUTAGE, "data"): bool,
+    (app_ids.STAMP, "data"): Text(200),
+    (app_ids.OUTAGE, "data"): bool,
     (ids.OVERLAYS, "data"): Annotated[list[Overlay], Field(max_length=len(layout.OVERLAY_KEYS) * 2)],
-    (ids.BODY_VERSION, "data"): Version,
+    (app_ids.BODY_VERSION, "data"): Version,
     (ids.VIEW, "data"): Bounds,
-    (ids.LIVE, "n_intervals"): Count,
+    (app_ids.LIVE, "n_intervals"): Count,
     (ids.SEARCH, "value"): SearchValue,
     (ids.SEARCH, "search_value"): Text(200),
     (ids.F_KIND, "value"): Literal["", "problem", "sentiment"],
@@ -202,9 +203,9 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.L_BLOCK, "clickData"): GridClick,
     (ids.ISSUES, "cellClicked"): CellClick,
     (ids.TIMELINE_CLOSE, "n_clicks"): Count,
-    (ids.OUTBOX_OPEN, "n_clicks"): Count,
-    (ids.OUTBOX_CLOSE, "n_clicks"): Count,
-    (ids.OUTBOX_GRID, "selectedRows"): Annotated[list[OutboxRow], Field(max_length=1)],  # single-row
+    (app_ids.OUTBOX_OPEN, "n_clicks"): Count,
+    (app_ids.OUTBOX_CLOSE, "n_clicks"): Count,
+    (app_ids.OUTBOX_GRID, "selectedRows"): Annotated[list[OutboxRow], Field(max_length=1)],  # single-row
 }
 
 
@@ -274,7 +275,7 @@ def callback_spec(output: str, cb: dict[str, Any]) -> CallbackSpec:
 # -- errors ---------------------------------------------------------------------------------------
 def _field_loc(loc: tuple[Any, ...], spec: CallbackSpec) -> tuple[Any, ...]:
     """A pydantic location in the request → one naming the component: ('inputs', 1, 'value', 'x')
-    → ('filter-store.data', 'x'); the outputs and trigger lists are named as a whole."""
+    → ('map-filter.data', 'x'); the outputs and trigger lists are named as a whole."""
     if not loc:
         return ()
     head = loc[0]

@@ -1,25 +1,26 @@
-"""zh-CN (default) and English texts; numbers and dates formatted for the locale."""
+"""The text table: every user-facing string of the dashboard, zh-CN (default) and English; numbers
+and dates formatted for the locale, clock times in the business time zone the caller passes
+(``Context.tz``). Labels of statuses, actions, roles, chain links and kinds come from
+``geodata.vocab`` only."""
 from __future__ import annotations
 
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from geodata.clock import zone
-from geodata.settings import DEFAULT_TIMEZONE
 from geodata.vocab import ACTION_LABELS, CHAIN_LABELS, KIND_LABELS, ROLE_LABELS, STATUS_LABELS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
-TZ = zone(DEFAULT_TIMEZONE)  # the default business zone; callers pass the configured one
 
 TEXT: dict[str, tuple[str, str]] = {
+    "html_title": ("Gridwatch 网格化管理", "Gridwatch grid management"),
+    "lang_name": ("中文", "English"),   # each language named in itself (the language switch)
+    "list_sep": ("、", "、"),
     "app_title": ("网格化管理地图", "Grid management map"),
     "synthetic": ("演示数据（虚构）", "demo data (synthetic)"),
     "search": ("搜索网格编码/名称、人员、问题编号…", "Search grid code/name, official, issue number…"),
     "kind": ("类别", "Kind"),
     "kind_all": ("全部", "All"),
-    "problem": ("问题", "Problems"),
-    "sentiment": ("社情", "Sentiment"),
     "domains": ("领域", "Domains"),
     "domains_all": ("全部领域", "All domains"),
     "statuses": ("状态", "Status"),
@@ -34,6 +35,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "date_start": ("开始日期", "Start date"),
     "date_end": ("结束日期", "End date"),
     "basemap": ("底图", "Basemap"),
+    "tianditu": ("© 天地图 Tianditu", "© 天地图 Tianditu"),   # the basemap's attribution (its name)
     "cluster": ("聚合：数字为件数，颜色取最严重状态", "Cluster: count, coloured by worst state"),
     "overdue_only": ("仅超期", "Overdue only"),
     "metric": ("分级设色", "Choropleth"),
@@ -80,10 +82,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "col_action": ("环节", "Step"),
     "col_actor": ("经办人", "By"),
     "col_note": ("说明", "Note"),
-    "leader_in_charge": ("主管领导", "Leader in charge"),
-    "responsible": ("直接责任人", "Directly responsible"),
-    "grid_leader": ("网格长", "Grid leader"),
-    "assignee": ("承办人", "Assignee"),
     "due": ("办理期限", "Due"),
     "closed_at": ("办结时间", "Closed"),
     "address": ("地址", "Address"),
@@ -116,6 +114,14 @@ TEXT: dict[str, tuple[str, str]] = {
     "outbox_shown": ("最新 {n} 条，共 {total} 条（待发送 {pending} 条）",
                      "Latest {n} of {total} ({pending} pending)"),
     "outbox_grids": ("负责网格", "Grids"),
+    # the map's browser-side popups (js_labels)
+    "js_days_ago": ("天前", " d ago"),
+    "js_hours_ago": ("小时前", " h ago"),
+    "js_just_now": ("刚刚", "just now"),
+    "js_domain": ("领域", "Domain"),
+    "js_status": ("状态", "Status"),
+    "js_grid": ("网格", "Grid"),
+    "js_age": ("时长", "Age"),
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -175,10 +181,10 @@ def fmt_pct(x: float | None, lang: str, digits: int = 1) -> str:
 def fmt_area(km2: float | None, lang: str) -> str:
     if km2 is None:
         return "—"
-    return f"{km2:.2f} {t('km2', lang)}" if norm_lang(lang) == "zh" else f"{km2:.2f} km²"
+    return f"{km2:.2f} {t('km2', lang)}"
 
 
-def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
+def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo) -> str:
     """zh: 2026年11月27日 20:05; en: 27 Nov 2026 20:05 (business time zone)."""
     if d is None:
         return "—"
@@ -188,7 +194,7 @@ def fmt_dt(d: dt.datetime | None, lang: str, tz: ZoneInfo = TZ) -> str:
     return f"{loc.day} {_MONTHS[loc.month - 1]} {loc.year} {loc:%H:%M}"
 
 
-def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo = TZ, seconds: bool = True) -> str:
+def fmt_time(d: dt.datetime, lang: str, tz: ZoneInfo, seconds: bool = True) -> str:
     return f"{d.astimezone(tz):%H:%M:%S}" if seconds else f"{d.astimezone(tz):%H:%M}"
 
 
@@ -211,9 +217,9 @@ def js_labels(lang: str) -> dict[str, object]:
         "state": {"o": t("state_open", lang), "x": t("state_overdue", lang),
                   "c": t("state_closed", lang)},
         "kind": {"p": kind_label("problem", lang), "s": kind_label("sentiment", lang)},
-        "age": ["天前", "小时前", "刚刚"] if lang == "zh" else [" d ago", " h ago", "just now"],
-        "domain": "领域" if lang == "zh" else "Domain",
-        "statusWord": "状态" if lang == "zh" else "Status",
-        "gridWord": "网格" if lang == "zh" else "Grid",
-        "ageWord": "时长" if lang == "zh" else "Age",
+        "age": [t("js_days_ago", lang), t("js_hours_ago", lang), t("js_just_now", lang)],
+        "domain": t("js_domain", lang),
+        "statusWord": t("js_status", lang),
+        "gridWord": t("js_grid", lang),
+        "ageWord": t("js_age", lang),
     }

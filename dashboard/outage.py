@@ -1,7 +1,7 @@
 """While the database is down: callbacks keep what they show (the map's data routes answer 503
 through the server's one error handler, ``api.core.error_from_exception``).
 
-The live poll (``callbacks.live_outputs``) switches the header to the outage note and, at the
+The live poll (``pages.map.callbacks.live_outputs``) switches the header to the outage note and, at the
 database's return, rebuilds the body; :mod:`geodata.db`'s ``availability`` logs the transitions
 (one line each), so nothing here logs per request.
 """

@@ -5,7 +5,7 @@
   instead of reaching a query;
 - one error handler for every exception on every route: ``api.core.error_from_exception`` maps it
   to a status and the API's error body (``{"error": {code, message_zh, message_en, field}}``; the
-  Open311 blueprint gets its GeoReport list). Bad input is one log line naming the route's rule
+  Open311 paths get its GeoReport list, ``api.core.is_open311_request``). Bad input is one log line naming the route's rule
   and the error code — never the raw input, never a traceback;
 - security headers on every response: Content-Security-Policy, ``X-Content-Type-Options:
   nosniff``, ``Referrer-Policy``.
@@ -26,7 +26,7 @@ from werkzeug.routing import IntegerConverter
 
 from geodata.models import BIGINT_MAX
 
-from .api.core import error_from_exception, error_response, route_rule
+from .api.core import error_from_exception, error_response, is_open311_request, route_rule
 
 log = logging.getLogger("gridwatch.http")
 
@@ -103,7 +103,7 @@ def install(server: Flask, settings: Any, script_hashes: Callable[[], Sequence[s
         err = error_from_exception(exc)
         if err.status < 500:
             log.info("%s %s → %d %s", request.method, route_rule(), err.status, err.code)
-        return error_response(err, open311=request.blueprint == "open311")
+        return error_response(err, open311=is_open311_request())
 
     @server.after_request
     def _security_headers(resp: Response) -> Response:

@@ -28,7 +28,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from geodata.api_schemas import INT32, ErrorOut, O311ErrorItem, PhotoB64
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
 from geodata.errors import (
     ConflictError,
@@ -42,6 +41,9 @@ from geodata.errors import (
 )
 from geodata.workflow.identity import Actor, actor_for
 from geodata.workflow.photos import PhotoIn, PhotoStore
+
+from .schemas.common import INT32, ErrorOut, PhotoB64
+from .schemas.open311 import O311ErrorItem
 
 log = logging.getLogger("gridwatch.api")
 
@@ -239,6 +241,17 @@ def error_from_exception(exc: BaseException) -> ApiError:
     log.error("unhandled error: %s\n%s", type(exc).__name__,
               "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     return ApiError(500, "internal_error", "服务器内部错误", "internal server error", None)
+
+
+#: where the Open311 API lives: its errors are a GeoReport error list (``error_response``)
+OPEN311_PREFIX = "/open311/v2"
+
+
+def is_open311_request() -> bool:
+    """Is the current request addressed to the Open311 API? (by path: also true before routing,
+    for a request refused by the limits, and for a path no route matches)"""
+    return has_request_context() and (request.path == OPEN311_PREFIX
+                                       or request.path.startswith(OPEN311_PREFIX + "/"))
 
 
 def error_response(err: ApiError, open311: bool = False) -> Response:

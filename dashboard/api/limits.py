@@ -6,8 +6,8 @@
   (``/_dash-update-component``) at most ``settings.max_callback_bytes``, else 413 ``too_large`` —
   refused from ``Content-Length`` before anything is read, and enforced while reading when there is
   none (per-request ``max_content_length``);
-- CPU-heavy requests (Dash callbacks but the light ones, heat tiles, text searches, bodies over
-  1 MB) at most ``settings.heavy_concurrency`` at once; a request that waits longer than
+- CPU-heavy requests (Dash callbacks but the light ones the pages declare, heat tiles, text
+  searches, bodies over 1 MB) at most ``settings.heavy_concurrency`` at once; a request that waits longer than
   ``db_pool_timeout_s`` for a slot is a 503 ``server_busy``.
 
 Errors raised later (statement timeouts, a full pool, the database down) are mapped by the
@@ -23,19 +23,15 @@ import re
 import threading
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .. import ids
-from .core import ApiError, error_from_exception, error_response, route_rule
+from .core import ApiError, error_from_exception, error_response, is_open311_request, route_rule
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
 HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
 HEAVY_BODY_BYTES = 1024 * 1024
-#: Dash callbacks that cost next to nothing (no query, or one tiny one, server p95 ≤ 10 ms in
-#: bench_map): never queued behind heavy ones — above all the live poll every open screen sends
-LIGHT_CALLBACKS = frozenset({ids.STAMP, ids.URL, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
-                             ids.LEGEND_MARKERS, ids.TIMELINE, ids.LANG})
+LIGHT_KEY = "gridwatch_light_callbacks"   # server.extensions: first-output ids of near-free callbacks
 #: the first output's component id at the start of a Dash callback request ('..' for several)
 _OUTPUT = re.compile(rb'^\s*\{\s*"output"\s*:\s*"(?:\.\.)?([A-Za-z0-9_-]{1,64})\.')
 
@@ -45,7 +41,7 @@ def _light_callback() -> bool:
         return False
     head = request.get_data(cache=True)[:256]   # Dash and the guard read the same cached bytes
     m = _OUTPUT.match(head)
-    return bool(m) and m.group(1).decode() in LIGHT_CALLBACKS
+    return bool(m) and m.group(1).decode() in current_app.extensions.get(LIGHT_KEY, ())
 
 
 def is_heavy() -> bool:
@@ -62,10 +58,13 @@ log = logging.getLogger("gridwatch.http")
 def _refuse(err: ApiError) -> Response:
     """A request refused before any view runs: one log line, never the raw input."""
     log.warning("request refused: %s %s → %s %s", request.method, route_rule(), err.status, err.code)
-    return error_response(err, open311=request.path.startswith("/open311/"))
+    return error_response(err, open311=is_open311_request())
 
 
-def register_limits(server: Flask, settings: Any) -> None:
+def register_limits(server: Flask, settings: Any, light_callbacks: frozenset[str] = frozenset()) -> None:
+    """``light_callbacks``: the Dash callbacks (by their first output's component id) that cost next
+    to nothing and never queue behind heavy ones (each page declares its own, ``dashboard.pages``)."""
+    server.extensions[LIGHT_KEY] = server.extensions.get(LIGHT_KEY, frozenset()) | light_callbacks
     if server.extensions.get("gridwatch_limits"):
         return
     server.extensions["gridwatch_limits"] = True

@@ -16,17 +16,18 @@ import datetime as dt
 from flask import Blueprint, request
 
 from geodata.access.scope import Scope
-from geodata.api_schemas import O311Created, O311PostIn, O311Query, O311Request, O311Service
 from geodata.vocab import KIND_LABELS, STATUS_LABELS
 from geodata.workflow import rules as wf
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.queries import get_issue, list_domains, query_issues
 from geodata.workflow.service import report_issue
 
-from .core import Call, Result
-from .v1 import registry, run_idempotent, unknown_path
+from .core import OPEN311_PREFIX, Call, Result
+from .idempotency import run_idempotent
+from .schemas.open311 import O311Created, O311PostIn, O311Query, O311Request, O311Service
+from .v1 import registry, unknown_path
 
-bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
+bp = Blueprint("open311", __name__, url_prefix=OPEN311_PREFIX)
 
 @bp.before_request
 def _json_only():

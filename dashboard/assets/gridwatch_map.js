@@ -232,7 +232,7 @@
     if (!t || !t.classList || !t.classList.contains("leaflet-control-layers-selector")) { return; }
     var control = t.closest(".leaflet-control-layers");
     if (!control || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
-    window.dash_clientside.set_props("overlays-store", {data: map.checkedOverlays(control)});
+    window.dash_clientside.set_props("map-overlays", {data: map.checkedOverlays(control)});
   };
 
   if (typeof document !== "undefined") {
@@ -242,7 +242,7 @@
   window.gridwatch = window.gridwatch || {};
   window.gridwatch.map = map;
 
-  /* Clientside callback: map.bounds -> view-store. The map reports its bounds on every moveend
+  /* Clientside callback: map.bounds -> map-view. The map reports its bounds on every moveend
    * (several per fly-to, resize or layout change); pass on only the last of a burst, and only when
    * it differs from the view already passed on, so the markers query runs once per settled view. */
   var SETTLE_MS = 90;

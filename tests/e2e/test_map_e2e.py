@@ -83,7 +83,7 @@ def test_street_view_draws_14_communities(page, live_server, demo, shot):
     assert page.locator("path.gw-grid-l1").count() == 1
     assert page.locator(".gw-label-l2").count() == 14
     expect(page.locator(".gw-crumb-current")).to_have_text(demo["street_name"])
-    expect(page.locator("#legend-choro .gw-legend-row").first).to_be_visible()
+    expect(page.locator("#map-legend-choro .gw-legend-row").first).to_be_visible()
     wait_settled(page, 800)
     # markers: at street level the demo year is aggregated into cells
     assert page.locator(".gw-bin, .gw-cluster, .gw-marker").count() > 0
@@ -97,11 +97,11 @@ def test_drill_down_breadcrumb_and_back(page, live_server, demo, shot):
     click_grid(page, demo["community"])
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
     page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length === {len(demo['blocks'])}")
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["community_name"])
     officials = page.locator(".gw-official-name").all_inner_texts()
     assert officials == demo["officials"]
     assert page.locator(".gw-official-phone").count() == len(officials)  # personal data on
-    crumbs = page.locator("#breadcrumb").inner_text()
+    crumbs = page.locator("#map-breadcrumb").inner_text()
     assert demo["street_name"] in crumbs and demo["community_name"] in crumbs
     wait_settled(page, 600)
     shot(page, "02-community")
@@ -114,39 +114,39 @@ def test_drill_down_breadcrumb_and_back(page, live_server, demo, shot):
     shot(page, "03-block")
 
     # breadcrumb up to the community, then the back button walks back down and up again
-    page.locator("#breadcrumb a", has_text=demo["community_name"]).click()
+    page.locator("#map-breadcrumb a", has_text=demo["community_name"]).click()
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["community_name"])
     page.go_back()
     page.wait_for_url(re.compile(rf"\?grid={block}$"))
     page.go_back()
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
     page.go_back()
     page.wait_for_url(re.compile(r"/$"))
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["street_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["street_name"])
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length === 0")
     assert not page.errors
 
 
 def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, shot):
     open_map(page, live_server, f"?grid={demo['community']}")
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["community_name"])
     wait_settled(page, 800)
     with Session(map_engine) as s:
         all_n = map_metrics.grid_counts(s, ALL, IssueFilter(), demo["community"], tz=TZ).counts.total
         sent_n = map_metrics.grid_counts(s, ALL, IssueFilter(kind="sentiment"), demo["community"], tz=TZ).counts.total
     expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{all_n:,}")
-    before = page.locator("#marker-note").inner_text()
-    page.locator("#f-kind label", has_text="社情").click()
+    before = page.locator("#map-marker-note").inner_text()
+    page.locator("#map-f-kind label", has_text="社情").click()
     expect(page.locator(".gw-kpi-total .gw-kpi-value")).to_have_text(f"{sent_n:,}")
-    expect(page.locator("#marker-note")).not_to_have_text(before)
+    expect(page.locator("#map-marker-note")).not_to_have_text(before)
     wait_settled(page, 800)
     shot(page, "04-filter-sentiment")
     # the choropleth metric: closure rate, with its legend
-    page.locator("#metric").click()
+    page.locator("#map-metric").click()
     page.get_by_role("option", name="结案率").click()
-    expect(page.locator("#legend-choro .gw-legend-title")).to_have_text("结案率")
-    expect(page.locator("#legend-choro")).to_contain_text("≥ 99%")
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("结案率")
+    expect(page.locator("#map-legend-choro")).to_contain_text("≥ 99%")
     assert not page.errors
 
 
@@ -154,31 +154,31 @@ def test_heat_layer_toggles(page, live_server, shot):
     open_map(page, live_server)
     wait_settled(page)
     assert page.locator("img.leaflet-tile[src*='/tiles/heat/']").count() == 0
-    expect(page.locator("#legend-heat")).to_be_hidden()
+    expect(page.locator("#map-legend-heat")).to_be_hidden()
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
                            ".some(i => i.complete && i.naturalWidth === 256)")
-    expect(page.locator("#legend-heat")).to_be_visible()
+    expect(page.locator("#map-legend-heat")).to_be_visible()
     # ticking heat leaves the other layers (and their legends) on
-    expect(page.locator("#legend-choro")).to_be_visible()
-    expect(page.locator("#legend-markers")).to_be_visible()
+    expect(page.locator("#map-legend-choro")).to_be_visible()
+    expect(page.locator("#map-legend-markers")).to_be_visible()
     # the heat layer follows the filter: its tile URLs carry it
-    page.locator("#f-kind label", has_text="问题").click()
+    page.locator("#map-f-kind label", has_text="问题").click()
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
                            ".some(i => i.src.includes('k=problem'))")
     wait_settled(page, 800)
     shot(page, "05-heat")
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.wait_for_function("document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\").length === 0")
-    expect(page.locator("#legend-heat")).to_be_hidden()
+    expect(page.locator("#map-legend-heat")).to_be_hidden()
     # every legend follows its layer's tick box
     page.locator(".leaflet-control-layers label", has_text="分级设色").click()
-    expect(page.locator("#legend-choro")).to_be_hidden()
+    expect(page.locator("#map-legend-choro")).to_be_hidden()
     page.locator(".leaflet-control-layers label", has_text="问题标记").click()
-    expect(page.locator("#legend-markers")).to_be_hidden()
-    expect(page.locator("#marker-note")).to_be_hidden()
+    expect(page.locator("#map-legend-markers")).to_be_hidden()
+    expect(page.locator("#map-marker-note")).to_be_hidden()
     page.locator(".leaflet-control-layers label", has_text="分级设色").click()
-    expect(page.locator("#legend-choro")).to_be_visible()
+    expect(page.locator("#map-legend-choro")).to_be_visible()
     assert not page.errors
 
 
@@ -197,8 +197,8 @@ def test_map_runs_under_the_content_security_policy(page, live_server, demo):
     click_grid(page, demo["community"])
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length > 0")
     wait_settled(page)
-    page.locator("#lang label", has_text="English").click()
-    expect(page.locator("#title")).to_contain_text("Grid")
+    page.locator("#app-lang label", has_text="English").click()
+    expect(page.locator("#hdr-title")).to_contain_text("Grid")
     wait_settled(page)
     # the reporter itself works: an inline script injected now is refused and reported
     page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__x = 1';"
@@ -227,12 +227,12 @@ def test_xss_title_renders_as_text(page, live_server, demo, map_engine, shot):
         wait_settled(page, 500)
         shot(page, "06-xss-popup")
         cell.click()
-        expect(page.locator("#gw-timeline-title")).to_have_text(XSS)
+        expect(page.locator("#map-timeline-issue")).to_have_text(XSS)
         assert page.locator(".modal img").count() == 0
         wait_settled(page, 300)
         shot(page, "07-timeline")
-        page.locator("#timeline-close").click()
-        expect(page.locator("#gw-timeline-title")).to_be_hidden()
+        page.locator("#map-timeline-close").click()
+        expect(page.locator("#map-timeline-issue")).to_be_hidden()
         assert dialogs == [] and not page.errors
     finally:
         _delete_issue(map_engine, issue_id)
@@ -240,21 +240,21 @@ def test_xss_title_renders_as_text(page, live_server, demo, map_engine, shot):
 
 def test_language_switch(page, live_server, demo, shot):
     open_map(page, live_server, f"?grid={demo['community']}")
-    expect(page.locator("#title")).to_contain_text("网格化管理地图")
-    page.locator("#lang label", has_text="English").click()
-    expect(page.locator("#title")).to_contain_text("Grid management map")
+    expect(page.locator("#hdr-title")).to_contain_text("网格化管理地图")
+    page.locator("#app-lang label", has_text="English").click()
+    expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14")
     expect(page.locator(".gw-kpi-total .gw-kpi-label")).to_have_text("Issues")
     expect(page.locator(".leaflet-control-layers")).to_contain_text("Heat map")
-    expect(page.locator("#breadcrumb")).to_contain_text("›")
+    expect(page.locator("#map-breadcrumb")).to_contain_text("›")
     assert page.url.endswith(f"?grid={demo['community']}")  # the selection survives
     wait_settled(page, 800)
     shot(page, "08-english")
     # remembered on reload
     page.reload()
-    expect(page.locator("#title")).to_contain_text("Grid management map")
-    page.locator("#lang label", has_text="中文").click()
-    expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
+    page.locator("#app-lang label", has_text="中文").click()
+    expect(page.locator("#hdr-title")).to_contain_text("网格化管理地图")
     assert not page.errors
 
 
@@ -267,26 +267,26 @@ def test_language_switch_keeps_the_layers(page, live_server, shot):
     control = page.locator(".leaflet-control-layers")
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.locator(".leaflet-control-layers label", has_text="分级设色").click()
-    page.locator("#f-kind label", has_text="问题").click()
+    page.locator("#map-f-kind label", has_text="问题").click()
     page.wait_for_function(f"[...document.querySelectorAll(\"{HEAT_TILES}\")]"
                            ".some(i => i.src.includes('k=problem'))")
     wait_settled(page, 500)
-    page.locator("#lang label", has_text="English").click()
-    expect(page.locator("#title")).to_contain_text("Grid management map")
+    page.locator("#app-lang label", has_text="English").click()
+    expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
     expect(control.locator("label", has_text="Heat map").locator("input")).to_be_checked()
     expect(control.locator("label", has_text="Choropleth").locator("input")).not_to_be_checked()
     expect(control.locator("label", has_text="Issue markers").locator("input")).to_be_checked()
     # the heat tiles are still drawn, for the same filter, and the legends follow
     page.wait_for_function(f"[...document.querySelectorAll(\"{HEAT_TILES}\")]"
                            ".some(i => i.complete && i.naturalWidth === 256 && i.src.includes('k=problem'))")
-    expect(page.locator("#legend-heat")).to_be_visible()
-    expect(page.locator("#legend-choro")).to_be_hidden()
-    expect(page.locator("#legend-markers")).to_be_visible()
+    expect(page.locator("#map-legend-heat")).to_be_visible()
+    expect(page.locator("#map-legend-choro")).to_be_hidden()
+    expect(page.locator("#map-legend-markers")).to_be_visible()
     wait_settled(page, 800)
     shot(page, "13-english-heat")
     # and back again
-    page.locator("#lang label", has_text="中文").click()
-    expect(page.locator("#title")).to_contain_text("网格化管理地图")
+    page.locator("#app-lang label", has_text="中文").click()
+    expect(page.locator("#hdr-title")).to_contain_text("网格化管理地图")
     expect(control.locator("label", has_text="热力图").locator("input")).to_be_checked()
     expect(control.locator("label", has_text="分级设色").locator("input")).not_to_be_checked()
     page.wait_for_function(f"document.querySelectorAll(\"{HEAT_TILES}\").length > 0")
@@ -312,7 +312,7 @@ def test_live_refresh_shows_new_issue(page, live_server, demo, map_engine, shot)
 
 
 def _pick_search(page, text: str, value_code: str) -> None:
-    page.locator("#search").click()
+    page.locator("#map-search").click()
     page.get_by_role("searchbox").fill(text)
     option = page.get_by_role("option").filter(has_text=value_code).first
     expect(option).to_be_visible()
@@ -321,7 +321,7 @@ def _pick_search(page, text: str, value_code: str) -> None:
 
 def _offset_from_map_centre(page, code: str) -> float:
     """Distance (px) between a grid polygon's centre on screen and the map's centre."""
-    g, m = page.locator(f"path.gw-grid-{code}").bounding_box(), page.locator("#map").bounding_box()
+    g, m = page.locator(f"path.gw-grid-{code}").bounding_box(), page.locator("#map-leaflet").bounding_box()
     return ((g["x"] + g["width"] / 2 - m["x"] - m["width"] / 2) ** 2
             + (g["y"] + g["height"] / 2 - m["y"] - m["height"] / 2) ** 2) ** 0.5
 
@@ -331,9 +331,9 @@ def test_search_flies_to_grid(page, live_server, demo, shot):
     wait_settled(page)
     _pick_search(page, demo["community_name"], demo["community"])
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["community_name"])
     # the picked result is cleared from the box (the placeholder shows again)
-    expect(page.locator("#search .Select-value, #search [class*='singleValue']")).to_have_count(0)
+    expect(page.locator("#map-search .Select-value, #map-search [class*='singleValue']")).to_have_count(0)
     # from another grid, picking the same result again takes the map back to it
     other = demo["blocks"][0]
     page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length === {len(demo['blocks'])}")
@@ -343,11 +343,11 @@ def test_search_flies_to_grid(page, live_server, demo, shot):
     wait_settled(page, 500)
     _pick_search(page, demo["community_name"], demo["community"])
     page.wait_for_url(re.compile(rf"\?grid={demo['community']}$"))
-    expect(page.locator("#gw-grid-name")).to_have_text(demo["community_name"])
+    expect(page.locator("#map-grid-name")).to_have_text(demo["community_name"])
     wait_settled(page, 800)
     assert _offset_from_map_centre(page, demo["community"]) < 40
     # pan away, then pick the same result again (the URL already shows it): the map flies back
-    m = page.locator("#map").bounding_box()
+    m = page.locator("#map-leaflet").bounding_box()
     page.mouse.move(m["x"] + m["width"] / 2, m["y"] + m["height"] / 2)
     page.mouse.down()
     page.mouse.move(m["x"] + m["width"] / 2 - 300, m["y"] + m["height"] / 2 - 200, steps=8)
@@ -357,7 +357,7 @@ def test_search_flies_to_grid(page, live_server, demo, shot):
     _pick_search(page, demo["community_name"], demo["community"])
     page.wait_for_function(
         "(() => { const g = document.querySelector('path.gw-grid-" + demo["community"] + "')"
-        ".getBoundingClientRect(), m = document.querySelector('#map').getBoundingClientRect();"
+        ".getBoundingClientRect(), m = document.querySelector('#map-leaflet').getBoundingClientRect();"
         " return Math.hypot(g.x + g.width / 2 - m.x - m.width / 2,"
         " g.y + g.height / 2 - m.y - m.height / 2) < 40; })()")
     wait_settled(page, 600)
@@ -383,13 +383,13 @@ def test_wall_display_and_phone_layouts(browser, live_server, shot):
             if not mobile:
                 # a wall display: one screen, nothing to scroll; the map fills it to the bottom
                 assert pg.evaluate("document.documentElement.scrollHeight") <= size[1]
-                assert abs(box("#map")["y"] + box("#map")["height"] - size[1]) < 2
+                assert abs(box("#map-leaflet")["y"] + box("#map-leaflet")["height"] - size[1]) < 2
             else:
                 # a phone: the language switch leaves the title readable, the map comes before filters
-                lang, title = box("#lang"), box("#title")
+                lang, title = box("#app-lang"), box("#hdr-title")
                 assert lang["y"] + lang["height"] <= title["y"]
-                assert box("#map")["y"] < box(".gw-filters")["y"]
-                assert box("#map")["height"] >= 300
+                assert box("#map-leaflet")["y"] < box(".gw-filters")["y"]
+                assert box("#map-leaflet")["height"] >= 300
                 assert pg.evaluate("document.documentElement.scrollWidth") <= size[0]
             shot(pg, name)
             assert not errors and not violations, (errors, violations)
@@ -402,10 +402,10 @@ def test_language_switch_during_the_fly_to(page, live_server, demo):
     grid (and clusters animate) must not throw (Leaflet's "_leaflet_pos" race)."""
     for _ in range(3):
         open_map(page, live_server, f"?grid={demo['community']}")
-        page.locator("#lang label", has_text="English").click()
-        expect(page.locator("#title")).to_contain_text("Grid management map")
-        page.locator("#lang label", has_text="中文").click()
-        expect(page.locator("#title")).to_contain_text("网格化管理地图")
+        page.locator("#app-lang label", has_text="English").click()
+        expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
+        page.locator("#app-lang label", has_text="中文").click()
+        expect(page.locator("#hdr-title")).to_contain_text("网格化管理地图")
         page.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14")
         wait_settled(page, 800)
     assert not page.errors

@@ -14,13 +14,13 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine
 
-from dashboard import ids
+from dashboard.components import ids
 from geodata.db.cluster import Cluster
 from geodata.db.migrate import upgrade
 from geodata.settings import PROJECT_ROOT, Settings
-from tests.e2e.conftest import LiveServer, csp_safe_waits, watch_csp
 
 from ..conftest import DEMO_END
+from .conftest import LiveServer, csp_safe_waits, watch_csp
 
 pytestmark = pytest.mark.e2e
 PORTS = range(54345, 54350)          # this worktree's ports for clusters its tests start
@@ -118,7 +118,7 @@ def test_open_map_shows_the_outage_keeps_the_data_and_recovers(page, outage_app,
     page.wait_for_function(SETTLED)
     note = page.locator(f"#{ids.LIVE_NOTE}")
     expect(note).to_have_text(LIVE)
-    street = page.locator("#gw-grid-name").inner_text()
+    street = page.locator("#map-grid-name").inner_text()
 
     stopped = dt.datetime.now(dt.UTC)
     cluster.down()
@@ -129,14 +129,14 @@ def test_open_map_shows_the_outage_keeps_the_data_and_recovers(page, outage_app,
         # a few more failed polls: the last data stays on screen, nothing shows an error
         page.wait_for_timeout(2500)
         assert page.locator("path.gw-grid-l2").count() == 14
-        assert page.locator("#gw-grid-name").inner_text() == street
+        assert page.locator("#map-grid-name").inner_text() == street
         expect(page.get_by_text("Callback error")).to_have_count(0)
         shot(page, "outage-01-open-map")
     finally:
         cluster.up()
     expect(note).to_have_text(LIVE, timeout=WAIT_MS)
     page.wait_for_function(GRIDS_DRAWN)
-    expect(page.locator("#gw-grid-name")).to_have_text(street)
+    expect(page.locator("#map-grid-name")).to_have_text(street)
     assert not page.errors and not page.console_errors, "\n".join(page.errors)
     lines = _outage_lines(caplog)       # one line when it went down, one when it came back
     assert len(lines) == 2 and "unavailable" in lines[0] and "available again" in lines[1], lines
@@ -151,7 +151,7 @@ def test_page_opened_during_the_outage_fills_in_when_the_database_returns(page, 
         page.goto(server.url + "/")
         note = page.locator(f"#{ids.LIVE_NOTE}")
         expect(note).to_have_text(DOWN)
-        expect(page.locator("#map")).to_be_visible()
+        expect(page.locator("#map-leaflet")).to_be_visible()
         expect(page.get_by_text("Error loading layout")).to_have_count(0)
         assert page.locator("path.gw-grid").count() == 0
         page.wait_for_timeout(2500)     # live polls while down keep the outage state
@@ -161,6 +161,6 @@ def test_page_opened_during_the_outage_fills_in_when_the_database_returns(page, 
         cluster.up()
     page.wait_for_function(GRIDS_DRAWN, timeout=WAIT_MS)   # no reload: the live poll rebuilt the body
     expect(note).to_have_text(LIVE)
-    expect(page.locator("#gw-grid-name")).not_to_be_empty()
+    expect(page.locator("#map-grid-name")).not_to_be_empty()
     expect(page.locator(".gw-kpi-total .gw-kpi-value")).not_to_be_empty()
     assert not page.errors and not page.console_errors

@@ -34,55 +34,55 @@ def notices(map_engine):
 
 
 def _open_outbox(page, label: str) -> None:
-    page.locator("#outbox-open").click()
-    expect(page.locator("#outbox-modal .modal-title")).to_have_text(label)
-    page.wait_for_function("document.querySelectorAll('#outbox-grid .ag-center-cols-container .ag-row').length > 0")
+    page.locator("#hdr-outbox-open").click()
+    expect(page.locator("#app-outbox .modal-title")).to_have_text(label)
+    page.wait_for_function("document.querySelectorAll('#app-outbox-grid .ag-center-cols-container .ag-row').length > 0")
 
 
 def _select_first_row(page, notices) -> int:
-    row = page.locator("#outbox-grid .ag-center-cols-container .ag-row").first
+    row = page.locator("#app-outbox-grid .ag-center-cols-container .ag-row").first
     row_id = int(row.get_attribute("row-id"))
     row.locator("[col-id='subject']").click()
-    expect(page.locator("#gw-outbox-text")).to_have_text(notices["rows"][row_id].body)
+    expect(page.locator("#app-outbox-text")).to_have_text(notices["rows"][row_id].body)
     return row_id
 
 
 def test_outbox_modal_lists_and_shows_messages_in_both_languages(page, live_server, notices, shot):
     open_map(page, live_server)
-    button = page.locator("#outbox-open")
+    button = page.locator("#hdr-outbox-open")
     expect(button).to_contain_text("周报短信")
     expect(button.locator(".gw-badge")).to_have_text(f"{notices['total']:,}")
 
     _open_outbox(page, "周报短信发件箱")
-    grid = page.locator("#outbox-grid")
+    grid = page.locator("#app-outbox-grid")
     for header in ("时间", "收件人", "主题", "状态"):
         expect(grid.locator(".ag-header-cell-text", has_text=header)).to_have_count(1)
-    expect(page.locator("#outbox-message")).to_contain_text("选择一条短信查看全文")
+    expect(page.locator("#app-outbox-message")).to_contain_text("选择一条短信查看全文")
     total, pending = notices["total"], notices["pending"]
-    expect(page.locator("#outbox-note")).to_have_text(
+    expect(page.locator("#app-outbox-note")).to_have_text(
         f"最新 {min(total, 200):,} 条，共 {total:,} 条（待发送 {pending:,} 条）")
     expect(grid.locator("[col-id='status']", has_text="已发送").first).to_be_visible()
     expect(grid.locator("[col-id='subject']", has_text="网格周通报 2026-11-16").first).to_be_visible()
     row_id = _select_first_row(page, notices)
-    message = page.locator("#outbox-message")
+    message = page.locator("#app-outbox-message")
     expect(message).to_contain_text(notices["rows"][row_id].name)
     expect(message).to_contain_text("收件人")
     expect(message).to_contain_text("发送时间")
     shot(page, "outbox-zh")
-    page.locator("#outbox-close").click()
-    expect(page.locator("#outbox-modal")).to_be_hidden()
+    page.locator("#app-outbox-close").click()
+    expect(page.locator("#app-outbox")).to_be_hidden()
 
-    page.locator("#lang label", has_text="English").click()
-    expect(page.locator("#title")).to_contain_text("Grid management map")
+    page.locator("#app-lang label", has_text="English").click()
+    expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
     wait_settled(page)
     expect(button).to_contain_text("Weekly notices")
     _open_outbox(page, "Weekly notice outbox")
     for header in ("Time", "Recipient", "Subject", "Status"):
         expect(grid.locator(".ag-header-cell-text", has_text=header)).to_have_count(1)
     expect(grid.locator("[col-id='status']", has_text="Sent").first).to_be_visible()
-    expect(page.locator("#outbox-message")).to_contain_text("Select a message to read it in full")
+    expect(page.locator("#app-outbox-message")).to_contain_text("Select a message to read it in full")
     _select_first_row(page, notices)
-    expect(page.locator("#outbox-message")).to_contain_text("Recipient")
-    expect(page.locator("#outbox-message")).to_contain_text("Sent at")
+    expect(page.locator("#app-outbox-message")).to_contain_text("Recipient")
+    expect(page.locator("#app-outbox-message")).to_contain_text("Sent at")
     shot(page, "outbox-en")
     assert not page.errors

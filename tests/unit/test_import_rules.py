@@ -1,6 +1,7 @@
 """Imports run one way: dashboard → geodata ← etl; app.py wires. geodata never imports dash, flask or
 werkzeug (nor dashboard/etl); etl never imports dashboard or the web stack. Read from the source with
-``ast`` (every import statement, including those inside functions), so a new module is covered."""
+``ast`` (every import statement, including those inside functions), so a new module is covered.
+Dashboard pages and shared components import neither the database nor the geometry libraries."""
 from __future__ import annotations
 
 import ast
@@ -34,6 +35,19 @@ def test_imports_run_one_way(package):
     assert files, package
     bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
            for f in files for line, mod in _imports(f) if mod in FORBIDDEN[package]]
+    assert not bad, "\n".join(bad)
+
+
+#: a page or a shared component reads inputs, calls geodata and shapes outputs: no SQL, no geometry
+DATA_LIBS = {"sqlalchemy", "geoalchemy2", "shapely", "psycopg"}
+
+
+@pytest.mark.parametrize("folder", ["dashboard/pages", "dashboard/components"])
+def test_pages_and_components_touch_no_database_or_geometry_library(folder):
+    files = sorted((ROOT / folder).rglob("*.py"))
+    assert len(files) > 1, folder
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in files for line, mod in _imports(f) if mod in DATA_LIBS]
     assert not bad, "\n".join(bad)
 
 

@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text as sql
 
-from dashboard import guard, ids
+from dashboard import guard
+from dashboard.components import ids as app_ids
+from dashboard.pages.map import ids
 from geodata.settings import Settings
 
 PATH = "/_dash-update-component"
@@ -32,9 +34,9 @@ TABLES = ("grid", "official", "grid_assignment", "domain", "issue", "issue_event
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 #: properties whose values are free text (a string of any content is valid there)
-FREE_TEXT = {(ids.URL, "search"), (ids.SEARCH, "search_value"), (ids.STAMP, "data")}
+FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data")}
 #: boolean properties
-BOOLEAN = {(ids.F_OVERDUE, "value"), (ids.OUTAGE, "data")}
+BOOLEAN = {(ids.F_OVERDUE, "value"), (app_ids.OUTAGE, "data")}
 
 #: values no property accepts (a bool is fine where a bool belongs; a string where free text does)
 BAD_VALUES: dict[str, Any] = {
@@ -161,18 +163,18 @@ def test_every_callback_serves_a_request_without_values(app, client, log, unchan
 
 
 def test_realistic_requests_are_served(app, client, log, unchanged, db):
-    from dashboard import callbacks as cb
+    from dashboard.pages.map.presenters import filter_from_controls
 
     code = db.execute(sql("SELECT code FROM grid WHERE level = 3 AND valid_to IS NULL "
                           "ORDER BY code LIMIT 1")).scalar_one()
     issue = db.execute(sql("SELECT id FROM issue ORDER BY id LIMIT 1")).scalar_one()
-    flt = cb.filter_from_controls("problem", ["safety"], ["reported"], "custom", True, "per_km2",
+    flt = filter_from_controls("problem", ["safety"], ["reported"], "custom", True, "per_km2",
                                   "2026-01-01", "2026-11-27")
-    filter_out = "..filter-store.data...f-date.value.."
-    select_out = ("..selected-store.data...map.viewport...breadcrumb.children...layer-community.hideout"
-                  "...layer-block.hideout...layer-markers.hideout..")
-    timeline_out = "..timeline-modal.is_open...timeline-title.children...timeline-body.children.."
-    markers_out = "..layer-markers.data...layer-bins.data...marker-note.children.."
+    filter_out = "..map-filter.data...map-f-date.value.."
+    select_out = ("..map-selected.data...map-leaflet.viewport...map-breadcrumb.children...map-layer-community.hideout"
+                  "...map-layer-block.hideout...map-layer-markers.hideout..")
+    timeline_out = "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children.."
+    markers_out = "..map-layer-markers.data...map-layer-bins.data...map-marker-note.children.."
     cell = {"value": "x", "colId": "title", "rowIndex": 0, "rowId": str(issue), "timestamp": 1764000000000}
     selected = {"code": code, "level": 3, "parent": code[:11] + "000", "bbox": [113.6, 34.7, 113.7, 34.8],
                 "issue": issue}
@@ -212,36 +214,36 @@ def test_every_input_refuses_a_bad_value(app, client, log, unchanged, kind):
 
 
 def test_nan_and_infinity_literals_are_refused(app, client, log, unchanged):
-    out = "..layer-markers.data...layer-bins.data...marker-note.children.."
+    out = "..map-layer-markers.data...map-layer-bins.data...map-marker-note.children.."
     for literal in ("NaN", "Infinity", "-Infinity"):
         raw = json.dumps(payload(out, app.callback_map[out], {0: [[1.0, 2.0], [3.0, 4.0]]}))
         raw = raw.replace("[[1.0, 2.0]", f"[[{literal}, 2.0]")
         log.clear()
-        assert_rejected(post(client, data=raw), log, field="view-store.data", status=422)
+        assert_rejected(post(client, data=raw), log, field="map-view.data", status=422)
 
 
 def test_ranges_and_nested_values_are_refused(app, client, log, unchanged):
-    sel = "..selected-store.data...map.viewport...breadcrumb.children...layer-community.hideout" \
-          "...layer-block.hideout...layer-markers.hideout.."
-    tl = "..timeline-modal.is_open...timeline-title.children...timeline-body.children.."
-    nav = "..url.search...search.value...map.viewport@"
+    sel = "..map-selected.data...map-leaflet.viewport...map-breadcrumb.children...map-layer-community.hideout" \
+          "...map-layer-block.hideout...map-layer-markers.hideout.."
+    tl = "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children.."
+    nav = "..app-url.search...map-search.value...map-leaflet.viewport@"
     nav = next(o for o in app.callback_map if o.startswith(nav))
-    choro = "..layer-choro-community.hideout...layer-choro-block.hideout...legend-choro.children.."
+    choro = "..map-layer-choro-community.hideout...map-layer-choro-block.hideout...map-legend-choro.children.."
     cases = [
-        (choro, {0: {"issue": 2**63}}, "selected-store.data.issue"),
-        (choro, {0: {"issue": 0}}, "selected-store.data.issue"),
-        (choro, {0: {"code": "1" * 15}}, "selected-store.data.code"),
-        (tl, {0: {"rowId": str(2**63)}}, "issues-grid.cellClicked.rowId"),
-        (tl, {0: {"rowId": "²"}}, "issues-grid.cellClicked.rowId"),
-        (nav, {2: f"issue:{2**64}:41010200100100"}, "search.value"),
-        (sel, {1: 2**31}, "body-version.data"),
-        ("..filter-store.data...f-date.value..", {6: "2026-02-30"}, "f-range.start_date"),
-        ("..filter-store.data...f-date.value..", {8: {"statuses": ["reported", MARK]}},
-         "filter-store.data.statuses.1"),
-        (nav, {0: {"geometry": {"type": MARK, "coordinates": []}}}, "layer-community.clickData.geometry"),
+        (choro, {0: {"issue": 2**63}}, "map-selected.data.issue"),
+        (choro, {0: {"issue": 0}}, "map-selected.data.issue"),
+        (choro, {0: {"code": "1" * 15}}, "map-selected.data.code"),
+        (tl, {0: {"rowId": str(2**63)}}, "map-issues.cellClicked.rowId"),
+        (tl, {0: {"rowId": "²"}}, "map-issues.cellClicked.rowId"),
+        (nav, {2: f"issue:{2**64}:41010200100100"}, "map-search.value"),
+        (sel, {1: 2**31}, "app-body-version.data"),
+        ("..map-filter.data...map-f-date.value..", {6: "2026-02-30"}, "map-f-range.start_date"),
+        ("..map-filter.data...map-f-date.value..", {8: {"statuses": ["reported", MARK]}},
+         "map-filter.data.statuses.1"),
+        (nav, {0: {"geometry": {"type": MARK, "coordinates": []}}}, "map-layer-community.clickData.geometry"),
         (nav, {1: {"geometry": {"type": "Polygon", "coordinates": [[[500.0, 1.0]]]}}},
-         "layer-block.clickData.geometry"),
-        (nav, {1: {"properties": {"code": "41010200100100", MARK: 1}}}, "layer-block.clickData.properties"),
+         "map-layer-block.clickData.geometry"),
+        (nav, {1: {"properties": {"code": "41010200100100", MARK: 1}}}, "map-layer-block.clickData.properties"),
     ]
     for output, values, field in cases:
         log.clear()
@@ -281,7 +283,7 @@ def _mutations(app, output: str, cb: dict[str, Any]) -> Iterator[tuple[str, Any,
         first_state = names[len(cb["inputs"])]
         yield "missing state", edit(lambda b: b.pop("state")), "state"
         yield "wrong state id", edit(lambda b: b["state"][0].update(id=MARK)), first_state
-        yield "extra state", edit(lambda b: b["state"].append({"id": "lang", "property": "value"})), "state"
+        yield "extra state", edit(lambda b: b["state"].append({"id": app_ids.LANG, "property": "value"})), "state"
     else:
         yield "state where there is none", edit(lambda b: b.update(state=[])), "body"
     yield "unknown output", edit(lambda b: b.update(output=MARK + ".children")), "output"

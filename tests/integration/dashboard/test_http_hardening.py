@@ -217,7 +217,7 @@ def test_a_bug_is_a_json_500_with_type_only_in_the_log(site, caplog, monkeypatch
         raise RuntimeError("secret-" + "1380000" * 2)  # the value, not this source line, must stay out
 
     monkeypatch.setattr(queries, "list_domains", boom)
-    monkeypatch.setattr("dashboard.api.v1.list_domains", boom)
+    monkeypatch.setattr("dashboard.api.meta.list_domains", boom)
     with caplog.at_level(logging.DEBUG):
         r = site.client().get("/api/v1/meta")
     assert r.status_code == 500 and r.get_json()["error"]["code"] == "internal_error"

@@ -14,7 +14,8 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from dashboard import ids
+from dashboard.components import ids as app_ids
+from dashboard.pages.map import ids
 from geodata.db import get_engine, open_session, request_limits, session_scope
 from geodata.models import SEARCH_MAX_CHARS
 from geodata.settings import Settings
@@ -71,7 +72,7 @@ def error(resp, status: int) -> dict:
 def dash_search(client, q: str, **kw):
     payload = {"output": f"{ids.SEARCH}.options", "outputs": {"id": ids.SEARCH, "property": "options"},
                "inputs": [{"id": ids.SEARCH, "property": "search_value", "value": q}],
-               "state": [{"id": ids.LANG, "property": "value", "value": "zh"}],
+               "state": [{"id": app_ids.LANG, "property": "value", "value": "zh"}],
                "changedPropIds": [f"{ids.SEARCH}.search_value"]}
     return client.post("/_dash-update-component", data=orjson.dumps(payload), content_type="application/json", **kw)
 
@@ -204,7 +205,7 @@ def test_dash_callback_body_has_its_own_cap(world):
     under = "社区" + " " * (settings.max_callback_bytes - 1000)
     # under the cap the body is read and checked: the guard refuses the over-long search text, not the size
     r = dash_search(client, under)
-    assert r.status_code == 422 and r.get_json()["error"]["field"].startswith("search.")
+    assert r.status_code == 422 and r.get_json()["error"]["field"].startswith("map-search.")
     over = "社区" + " " * settings.max_callback_bytes
     e = error(dash_search(client, over), 413)
     assert e["field"] == "body" and str(settings.max_callback_bytes // 1024) in e["message_en"]
@@ -247,20 +248,20 @@ def test_query_string_over_the_cap_is_414(world):
 
 
 def _light_callbacks(dash_app) -> list:
-    from dashboard.api.limits import LIGHT_CALLBACKS
+    from dashboard.pages.registry import light_callbacks
 
     return [(out, cb) for out, cb in dash_app.callback_map.items()
-            if "callback" in cb and out.lstrip(".").split(".")[0] in LIGHT_CALLBACKS]
+            if "callback" in cb and out.lstrip(".").split(".")[0] in light_callbacks()]
 
 
 def test_light_callbacks_are_recognised_from_the_request_head(world):
     from dashboard.api.limits import is_heavy
 
     server, _, _ = world
-    for body, heavy in [(b'{"output":"..stamp-store.data...live-note.children..","inputs":[]}', False),
-                        (b'{"output":"legend-choro.style","inputs":[]}', False),
-                        (b'{"output":"..layer-markers.data...marker-note.children..","inputs":[]}', True),
-                        (b'{"inputs":[],"output":"legend-choro.style"}', True),    # not where Dash puts it
+    for body, heavy in [(b'{"output":"..app-stamp.data...hdr-live-note.children..","inputs":[]}', False),
+                        (b'{"output":"map-legend-choro.style","inputs":[]}', False),
+                        (b'{"output":"..map-layer-markers.data...map-marker-note.children..","inputs":[]}', True),
+                        (b'{"inputs":[],"output":"map-legend-choro.style"}', True),    # not where Dash puts it
                         (b'not json', True)]:
         with server.test_request_context("/_dash-update-component", method="POST", data=body,
                                          content_type="application/json"):
@@ -300,7 +301,7 @@ def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
         light = _light_callbacks(dash_app)
         assert len(light) >= 4
         for out, cb in light:
-            if out.lstrip(".").startswith(ids.STAMP):
+            if out.lstrip(".").startswith(app_ids.STAMP):
                 continue   # the live poll reads the locked table itself; its lightness is checked below
             r = server.test_client().post("/_dash-update-component", data=orjson.dumps(payload(out, cb)),
                                           content_type="application/json")

@@ -14,11 +14,14 @@ from dash import no_update
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DataError, OperationalError
 
-from dashboard import callbacks as cb
-from dashboard import create_dash, ids, outage
-from dashboard.callbacks import MapCtx
+from dashboard import create_dash, outage
+from dashboard.components import ids as app_ids
+from dashboard.context import current_context
+from dashboard.pages.map import callbacks as cb
+from dashboard.pages.map import ids
+from dashboard.pages.map.presenters import filter_from_controls
+from dashboard.services import Services
 from geodata import db
-from geodata.access.scope import Scope
 from geodata.settings import Settings
 
 DOWN = re.compile(r"⚠ 数据中断 自 \d{2}:\d{2}\"")
@@ -45,9 +48,12 @@ def down_engine():
 
 
 @pytest.fixture
-def down_mctx(down_engine):
-    return MapCtx(engine=down_engine, settings=Settings(database_url=str(down_engine.url)),
-                  scope=Scope.everything())
+def down_svc(down_engine):
+    return Services(engine=down_engine, settings=Settings(database_url=str(down_engine.url)))
+
+
+def at(svc: Services, lang: str):
+    return current_context(svc.settings, lang)
 
 
 def _refused_error(engine) -> OperationalError:
@@ -106,28 +112,28 @@ def test_engine_connects_with_a_timeout(demo_url):
         assert conn.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "4"
 
 
-def test_page_opened_while_down_is_the_shell_with_the_outage_note(down_mctx):
-    page = cb.page_layout(down_mctx, "zh")
+def test_page_opened_while_down_is_the_shell_with_the_outage_note(down_svc):
+    page = cb.page_layout(down_svc, at(down_svc, "zh"))
     body = _text(page)
     assert DOWN.search(body) and "gw-live-down" in body
     assert "/geo/grids/" not in body                        # no layer to load yet
-    stores = {c.id: c.data for c in page.children if getattr(c, "id", None) in (ids.OUTAGE, ids.STAMP)}
-    assert stores == {ids.OUTAGE: True, ids.STAMP: None}
-    assert DOWN_EN.search(_text(cb.page_layout(down_mctx, "en")))
+    stores = {c.id: c.data for c in page.children if getattr(c, "id", None) in (app_ids.OUTAGE, app_ids.STAMP)}
+    assert stores == {app_ids.OUTAGE: True, app_ids.STAMP: None}
+    assert DOWN_EN.search(_text(cb.page_layout(down_svc, at(down_svc, "en"))))
 
 
-def test_live_poll_while_down_and_after(down_mctx, demo_url):
-    stamp, note, flag, body, version = cb.live_outputs(down_mctx, "s", "zh")
+def test_live_poll_while_down_and_after(down_svc, demo_url):
+    stamp, note, flag, body, version = cb.live_outputs(down_svc, at(down_svc, "zh"), "s")
     assert DOWN.search(_text(note))
     assert (stamp, flag, body, version) == (no_update, True, no_update, no_update)
-    assert cb.live_outputs(down_mctx, "s", "en", outage=True)[2] is no_update   # already flagged
+    assert cb.live_outputs(down_svc, at(down_svc, "en"), "s", outage=True)[2] is no_update   # already flagged
 
     # the database answers again: a new stamp, the flag cleared, the body rebuilt (filter kept)
     engine = create_engine(demo_url)
     try:
-        up = MapCtx(engine=engine, settings=Settings(database_url=demo_url), scope=Scope.everything())
-        flt = cb.filter_from_controls("problem", [], [], "", False, "open")
-        stamp, note, flag, body, version = cb.live_outputs(up, None, "zh", True, flt, None, 3)
+        up = Services(engine=engine, settings=Settings(database_url=demo_url))
+        flt = filter_from_controls("problem", [], [], "", False, "open")
+        stamp, note, flag, body, version = cb.live_outputs(up, at(up, "zh"), None, True, flt, None, 3)
         assert isinstance(stamp, str) and note is no_update and flag is False and version == 4
         text_ = _text(body)
         assert "/geo/grids/2.json?v=" in text_ and "● 实时 · 更新于" in text_ and "数据中断" not in text_
@@ -159,9 +165,9 @@ def test_server_while_down(down_engine):
         "outputs": [{"id": i, "property": p} for i, p in (
             (ids.SELECTED, "data"), (ids.MAP, "viewport"), (ids.BREADCRUMB, "children"),
             (ids.L_COMMUNITY, "hideout"), (ids.L_BLOCK, "hideout"), (ids.L_MARKERS, "hideout"))],
-        "inputs": [{"id": ids.URL, "property": "search", "value": ""},
-                   {"id": ids.BODY_VERSION, "property": "data", "value": 0}],
-        "state": [{"id": ids.LANG, "property": "value", "value": "zh"},
-                  {"id": ids.STAMP, "property": "data", "value": None}],
-        "changedPropIds": [f"{ids.URL}.search"]})
+        "inputs": [{"id": app_ids.URL, "property": "search", "value": ""},
+                   {"id": app_ids.BODY_VERSION, "property": "data", "value": 0}],
+        "state": [{"id": app_ids.LANG, "property": "value", "value": "zh"},
+                  {"id": app_ids.STAMP, "property": "data", "value": None}],
+        "changedPropIds": [f"{app_ids.URL}.search"]})
     assert select.status_code == 200 and select.get_json()["response"] == {}   # nothing updated

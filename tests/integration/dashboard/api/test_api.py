@@ -63,7 +63,7 @@ def test_openapi_document_is_generated_and_served(api):
     schemas = doc["components"]["schemas"]
     assert {"ReportIn", "IssueOut", "TransitionIn", "ErrorOut", "ContactCard"} <= set(schemas)
     # generated from the models: the report body lists exactly ReportIn's fields
-    from geodata.api_schemas import ReportIn
+    from dashboard.api.schemas.issues import ReportIn
     assert set(schemas["ReportIn"]["properties"]) == set(ReportIn.model_fields)
     post = doc["paths"]["/api/v1/issues"]["post"]
     assert {"application/json", "multipart/form-data"} <= set(post["requestBody"]["content"])

@@ -67,13 +67,13 @@ def test_whole_body_errors_name_the_body(api, body):
 def test_unhandled_errors_log_no_request_values(api, monkeypatch, caplog):
     """A database error's text lists the statement's parameters (a reporter's phone); the log must
     not. The client gets a JSON 500 and nothing is written."""
-    import dashboard.api.v1 as v1
+    import dashboard.api.issues as issues_api
 
     def boom(*_a, **kw):
         raise ProgrammingError("INSERT INTO issue (reporter_phone) VALUES (%(p)s)",
                                {"p": kw.get("reporter_phone")}, Exception("simulated"))
 
-    monkeypatch.setattr(v1, "report_issue", boom)
+    monkeypatch.setattr(issues_api, "report_issue", boom)
     caplog.set_level(logging.DEBUG)
     before = counts(api)
     r = api.client().post("/api/v1/issues", json={**REPORT, "reporter_name": "钱先生",

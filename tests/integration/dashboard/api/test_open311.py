@@ -127,3 +127,19 @@ def test_format_other_than_json_is_406_naming_format(api, path, fmt):
     item = r.get_json()[0]
     assert item["code"] == 406 and item["error"]["field"] == "format" and "XML" in item["error"]["message_en"]
     assert api.client().get(path, query_string={"format": "json"}).status_code in (200, 404)
+
+
+def test_one_rule_says_which_requests_are_open311():
+    """The limits (refusals before routing) and the server's error handler ask the same question."""
+    from flask import Flask
+
+    from dashboard.api.core import OPEN311_PREFIX, is_open311_request
+    from dashboard.api.open311 import bp
+
+    assert bp.url_prefix == OPEN311_PREFIX
+    app = Flask(__name__)
+    for path, yes in [("/open311/v2", True), ("/open311/v2/requests.json", True), ("/open311/v2/", True),
+                      ("/open311/v20/requests.json", False), ("/api/v1/issues", False), ("/", False)]:
+        with app.test_request_context(path):
+            assert is_open311_request() is yes, path
+    assert is_open311_request() is False    # outside a request

@@ -1,9 +1,10 @@
-"""Layout builders. The shell (URL, stores, language switch) is static; the body is rebuilt when the
-language changes. Polygons are loaded by URL (one GeoJSON per level, cached by the browser) and
+"""The map page's layout: its stores (in the shared shell) and its body, rebuilt when the language
+changes. Polygons are loaded by URL (one GeoJSON per level, cached by the browser) and
 restyled through ``hideout``; issue markers and heat tiles follow the filter store."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,13 +14,14 @@ import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
 
-from geodata.clock import business_zone
 from geodata.maps.metrics import METRICS
 from geodata.workflow.filters import DATE_PRESETS, IssueFilter
 from geodata.workflow.rules import STATUSES
 
+from ...components import outbox
+from ...components.header import header, page_title
+from ...i18n import js_labels, kind_label, status_label, t
 from . import ids
-from .i18n import fmt_time, js_labels, status_label, t
 
 
 def js(name: str) -> dict[str, str]:
@@ -64,43 +66,14 @@ def overlay_keys(names: list[str] | None) -> list[str] | None:
             if any(t(f"layer_{k}", lang) in names for lang in ("zh", "en"))]
 
 
-def business_tz(settings: Any) -> ZoneInfo:
-    """The business time zone (settings.timezone): every clock time the dashboard shows is in it."""
-    return business_zone(settings)
-
-
-def live_note(lang: str, tz: ZoneInfo, down_since: dt.datetime | None = None,
-              now: dt.datetime | None = None) -> html.Span:
-    """The header's live note: "● 实时 · 更新于 12:05:09", or while the database is down
-    "⚠ 数据中断 自 12:03" (red, large). Rendered with the body, then refreshed by every live poll."""
-    if down_since is not None:
-        return html.Span(f"⚠ {t('data_down', lang, t=fmt_time(down_since, lang, tz, seconds=False))}",
-                         className="gw-live-down", role="alert", title=t("data_down_hint", lang))
-    now = now or dt.datetime.now(dt.UTC)
-    return html.Span(f"● {t('live', lang)} · {t('updated', lang, t=fmt_time(now, lang, tz))}",
-                     className="gw-live-ok")
-
-
-def shell(settings: Any, lang: str, body_children: list[Any], stamp: str | None = None,
-          outage: bool = False) -> html.Div:
-    return html.Div(className="gw-app", lang="zh-CN" if lang == "zh" else "en", children=[
-        dcc.Location(id=ids.URL, refresh="callback-nav"),
+def page_stores(lang: str) -> list[Any]:
+    """The map's stores in the shell (kept when the body is rebuilt for another language)."""
+    return [
         dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
         dcc.Store(id=ids.SELECTED),
-        dcc.Store(id=ids.STAMP, data=stamp),
-        # the page shows the outage note: at the database's return the live poll rebuilds the body
-        dcc.Store(id=ids.OUTAGE, data=outage),
         # ticked overlay names, written by gridwatch_map.js from the layer control's check boxes
         dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
-        dcc.Store(id=ids.BODY_VERSION, data=0),
-        dcc.Interval(id=ids.LIVE, interval=int(settings.live_interval_s * 1000)),
-        html.Div(className="gw-lang", children=dbc.RadioItems(
-            id=ids.LANG, options=[{"label": "中文", "value": "zh"}, {"label": "English", "value": "en"}],
-            value=lang, inline=True,
-            className="gw-lang-switch", inputClassName="btn-check",
-            labelClassName="btn btn-outline-light btn-sm", labelCheckedClassName="active")),
-        html.Div(id=ids.BODY, className="gw-body", children=body_children),
-    ])
+    ]
 
 
 def _options(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -109,12 +82,12 @@ def _options(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], metric: str) -> html.Div:
     zh = lang == "zh"
+    kinds = [("", t("kind_all", lang)), *((k, kind_label(k, lang)) for k in ("problem", "sentiment"))]
     return html.Div(className="gw-filters", children=[
         html.Div(className="gw-filter", children=[
             html.Label(t("kind", lang)),
             dbc.RadioItems(id=ids.F_KIND, inline=True, value=flt.kind or "",
-                           options=_options([("", t("kind_all", lang)), ("problem", t("problem", lang)),
-                                             ("sentiment", t("sentiment", lang))]))]),
+                           options=_options(kinds))]),
         html.Div(className="gw-filter gw-filter-wide", children=[
             html.Label(t("domains", lang)),
             dcc.Dropdown(id=ids.F_DOMAINS, multi=True, value=list(flt.domains),
@@ -149,7 +122,7 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
     ])
 
 
-def basemap_layers(settings: Any) -> list[Any]:
+def basemap_layers(settings: Any, lang: str) -> list[Any]:
     """The configured basemap: an XYZ URL (OpenStreetMap-style; 天地图 Tianditu with its tk key and
     t{s} subdomains 0–7), a local directory/MBTiles served at /tiles/base, or none."""
     if settings.basemap_url:
@@ -158,7 +131,7 @@ def basemap_layers(settings: Any) -> list[Any]:
         attribution = settings.basemap_attribution or None
         if "tianditu" in url:
             extra["subdomains"] = "01234567"
-            attribution = attribution or "© 天地图 Tianditu"
+            attribution = attribution or t("tianditu", lang)
         return [dl.TileLayer(url=url, attribution=attribution, maxZoom=19, **extra)]
     if settings.basemap_path:
         return [dl.TileLayer(url="/tiles/base/{z}/{x}/{y}.png",
@@ -168,8 +141,6 @@ def basemap_layers(settings: Any) -> list[Any]:
 
 def fit_zoom(bbox: tuple[float, float, float, float], width_px: int = 900, height_px: int = 700) -> float:
     """A zoom level at which the bbox fits a map of about width × height pixels (quarter steps)."""
-    import math
-
     w, s, e, n = bbox
     zx = math.log2(360.0 * width_px / (256.0 * max(e - w, 1e-6)))
     y = lambda lat: math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
@@ -188,16 +159,16 @@ def grid_source(level: int, stamp: str | None) -> dict[str, Any]:
     return {"url": grid_url(level, stamp)}
 
 
-def map_component(settings: Any, lang: str, ctx: MapContextData,
+def map_component(settings: Any, lang: str, data: MapContextData,
                   overlays: list[str] | None = None) -> html.Div:
     """The map; ``overlays`` (keys of OVERLAY_KEYS) are ticked in the layer control, so a body
     rebuilt for another language keeps the user's layers."""
     on = set(DEFAULT_OVERLAYS if overlays is None else overlays)
     shown = lambda key: {} if key in on else {"display": "none"}
-    west, south, east, north = ctx.street_bbox or (113.60, 34.73, 113.66, 34.77)
+    west, south, east, north = data.street_bbox or (113.60, 34.73, 113.66, 34.77)
     labels = js_labels(lang)
-    domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in ctx.domains}
-    grid_names = {c: (n[0] if lang == "zh" else n[1]) for c, n in ctx.block_names.items()}
+    domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in data.domains}
+    grid_names = {c: (n[0] if lang == "zh" else n[1]) for c, n in data.block_names.items()}
     marker_hideout = {"labels": labels, "domains": domain_names, "grids": grid_names, "focus": None}
     outline = {"lang": lang, "community": None, "block": None}
     children: list[Any] = [
@@ -205,12 +176,12 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
         dl.Pane(name="heat", style={"zIndex": 360}),
         dl.LayersControl(id=ids.LAYERS, position="topright", collapsed=False, children=[
             *[dl.BaseLayer(layer, name=t("basemap", lang), checked=True)
-              for layer in basemap_layers(settings)],
+              for layer in basemap_layers(settings, lang)],
             dl.Overlay(name=t("layer_choro", lang), checked="choro" in on, children=dl.LayerGroup([
-                dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, **grid_source(2, ctx.grids_stamp), pane="choro",
+                dl.GeoJSON(id=ids.L_CHORO_COMMUNITY, **grid_source(2, data.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
-                dl.GeoJSON(id=ids.L_CHORO_BLOCK, **grid_source(3, ctx.grids_stamp), pane="choro",
+                dl.GeoJSON(id=ids.L_CHORO_BLOCK, **grid_source(3, data.grids_stamp), pane="choro",
                            style=js("choroStyle"), filter=js("choroFilter"), interactive=False,
                            hideout={"values": {}, "breaks": [], "colors": []}),
             ])),
@@ -227,11 +198,11 @@ def map_component(settings: Any, lang: str, ctx: MapContextData,
                            onEachFeature=js("markerPopup"), hideout=marker_hideout),
             ])),
         ]),
-        dl.GeoJSON(id=ids.L_STREET, **grid_source(1, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_STREET, **grid_source(1, data.grids_stamp), style=js("gridStyle"),
                    interactive=False, hideout=outline),
-        dl.GeoJSON(id=ids.L_COMMUNITY, **grid_source(2, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_COMMUNITY, **grid_source(2, data.grids_stamp), style=js("gridStyle"),
                    onEachFeature=js("gridLabel"), hoverStyle=js("gridHover"), hideout=outline),
-        dl.GeoJSON(id=ids.L_BLOCK, **grid_source(3, ctx.grids_stamp), style=js("gridStyle"),
+        dl.GeoJSON(id=ids.L_BLOCK, **grid_source(3, data.grids_stamp), style=js("gridStyle"),
                    filter=js("blockFilter"), onEachFeature=js("gridLabel"),
                    hoverStyle=js("gridHover"), hideout=outline),
         dl.ScaleControl(position="bottomright", imperial=False),
@@ -282,62 +253,17 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
     ]
 
 
-def outbox_button_label(lang: str, count: int | None) -> list[Any]:
-    badge = "—" if count is None else f"{count:,}"
-    return [html.Span(t("outbox", lang)), html.Span(badge, className="gw-badge")]
-
-
-def outbox_columns(lang: str) -> list[dict[str, Any]]:
-    return [
-        {"field": "created", "headerName": t("col_time", lang), "width": 190,
-         "comparator": {"function": "nodeA.data.created_ts - nodeB.data.created_ts"}},
-        {"field": "recipient", "headerName": t("col_recipient", lang), "width": 130},
-        {"field": "subject", "headerName": t("col_subject", lang), "flex": 1, "minWidth": 180},
-        {"field": "status", "headerName": t("col_status", lang), "width": 110,
-         "cellClassRules": {"gw-cell-pending": "!params.data.sent"}},
-    ]
-
-
-def outbox_modal(lang: str) -> dbc.Modal:
-    """The weekly-notice outbox: the latest messages (loaded when opened) and the selected one's text."""
-    return dbc.Modal(id=ids.OUTBOX, is_open=False, size="xl", scrollable=True, className="gw-outbox",
-                     children=[
-        dbc.ModalHeader(dbc.ModalTitle(t("outbox_title", lang)), close_button=True),
-        dbc.ModalBody(children=[
-            html.Div(id=ids.OUTBOX_NOTE, className="gw-outbox-note"),
-            dag.AgGrid(
-                id=ids.OUTBOX_GRID, className="gw-outbox-grid", rowData=[], columnDefs=outbox_columns(lang),
-                defaultColDef={"sortable": True, "resizable": True, "filter": False},
-                dashGridOptions={"animateRows": False,
-                                 "rowSelection": {"mode": "singleRow", "checkboxes": False,
-                                                  "enableClickSelection": True}},
-                getRowId="params.data.id", style={"height": "300px"}),
-            html.Div(id=ids.OUTBOX_MESSAGE, className="gw-outbox-message",
-                     children=html.P(t("outbox_pick", lang), className="gw-muted")),
-        ]),
-        dbc.ModalFooter(dbc.Button(t("close", lang), id=ids.OUTBOX_CLOSE, color="secondary")),
-    ])
-
-
-def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContextData,
+def body(settings: Any, lang: str, tz: ZoneInfo, flt: IssueFilter, metric: str, data: MapContextData,
          overlays: list[str] | None = None) -> list[Any]:
-    street = ctx.street_names[0] if lang == "zh" else ctx.street_names[1]
-    title = f"{street} · {t('app_title', lang)}" if street else t("app_title", lang)
+    street = data.street_names[0] if lang == "zh" else data.street_names[1]
+    search = dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
+                          options=[], searchable=True, clearable=True, value=None)
     return [
-        html.Header(className="gw-header", children=[
-            html.Div(className="gw-brand", children=[
-                html.H1(id=ids.TITLE, children=title),
-                html.Span(className="gw-sub", children=t("synthetic", lang))]),
-            dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
-                         options=[], searchable=True, clearable=True, value=None),
-            html.Div(id=ids.LIVE_NOTE, className="gw-live",
-                     children=live_note(lang, business_tz(settings), ctx.down_since)),
-            dbc.Button(outbox_button_label(lang, ctx.outbox_count), id=ids.OUTBOX_OPEN,
-                       color="light", outline=True, size="sm", className="gw-outbox-open", n_clicks=0),
-        ]),
-        filters(lang, flt, ctx.domains, metric),
+        header(page_title(street, lang), lang, tz, data.down_since, controls=(search,),
+               actions=(outbox.button(lang, data.outbox_count),)),
+        filters(lang, flt, data.domains, metric),
         html.Main(className="gw-main", children=[
-            map_component(settings, lang, ctx, overlays),
+            map_component(settings, lang, data, overlays),
             html.Aside(className="gw-panel", children=[
                 html.Nav(id=ids.BREADCRUMB, className="gw-breadcrumb"),
                 html.Div(id=ids.PANEL),
@@ -350,5 +276,5 @@ def body(settings: Any, lang: str, flt: IssueFilter, metric: str, ctx: MapContex
             dbc.ModalBody(id=ids.TIMELINE_BODY),
             dbc.ModalFooter(dbc.Button(t("close", lang), id=ids.TIMELINE_CLOSE, color="secondary")),
         ]),
-        outbox_modal(lang),
+        outbox.modal(lang),
     ]

@@ -1,0 +1,114 @@
+"""/api/v1/issues: report, query, one issue with its timeline, transitions, evaluation."""
+from __future__ import annotations
+
+import orjson
+
+from geodata.workflow.filters import IssueFilter
+from geodata.workflow.queries import get_issue, issue_timeline, query_issues, resolve_issue_id
+from geodata.workflow.service import apply_transition, report_issue
+
+from .core import ApiError, Call, Result, json_ready
+from .idempotency import public_if_keyed, run_idempotent
+from .schemas.common import form_schema
+from .schemas.issues import EvaluationIn, IssueOut, IssuePage, IssueQuery, ReportIn, Timeline, TransitionIn
+from .v1 import bp, registry
+
+ISSUE_KEY = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-9A-Za-z]+$",
+             "description": "issue id or number (e.g. WT2026000123)"}
+
+
+@registry.op("POST", bp, "/issues", summary="上报 Report an issue (JSON with base64 photos, or multipart)",
+             tag="issues", body=ReportIn, media=("application/json", "multipart/form-data"), idempotent=True,
+             responses={201: IssueOut}, form_schema=form_schema(ReportIn))
+def report(call: Call) -> Result:
+    """The point is assigned to its block grid and the six-ones chain is filled. With an
+    ``Idempotency-Key`` a retried report returns the first answer instead of a duplicate.
+    The answer never carries personal data (GET the issue for that)."""
+    b: ReportIn = call.body
+
+    def compute():
+        out = report_issue(call.session, call.actor, kind=b.kind, domain=b.domain, title=b.title,
+                           description=b.description, lon=b.lon, lat=b.lat, crs=b.crs, source=b.source,
+                           address=b.address, reporter_name=b.reporter_name, reporter_phone=b.reporter_phone,
+                           nearest_override=b.nearest_override, photos=call.photos,
+                           photo_store=call.state.photos, tz=call.tz)
+        return 201, json_ready(IssueOut, out)
+
+    res = run_idempotent(call, "report", compute)
+    res.headers["Location"] = f"/api/v1/issues/{orjson.loads(res.data)['id']}"
+    return res
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else ()
+
+
+def _bbox(value: str | None):
+    if value is None:
+        return None
+    parts = value.split(",")
+    try:
+        nums = tuple(float(p) for p in parts)
+    except ValueError:
+        nums = ()
+    if len(nums) != 4 or not all(abs(n) < 1e9 for n in nums):
+        raise ApiError(422, "invalid_parameter", "bbox 须为 最小经度,最小纬度,最大经度,最大纬度 四个数",
+                       "bbox must be four numbers: min_lon,min_lat,max_lon,max_lat", "bbox")
+    return nums
+
+
+@registry.op("GET", bp, "/issues", summary="Query issues (bbox, grid incl. descendants, status, domain, kind, "
+             "time range, overdue; paginated, sorted)", tag="issues", query=IssueQuery, responses={200: IssuePage})
+def list_issues(call: Call) -> Result:
+    """Officials see the grids they hold roles in; without X-Official-Id every grid, no personal data."""
+    q: IssueQuery = call.query
+    f = IssueFilter(bbox=_bbox(q.bbox), grid=q.grid, statuses=_csv(q.status), domains=_csv(q.domain), kind=q.kind,
+                    source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,
+                    assignee_id=q.assignee_id, text=q.q)
+    return Result(200, IssuePage, query_issues(call.session, f, call.actor.scope(), page=q.page,
+                                               page_size=q.page_size, sort=q.sort, tz=call.tz))
+
+
+@registry.op("GET", bp, "/issues/<key>", summary="One issue with its six-ones chain, photos and full timeline",
+             tag="issues", responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
+def one_issue(call: Call) -> Result:
+    """``actions`` lists what the caller may do next; send ``version`` back with it."""
+    return Result(200, IssueOut, get_issue(call.session, call.path["key"], call.actor.scope(), actor=call.actor,
+                                           tz=call.tz))
+
+
+@registry.op("GET", bp, "/issues/<key>/timeline", summary="The issue's events (append-only audit trail)",
+             tag="issues", responses={200: Timeline}, path_params={"key": ISSUE_KEY})
+def timeline(call: Call) -> Result:
+    return Result(200, Timeline, {"items": issue_timeline(call.session, call.path["key"], call.actor.scope(),
+                                                          tz=call.tz)})
+
+
+@registry.op("POST", bp, "/issues/<key>/transitions", summary="Make a workflow step (assign, sign, handle, "
+             "feedback, verify, rework, close, evaluate, extend, reassign)", tag="issues", body=TransitionIn,
+             idempotent=True, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
+def transition(call: Call) -> Result:
+    """Illegal steps → 409 (wrong state) or 403 (role); a stale ``version`` → 409
+    ``changed_by_someone_else``. Nothing is written on any refusal."""
+    b: TransitionIn = call.body
+    iid = resolve_issue_id(call.session, call.path["key"])
+    payload = {k: getattr(b, k) for k in ("assignee_id", "new_due", "satisfaction") if getattr(b, k) is not None}
+    view = public_if_keyed(call)
+
+    def compute():
+        out = apply_transition(call.session, iid, b.action, call.actor, expected_version=b.version, note=b.note,
+                               payload=payload, photos=call.photos, photo_store=call.state.photos, tz=call.tz,
+                               view_scope=view)
+        return 200, json_ready(IssueOut, out)
+
+    return run_idempotent(call, "transition", compute)
+
+
+@registry.op("POST", bp, "/issues/<key>/evaluation", summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
+             tag="issues", body=EvaluationIn, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
+def evaluation(call: Call) -> Result:
+    b: EvaluationIn = call.body
+    iid = resolve_issue_id(call.session, call.path["key"])
+    out = apply_transition(call.session, iid, "evaluate", call.actor, expected_version=b.version, note=b.comment,
+                           payload={"satisfaction": b.satisfaction}, tz=call.tz)
+    return Result(200, IssueOut, out)

@@ -1,0 +1,2 @@
+"""The dashboard's pages, one folder each (``ids``, ``layout``, ``presenters``, ``callbacks``),
+listed in ``registry``."""

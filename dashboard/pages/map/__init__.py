@@ -1,0 +1,1 @@
+"""The grid map page (``/``, URL state ``?grid=<code>&issue=<id>``): ids, layout, presenters, callbacks."""

@@ -1,0 +1,386 @@
+"""The map page's presenters: plain values in, Dash components and props out. No database, no
+request: what the callbacks (``callbacks.py``) shape their answers with, and what tests call directly."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
+
+from dash import dcc, html
+
+from geodata.codes import CODE_RE
+from geodata.maps import layers as map_layers
+from geodata.maps import markers as map_markers
+from geodata.maps import metrics as map_metrics
+from geodata.maps import search as map_search
+from geodata.maps.metrics import METRICS
+from geodata.workflow import filters, queries
+from geodata.workflow.filters import IssueFilter
+from geodata.workflow.rules import STATUSES
+
+from ... import guard
+from ...i18n import (
+    action_label,
+    chain_label,
+    fmt_area,
+    fmt_dt,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    grid_name,
+    kind_label,
+    level_label,
+    norm_lang,
+    role_label,
+    status_label,
+    t,
+)
+from ...tiles import HEAT_STOPS
+from . import ids, layout
+
+COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
+RATE_COLORS = ["#b2182b", "#ef8a62", "#fddbc7", "#d9f0d3", "#7fbf7b", "#1b7837"]
+DEFAULT_METRIC = "overdue"
+
+
+# -- pure shaping helpers ------------------------------------------------------------------------
+def parse_query(search: str | None) -> tuple[str | None, int | None]:
+    """'?grid=<code>&issue=<id>' → (code, issue id)."""
+    q = parse_qs((search or "").lstrip("?"))
+    code = (q.get("grid") or [None])[0]
+    issue = (q.get("issue") or [None])[0]
+    if code is not None and not CODE_RE.match(code):
+        code = None
+    return code, guard.bigint_id(issue)
+
+
+def url_search(code: str | None, issue: int | None = None) -> str:
+    params: dict[str, Any] = {}
+    if code:
+        params["grid"] = code
+    if issue:
+        params["issue"] = issue
+    return ("?" + urlencode(params)) if params else ""
+
+
+def _iso_date(v: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(v[:10]) if v else None
+    except ValueError:
+        return None
+
+
+def filter_from_controls(kind: str | None, domains: list[str] | None, statuses: list[str] | None,
+                         preset: str | None, overdue: bool | None, metric: str | None,
+                         start: str | None = None, end: str | None = None) -> dict[str, Any]:
+    """The filter store from the controls; the date range applies when the period is 'custom'."""
+    custom = preset == "custom"
+    d_from, d_to = (_iso_date(start), _iso_date(end)) if custom else (None, None)
+    if d_from and d_to and d_to < d_from:
+        d_from, d_to = d_to, d_from
+    flt = IssueFilter(kind=kind or None, domains=tuple(domains or ()),
+                      statuses=tuple(s for s in (statuses or ()) if s in STATUSES),
+                      preset=None if custom else (preset if preset in filters.DATE_PRESETS else None),
+                      date_from=d_from, date_to=d_to, overdue=True if overdue else None)
+    d = flt.to_dict()
+    d["metric"] = metric if metric in METRICS else DEFAULT_METRIC
+    return d
+
+
+def metric_of(filter_data: dict[str, Any] | None) -> str:
+    m = (filter_data or {}).get("metric")
+    return m if m in METRICS else DEFAULT_METRIC
+
+
+def _nice(x: float) -> float:
+    if x <= 0:
+        return 0
+    if x < 10:
+        return round(x, 1)
+    mag = 10 ** (int(math.log10(x)) - 1)
+    return round(x / mag) * mag
+
+
+def class_breaks(values: dict[str, float | None], metric: str) -> tuple[list[float], list[str]]:
+    """Class breaks and colours for a choropleth: fixed for the closure rate (low is bad), quantiles
+    (nice-rounded, distinct) for counts and densities."""
+    if metric == "closure_rate":
+        return list(RATE_BREAKS), list(RATE_COLORS)
+    vals = sorted(v for v in values.values() if v is not None)
+    if not vals or vals[-1] <= 0:
+        return [], [COUNT_COLORS[0]]
+    qs = [vals[min(len(vals) - 1, int(len(vals) * p))] for p in (0.2, 0.4, 0.6, 0.8)]
+    breaks: list[float] = []
+    for q in [max(vals[0], 1e-9), *qs]:
+        b = _nice(q)
+        if metric in ("open", "overdue"):
+            b = max(1, math.ceil(q))
+        if b > 0 and (not breaks or b > breaks[-1]):
+            breaks.append(b)
+    step = (len(COUNT_COLORS) - 1) / max(len(breaks), 1)
+    colors = [COUNT_COLORS[round(i * step)] for i in range(len(breaks) + 1)]
+    return breaks, colors
+
+
+def legend_children(metric: str, breaks: list[float], colors: list[str], lang: str,
+                    has_none: bool) -> list[Any]:
+    """Legend rows for the choropleth classes [lo, hi) (JS ``classOf``). Counts are whole numbers,
+    so their classes are shown as inclusive ranges: 0 – 6, 7, 8 – 11, ≥ 12."""
+    counts = metric in ("open", "overdue")
+
+    def fmt(v: float) -> str:
+        if metric == "closure_rate":
+            return fmt_pct(v, lang, 0)
+        return fmt_int(v, lang) if counts else fmt_num(v, lang, 0)
+
+    rows = []
+    edges = [None, *breaks, None]
+    for i, color in enumerate(colors):
+        lo, hi = edges[i], edges[i + 1]
+        if lo is None and hi is None:
+            label = "0" if counts else "—"
+        elif counts and hi is not None:
+            first, last = int(lo or 0), math.ceil(hi) - 1
+            label = fmt(first) if first >= last else f"{fmt(first)} – {fmt(last)}"
+        elif lo is None:
+            label = f"< {fmt(hi)}"
+        elif hi is None:
+            label = f"≥ {fmt(lo)}"
+        else:
+            label = f"{fmt(lo)} – {fmt(hi)}"
+        rows.append(html.Div(className="gw-legend-row", children=[
+            html.Span(className="gw-swatch", style={"background": color}), html.Span(label)]))
+    if has_none:
+        rows.append(html.Div(className="gw-legend-row", children=[
+            html.Span(className="gw-swatch gw-swatch-none"), html.Span(t("no_data", lang))]))
+    return [html.Div(className="gw-legend-title", children=t(f"metric_{metric}", lang)), *rows]
+
+
+def viewport_for(bbox: tuple[float, float, float, float] | list[float]) -> dict[str, Any]:
+    w, s, e, n = bbox
+    return {"bounds": [[s, w], [n, e]], "transition": "flyToBounds",
+            "options": {"duration": 0.35, "padding": [18, 18]}}
+
+
+def bbox_from_bounds(bounds: list[list[float]] | None) -> tuple[float, float, float, float] | None:
+    """dash-leaflet's [[south, west], [north, east]] → (west, south, east, north)."""
+    if not bounds:
+        return None
+    (s, w), (n, e) = bounds
+    return (w, s, e, n)
+
+
+def outline_hideout(selected: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    sel = selected or {}
+    level, code = sel.get("level"), sel.get("code")
+    community = code if level == 2 else (sel.get("parent") if level == 3 else None)
+    return {"lang": norm_lang(lang), "community": community, "block": code if level == 3 else None}
+
+
+def choro_target(selected: dict[str, Any] | None) -> tuple[int, str | None]:
+    """(level, parent code) whose grids the choropleth colours for a selection."""
+    sel = selected or {}
+    if sel.get("level") == 2:
+        return 3, sel.get("code")
+    if sel.get("level") == 3:
+        return 3, sel.get("parent")
+    return 2, sel.get("code")
+
+
+def breadcrumb_children(path: list[list[str]] | list[tuple[str, str, str]], lang: str) -> list[Any]:
+    out: list[Any] = []
+    for i, (code, name, name_en) in enumerate(path):
+        label = name if norm_lang(lang) == "zh" else name_en
+        if i:
+            out.append(html.Span("›", className="gw-crumb-sep"))
+        if i == len(path) - 1:
+            out.append(html.Span(label, className="gw-crumb gw-crumb-current"))
+        else:
+            href = "/" if i == 0 else f"/?grid={code}"
+            out.append(dcc.Link(label, href=href, className="gw-crumb"))
+    return out
+
+
+def heat_version(stamp: str | None) -> str:
+    """The data version in heat tile URLs (and the key of the heat scale cached by the tile service)."""
+    return hashlib.sha1((stamp or "").encode()).hexdigest()[:10]
+
+
+def heat_url(flt: IssueFilter, stamp: str | None) -> str:
+    q = flt.to_query()
+    q["v"] = heat_version(stamp)
+    return "/tiles/heat/{z}/{x}/{y}.png?" + urlencode(q)
+
+
+def heat_ramp_css() -> str:
+    """The legend's colour ramp, from the same stops the tiles are painted with
+    (HEAT_STOPS; position = sqrt(density / scale))."""
+    stops = ", ".join(f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%"
+                      for pos, r, g, b, a in HEAT_STOPS)
+    return f"linear-gradient(to right, {stops})"
+
+
+def heat_shown(overlays: list[str] | None) -> bool:
+    """Is the heat layer ticked? (overlays store: names in either language; None = the defaults)"""
+    keys = layout.overlay_keys(overlays)
+    return "heat" in (layout.DEFAULT_OVERLAYS if keys is None else keys)
+
+
+def heat_legend(scale: float, lang: str) -> list[Any]:
+    # tiles colour by sqrt(density / scale): the ramp's middle is scale / 4, its end the scale
+    return [html.Div(className="gw-legend-title", children=t("heat_legend", lang)),
+            html.Div(className="gw-heat-ramp", style={"background": heat_ramp_css()}),
+            html.Div(className="gw-heat-scale", children=[
+                html.Span("0"), html.Span(fmt_int(scale / 4, lang)),
+                html.Span("≥ " + fmt_int(scale, lang))])]
+
+
+def legend_styles(overlays: list[str] | None, lang: str) -> tuple[dict[str, str], ...]:
+    """Styles of (choropleth legend, heat legend, marker legend, marker note): each is shown only
+    while its layer is ticked in the layer control (names in either language, as in the overlays
+    store). ``None`` means the layout's defaults: choropleth and markers on, heat off."""
+    keys = layout.overlay_keys(overlays)
+    if keys is None:
+        keys = layout.DEFAULT_OVERLAYS
+    hidden = {"display": "none"}
+    choro, heat, markers = (k in keys for k in layout.OVERLAY_KEYS)
+    return ({} if choro else hidden, {} if heat else hidden, {} if markers else hidden,
+            {} if markers else hidden)
+
+
+def marker_note(result: map_markers.MarkerResult, lang: str) -> str:
+    if result.mode == "points":
+        return t("markers_points", lang, n=fmt_int(result.total or 0, lang))
+    return t("markers_bins", lang)
+
+
+def issue_rows(rows: list[queries.IssueRow], lang: str, tz: ZoneInfo,
+               domain_names: dict[str, tuple[str, str]],
+               grid_names: dict[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    out = []
+    for r in rows:
+        out.append({"id": str(r.id), "number": r.number, "title": r.title,
+                    "domain": grid_name(domain_names.get(r.domain_code), lang, r.domain_code),
+                    "status": status_label(r.status, lang) + (f" · {t('overdue_flag', lang)}"
+                                                              if r.overdue else ""),
+                    "overdue": bool(r.overdue), "reported": fmt_dt(r.reported_at, lang, tz),
+                    "reported_ts": int(r.reported_at.timestamp()),
+                    "grid": grid_name(grid_names.get(r.grid_code), lang, r.grid_code)})
+    return out
+
+
+def _bars(items: list[tuple[str, int]], total: int, lang: str) -> html.Div:
+    rows = []
+    for label, n in items:
+        pct = 100 * n / total if total else 0
+        rows.append(html.Div(className="gw-bar-row", children=[
+            html.Span(label, className="gw-bar-label"),
+            html.Span(className="gw-bar", children=html.Span(className="gw-bar-fill",
+                                                             style={"width": f"{pct:.1f}%"})),
+            html.Span(fmt_int(n, lang), className="gw-bar-n")]))
+    return html.Div(className="gw-bars", children=rows)
+
+
+def official_items(detail: map_layers.GridDetail, lang: str, personal_data: bool) -> list[Any]:
+    items = []
+    for o in detail.officials:
+        role = chain_label(o.chain, lang) if o.chain else role_label(o.role, lang)
+        phone = o.phone if (personal_data and o.phone) else None
+        items.append(html.Li(className="gw-official", children=[
+            html.Span(role, className="gw-official-role"),
+            html.Span(o.name, className="gw-official-name"),
+            html.Span(o.title, className="gw-official-title"),
+            html.A(phone, href=f"tel:{phone}", className="gw-official-phone") if phone else None]))
+    if not items:
+        items.append(html.Li(t("none", lang)))
+    return items
+
+
+def panel_children(detail: map_layers.GridDetail, counts: map_metrics.GridCounts, lang: str,
+                   domain_names: dict[str, tuple[str, str]], personal_data: bool) -> list[Any]:
+    c = counts.counts
+    name = detail.name if norm_lang(lang) == "zh" else detail.name_en
+    kpis = [("total", fmt_int(c.total, lang)), ("open", fmt_int(c.open, lang)),
+            ("closed", fmt_int(c.closed, lang)), ("overdue", fmt_int(c.overdue, lang)),
+            ("overdue_open", fmt_int(c.overdue_open, lang)),
+            ("closure_rate", fmt_pct(c.closure_rate, lang, 2))]
+    meta = [(t("code", lang), detail.code), (t("level", lang), level_label(detail.level, lang)),
+            (t("area", lang), fmt_area(detail.area_km2, lang))]
+    if detail.level < 3:
+        meta.append((t(f"children_{detail.level + 1}", lang), fmt_int(detail.children, lang)))
+    officials_title = t("six_ones", lang) if detail.level == 3 else t("officials", lang)
+    by_domain = sorted(counts.by_domain.items(), key=lambda kv: -kv[1])
+    return [
+        html.H2(name, className="gw-grid-name", id=ids.GRID_NAME),
+        html.Dl(className="gw-meta", children=[x for k, v in meta for x in (html.Dt(k), html.Dd(v))]),
+        html.Div(className="gw-kpis", children=[
+            html.Div(className=f"gw-kpi gw-kpi-{k}", children=[
+                html.Div(v, className="gw-kpi-value"), html.Div(t(k, lang), className="gw-kpi-label")])
+            for k, v in kpis]),
+        html.H3(officials_title, className="gw-h3"),
+        html.Ul(official_items(detail, lang, personal_data), className="gw-officials"),
+        html.H3(t("by_status", lang), className="gw-h3"),
+        _bars([(status_label(s, lang), n) for s, n in counts.by_status.items()], c.total, lang),
+        html.H3(t("by_domain", lang), className="gw-h3"),
+        _bars([(grid_name(domain_names.get(d), lang, d), n) for d, n in by_domain], c.total, lang),
+    ]
+
+
+def timeline_children(d: queries.IssueDetail, lang: str, tz: ZoneInfo,
+                      domain_names: dict[str, tuple[str, str]],
+                      grid_names: dict[str, tuple[str, str]]) -> tuple[str, list[Any]]:
+    i = d.issue
+    title = f"{i.number} · {i.title}"
+    facts = [
+        (t("kind", lang), kind_label(i.kind, lang)),
+        (t("col_domain", lang), grid_name(domain_names.get(i.domain_code), lang, i.domain_code)),
+        (t("col_status", lang), status_label(i.status, lang)
+         + (f" · {t('overdue_flag', lang)}" if i.overdue else "")),
+        (t("col_grid", lang), grid_name(grid_names.get(i.grid_code), lang, i.grid_code)),
+        (t("col_reported", lang), fmt_dt(i.reported_at, lang, tz)),
+        (t("due", lang), fmt_dt(i.due_at, lang, tz)),
+        (t("closed_at", lang), fmt_dt(i.closed_at, lang, tz)),
+        (chain_label("leader_in_charge", lang), d.leader_in_charge or "—"),
+        (chain_label("responsible", lang), d.responsible or "—"),
+        (chain_label("grid_leader", lang), d.grid_leader or "—"),
+        (role_label("assignee", lang), d.assignee or "—"),
+        (t("address", lang), d.address or "—"),
+    ]
+    head = html.Tr([html.Th(t(k, lang)) for k in ("col_time", "col_action", "col_status",
+                                                   "col_actor", "col_note")])
+    body = [html.Tr([html.Td(fmt_dt(e.at, lang, tz)), html.Td(action_label(e.action, lang)),
+                     html.Td(f"{status_label(e.from_status, lang)} → {status_label(e.to_status, lang)}"),
+                     html.Td(e.actor or (role_label(e.actor_role, lang) if e.actor_role else "—")),
+                     html.Td(e.note or "")]) for e in d.events]
+    return title, [
+        html.Div(i.title, className="gw-timeline-title", id=ids.TIMELINE_ISSUE),
+        html.Dl(className="gw-meta", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
+        html.P(d.description, className="gw-description") if d.description else None,
+        html.H3(t("timeline", lang), className="gw-h3"),
+        html.Table(className="table table-sm gw-timeline", children=[html.Thead(head), html.Tbody(body)]),
+    ]
+
+
+def search_options(hits: list[map_search.SearchHit], lang: str) -> list[dict[str, str]]:
+    out = []
+    for h in hits:
+        value = f"issue:{h.issue_id}:{h.grid_code}" if h.kind == "issue" else f"grid:{h.grid_code}"
+        label = h.label if norm_lang(lang) == "zh" else h.label_en
+        out.append({"label": f"{t('hit_' + h.kind, lang)} · {label}", "value": value})
+    return out
+
+
+def search_target(value: str | None) -> str | None:
+    """A search option value → the URL search string to navigate to."""
+    if not value:
+        return None
+    parts = value.split(":")
+    if parts[0] == "grid" and len(parts) == 2:
+        return url_search(parts[1])
+    if parts[0] == "issue" and len(parts) == 3 and parts[1].isdigit():
+        return url_search(parts[2], int(parts[1]))
+    return None

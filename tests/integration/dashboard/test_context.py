@@ -1,0 +1,89 @@
+"""The dashboard's per-request context (``dashboard.context``) and the cache keyed by it: two viewers
+with different scopes never share a cache entry (real PostGIS, the demo database)."""
+from __future__ import annotations
+
+import json
+from zoneinfo import ZoneInfo
+
+import plotly
+import pytest
+from flask import Flask
+
+from dashboard.context import COMMAND_CENTRE, LANG_COOKIE, Context, current_context
+from dashboard.pages.map import callbacks as cb
+from dashboard.services import Services
+from geodata.access.scope import Scope
+from geodata.maps import layers as map_layers
+from geodata.settings import Settings
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def _text(component) -> str:
+    return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+def at(scope: Scope, lang: str = "zh") -> Context:
+    return Context(viewer=COMMAND_CENTRE, scope=scope, lang=lang, tz=TZ)
+
+
+def test_current_context_is_the_one_viewer_in_the_requests_language():
+    settings = Settings(dashboard_personal_data=False, timezone="Asia/Urumqi")
+    ctx = current_context(settings, "en")
+    assert ctx.viewer == COMMAND_CENTRE and ctx.lang == "en" and ctx.tz == ZoneInfo("Asia/Urumqi")
+    assert ctx.scope == Scope.everything(personal_data=False)
+    assert current_context(settings, "fr").lang == "zh" and current_context(settings).lang == "zh"
+    with Flask(__name__).test_request_context("/", headers={"Cookie": f"{LANG_COOKIE}=en"}):
+        assert current_context(settings).lang == "en"           # the cookie, without a switch value
+        assert current_context(settings, "zh").lang == "zh"     # the page's switch wins
+    assert current_context(Settings(dashboard_personal_data=True)).scope.personal_data is True
+
+
+def test_cache_keys_carry_the_scope_and_the_language_when_asked():
+    a, b = at(Scope.everything()), at(Scope.grids("41010200100000"))
+    assert a.cache_key("grid_names") != b.cache_key("grid_names")
+    assert a.cache_key("x") == a.with_lang("en").cache_key("x")           # data: any language
+    assert a.cache_key("x", by_lang=True) != a.with_lang("en").cache_key("x", by_lang=True)
+
+
+@pytest.fixture(scope="module")
+def svc(demo_url):
+    from sqlalchemy import create_engine
+
+    engine = create_engine(demo_url)
+    yield Services(engine=engine, settings=Settings(database_url=demo_url))
+    engine.dispose()
+
+
+def test_two_scopes_never_share_a_cache_entry(svc):
+    """One Services (one cache) serves a command-centre viewer (every grid, phones) and a community
+    viewer (one community, no phones) with the same live stamp: each sees only its own data, in
+    either order, although every lookup below is cached."""
+    everything = Scope.everything(personal_data=True)
+    with svc.session() as s:
+        street = map_layers.street_code(s, everything)
+        mine, other = [f["properties"]["code"] for f in map_layers.grid_layer(s, everything, 2)["features"][:2]]
+    community = Scope.grids(mine, personal_data=False)
+    a, b = at(everything), at(community)
+
+    # the centre first: the street and the other community are cached for it ...
+    sel_a, *_ = cb.selection_outputs(svc, a, f"?grid={other}", "s1")
+    assert sel_a["code"] == other
+    assert cb.selection_outputs(svc, a, "", "s1")[0]["code"] == street
+    # ... and the community viewer, same code and stamp, finds neither (nor the street fallback)
+    assert cb.selection_outputs(svc, b, f"?grid={other}", "s1")[0] == {}
+    assert cb.panel_outputs(svc, b, {"code": other, "level": 2}, None, "s1")[1] == []
+
+    # the community viewer first: its own community, without phones ...
+    panel_b, _ = cb.panel_outputs(svc, b, {"code": mine, "level": 2}, None, "s2")
+    assert mine in _text(panel_b) and "tel:" not in _text(panel_b)
+    # ... and the centre, same code and stamp, gets its own entry: with phones
+    panel_a, _ = cb.panel_outputs(svc, a, {"code": mine, "level": 2}, None, "s2")
+    assert "tel:" in _text(panel_a)
+
+    # grid names (a cached lookup): the community's subtree only, the street's whole tree for the centre
+    with svc.session() as s:
+        names_b = cb.grid_names(svc, b, s)
+        names_a = cb.grid_names(svc, a, s)
+    assert names_b and all(c.startswith(mine[:12]) for c in names_b)
+    assert street in names_a and other in names_a and len(names_a) > len(names_b)
