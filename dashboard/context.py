@@ -52,11 +52,6 @@ class Context:
         return (self.scope, self.lang if by_lang else None, *parts)
 
 
-def business_tz(settings: Any) -> ZoneInfo:
-    """The business time zone (``settings.timezone``, through ``geodata.clock``)."""
-    return business_zone(settings)
-
-
 def viewer_scope(settings: Any, viewer: Viewer = COMMAND_CENTRE) -> Scope:
     """The scope of a viewer. Until accounts: the command centre's (all grids; phones per settings)."""
     return Scope.everything(personal_data=bool(settings.dashboard_personal_data))
@@ -74,4 +69,4 @@ def current_context(settings: Any, lang: str | None = None) -> Context:
     input); without it, the cookie. THE SEAM FOR ACCOUNTS: the viewer comes from the request here."""
     viewer = COMMAND_CENTRE
     return Context(viewer=viewer, scope=viewer_scope(settings, viewer),
-                   lang=norm_lang(lang if lang is not None else request_lang()), tz=business_tz(settings))
+                   lang=norm_lang(lang if lang is not None else request_lang()), tz=business_zone(settings))
