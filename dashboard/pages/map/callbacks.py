@@ -184,7 +184,7 @@ def heat_outputs(svc: Services, ctx: Context, filter_data: dict[str, Any] | None
     if not shown:
         return (no_update if trigger == ids.OVERLAYS else heat_url(flt, stamp)), no_update
     with svc.session() as s:   # the tiles' own cache: legend and tiles share one density query
-        scale = svc.tiles.heat_scale(s, flt, heat_version(stamp))
+        scale = svc.tiles.heat_scale(s, ctx.scope, flt, heat_version(stamp))
     return heat_url(flt, stamp), heat_legend(scale, ctx.lang)
 
 

@@ -479,7 +479,7 @@ def test_heat_scale_only_while_heat_is_ticked(svc, monkeypatch):
     from urllib.parse import parse_qsl, urlsplit
     args = dict(parse_qsl(urlsplit(pr.heat_url(IssueFilter.from_dict(fd), "s2")).query))
     with fresh.session() as s:
-        fresh.tiles.heat_scale(s, IssueFilter.from_query(args), args["v"])
+        fresh.tiles.heat_scale(s, at("zh").scope, IssueFilter.from_query(args), args["v"])
     assert len(calls) == 2
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import plotly
 import pytest
 from flask import Flask
+from sqlalchemy import text
 
 from dashboard.context import COMMAND_CENTRE, LANG_COOKIE, Context, current_context
 from dashboard.pages.map import callbacks as cb
@@ -87,3 +88,37 @@ def test_two_scopes_never_share_a_cache_entry(svc):
         names_a = cb.grid_names(svc, a, s)
     assert names_b and all(c.startswith(mine[:12]) for c in names_b)
     assert street in names_a and other in names_a and len(names_a) > len(names_b)
+
+
+def test_tile_caches_are_keyed_by_scope(svc):
+    """The tile service (grid layers, heat scales, heat tiles: one cache for every viewer) never hands
+    one viewer's entry to another: a viewer who may see no grid gets empty layers and empty tiles for
+    the same level, tile, filter and data version the centre has just cached, and the centre's
+    entries are still its own afterwards."""
+    import math
+
+    from dashboard.tiles import TileService
+    from geodata.workflow.filters import IssueFilter
+
+    tiles = TileService(engine=svc.engine, settings=svc.settings)
+    everything, nothing = Scope.everything(), Scope(roots=frozenset())
+    full, _ = tiles.grid_layer_bytes(everything, 2)
+    assert len(json.loads(full)["features"]) == 14
+    assert json.loads(tiles.grid_layer_bytes(nothing, 2)[0])["features"] == []
+    assert tiles.grid_layer_bytes(everything, 2)[0] == full
+
+    with svc.session() as s:
+        (lon, lat), = s.execute(
+            text("SELECT ST_X(location), ST_Y(location) FROM issue LIMIT 1")).all()
+    z = 15
+    x = int((lon + 180) / 360 * 2 ** z)
+    y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * 2 ** z)
+    flt = IssueFilter()
+    busy = tiles.heat_tile(everything, z, x, y, flt, "v1")
+    assert busy != tiles._empty
+    assert tiles.heat_tile(nothing, z, x, y, flt, "v1") == tiles._empty
+    assert tiles.heat_tile(everything, z, x, y, flt, "v1") == busy
+    with svc.session() as s:
+        assert tiles.heat_scale(s, nothing, flt, "v1") == 100.0          # no issue: the floor
+        assert tiles.heat_scale(s, everything, flt, "v1") >= 100.0
+    assert len(tiles.tiles.data) == 2 and len(tiles.scales.data) == 2
