@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from geodata.vocab import GRID_ROLES
+
 SRID = 4326
 
 #: Roles an official can hold in a grid (per level, see GLOSSARY.md).
@@ -37,8 +39,6 @@ ROLES_BY_LEVEL: dict[int, tuple[str, ...]] = {
     2: ("first_responsible", "direct_responsible", "sunk_member", "platform_maintainer"),
     3: ("grid_leader",),
 }
-ALL_ROLES = ("first_responsible", "direct_responsible", "sunk_member", "platform_maintainer",
-             "grid_leader", "operator")
 
 ISSUE_SOURCES = ("patrol", "visit", "resident", "higher_level", "hotline", "platform")
 #: The largest BIGINT (issue, photo, outbox ids): ids beyond it are no ids, never a query.
@@ -102,7 +102,7 @@ class GridAssignment(Base):
 
     __tablename__ = "grid_assignment"
     __table_args__ = (
-        CheckConstraint(f"role IN ({', '.join(repr(r) for r in ALL_ROLES)})", name="assignment_role"),
+        CheckConstraint(f"role IN ({', '.join(repr(r) for r in GRID_ROLES)})", name="assignment_role"),
         CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="assignment_validity_order"),
         Index("assignment_grid_idx", "grid_code"),
         Index("assignment_official_idx", "official_id"),

@@ -20,16 +20,22 @@ ACTION_LABELS: dict[str, Label] = {
     "evaluate": ("综合评价", "Evaluate"), "extend": ("延期", "Extend deadline"),
 }
 
+#: Every workflow role, in the order officials are listed (a grid's panel, contact cards).
 ROLE_LABELS: dict[str, Label] = {
     "first_responsible": ("第一责任人", "First responsible"),
     "direct_responsible": ("直接责任人", "Directly responsible"),
-    "sunk_member": ("下沉人员", "Sunk-in member"),
     "platform_maintainer": ("平台维护员", "Platform maintainer"),
+    "sunk_member": ("下沉人员", "Sunk-in member"),
     "grid_leader": ("网格长", "Grid leader"),
     "operator": ("网格化管理中心", "Grid management centre"),
     "assignee": ("承办人", "Assignee"),
     "resident": ("居民", "Resident"),
 }
+#: The workflow roles, in display order.
+ROLES: tuple[str, ...] = tuple(ROLE_LABELS)
+#: The roles an official holds on a grid (``grid_assignment.role``); the other two are relational
+#: (``assignee``: the official a case is assigned to) or nobody's (``resident``).
+GRID_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in ("assignee", "resident"))
 
 #: The six-ones chain of a block, as the panel and notices name its links.
 CHAIN_LABELS: dict[str, Label] = {

@@ -19,7 +19,7 @@ Coordinates arrive in WGS84 (EPSG:4326) here; input in other systems is converte
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -141,9 +141,32 @@ class Chain:
     responsible: Holder | None = None
     grid_leader: Holder | None = None
 
+    def links(self) -> list[Holder]:
+        """Everyone on each of the three links, tagged with it (``chain``): every grid leader of the
+        block, every direct responsible of the community, and as leaders in charge the community's
+        first responsibles (the street's when the community has none) — the first of each is the
+        link's person above. In link order, then rank and id."""
+        out: list[Holder] = []
+        for link, role, levels in CHAIN_LINKS:
+            for level in levels:
+                found = [h for h in self.holders if h.role == role and h.grid_level == level]
+                if found:
+                    out.extend(replace(h, chain=link) for h in found)
+                    break
+        return out
+
+
+#: The six-ones links (网格长, 直接责任人, 主管领导): (link, the role that fills it, the grid levels
+#: it is looked for at, in order). THE definition both the issue's chain and the grid panel use.
+CHAIN_LINKS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("grid_leader", "grid_leader", (3,)),
+    ("responsible", "direct_responsible", (2,)),
+    ("leader_in_charge", "first_responsible", (2, 1)),
+)
+
 
 _HOLDERS_SQL = text(f"""
-    SELECT a.official_id, o.name, a.role, a.title, a.grid_code, g.level, a.rank, o.phone
+    SELECT a.official_id, o.name, a.role, a.title, a.grid_code, g.level, a.rank, o.phone, o.unit
     FROM grid_assignment a
     JOIN official o ON o.id = a.official_id AND o.active
     JOIN grid g ON g.code = a.grid_code AND {_CURRENT}
@@ -169,13 +192,12 @@ def six_ones_chain(session: Session, block_code: str, *, as_of: dt.datetime | No
     grids = (tuple(GridRef(*r) for r in session.execute(_GRIDS_SQL, {"codes": codes, "t": t}).all())
              if include_grids else ())
     holders = tuple(
-        Holder(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7] if personal_data else None)
+        Holder(r[0], r[1], r[2], r[3], r[4], int(r[5]), int(r[6]), r[7] if personal_data else None, r[8])
         for r in session.execute(_HOLDERS_SQL, {"codes": codes, "t": t}).all())
 
-    def first(role: str, level: int) -> Holder | None:
-        return next((h for h in holders if h.role == role and h.grid_level == level), None)
-
-    return Chain(grids=grids, holders=holders,
-                 leader_in_charge=first("first_responsible", 2) or first("first_responsible", 1),
-                 responsible=first("direct_responsible", 2),
-                 grid_leader=first("grid_leader", 3))
+    chain = Chain(grids=grids, holders=holders)
+    first = {}
+    for h in chain.links():
+        first.setdefault(h.chain, replace(h, chain=None))
+    return replace(chain, leader_in_charge=first.get("leader_in_charge"), responsible=first.get("responsible"),
+                   grid_leader=first.get("grid_leader"))

@@ -6,8 +6,8 @@ Payload: one FeatureCollection per level, sent once and cached by the browser (k
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now
 from geodata.codes import CodeError, level_of, lineage
-from geodata.grids.assignment import Holder
+from geodata.grids.assignment import Holder, six_ones_chain
 from geodata.grids.store import valid_at
 from geodata.models import Grid, GridAssignment, Official
-
-ROLE_ORDER = ("first_responsible", "direct_responsible", "platform_maintainer", "sunk_member",
-              "grid_leader", "operator")
+from geodata.vocab import GRID_ROLES
 
 
 def grids_stamp(session: Session, as_of: dt.datetime | None = None) -> str:
@@ -80,17 +78,14 @@ class GridDetail:
     children: int
 
 
-def _officials(session: Session, scope: Scope, codes: Sequence[str], now: dt.datetime,
-               roles: Iterable[str] | None = None) -> list[Holder]:
+def _officials(session: Session, scope: Scope, codes: Sequence[str], now: dt.datetime) -> list[Holder]:
     q = (select(GridAssignment.official_id, Official.name, GridAssignment.role, GridAssignment.title,
                 Official.unit, Official.phone, GridAssignment.grid_code, GridAssignment.rank)
          .join(Official, Official.id == GridAssignment.official_id)
          .where(GridAssignment.grid_code.in_(list(codes)), valid_at(now, GridAssignment),
                 Official.active.is_(True)))
-    if roles is not None:
-        q = q.where(GridAssignment.role.in_(list(roles)))
     rows = session.execute(q).all()
-    order = {r: i for i, r in enumerate(ROLE_ORDER)}
+    order = {r: i for i, r in enumerate(GRID_ROLES)}   # the vocabulary's order
     rows = sorted(rows, key=lambda r: (order.get(r.role, 99), r.rank, r.official_id))
     return [Holder(official_id=r.official_id, name=r.name, role=r.role, title=r.title, grid_code=r.grid_code,
                    grid_level=level_of(r.grid_code), rank=r.rank, unit=r.unit,
@@ -99,8 +94,8 @@ def _officials(session: Session, scope: Scope, codes: Sequence[str], now: dt.dat
 
 def grid_detail(session: Session, scope: Scope, code: str,
                 as_of: dt.datetime | None = None) -> GridDetail | None:
-    """A grid with its officials; for a block, the six-ones chain (网格长 → the community's direct
-    responsible people → the leader in charge, the community's first responsible). None when the
+    """A grid with its officials; for a block, the six-ones chain (``Chain.links``: 网格长 → the
+    community's direct responsible people → the leader in charge). None when the
     grid does not exist (as of ``as_of``) or is outside the scope."""
     now = at_or_now(as_of)
     try:
@@ -121,15 +116,9 @@ def grid_detail(session: Session, scope: Scope, code: str,
         select(Grid.code, Grid.name, Grid.name_en).where(Grid.code.in_(ancestors), valid_at(now)))}
     path = [(a, *names.get(a, (a, a))) for a in ancestors]
     path.append((row.code, row.name, row.name_en or row.name))
-    if row.level == 3:
-        community = row.parent_code
-        # one read for the three links (order within a link: role order, rank, id — as _officials sorts)
-        both = _officials(session, scope, [code, community], now,
-                          ["grid_leader", "direct_responsible", "first_responsible"])
-        officials = [replace(o, chain=chain) for grid, role, chain in (
-                         (code, "grid_leader", "grid_leader"), (community, "direct_responsible", "responsible"),
-                         (community, "first_responsible", "leader_in_charge"))
-                     for o in both if o.grid_code == grid and o.role == role]
+    if row.level == 3:   # a block: its six-ones chain, everyone on each link
+        officials = six_ones_chain(session, code, as_of=now, personal_data=scope.personal_data,
+                                   include_grids=False).links()
     else:
         officials = _officials(session, scope, [code], now)
     children = session.execute(select(func.count()).select_from(Grid).where(

@@ -20,10 +20,6 @@ from geodata.workflow import rules as wf
 
 UTC = dt.UTC
 
-#: When an actor holds several roles that may perform an action, the event records the first here.
-ROLE_PREFERENCE = ("assignee", "operator", "platform_maintainer", "first_responsible", "direct_responsible",
-                   "grid_leader", "sunk_member", "resident")
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -94,4 +90,4 @@ def actor_for(session: Session, official_id: int | None, *, as_of: dt.datetime |
 
 def acting_role(action: str, roles: set[str]) -> str:
     allowed = wf.ALLOWED_ROLES[action] & roles
-    return next(r for r in ROLE_PREFERENCE if r in allowed)
+    return next(r for r in wf.ROLE_PREFERENCE if r in allowed)

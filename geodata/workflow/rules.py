@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from geodata import vocab
 from geodata.errors import DomainError, IllegalTransitionError, TransitionError, TransitionForbiddenError
 from geodata.vocab import ACTION_LABELS, KINDS, STATUS_LABELS
 
@@ -42,8 +43,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str | None], str | None]] = {
 
 # Actor roles. "assignee" is relational: the official the case is currently assigned to.
 RESIDENT, OPERATOR, ASSIGNEE = "resident", "operator", "assignee"
-ROLES = ("resident", "grid_leader", "sunk_member", "direct_responsible", "first_responsible",
-         "platform_maintainer", "operator", "assignee")
+ROLES = vocab.ROLES
+#: When an actor holds several roles that may perform an action, the event records the first here
+#: (the most specific duty first: the assignee, then the dispatchers, then the chain). Every role once.
+ROLE_PREFERENCE = ("assignee", "operator", "platform_maintainer", "first_responsible", "direct_responsible",
+                   "grid_leader", "sunk_member", "resident")
 REPORTERS = frozenset({"resident", "grid_leader", "sunk_member", "direct_responsible",
                        "first_responsible", "platform_maintainer", "operator"})
 DISPATCHERS = frozenset({"operator", "platform_maintainer"})

@@ -150,6 +150,13 @@ def test_leader_in_charge_falls_back_to_the_street(empty_db, world):
     empty_db.execute(text("DELETE FROM grid_assignment WHERE grid_code = :c AND role = 'first_responsible'"),
                      {"c": C1})
     assert six_ones_chain(empty_db, B12).leader_in_charge.official_id == world.ids["secretary"]
+    # the block's panel names the same leader in charge: one definition of the links (Chain.links)
+    from geodata.access.scope import Scope
+    from geodata.maps.layers import grid_detail
+
+    panel = grid_detail(empty_db, Scope.everything(), B12)
+    assert [o.official_id for o in panel.officials if o.chain == "leader_in_charge"][0] == world.ids["secretary"]
+    assert [o.chain for o in panel.officials] == [h.chain for h in six_ones_chain(empty_db, B12).links()]
 
 
 @pytest.mark.parametrize("method,create", [("cells", False), ("cells", True), ("gist", False), ("gist", True)])

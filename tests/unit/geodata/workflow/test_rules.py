@@ -73,3 +73,13 @@ def test_worksheet_backwards_from_due():
     rows = wf.worksheet(assigned, sign, due)
     dues = [dt.datetime.fromisoformat(r["due"]) for r in rows]
     assert dues == sorted(dues) and dues[-1] == due and rows[0]["step"] == "sign"
+
+
+def test_one_role_list():
+    """The workflow's roles, the acting preference and the grid-assignment roles are the vocabulary's."""
+    from geodata import vocab
+
+    assert wf.ROLES == vocab.ROLES == tuple(vocab.ROLE_LABELS)
+    assert sorted(wf.ROLE_PREFERENCE) == sorted(vocab.ROLES) and len(set(wf.ROLE_PREFERENCE)) == len(vocab.ROLES)
+    assert set(vocab.GRID_ROLES) == set(vocab.ROLES) - {"assignee", "resident"}
+    assert set().union(*wf.ALLOWED_ROLES.values()) <= set(vocab.ROLES)
