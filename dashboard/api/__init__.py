@@ -41,7 +41,7 @@ DESCRIPTION = (
     "assignment, 该找谁, 民情日记, weekly notices, Open311 GeoReport v2.\n\n"
     "Identity (until accounts exist): send `X-Official-Id: <official id>`; without it you act as a "
     "resident. Coordinates are WGS84/CGCS2000 unless `crs=gcj02`. Times are ISO 8601; without an "
-    "offset they are Asia/Shanghai. Errors: `{\"error\": {\"code\", \"message_zh\", \"message_en\", "
+    "offset they are in the business time zone (`timezone` in `/api/v1/meta`). Errors: `{\"error\": {\"code\", \"message_zh\", \"message_en\", "
     "\"field\"}}` (Open311: a GeoReport error list whose elements carry the same `error`).")
 
 

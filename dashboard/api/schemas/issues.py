@@ -42,7 +42,7 @@ class TransitionIn(In):
     note: Text(2000, multiline=True) = Field("", description="result (feedback), reason (rework, reassign, extend) or comment")
     assignee_id: Id32 | None = Field(None, description="assign (optional) / reassign (required)")
     new_due: dt.datetime | dt.date | None = Field(None, description="extend: a date (end of that day, "
-                                                                    "Asia/Shanghai) or a date-time")
+                                                                    "the business time zone) or a date-time")
     satisfaction: Annotated[int, Field(ge=1, le=5)] | None = Field(None, description="evaluate: 1–5")
     photos: list[PhotoB64] = Field(default_factory=list, max_length=9, description="feedback photos")
 
@@ -63,7 +63,7 @@ class IssueQuery(In):
     kind: Kind | None = None
     source: Source | None = None
     from_: dt.datetime | None = Field(None, alias="from", description="reported at or after (ISO 8601; "
-                                                                     "without offset: Asia/Shanghai)")
+                                                                     "without offset: the business time zone)")
     to: dt.datetime | None = Field(None, description="reported before")
     overdue: bool | None = None
     open: bool | None = None

@@ -12,7 +12,7 @@ from .common import Id32, In, Out
 class NoticeIn(In):
     """Generate the weekly notices (command centre's weekly SMS) for every grid leader."""
 
-    week_of: dt.date | None = Field(None, description="any day of the week (Mon–Sun, Asia/Shanghai); "
+    week_of: dt.date | None = Field(None, description="any day of the week (Mon–Sun, in the business time zone); "
                                                       "default: this week")
     force: bool = Field(False, description="send again to officials already notified this week")
     dry_run: bool = Field(False, description="build the texts without delivering them")
