@@ -3,16 +3,18 @@ and one :class:`Page` entry here — its path, its layout function and its callb
 every page's; the first page is the one served today (the map)."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from dash import Dash
 
 from ..components import outbox
+from ..components import values as component_values
 from ..context import Context
 from ..services import Services
 from .map import callbacks as map_callbacks
+from .map import values as map_values
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,13 @@ class Page:
     layout: Callable[[Services, Context], Any]      # the page for one request's context
     register: Callable[[Dash, Services], None]      # its callbacks
     light_callbacks: frozenset[str] = frozenset()   # first-output ids of its near-free callbacks
+    #: (component id, property) → value type, for every property its server callbacks read
+    values: Mapping[tuple[str, str], Any] = field(default_factory=dict)
 
 
 PAGES: tuple[Page, ...] = (
     Page(name="map", path="/", layout=map_callbacks.page_layout, register=map_callbacks.register,
-         light_callbacks=map_callbacks.LIGHT_CALLBACKS),
+         light_callbacks=map_callbacks.LIGHT_CALLBACKS, values=map_values.VALUES),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)
@@ -46,3 +50,15 @@ def register_all(app: Dash, svc: Services) -> None:
 
 def light_callbacks() -> frozenset[str]:
     return frozenset().union(*(p.light_callbacks for p in PAGES))
+
+
+def callback_values() -> dict[tuple[str, str], Any]:
+    """The value types of every property a server callback reads: the shared components' and every
+    page's (a key declared twice is a start-up error: one component, one type)."""
+    out: dict[tuple[str, str], Any] = dict(component_values.VALUES)
+    for page in PAGES:
+        clash = out.keys() & page.values.keys()
+        if clash:
+            raise RuntimeError(f"callback values declared twice: {sorted(clash)}")
+        out.update(page.values)
+    return out

@@ -21,7 +21,7 @@ from geodata.workflow import filters, queries
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.rules import STATUSES
 
-from ... import guard
+from ... import values
 from ...i18n import (
     action_label,
     chain_label,
@@ -55,7 +55,7 @@ def parse_query(search: str | None) -> tuple[str | None, int | None]:
     issue = (q.get("issue") or [None])[0]
     if code is not None and not CODE_RE.match(code):
         code = None
-    return code, guard.bigint_id(issue)
+    return code, values.bigint_id(issue)
 
 
 def url_search(code: str | None, issue: int | None = None) -> str:

@@ -155,7 +155,7 @@ def test_leader_in_charge_falls_back_to_the_street(empty_db, world):
     from geodata.maps.layers import grid_detail
 
     panel = grid_detail(empty_db, Scope.everything(), B12)
-    assert [o.official_id for o in panel.officials if o.chain == "leader_in_charge"][0] == world.ids["secretary"]
+    assert next(o.official_id for o in panel.officials if o.chain == "leader_in_charge") == world.ids["secretary"]
     assert [o.chain for o in panel.officials] == [h.chain for h in six_ones_chain(empty_db, B12).links()]
 
 
