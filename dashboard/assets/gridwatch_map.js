@@ -202,15 +202,17 @@
       return parts.join(" · ");
     },
 
+    /* A count bubble takes no click or tap: it passes through to the grid below, so a bubble on a
+       community's name or area never stands between a user and the drill-down (its counts are
+       what the number says; binTip's breakdown is its accessible name). */
     binPoint: function (feature, latlng, context) {
       var p = feature.properties;
-      var size = Math.round(22 + 6 * Math.log10(Math.max(p.c, 1)));
-      var icon = L.divIcon({html: "<div><span>" + escapeHtml(p.c) + "</span></div>",
-                            className: map.binClass(p), iconSize: L.point(size, size)});
-      var m = L.marker(latlng, {icon: icon});
       var h = hideoutOf(context);
-      m.bindTooltip(el("span", null, map.binTip(p, h.labels)));
-      return m;
+      var size = Math.round(22 + 6 * Math.log10(Math.max(p.c, 1)));
+      var icon = L.divIcon({html: "<div role=\"img\" aria-label=\"" + escapeHtml(map.binTip(p, h.labels)) +
+                                  "\"><span>" + escapeHtml(p.c) + "</span></div>",
+                            className: map.binClass(p), iconSize: L.point(size, size)});
+      return L.marker(latlng, {icon: icon, interactive: false, keyboard: false});
     }
   };
 

@@ -12,6 +12,7 @@ BODY_VERSION = APP + "body-version"   # bumped on every body re-render (the page
 STAMP = APP + "stamp"                 # the live data stamp (mapdata.latest_change)
 OUTAGE = APP + "outage"               # True while the page shows the database outage note
 LIVE = APP + "live"                   # the live poll (dcc.Interval)
+WIDGET_LOCALE = APP + "widget-locale" # the third-party widgets' language (set in the browser)
 
 # the header
 TITLE = HDR + "title"

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, html, no_update
 from dash import ctx as dash_ctx
@@ -16,7 +15,7 @@ from geodata.workflow import notices
 from ..context import Context, current_context
 from ..i18n import fmt_dt, fmt_int, grid_name, t
 from ..services import Services
-from . import ids
+from . import ids, widgets
 
 OUTBOX_LIMIT = 200   # rows loaded into the modal (newest first)
 
@@ -51,8 +50,8 @@ def modal(lang: str) -> dbc.Modal:
         dbc.ModalHeader(dbc.ModalTitle(t("outbox_title", lang)), close_button=True),
         dbc.ModalBody(children=[
             html.Div(id=ids.OUTBOX_NOTE, className="gw-outbox-note"),
-            dag.AgGrid(
-                id=ids.OUTBOX_GRID, className="gw-outbox-grid", rowData=[], columnDefs=columns(lang),
+            widgets.data_grid(
+                lang, id=ids.OUTBOX_GRID, className="gw-outbox-grid", rowData=[], columnDefs=columns(lang),
                 defaultColDef={"sortable": True, "resizable": True, "filter": False},
                 dashGridOptions={"animateRows": False,
                                  "rowSelection": {"mode": "singleRow", "checkboxes": False,

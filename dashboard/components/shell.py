@@ -29,6 +29,7 @@ def shell(settings: Any, lang: str, body_children: list[Any], page_stores: list[
         # the page shows the outage note: at the database's return the live poll rebuilds the body
         dcc.Store(id=ids.OUTAGE, data=outage),
         dcc.Store(id=ids.BODY_VERSION, data=0),
+        dcc.Store(id=ids.WIDGET_LOCALE),
         dcc.Interval(id=ids.LIVE, interval=int(settings.live_interval_s * 1000)),
         lang_switch(lang),
         html.Div(id=ids.BODY, className="gw-body", children=body_children),

@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import Dash
 
-from ..components import outbox
+from ..components import outbox, widgets
 from ..components import values as component_values
 from ..context import Context
 from ..services import Services
@@ -34,7 +34,7 @@ PAGES: tuple[Page, ...] = (
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)
-COMPONENTS: tuple[Callable[[Dash, Services], None], ...] = (outbox.register,)
+COMPONENTS: tuple[Callable[[Dash, Services], None], ...] = (outbox.register, widgets.register)
 
 
 def home() -> Page:

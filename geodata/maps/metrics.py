@@ -18,7 +18,11 @@ from geodata.models import Grid, Issue
 from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue, overdue_condition
 from geodata.workflow.rules import STATUSES
 
-METRICS = ("open", "overdue", "closure_rate", "per_km2")
+#: The choropleth's measures, the default first. Overdue is two measures, never one number: open past
+#: the deadline now (超期未办结), and closed after it (超期办结).
+METRICS = ("overdue_open", "closed_late", "open", "closure_rate", "per_km2")
+#: those that count issues (whole numbers)
+COUNT_METRICS = frozenset({"overdue_open", "closed_late", "open"})
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,14 @@ class Counts:
     area_km2: float = 0.0
 
     @property
+    def closed_late(self) -> int:
+        """超期办结: closed after the deadline (overdue, but not open now)."""
+        return self.overdue - self.overdue_open
+
+    @property
     def closure_rate(self) -> float | None:
-        """结案率 = closed / should-be-closed; None when nothing was due."""
+        """结案率 = 结案数 / 应结案数: closed / (closed + open past the deadline) — an open issue not yet
+        due is not yet to be closed; None when nothing was due."""
         return self.closed / self.should_close if self.should_close else None
 
     @property
@@ -43,8 +53,10 @@ class Counts:
     def metric(self, name: str) -> float | None:
         if name == "open":
             return float(self.open)
-        if name == "overdue":
-            return float(self.overdue)
+        if name == "overdue_open":
+            return float(self.overdue_open)
+        if name == "closed_late":
+            return float(self.closed_late)
         if name == "closure_rate":
             return self.closure_rate
         if name == "per_km2":

@@ -145,7 +145,7 @@ def test_filter_changes_markers_and_counts(page, live_server, demo, map_engine, 
     # the choropleth metric: closure rate, with its legend
     page.locator("#map-metric").click()
     page.get_by_role("option", name="结案率").click()
-    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("结案率")
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("结案率", use_inner_text=True)
     expect(page.locator("#map-legend-choro")).to_contain_text("≥ 99%")
     assert not page.errors
 
@@ -244,7 +244,7 @@ def test_language_switch(page, live_server, demo, shot):
     page.locator("#app-lang label", has_text="English").click()
     expect(page.locator("#hdr-title")).to_contain_text("Grid management map")
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14")
-    expect(page.locator(".gw-kpi-total .gw-kpi-label")).to_have_text("Issues")
+    expect(page.locator(".gw-kpi-total .gw-kpi-label")).to_have_text("Issues", use_inner_text=True)
     expect(page.locator(".leaflet-control-layers")).to_contain_text("Heat map")
     expect(page.locator("#map-breadcrumb")).to_contain_text("›")
     assert page.url.endswith(f"?grid={demo['community']}")  # the selection survives

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 import dash_leaflet as dl
 from dash import dcc, html
@@ -18,7 +17,7 @@ from geodata.maps.metrics import METRICS
 from geodata.workflow.filters import DATE_PRESETS, IssueFilter
 from geodata.workflow.rules import STATUSES
 
-from ...components import outbox
+from ...components import outbox, widgets
 from ...components.header import header, page_title
 from ...i18n import js_labels, kind_label, status_label, t
 from . import ids
@@ -90,22 +89,22 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
                            options=_options(kinds))]),
         html.Div(className="gw-filter gw-filter-wide", children=[
             html.Label(t("domains", lang)),
-            dcc.Dropdown(id=ids.F_DOMAINS, multi=True, value=list(flt.domains),
+            widgets.dropdown(lang, id=ids.F_DOMAINS, multi=True, value=list(flt.domains),
                          placeholder=t("domains_all", lang),
                          options=_options([(c, zh_name if zh else en_name)
                                            for c, zh_name, en_name in domains]))]),
         html.Div(className="gw-filter gw-filter-wide", children=[
             html.Label(t("statuses", lang)),
-            dcc.Dropdown(id=ids.F_STATUSES, multi=True, value=list(flt.statuses),
+            widgets.dropdown(lang, id=ids.F_STATUSES, multi=True, value=list(flt.statuses),
                          placeholder=t("statuses_all", lang),
                          options=_options([(s, status_label(s, lang)) for s in STATUSES]))]),
-        html.Div(className="gw-filter", children=[
+        html.Div(className="gw-filter gw-filter-date", children=[
             html.Label(t("date", lang)),
-            dbc.RadioItems(id=ids.F_DATE, inline=True,
-                           value=flt.preset or ("custom" if (flt.date_from or flt.date_to) else ""),
-                           options=_options([("", t("date_all", lang))]
-                                            + [(p, t(p, lang)) for p in DATE_PRESETS]
-                                            + [("custom", t("custom", lang))]))]),
+            widgets.dropdown(lang, id=ids.F_DATE, clearable=False, searchable=False,
+                         value=flt.preset or ("custom" if (flt.date_from or flt.date_to) else ""),
+                         options=_options([("", t("date_all", lang))]
+                                          + [(p, t(p, lang)) for p in DATE_PRESETS]
+                                          + [("custom", t("custom", lang))]))]),
         html.Div(className="gw-filter gw-filter-range", children=[
             dcc.DatePickerRange(id=ids.F_RANGE, clearable=True, first_day_of_week=1,
                                 display_format="YYYY-MM-DD", minimum_nights=0,
@@ -115,9 +114,9 @@ def filters(lang: str, flt: IssueFilter, domains: list[tuple[str, str, str]], me
                                 end_date_placeholder_text=t("date_end", lang))]),
         html.Div(className="gw-filter", children=[
             dbc.Switch(id=ids.F_OVERDUE, value=bool(flt.overdue), label=t("overdue_only", lang))]),
-        html.Div(className="gw-filter", children=[
+        html.Div(className="gw-filter gw-filter-metric", children=[
             html.Label(t("metric", lang)),
-            dcc.Dropdown(id=ids.METRIC, clearable=False, value=metric, searchable=False,
+            widgets.dropdown(lang, id=ids.METRIC, clearable=False, value=metric, searchable=False,
                          options=_options([(m, t(f"metric_{m}", lang)) for m in METRICS]))]),
     ])
 
@@ -231,9 +230,9 @@ def marker_legend(lang: str) -> list[Any]:
                 html.Span(className="gw-dot gw-dot-cluster"), html.Span(t("cluster", lang))])]
 
 
-def issues_grid(lang: str) -> dag.AgGrid:
-    return dag.AgGrid(
-        id=ids.ISSUES, className="gw-issues", rowData=[],
+def issues_grid(lang: str) -> Any:
+    return widgets.data_grid(
+        lang, id=ids.ISSUES, className="gw-issues", rowData=[],
         columnDefs=issue_columns(lang),
         defaultColDef={"sortable": True, "resizable": True, "filter": False},
         dashGridOptions={"animateRows": False},
@@ -256,7 +255,7 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
 def body(settings: Any, lang: str, tz: ZoneInfo, flt: IssueFilter, metric: str, data: MapContextData,
          overlays: list[str] | None = None) -> list[Any]:
     street = data.street_names[0] if lang == "zh" else data.street_names[1]
-    search = dcc.Dropdown(id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
+    search = widgets.dropdown(lang, id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                           options=[], searchable=True, clearable=True, value=None)
     return [
         header(page_title(street, lang), lang, tz, data.down_since, controls=(search,),

@@ -22,6 +22,7 @@ from geodata.workflow.filters import IssueFilter
 from geodata.workflow.rules import STATUSES
 
 from ... import values
+from ...components.widgets import explained
 from ...i18n import (
     action_label,
     chain_label,
@@ -41,10 +42,13 @@ from ...i18n import (
 from ...tiles import HEAT_STOPS
 from . import ids, layout
 
-COUNT_COLORS = ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+#: Choropleth ramps, kept apart from the heat map's yellow → red (HEAT_STOPS) so that a colour means
+#: one thing on the map: counts and densities in blue → purple (ColorBrewer BuPu), the closure rate
+#: diverging purple (low, bad) → green (high) (ColorBrewer PRGn).
+COUNT_COLORS = ["#edf8fb", "#bfd3e6", "#9ebcda", "#8c96c6", "#8856a7", "#810f7c"]
 RATE_BREAKS = [0.6, 0.8, 0.9, 0.95, 0.99]
-RATE_COLORS = ["#b2182b", "#ef8a62", "#fddbc7", "#d9f0d3", "#7fbf7b", "#1b7837"]
-DEFAULT_METRIC = "overdue"
+RATE_COLORS = ["#762a83", "#af8dc3", "#e7d4e8", "#d9f0d3", "#7fbf7b", "#1b7837"]
+DEFAULT_METRIC = map_metrics.METRICS[0]
 
 
 # -- pure shaping helpers ------------------------------------------------------------------------
@@ -117,7 +121,7 @@ def class_breaks(values: dict[str, float | None], metric: str) -> tuple[list[flo
     breaks: list[float] = []
     for q in [max(vals[0], 1e-9), *qs]:
         b = _nice(q)
-        if metric in ("open", "overdue"):
+        if metric in map_metrics.COUNT_METRICS:
             b = max(1, math.ceil(q))
         if b > 0 and (not breaks or b > breaks[-1]):
             breaks.append(b)
@@ -130,7 +134,7 @@ def legend_children(metric: str, breaks: list[float], colors: list[str], lang: s
                     has_none: bool) -> list[Any]:
     """Legend rows for the choropleth classes [lo, hi) (JS ``classOf``). Counts are whole numbers,
     so their classes are shown as inclusive ranges: 0 – 6, 7, 8 – 11, ≥ 12."""
-    counts = metric in ("open", "overdue")
+    counts = metric in map_metrics.COUNT_METRICS
 
     def fmt(v: float) -> str:
         if metric == "closure_rate":
@@ -157,13 +161,20 @@ def legend_children(metric: str, breaks: list[float], colors: list[str], lang: s
     if has_none:
         rows.append(html.Div(className="gw-legend-row", children=[
             html.Span(className="gw-swatch gw-swatch-none"), html.Span(t("no_data", lang))]))
-    return [html.Div(className="gw-legend-title", children=t(f"metric_{metric}", lang)), *rows]
+    return [html.Div(className="gw-legend-title",
+                     children=explained(t(f"metric_{metric}", lang), t(f"help_{metric}", lang), f"metric-{metric}")),
+            *rows]
+
+
+#: pixels kept free along the map's bottom edge when it fits a grid: the legends' strip
+LEGEND_PAD_PX = 64
 
 
 def viewport_for(bbox: tuple[float, float, float, float] | list[float]) -> dict[str, Any]:
+    """Fly to a grid's bounds, whole and clear of the legends along the bottom edge."""
     w, s, e, n = bbox
     return {"bounds": [[s, w], [n, e]], "transition": "flyToBounds",
-            "options": {"duration": 0.35, "padding": [18, 18]}}
+            "options": {"duration": 0.35, "paddingTopLeft": [18, 18], "paddingBottomRight": [18, LEGEND_PAD_PX]}}
 
 
 def bbox_from_bounds(bounds: list[list[float]] | None) -> tuple[float, float, float, float] | None:
@@ -232,11 +243,13 @@ def heat_shown(overlays: list[str] | None) -> bool:
 
 def heat_legend(scale: float, lang: str) -> list[Any]:
     # tiles colour by sqrt(density / scale): the ramp's middle is scale / 4, its end the scale
-    return [html.Div(className="gw-legend-title", children=t("heat_legend", lang)),
-            html.Div(className="gw-heat-ramp", style={"background": heat_ramp_css()}),
-            html.Div(className="gw-heat-scale", children=[
-                html.Span("0"), html.Span(fmt_int(scale / 4, lang)),
-                html.Span("≥ " + fmt_int(scale, lang))])]
+    return [html.Div(className="gw-legend-title",
+                     children=explained(t("heat_legend", lang), t("help_heat", lang), "heat")),
+            html.Div(className="gw-heat-key", children=[
+                html.Div(className="gw-heat-ramp", style={"background": heat_ramp_css()}),
+                html.Div(className="gw-heat-scale", children=[
+                    html.Span("0"), html.Span(fmt_int(scale / 4, lang)),
+                    html.Span("≥ " + fmt_int(scale, lang))])])]
 
 
 def legend_styles(overlays: list[str] | None, lang: str) -> tuple[dict[str, str], ...]:
@@ -305,8 +318,8 @@ def panel_children(detail: map_layers.GridDetail, counts: map_metrics.GridCounts
     c = counts.counts
     name = detail.name if norm_lang(lang) == "zh" else detail.name_en
     kpis = [("total", fmt_int(c.total, lang)), ("open", fmt_int(c.open, lang)),
-            ("closed", fmt_int(c.closed, lang)), ("overdue", fmt_int(c.overdue, lang)),
-            ("overdue_open", fmt_int(c.overdue_open, lang)),
+            ("closed", fmt_int(c.closed, lang)), ("overdue_open", fmt_int(c.overdue_open, lang)),
+            ("closed_late", fmt_int(c.closed_late, lang)),
             ("closure_rate", fmt_pct(c.closure_rate, lang, 2))]
     meta = [(t("code", lang), detail.code), (t("level", lang), level_label(detail.level, lang)),
             (t("area", lang), fmt_area(detail.area_km2, lang))]
@@ -319,7 +332,8 @@ def panel_children(detail: map_layers.GridDetail, counts: map_metrics.GridCounts
         html.Dl(className="gw-meta", children=[x for k, v in meta for x in (html.Dt(k), html.Dd(v))]),
         html.Div(className="gw-kpis", children=[
             html.Div(className=f"gw-kpi gw-kpi-{k}", children=[
-                html.Div(v, className="gw-kpi-value"), html.Div(t(k, lang), className="gw-kpi-label")])
+                html.Div(v, className="gw-kpi-value"),
+                html.Div(explained(t(k, lang), t(f"help_{k}", lang), f"kpi-{k}"), className="gw-kpi-label")])
             for k, v in kpis]),
         html.H3(officials_title, className="gw-h3"),
         html.Ul(official_items(detail, lang, personal_data), className="gw-officials"),

@@ -369,7 +369,7 @@ def test_aggregate_cells_coloured_by_worst_state_like_the_legend():
 
 def test_count_legend_shows_whole_number_classes():
     # classes are [lo, hi): with breaks 7, 8, 12 the overdue counts are 0–6, 7, 8–11, ≥ 12
-    legend = pr.legend_children("overdue", [7, 8, 12], pr.COUNT_COLORS[:4], "zh", has_none=False)
+    legend = pr.legend_children("overdue_open", [7, 8, 12], pr.COUNT_COLORS[:4], "zh", has_none=False)
     labels = [row["props"]["children"][1]["props"]["children"]
               for row in json.loads(_text(legend))[1:]]
     assert labels == ["0 – 6", "7", "8 – 11", "≥ 12"]
@@ -386,9 +386,10 @@ def test_heat_legend_ramp_uses_the_tile_colour_stops():
     for pos, r, g, b, a in HEAT_STOPS:
         assert f"rgba({r}, {g}, {b}, {a / 255:.2f}) {pos * 100:g}%" in ramp
     legend = pr.heat_legend(1200.0, "zh")
-    assert legend[1].style == {"background": ramp}
+    bar, scale = legend[1].children
+    assert bar.style == {"background": ramp}
     # colour = sqrt(density / scale): the ramp's middle is scale / 4
-    assert [s.children for s in legend[2].children] == ["0", "300", "≥ 1,200"]
+    assert [s.children for s in scale.children] == ["0", "300", "≥ 1,200"]
 
 
 def test_legends_follow_the_layer_control():

@@ -1,0 +1,172 @@
+"""What a leader trips over on the map (issue 11), walked in a real browser at a laptop's 1366 × 768
+and on a phone, with real mouse clicks and taps (not events dispatched on a polygon: a bubble or a
+label on top must not swallow them). Screenshots go to the test results."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import csp_safe_waits, csp_violations, watch_csp
+
+pytestmark = pytest.mark.e2e
+
+LAPTOP = {"viewport": {"width": 1366, "height": 768}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 2}
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    contexts = []
+
+    def _open(device: dict, locale: str = "zh-CN", query: str = ""):
+        context = browser.new_context(locale=locale, timezone_id="Asia/Shanghai", **device)
+        contexts.append(context)
+        watch_csp(context)
+        pg = context.new_page()
+        pg.set_default_timeout(15000)
+        pg.csp_violations = csp_violations(pg)  # type: ignore[attr-defined]
+        csp_safe_waits(pg)
+        pg.goto(live_server.url + "/" + query)
+        pg.wait_for_function("document.querySelectorAll('path.gw-grid-l2').length === 14")
+        pg.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')")
+        pg.wait_for_timeout(900)   # the fly-to the street has ended
+        return pg
+
+    yield _open
+    for c in contexts:
+        pages = c.pages
+        c.close()
+        for pg in pages:
+            assert not pg.csp_violations, pg.csp_violations
+
+
+def rect(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def test_laptop_shows_the_whole_street_clear_of_the_legends(open_page, shot):
+    page = open_page(LAPTOP)
+    shot(page, "leaders-laptop-street")
+    m, street, legends = rect(page, "#map-leaflet"), rect(page, "path.gw-grid-l1"), rect(page, ".gw-legends")
+    assert street["y"] >= m["y"] and street["x"] >= m["x"]
+    assert street["x"] + street["width"] <= m["x"] + m["width"] + 1
+    assert street["y"] + street["height"] <= m["y"] + m["height"] + 1      # the southern edge is on screen
+    assert street["y"] + street["height"] <= legends["y"] + 2               # and above the legends' strip
+    assert m["height"] >= 560                                                # the filters take one row
+    assert page.evaluate("document.documentElement.scrollHeight") <= 768    # one screen, no page scroll
+
+
+def _bubble_centre(page) -> tuple[float, float, str]:
+    """A count bubble (the server's aggregate at street level) and the community below it."""
+    page.wait_for_function("document.querySelectorAll('.leaflet-marker-icon.gw-bin').length > 0")
+    found = page.evaluate("""() => {
+        for (const b of document.querySelectorAll('.leaflet-marker-icon.gw-bin')) {
+            const r = b.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
+            b.style.pointerEvents = 'none';   // (it has none already; so that elementsFromPoint passes it)
+            const under = document.elementsFromPoint(x, y).find(e => e.matches && e.matches('path.gw-grid-l2'));
+            const code = under && [...under.classList].map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean);
+            const map = document.querySelector('#map-leaflet').getBoundingClientRect();
+            if (code && x > map.x + 60 && x < map.right - 200 && y > map.y + 60 && y < map.bottom - 80) {
+                return [x, y, code[1]];
+            }
+        }
+        return null;
+    }""")
+    assert found, "no count bubble over a community"
+    return found[0], found[1], found[2]
+
+
+def test_a_click_on_a_count_bubble_drills_into_the_community_below(open_page, shot):
+    page = open_page(LAPTOP)
+    x, y, code = _bubble_centre(page)
+    assert page.evaluate(f"getComputedStyle(document.elementFromPoint({x}, {y})).pointerEvents") != "none"
+    page.mouse.click(x, y)
+    page.wait_for_url(re.compile(rf"\?grid={code}$"))
+    shot(page, "leaders-laptop-bubble-click")
+
+
+def test_a_phone_reaches_a_community_and_a_block_by_tapping(open_page, shot):
+    page = open_page(PHONE)
+    x, y, code = _bubble_centre(page)
+    page.touchscreen.tap(x, y)
+    page.wait_for_url(re.compile(rf"\?grid={code}$"))
+    page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length > 0")
+    page.wait_for_timeout(900)
+    block = page.evaluate("""() => {
+        const map = document.querySelector('#map-leaflet').getBoundingClientRect();
+        for (const p of document.querySelectorAll('path.gw-grid-l3')) {
+            const r = p.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
+            const top = document.elementFromPoint(x, y);
+            if (top === p && y > map.y && y < map.bottom - 70) {
+                return [x, y, [...p.classList].map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]];
+            }
+        }
+        return null;
+    }""")
+    assert block, "no block centre free to tap"
+    page.touchscreen.tap(block[0], block[1])
+    page.wait_for_url(re.compile(rf"\?grid={block[2]}$"))
+    shot(page, "leaders-phone-block")
+
+
+def test_phone_search_results_open_above_the_map(open_page, shot):
+    page = open_page(PHONE)
+    page.locator("#map-search").click()
+    page.get_by_role("searchbox").fill("社区")
+    option = page.get_by_role("option").first
+    expect(option).to_be_visible()
+    shot(page, "leaders-phone-search")
+    box = option.bounding_box()
+    top = page.evaluate(f"document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2})"
+                        ".closest('[role=option]') !== null")
+    assert top, "a search result is covered"
+    option.click()   # Playwright clicks only what is on top
+    page.wait_for_url(re.compile(r"\?grid=\d{14}$"))
+
+
+def test_numbers_explain_themselves_on_tap(open_page, shot):
+    page = open_page(PHONE)
+    label = page.locator(".gw-kpi-closure_rate .gw-explained")
+    help_ = page.locator("#gw-help-kpi-closure_rate")
+    expect(help_).to_be_hidden()
+    label.tap()
+    expect(help_).to_be_visible()
+    expect(help_).to_contain_text("应结案数")
+    shot(page, "leaders-phone-closure-rate-help")
+    # the default colouring is the open overdue count, explained the same way
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("超期未办结数", use_inner_text=True)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_third_party_widgets_speak_the_pages_language(open_page, shot, lang):
+    """An English browser on the Chinese page, and a Chinese one on the English page: the widgets
+    follow the page's switch, not the browser."""
+    page = open_page(LAPTOP, locale="en-US" if lang == "zh" else "zh-CN")
+    if lang == "en":
+        page.locator("#app-lang label").filter(has_text="English").click()
+        expect(page.locator("#map-grid-name")).to_have_text(re.compile(r"[A-Za-z]"))
+        page.wait_for_timeout(500)
+    words = {"zh": ("全选", "Select all"), "en": ("Select all", "全选")}[lang]
+    page.locator("#map-f-domains").click()
+    expect(page.get_by_text(words[0], exact=True)).to_be_visible()
+    expect(page.get_by_text(words[1], exact=True)).to_have_count(0)
+    page.keyboard.press("Escape")
+    # the date picker: month names and weekdays
+    page.locator("#map-f-range").click()
+    page.wait_for_timeout(400)
+    shot(page, f"leaders-datepicker-{lang}")
+    calendar = page.locator("#map-f-range").locator("xpath=..").inner_text() + page.locator("body").inner_text()
+    if lang == "zh":
+        assert re.search(r"(一|二|三|四|五|六|七|八|九|十|十一|十二)月", calendar) and "Mo" not in calendar.split()
+    else:
+        assert re.search(r"January|February|March|April|May|June|July|August|September|October|November|December",
+                         calendar)
+    page.keyboard.press("Escape")
+    # the issue list's empty state (the grid's own overlay, in the page's language)
+    page.evaluate("window.dash_clientside.set_props('map-issues', {rowData: []})")
+    empty = page.locator("#map-issues .ag-overlay-no-rows-center")
+    expect(empty).to_have_text("暂无数据" if lang == "zh" else "No rows")
+    assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
