@@ -93,7 +93,7 @@ def test_a_phone_reaches_a_community_and_a_block_by_tapping(open_page, shot):
     x, y, code = _bubble_centre(page)
     page.touchscreen.tap(x, y)
     page.wait_for_url(re.compile(rf"\?grid={code}$"))
-    page.wait_for_function(f"document.querySelectorAll('path.gw-grid-l3').length > 0")
+    page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length > 0")
     page.wait_for_timeout(900)
     block = page.evaluate("""() => {
         const map = document.querySelector('#map-leaflet').getBoundingClientRect();
