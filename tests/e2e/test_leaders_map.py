@@ -170,3 +170,38 @@ def test_third_party_widgets_speak_the_pages_language(open_page, shot, lang):
     empty = page.locator("#map-issues .ag-overlay-no-rows-center")
     expect(empty).to_have_text("暂无数据" if lang == "zh" else "No rows")
     assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
+
+
+def _free_point(page, code: str) -> tuple[float, float]:
+    """A point of grid ``code`` on screen where the grid itself is on top (no label, bubble or marker)."""
+    pt = page.evaluate("""(code) => {
+        const p = document.querySelector('path.gw-grid-' + code), r = p.getBoundingClientRect();
+        for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) {
+            const x = r.x + r.width * i / 12, y = r.y + r.height * j / 12;
+            if (document.elementFromPoint(x, y) === p) return [x, y];
+        }
+        return null;
+    }""", code)
+    assert pt, f"no free point on {code}"
+    return pt[0], pt[1]
+
+
+def test_the_same_community_again_after_back_and_the_breadcrumb(open_page, live_server, shot):
+    page = open_page(LAPTOP)
+    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
+                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+    street_url = page.url
+
+    def click_community():
+        page.wait_for_timeout(700)
+        page.mouse.click(*_free_point(page, code))
+        page.wait_for_url(re.compile(rf"\?grid={code}$"))
+
+    click_community()
+    page.go_back()
+    page.wait_for_url(street_url)
+    click_community()                                   # after Back: the same click works again
+    page.locator("#map-breadcrumb a").first.click()      # the street, by the breadcrumb
+    page.wait_for_url(street_url)
+    click_community()                                   # after the breadcrumb: again
+    shot(page, "leaders-same-community-again")

@@ -242,8 +242,10 @@ def navigate_outputs(svc: Services, ctx: Context, trigger: str | None, search_va
         return target, None, no_update
     code = ((click or {}).get("properties") or {}).get("code")
     target = url_search(code) if code else None
-    if target is None or target == (current or ""):
+    if target is None:
         return no_update, no_update, no_update
+    if target == (current or ""):          # the grid shown already: fly back to it
+        return no_update, no_update, selection_outputs(svc, ctx, target)[1]
     return target, no_update, no_update
 
 
@@ -298,10 +300,13 @@ def register(app: Dash, svc: Services) -> None:
 
     @app.callback(Output(app_ids.URL, "search"), Output(ids.SEARCH, "value"),
                   Output(ids.MAP, "viewport", allow_duplicate=True),
-                  Input(ids.L_COMMUNITY, "clickData"), Input(ids.L_BLOCK, "clickData"),
-                  Input(ids.SEARCH, "value"), State(app_ids.URL, "search"), State(app_ids.LANG, "value"),
+                  # clicks counted, not the clicked feature: clicking the same grid again (after Back
+                  # or the breadcrumb) is a new click although its clickData is unchanged
+                  Input(ids.L_COMMUNITY, "n_clicks"), Input(ids.L_BLOCK, "n_clicks"),
+                  Input(ids.SEARCH, "value"), State(ids.L_COMMUNITY, "clickData"),
+                  State(ids.L_BLOCK, "clickData"), State(app_ids.URL, "search"), State(app_ids.LANG, "value"),
                   prevent_initial_call=True)
-    def _navigate(community_click, block_click, search_value, current, lang):
+    def _navigate(_community_clicks, _block_clicks, search_value, community_click, block_click, current, lang):
         trigger = dash_ctx.triggered_id
         click = community_click if trigger == ids.L_COMMUNITY else block_click
         return navigate_outputs(svc, at(lang), trigger, search_value, click, current)

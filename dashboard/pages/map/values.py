@@ -123,6 +123,8 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.F_RANGE, "start_date"): PickedDay,
     (ids.F_RANGE, "end_date"): PickedDay,
     (ids.L_COMMUNITY, "clickData"): GridClick,
+    (ids.L_COMMUNITY, "n_clicks"): Count,
+    (ids.L_BLOCK, "n_clicks"): Count,
     (ids.L_BLOCK, "clickData"): GridClick,
     (ids.ISSUES, "cellClicked"): CellClick,
     (ids.TIMELINE_CLOSE, "n_clicks"): Count,

@@ -240,10 +240,11 @@ def test_ranges_and_nested_values_are_refused(app, client, log, unchanged):
         ("..map-filter.data...map-f-date.value..", {6: "2026-02-30"}, "map-f-range.start_date"),
         ("..map-filter.data...map-f-date.value..", {8: {"statuses": ["reported", MARK]}},
          "map-filter.data.statuses.1"),
-        (nav, {0: {"geometry": {"type": MARK, "coordinates": []}}}, "map-layer-community.clickData.geometry"),
-        (nav, {1: {"geometry": {"type": "Polygon", "coordinates": [[[500.0, 1.0]]]}}},
+        (nav, {3: {"geometry": {"type": MARK, "coordinates": []}}}, "map-layer-community.clickData.geometry"),
+        (nav, {4: {"geometry": {"type": "Polygon", "coordinates": [[[500.0, 1.0]]]}}},
          "map-layer-block.clickData.geometry"),
-        (nav, {1: {"properties": {"code": "41010200100100", MARK: 1}}}, "map-layer-block.clickData.properties"),
+        (nav, {4: {"properties": {"code": "41010200100100", MARK: 1}}}, "map-layer-block.clickData.properties"),
+        (nav, {0: -1}, "map-layer-community.n_clicks"),
     ]
     for output, values, field in cases:
         log.clear()
