@@ -15,6 +15,7 @@ from . import guard, outage
 from .api.limits import register_limits
 from .context import current_context
 from .i18n import t
+from .pages import not_found
 from .pages import registry as pages
 from .services import Services
 from .tiles import register_tiles
@@ -38,4 +39,5 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     register_limits(app.server, settings, light_callbacks=pages.light_callbacks())
     guard.install(app)   # after every callback: each one gets its request model
     register_tiles(app.server, svc.tiles)
+    not_found.register(app.server, (p.path for p in pages.PAGES))
     return app

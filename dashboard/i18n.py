@@ -14,6 +14,11 @@ DEFAULT_LANG = "zh"
 
 TEXT: dict[str, tuple[str, str]] = {
     "html_title": ("Gridwatch 网格化管理", "Gridwatch grid management"),
+    "not_found_title": ("找不到该页面", "Page not found"),
+    "not_found_text": ("地址有误，或该页面已不存在。", "The address is wrong, or the page no longer exists."),
+    "not_found_back": ("返回地图", "Back to the map"),
+    "grid_not_found": ("未找到网格 {code}（或无权查看），显示的是{shown}", "No grid {code} (or not yours to see); showing {shown}"),
+    "issue_not_found": ("未找到问题 {id}（或无权查看）", "No issue {id} (or not yours to see)"),
     "lang_name": ("中文", "English"),   # each language named in itself (the language switch)
     "list_sep": ("、", "、"),
     "app_title": ("网格化管理地图", "Grid management map"),

@@ -30,6 +30,7 @@ from ...i18n import t
 from ...services import Services
 from . import ids, layout
 from .presenters import (
+    asked_for,
     bbox_from_bounds,
     breadcrumb_children,
     choro_target,
@@ -44,6 +45,7 @@ from .presenters import (
     legend_styles,
     marker_note,
     metric_of,
+    not_found_notice,
     outline_hideout,
     panel_children,
     parse_query,
@@ -123,13 +125,17 @@ def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: st
                       ) -> tuple[dict[str, Any], dict[str, Any], list[Any], dict[str, Any]]:
     """URL → (selected store, map viewport, breadcrumb, outline hideout)."""
     code, issue_id = parse_query(search)
+    asked_grid, asked_issue = asked_for(search)
     with svc.session() as s:
         detail = grid_detail(svc, ctx, s, code, stamp) if code else None
+        found_grid = detail is not None
         if detail is None and (street := map_layers.street_code(s, ctx.scope)):  # the fallback
             detail = grid_detail(svc, ctx, s, street, stamp)
         issue = queries.issue_detail(s, ctx.scope, issue_id) if issue_id else None
     if detail is None:
         return {}, no_update, [], outline_hideout({}, ctx.lang)
+    shown = detail.name if ctx.lang == "zh" else detail.name_en
+    notice = not_found_notice(None if found_grid else asked_grid, None if issue else asked_issue, shown, ctx.lang)
     selected = {"code": detail.code, "level": detail.level, "parent": detail.parent_code,
                 "bbox": list(detail.bbox), "issue": issue.issue.id if issue else None}
     if issue is not None:
@@ -137,8 +143,8 @@ def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: st
                     "options": {"duration": 0.35}}
     else:
         viewport = viewport_for(detail.bbox)
-    return (selected, viewport, breadcrumb_children(detail.path, ctx.lang),
-            outline_hideout(selected, ctx.lang))
+    crumbs = breadcrumb_children(detail.path, ctx.lang)
+    return (selected, viewport, [notice, *crumbs] if notice else crumbs, outline_hideout(selected, ctx.lang))
 
 
 def choropleth_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | None,

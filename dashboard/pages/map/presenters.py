@@ -62,6 +62,27 @@ def parse_query(search: str | None) -> tuple[str | None, int | None]:
     return code, values.bigint_id(issue)
 
 
+def asked_for(search: str | None) -> tuple[str | None, str | None]:
+    """The raw ``grid`` and ``issue`` values a URL asks for (cut to 20 characters), to say which
+    one was not found."""
+    q = parse_qs((search or "").lstrip("?"))
+    grid, issue = (q.get("grid") or [None])[0], (q.get("issue") or [None])[0]
+    return (grid[:20] if grid else None), (issue[:20] if issue else None)
+
+
+def not_found_notice(grid: str | None, issue: str | None, shown: str, lang: str) -> html.Div | None:
+    """The notice above the breadcrumb when the URL names a grid or an issue that is not there
+    (or not in the viewer's scope): the map says so instead of silently showing ``shown``."""
+    parts = []
+    if grid:
+        parts.append(t("grid_not_found", lang, code=grid, shown=shown))
+    if issue:
+        parts.append(t("issue_not_found", lang, id=issue))
+    if not parts:
+        return None
+    return html.Div(" · ".join(parts), className="gw-notice", role="status", id=ids.NOT_FOUND)
+
+
 def url_search(code: str | None, issue: int | None = None) -> str:
     params: dict[str, Any] = {}
     if code:

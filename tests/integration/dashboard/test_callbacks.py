@@ -636,3 +636,47 @@ def test_no_chinese_text_outside_the_text_table():
                   and cjk.search(n.value)]
     assert len(list(root.rglob("*.py"))) > 10
     assert not found, found
+
+
+def test_timeline_names_residents_in_the_pages_language(svc):
+    """An event by a resident (no official) shows the role's label, never the code ``resident``."""
+    from sqlalchemy import text
+
+    with svc.session() as s:
+        issue_id = s.execute(text("SELECT issue_id FROM issue_event WHERE actor_role = 'resident' "
+                                  "AND actor_id IS NULL ORDER BY issue_id LIMIT 1")).scalar_one()
+    for lang, word in (("zh", "居民"), ("en", "Resident")):
+        _open, _title, body = cb.timeline_outputs(svc, at(lang), issue_id)
+        shown = _text(body)
+        assert word in shown and "resident" not in shown
+
+
+def test_an_unknown_grid_or_issue_in_the_url_is_said(svc):
+    """The street is shown, and the breadcrumb says what was not found — never silently."""
+    sel, _vp, crumbs, _ = cb.selection_outputs(svc, at("zh"), "?grid=41010200599999&issue=999999999")
+    assert sel["level"] == 1
+    notice = _text(crumbs[0])
+    assert "未找到网格 41010200599999" in notice and "未找到问题 999999999" in notice
+    assert "No grid abc" in _text(cb.selection_outputs(svc, at("en"), "?grid=abc")[2][0])
+    _sel, _vp, fine, _ = cb.selection_outputs(svc, at("zh"), "")
+    assert ids.NOT_FOUND not in _text(fine)
+
+
+def test_a_path_that_is_no_page_is_a_404_page(demo_url):
+    from app import create_app
+
+    app = create_app(Settings(database_url=demo_url))
+    try:
+        client = app.server.test_client()
+        for path in ("/no-such-page", "/map/extra", "/%E5%9C%B0%E5%9B%BE"):
+            resp = client.get(path)
+            body = resp.get_data(as_text=True)
+            assert resp.status_code == 404 and "找不到该页面" in body and "Page not found" in body, path
+            assert 'href="/"' in body and "_dash-config" not in body
+        assert client.get("/").status_code == 200
+        assert client.get("/api/v1/nope").status_code == 404          # the API keeps its own 404s
+        assert client.get("/api/v1/nope").is_json
+    finally:
+        from geodata.db import get_engine
+
+        get_engine(Settings(database_url=demo_url)).dispose()

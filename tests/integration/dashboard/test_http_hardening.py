@@ -107,7 +107,11 @@ def error_of(resp) -> dict:
 def check(resp, caplog, raw_values: list[str], rule: str) -> None:
     assert resp.status_code < 500, (resp.status_code, resp.data[:300])
     assert b"Traceback" not in resp.data
-    if resp.status_code >= 400:
+    if resp.status_code == 404 and resp.mimetype == "text/html":
+        # a path that is no page (Dash would answer any path): the 404 page, never for API/data routes
+        assert "找不到该页面".encode() in resp.data, resp.data[:300]
+        assert not rule.startswith(("/api/", "/open311", "/geo/", "/tiles/")), rule
+    elif resp.status_code >= 400:
         error_of(resp)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "Traceback" not in text and len(caplog.records) <= 1, text
