@@ -132,8 +132,9 @@ class TileService:
         self.limits = request_limits(self.settings)
 
     def session(self) -> Session:
-        """A session for one tile or layer request, under the request limits (statement timeout)."""
-        return open_session(self.engine, self.limits)
+        """A session for one tile or layer request, under the request limits (statement timeout),
+        seeing what the service's scope may see (row-level security)."""
+        return open_session(self.engine, self.limits, self.scope)
 
     def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
         with self.session() as s:

@@ -47,11 +47,11 @@ def test_cache_keys_carry_the_scope_and_the_language_when_asked():
 
 
 @pytest.fixture(scope="module")
-def svc(demo_url):
+def svc(demo_app_url):
     from sqlalchemy import create_engine
 
-    engine = create_engine(demo_url)
-    yield Services(engine=engine, settings=Settings(database_url=demo_url))
+    engine = create_engine(demo_app_url)
+    yield Services(engine=engine, settings=Settings(database_url=demo_app_url))
     engine.dispose()
 
 
@@ -60,7 +60,7 @@ def test_two_scopes_never_share_a_cache_entry(svc):
     viewer (one community, no phones) with the same live stamp: each sees only its own data, in
     either order, although every lookup below is cached."""
     everything = Scope.everything(personal_data=True)
-    with svc.session() as s:
+    with svc.session(at(everything)) as s:
         street = map_layers.street_code(s, everything)
         mine, other = [f["properties"]["code"] for f in map_layers.grid_layer(s, everything, 2)["features"][:2]]
     community = Scope.grids(mine, personal_data=False)
@@ -82,8 +82,9 @@ def test_two_scopes_never_share_a_cache_entry(svc):
     assert "tel:" in _text(panel_a)
 
     # grid names (a cached lookup): the community's subtree only, the street's whole tree for the centre
-    with svc.session() as s:
+    with svc.session(b) as s:
         names_b = cb.grid_names(svc, b, s)
+    with svc.session(a) as s:
         names_a = cb.grid_names(svc, a, s)
     assert names_b and all(c.startswith(mine[:12]) for c in names_b)
     assert street in names_a and other in names_a and len(names_a) > len(names_b)
