@@ -86,6 +86,15 @@ def owner_url(settings: Settings | None = None, start: bool = True) -> str:
     return _cluster(settings, start).owner_url
 
 
+def admin_url(settings: Settings | None = None) -> str:
+    """A URL that may create scratch databases (tests, benchmarks): the embedded cluster's
+    superuser, or an existing server's owner URL."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return owner_url(settings)
+    return _cluster(settings, True).admin_url
+
+
 def _cluster(settings: Settings, start: bool):
     from geodata.db.cluster import Cluster
 

@@ -73,15 +73,33 @@ BEGIN
   RETURN found;
 END $$;
 REVOKE ALL ON FUNCTION gw_last_issue_number(text, text) FROM PUBLIC;
+-- the live stamp (geodata.maps.live): moves when any issue is added, changed or removed, whoever
+-- looks; an md5, so it tells a viewer nothing about the issues it may not see
+CREATE FUNCTION gw_change_stamp() RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+  SET search_path = pg_catalog, public AS $$
+DECLARE
+  saved text := current_setting('gridwatch.grids', true);
+  stamp text;
+BEGIN
+  PERFORM set_config('gridwatch.grids', '*', true);
+  SELECT concat_ws('|', count(i.id), coalesce(max(i.id), 0),
+                   (SELECT coalesce(max(e.id), 0) FROM public.issue_event e),
+                   (SELECT coalesce(n_tup_upd, 0) + coalesce(n_tup_del, 0) FROM pg_stat_user_tables
+                    WHERE relid = 'public.issue'::regclass))
+    INTO stamp FROM public.issue i;
+  PERFORM set_config('gridwatch.grids', coalesce(saved, ''), true);
+  RETURN md5(stamp);
+END $$;
+REVOKE ALL ON FUNCTION gw_change_stamp() FROM PUBLIC;
 """
 
 #: THE visibility rule (geodata.access.visibility) on a row of ``issue``. Each (SELECT f()) is an
 #: InitPlan: computed once per statement, not per row.
 ISSUE_VISIBLE = """(
     (SELECT gw_scope_all())
-    OR grid_code LIKE ANY ((SELECT gw_scope_patterns())::text[])
-    OR (SELECT gw_scope_official()) IN (assignee_id, grid_leader_id, responsible_id, leader_in_charge_id)
-    OR id = ANY ((SELECT gw_scope_issues())::bigint[]))"""
+    OR (SELECT gw_scope_official()) = ANY (ARRAY[assignee_id, grid_leader_id, responsible_id, leader_in_charge_id])
+    OR id = ANY ((SELECT gw_scope_issues())::bigint[])
+    OR grid_code LIKE ANY ((SELECT gw_scope_patterns())::text[]))"""
 
 #: A child row follows its issue: visible when the issue is (the EXISTS runs under issue's policy).
 def _follows_issue(table: str) -> str:
@@ -151,6 +169,7 @@ def upgrade() -> None:
     for seq in APP_SEQUENCES:
         op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
     op.execute(f"GRANT EXECUTE ON FUNCTION gw_last_issue_number(text, text) TO {app}")
+    op.execute(f"GRANT EXECUTE ON FUNCTION gw_change_stamp() TO {app}")
 
 
 def downgrade() -> None:
@@ -171,7 +190,7 @@ def downgrade() -> None:
         ALTER TABLE official ADD COLUMN phone varchar(20);
         UPDATE official SET phone = c.phone FROM official_contact c WHERE c.official_id = official.id;
         DROP TABLE official_contact;
-        DROP FUNCTION gw_last_issue_number(text, text);
+        DROP FUNCTION gw_last_issue_number(text, text); DROP FUNCTION IF EXISTS gw_change_stamp();
         DROP FUNCTION gw_personal_data(); DROP FUNCTION gw_scope_issues(); DROP FUNCTION gw_scope_official();
         DROP FUNCTION gw_scope_patterns(); DROP FUNCTION gw_scope_all();
     """)
