@@ -33,14 +33,24 @@ def create_app(settings: Settings | None = None):
 
 
 def _engine(ready: bool = True):
-    """The engine of the database in use; ``ready``: first check it answers and is migrated."""
-    from geodata.db import get_engine
+    """The owner's engine on the database in use, for the CLI's jobs; ``ready``: first check it
+    answers and is migrated."""
+    from geodata.db import get_owner_engine
     from geodata.readiness import check_ready
 
-    engine = get_engine(get_settings())
+    engine = get_owner_engine(get_settings())
     if ready:
         check_ready(engine)
     return engine
+
+
+def _job():
+    """One transaction of a CLI job: the owner, every grid (row-level security applies to the
+    owner too, so the job says which scope it works in)."""
+    from geodata.access.scope import Scope
+    from geodata.db import session_scope
+
+    return session_scope(_engine(), scope=Scope.everything())
 
 
 def main() -> int:
@@ -84,17 +94,16 @@ def main() -> int:
 # -- db -----------------------------------------------------------------------------------------
 @db_cli.command("up")
 def db_up() -> None:
-    """Start the embedded cluster (initialise on first use) and migrate it. Harmless when running."""
-    from geodata.db import database_url
-    from geodata.db.migrate import upgrade
+    """Start the embedded cluster (initialise on first use; a cluster from before the two roles is
+    upgraded in place) and migrate it. Harmless when running."""
+    from geodata.db import database_url, migrate_database
 
     settings = get_settings()
     if not settings.embedded:
         console.print("[yellow]GRIDWATCH_DATABASE_URL 已设置，不启动内置数据库 / DATABASE_URL is set; "
                       "using that server[/yellow]")
-    url = database_url(settings)
-    upgrade(url)
-    console.print(f"[green]数据库就绪 / database ready[/green]: {_safe(url)}")
+    migrate_database(settings)
+    console.print(f"[green]数据库就绪 / database ready[/green]: {_safe(database_url(settings))}")
 
 
 @db_cli.command("down")
@@ -142,20 +151,19 @@ def db_status() -> None:
 
 @db_cli.command("migrate")
 def db_migrate(revision: str = typer.Argument("head")) -> None:
-    """Apply migrations up to REVISION (default head)."""
-    from geodata.db import database_url
-    from geodata.db.migrate import upgrade
+    """Apply migrations up to REVISION (default head), as the owner role."""
+    from geodata.db import migrate_database
 
-    upgrade(database_url(get_settings()), revision)
+    migrate_database(get_settings(), revision)
     console.print("迁移完成 / migrated")
 
 
 @db_cli.command("url")
 def db_url() -> None:
-    """Print the SQLAlchemy URL of the database in use (for psql and scripts)."""
+    """Print the SQLAlchemy URL the app connects with (the app role, which owns nothing; no password)."""
     from geodata.db import database_url
 
-    print(database_url(get_settings(), start=False))
+    print(_safe(database_url(get_settings(), start=False)))
 
 
 def _safe(url: str) -> str:
@@ -175,11 +183,9 @@ def demo(
 ) -> None:
     """Load the synthetic 三官庙街道 demo dataset into an empty database."""
     from etl.demo import DemoError, load_demo
-    from geodata.db import database_url
-    from geodata.db.migrate import upgrade
+    from geodata.db import migrate_database
 
-    settings = get_settings()
-    upgrade(database_url(settings))
+    migrate_database(get_settings())
     engine = _engine(ready=False)
     end_date = dt.date.fromisoformat(end) if end else None
     try:
@@ -210,7 +216,6 @@ def import_grids_cmd(
 ) -> None:
     """Validate a boundary file and import it in one transaction (nothing is written on any error)."""
     from etl.grids_io import ImportOptions, ImportValidationError, import_grids
-    from geodata.db import session_scope
 
     opts = ImportOptions(level=level, code_field=code_field, name_field=name_field,
                          parent_field=parent_field, name_en_field=name_en_field, encoding=encoding,
@@ -218,7 +223,7 @@ def import_grids_cmd(
                          layer=layer, source_crs=crs, gcj02=gcj02, tolerance_m=tolerance_m,
                          replace=replace)
     try:
-        with session_scope(_engine()) as session:
+        with _job() as session:
             report = import_grids(session, path, opts)
     except ImportValidationError as exc:
         console.print(f"[red]导入失败，未写入任何数据 / import failed, nothing written[/red] ({len(exc.problems)}):")
@@ -239,10 +244,9 @@ def assign_points_cmd(
 ) -> None:
     """Assign every point of a file to its block grid, set-wise in PostGIS (nothing written on any error)."""
     from etl.points_io import AssignPointsError, assign_points_file
-    from geodata.db import session_scope
 
     try:
-        with session_scope(_engine()) as session:
+        with _job() as session:
             report = assign_points_file(session, src, dst, lon=lon, lat=lat, crs=crs, layer=layer, progress=True)
     except AssignPointsError as exc:
         console.print(f"[red]分配失败，未写入任何数据 / assignment failed, nothing written[/red] ({len(exc.problems)}):")
@@ -261,12 +265,11 @@ def export_grids_cmd(
     """Write current (or as-of) grids to GeoJSON, GeoPackage or Shapefile (UTF-8)."""
     from etl.grids_io import export_grids
     from geodata.clock import business_zone
-    from geodata.db import session_scope
 
     when = dt.datetime.fromisoformat(as_of) if as_of else None
     if when is not None and when.tzinfo is None:  # a time without offset is business time
         when = when.replace(tzinfo=business_zone(get_settings()))
-    with session_scope(_engine()) as session:
+    with _job() as session:
         n = export_grids(session, path, level=level, as_of=when)
     console.print(f"已导出 {n} 个网格 / exported {n} grids → {path}")
 
@@ -275,11 +278,9 @@ def export_grids_cmd(
 def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
     """One step for `make demo`: start/migrate the database, load the demo data if empty, serve."""
     from etl.demo import load_demo
-    from geodata.db import database_url
-    from geodata.db.migrate import upgrade
+    from geodata.db import migrate_database
 
-    settings = get_settings()
-    upgrade(database_url(settings))
+    migrate_database(get_settings())
     summary = load_demo(_engine(ready=False), progress=True, if_empty=True, weekly_notices=True)
     console.print(summary)
     serve(host=host, port=port, debug=False)
@@ -292,7 +293,10 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    _engine()  # the database answers and is migrated, or one line says what to run
+    from geodata.db import get_engine
+    from geodata.readiness import check_ready
+
+    check_ready(get_engine(settings))  # the database answers and is migrated, or one line says what to run
     import logging
 
     # one line per event, no request lines (nothing personal from query strings or bodies)

@@ -65,9 +65,10 @@ def _serve(url: str, var_dir: Path):
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines while timing
 
+    from geodata.db.roles import APP_ROLE, role_url
     from geodata.settings import Settings
 
-    settings = Settings(database_url=url, var_dir=var_dir)
+    settings = Settings(database_url=role_url(url, APP_ROLE), var_dir=var_dir)   # the app role, as served
     kind = "dashboard+api"
     try:
         from app import create_app
@@ -81,7 +82,7 @@ def _serve(url: str, var_dir: Path):
 
         kind = f"api only (dashboard failed to build: {type(exc).__name__})"
         flask_app = Flask("gridwatch-bench")
-        register_api(flask_app, settings, create_engine(url, pool_size=10))
+        register_api(flask_app, settings, create_engine(settings.database_url, pool_size=10))
     server = make_server("127.0.0.1", 0, flask_app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -441,11 +442,11 @@ def main(argv: list[str]) -> int:
     from sqlalchemy import create_engine, text
 
     from etl.demo import load_demo
-    from geodata.db import database_url
+    from geodata.db import admin_url
     from geodata.db.admin import create_database, drop_database
     from geodata.settings import get_settings
 
-    server_url = database_url(get_settings())
+    server_url = admin_url(get_settings())
     url = create_database(server_url, DB_NAME)
     engine = create_engine(url)
     t = time.perf_counter()

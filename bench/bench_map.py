@@ -59,11 +59,11 @@ def _summary(ms: list[float]) -> dict[str, float]:
 
 
 def scratch_database() -> str:
-    from geodata.db import database_url
+    from geodata.db import admin_url
     from geodata.db.admin import create_database
     from geodata.settings import Settings
 
-    return create_database(database_url(Settings()), DB_NAME)
+    return create_database(admin_url(Settings()), DB_NAME)
 
 
 def drop_database(url: str) -> None:

@@ -75,7 +75,10 @@ def free_port() -> int:
 def start_server(url: str, var_dir: Path, port: int) -> subprocess.Popen:
     exe = ROOT / ".venv" / "bin" / "gridwatch"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
-    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "GRIDWATCH_VAR_DIR": str(var_dir)}
+    from geodata.db.roles import APP_ROLE, role_url
+
+    # served as in production: the app role (row-level security)
+    env = {**os.environ, "GRIDWATCH_DATABASE_URL": role_url(url, APP_ROLE), "GRIDWATCH_VAR_DIR": str(var_dir)}
     proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     import requests
@@ -270,11 +273,11 @@ def main(argv: list[str]) -> int:
     from sqlalchemy import create_engine, text
 
     from etl.demo import load_demo
-    from geodata.db import database_url
+    from geodata.db import admin_url
     from geodata.db.admin import create_database, drop_database
     from geodata.settings import Settings, get_settings
 
-    server_url = database_url(get_settings())
+    server_url = admin_url(get_settings())
     url = create_database(server_url, DB_NAME)
     engine = create_engine(url)
     load_demo(engine, progress=False)

@@ -37,9 +37,10 @@ class Services:
         if self.tiles is None:   # the tile routes and the heat legend share its caches
             self.tiles = TileService(engine=self.engine, settings=self.settings)
 
-    def session(self) -> Session:
-        """A session for one callback: its SQL runs under the request limits (statement timeout)."""
-        return open_session(self.engine, self.limits)
+    def session(self, ctx: Context) -> Session:
+        """A session for one callback: its SQL runs under the request limits (statement timeout)
+        and sees only what ``ctx.scope`` may see (row-level security, ``geodata.access.rls``)."""
+        return open_session(self.engine, self.limits, ctx.scope)
 
     def down_since(self, exc: BaseException) -> dt.datetime:
         """When the database stopped answering, for an error that says it cannot be reached; any

@@ -134,12 +134,13 @@ class TileService:
         self.tz = business_zone(self.settings)
         self.limits = request_limits(self.settings)
 
-    def session(self) -> Session:
-        """A session for one tile or layer request, under the request limits (statement timeout)."""
-        return open_session(self.engine, self.limits)
+    def session(self, scope: Scope) -> Session:
+        """A session for one tile or layer request, under the request limits (statement timeout),
+        seeing what ``scope`` may see (row-level security)."""
+        return open_session(self.engine, self.limits, scope)
 
     def grid_layer_bytes(self, scope: Scope, level: int) -> tuple[bytes, str]:
-        with self.session() as s:
+        with self.session(scope) as s:
             stamp = layers.grids_stamp(s)
             key = (scope, level, stamp)
             hit = self.layers.get(key)
@@ -165,7 +166,7 @@ class TileService:
         hit = self.tiles.get(key) if version else None
         if hit is not None:
             return hit
-        with self.session() as s:
+        with self.session(scope) as s:
             dens = heat.heat_grid(s, scope, flt, z, x, y, tz=self.tz)
             png = (render_heat_png(dens, self.heat_scale(s, scope, flt, version)) if dens.any()
                    else self._empty)
@@ -205,8 +206,9 @@ def register_tiles(server: Flask, service: TileService) -> None:
 
     @server.route("/geo/issues/<int:issue_id>.json")
     def gw_issue_popup(issue_id: int) -> Response:
-        with service.session() as s:
-            data = markers.issue_popup(s, scope(), issue_id)
+        viewer = scope()
+        with service.session(viewer) as s:
+            data = markers.issue_popup(s, viewer, issue_id)
         if data is None:
             abort(404)
         resp = Response(orjson.dumps(data), mimetype="application/json")

@@ -25,6 +25,8 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from etl.progress import Steps
+from geodata.access import rls
+from geodata.access.scope import Scope
 from geodata.clock import zone
 from geodata.geometry import area_m2
 from geodata.models import GridAssignment, Outbox
@@ -110,10 +112,22 @@ def _ewkb(geom) -> str:
     return shapely.to_wkb(shapely.set_srid(geom, 4326), hex=True, include_srid=True)
 
 
+#: tables under row-level security: COPY FROM is refused there (even to the owner, FORCE), so their
+#: rows are copied into a temporary table and inserted from it
+_RLS_TABLES = frozenset({"issue", "issue_event", "issue_photo", "patrol_diary", "official_contact",
+                         "issue_reporter"})
+
+
 def _copy(cur, table: str, columns: list[str], rows: list[tuple]) -> None:
-    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
+    target = f"_stage_{table}" if table in _RLS_TABLES else table
+    if target != table:
+        cur.execute(f"CREATE TEMP TABLE {target} (LIKE {table}) ON COMMIT DROP")
+    with cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)
+    if target != table:
+        cols = ", ".join(columns)
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {target}")
 
 
 # -- people ---------------------------------------------------------------------------------------
@@ -248,6 +262,7 @@ def load_demo(engine: Engine, *, end: dt.date | None = None, seed: int = 20131, 
     bar = Steps(False, 0)
     try:
         with engine.begin() as conn:
+            rls.apply(conn, Scope.everything())   # the loader works on every grid (row-level security)
             conn.execute(text("SELECT pg_advisory_xact_lock(20131005)"))
             existing = dict(conn.execute(text(
                 "SELECT level, count(*) FROM grid GROUP BY level")).all())
@@ -770,7 +785,10 @@ class _Generator:
                                   area_m2(g.geom), self.valid_from, None, SYNTHETIC_NOTE))
             _copy(cur, "grid", ["id", "code", "level", "parent_code", "name", "name_en", "geom", "area_m2",
                                 "valid_from", "valid_to", "note"], grid_rows)
-            _copy(cur, "official", ["id", "name", "phone", "unit", "active"], self.staff.officials)
+            _copy(cur, "official", ["id", "name", "unit", "active"],
+                  [(oid, name, unit, active) for oid, name, _phone, unit, active in self.staff.officials])
+            _copy(cur, "official_contact", ["official_id", "phone"],
+                  [(oid, phone) for oid, _name, phone, _unit, _active in self.staff.officials if phone])
             aid = self.ids["grid_assignment"]
             arows = []
             for oid, grid, role, title, rank in self.staff.assignments:
@@ -782,7 +800,7 @@ class _Generator:
                     "grid_code", "community_code", "leader_in_charge_id", "responsible_id", "grid_leader_id",
                     "assignee_id", "worksheet", "status", "reported_at", "assigned_at", "sign_deadline",
                     "signed_at", "due_at", "closed_at", "rework_count", "reassign_count", "satisfaction",
-                    "reporter_name", "reporter_phone", "version", "updated_at", "synthetic"]
+                    "version", "updated_at", "synthetic"]
             locs = _ewkb(np.array([rec["point"] for rec in self.issues], dtype=object))
             irows = []
             for rec, loc in zip(self.issues, locs):
@@ -792,9 +810,11 @@ class _Generator:
                               rec["assignee_id"], json.dumps(rec["worksheet"], ensure_ascii=False), rec["status"],
                               rec["reported_at"], rec["assigned_at"], rec["sign_deadline"], rec["signed_at"],
                               rec["due_at"], rec["closed_at"], rec["rework_count"], rec["reassign_count"],
-                              rec["satisfaction"], rec["reporter_name"], rec["reporter_phone"], 1,
-                              rec["updated_at"], True))
+                              rec["satisfaction"], 1, rec["updated_at"], True))
             _copy(cur, "issue", cols, irows)
+            _copy(cur, "issue_reporter", ["issue_id", "name", "phone"],
+                  [(rec["id"], rec["reporter_name"], rec["reporter_phone"]) for rec in self.issues
+                   if rec["reporter_name"] or rec["reporter_phone"]])
             _copy(cur, "issue_event", ["id", "issue_id", "action", "from_status", "to_status", "actor_id",
                                        "actor_role", "at", "note", "data"], self.events)
             _copy(cur, "patrol_diary", ["id", "grid_code", "official_id", "kind", "started_at", "ended_at", "track",

@@ -24,10 +24,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 from geodata.vocab import GRID_ROLES
 
@@ -92,9 +93,23 @@ class Official(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(50))
-    phone: Mapped[str | None] = mapped_column(String(20))  # personal data: shown only to the entitled
     unit: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+
+
+class OfficialContact(Base):
+    """An official's phone: personal data, in its own table under its own row-level-security policy
+    (only a scope with personal data reads it; migration 0005). Read as ``Official.phone``."""
+
+    __tablename__ = "official_contact"
+
+    official_id: Mapped[int] = mapped_column(ForeignKey("official.id"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20))
+
+
+#: personal data: NULL unless the transaction's scope may see personal data
+Official.phone = column_property(
+    select(OfficialContact.phone).where(OfficialContact.official_id == Official.id).scalar_subquery())
 
 
 class GridAssignment(Base):
@@ -178,13 +193,30 @@ class Issue(Base):
     rework_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     reassign_count: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     satisfaction: Mapped[int | None] = mapped_column(SmallInteger)
-    reporter_name: Mapped[str | None] = mapped_column(String(50))   # personal data
-    reporter_phone: Mapped[str | None] = mapped_column(String(20))  # personal data
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # optimistic lock
     updated_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class IssueReporter(Base):
+    """Who reported an issue, when they said: personal data, in its own table under its own policy
+    (a scope with personal data that sees the issue; migration 0005). Read as
+    ``Issue.reporter_name`` / ``Issue.reporter_phone`` (loaded when first used)."""
+
+    __tablename__ = "issue_reporter"
+    __table_args__ = (CheckConstraint("name IS NOT NULL OR phone IS NOT NULL", name="issue_reporter_given"),)
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id"), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(20))
+
+
+Issue.reporter_name = column_property(
+    select(IssueReporter.name).where(IssueReporter.issue_id == Issue.id).scalar_subquery(), deferred=True)
+Issue.reporter_phone = column_property(
+    select(IssueReporter.phone).where(IssueReporter.issue_id == Issue.id).scalar_subquery(), deferred=True)
 
 
 class IssueEvent(Base):

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
 
     #: An existing PostGIS (SQLAlchemy URL). When unset, a private cluster under ``var_dir`` is used.
     database_url: str | None = None
+    #: The owner role's URL on that server (migrations, the demo loader, the CLI's jobs); the app
+    #: connects with ``database_url``, a role that owns nothing (docs/database.md). Unset: the one
+    #: URL does both (a database set up before the two roles).
+    owner_database_url: str | None = None
     #: Where the embedded cluster, logs and uploads live (git-ignored).
     var_dir: Path = PROJECT_ROOT / "var"
     #: Port of the embedded cluster (loopback only).

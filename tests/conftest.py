@@ -2,7 +2,9 @@
 
 Two databases are made fresh per test run from the migrations:
 - ``gridwatch_test_empty``: schema only (imports, migrations, workflow on small fixtures);
-- ``gridwatch_test_demo``: schema + the full demo dataset, loaded once per run.
+- ``gridwatch_test_demo``: schema + the full demo dataset, loaded once per run (as the owner role).
+Tests' own sessions connect as the superuser (no row-level security); every app a test builds
+connects as the app role (``demo_app_url``, ``world.make_api``), as the web server does.
 Tests that write use the ``db`` / ``empty_db`` fixtures: a Session inside a transaction that is
 rolled back after the test (geoalchemy2's pattern), so each test sees the pristine data.
 """
@@ -17,6 +19,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
 from geodata.db.admin import create_database
+from geodata.db.roles import APP_ROLE, OWNER_ROLE, role_url
 from geodata.settings import Settings
 
 #: Lets several test runs share one server without dropping each other's databases.
@@ -35,7 +38,7 @@ def _server_url() -> str:
     settings = Settings(database_url=None)
     cluster = Cluster(settings)
     cluster.up()
-    return cluster.url
+    return cluster.admin_url
 
 
 def _fresh_database(server_url: str, name: str) -> str:
@@ -64,12 +67,25 @@ def demo_url(server_url: str) -> str:
     from etl.demo import load_demo
 
     url = _fresh_database(server_url, f"gridwatch_test_demo{SUFFIX}")
-    engine = create_engine(url)
+    engine = create_engine(role_url(url, OWNER_ROLE))   # as `gridwatch demo` loads it: the owner
     try:
         load_demo(engine, end=DEMO_END, progress=False)
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_app_url(demo_url: str) -> str:
+    """The demo database as the web server connects to it: the app role (row-level security)."""
+    return role_url(demo_url, APP_ROLE)
+
+
+@pytest.fixture(scope="session")
+def demo_app_engine(demo_app_url: str) -> Iterator[Engine]:
+    engine = create_engine(demo_app_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

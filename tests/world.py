@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from geodata.clock import zone
 from geodata.db.admin import create_database, drop_database
 from geodata.db.migrate import upgrade
+from geodata.db.roles import APP_ROLE, OWNER_ROLE, role_url
 from geodata.models import Issue, IssueEvent
 from geodata.settings import DEFAULT_TIMEZONE
 from geodata.workflow.identity import Actor, actor_for
@@ -100,8 +101,10 @@ def seed(session: Session) -> World:
         """), {"code": code, "level": level, "parent": parent, "name": name, "name_en": name_en,
                "x0": x0, "y0": y0, "x1": x1, "y1": y1, "since": SINCE})
     for i, (key, name, *_rest) in enumerate(OFFICIALS + [(k, n, None, None, None, None) for k, n in UNASSIGNED]):
-        oid = session.execute(text("INSERT INTO official (name, phone, unit) VALUES (:n, :p, '测试街道') RETURNING id"),
-                              {"n": name, "p": f"1380000{i:04d}"}).scalar_one()
+        oid = session.execute(text("INSERT INTO official (name, unit) VALUES (:n, '测试街道') RETURNING id"),
+                              {"n": name}).scalar_one()
+        session.execute(text("INSERT INTO official_contact (official_id, phone) VALUES (:o, :p)"),
+                        {"o": oid, "p": f"1380000{i:04d}"})
         world.ids[key] = oid
     for key, _name, grid, role, title, rank in OFFICIALS:
         session.execute(text("""
@@ -191,10 +194,16 @@ def png_bytes(size: int = 8, color: tuple = (200, 30, 30)) -> bytes:
 @dataclass
 class ApiWorld:
     app: object
-    engine: object
-    settings: object
+    engine: object        # the test's own view (superuser: no row-level security)
+    settings: object      # settings.database_url: the app role's URL, as the app connects
     world: World | None
-    url: str
+    url: str              # the superuser's URL of the scratch database
+    app_engine: object = None   # what the app runs on (the app role)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.app_engine is not None:
+            self.app_engine.dispose()
 
     def client(self):
         return self.app.test_client()
@@ -213,7 +222,7 @@ def scratch_api(server_url: str, name: str, var_dir, **kw) -> Iterator[ApiWorld]
     try:
         yield a
     finally:
-        a.engine.dispose()
+        a.dispose()
         drop_database(server_url, name)
 
 
@@ -221,7 +230,7 @@ def make_api(server_url: str, name: str, var_dir, *, template: str | None = None
              dash: bool = False, **settings_kw) -> ApiWorld:
     """A Flask app with the API registered, on a fresh scratch database (seeded, or copied from
     ``template``); with ``dash`` the whole server as ``create_app`` wires it (Dash pages, assets,
-    tiles and the API). Caller disposes ``engine`` and drops the database."""
+    tiles and the API), connecting as the app role. Caller calls ``dispose()`` and drops the database."""
     from flask import Flask
     from sqlalchemy import create_engine
 
@@ -231,21 +240,28 @@ def make_api(server_url: str, name: str, var_dir, *, template: str | None = None
 
     url = scratch_database(server_url, name, template=template)
     if template:
-        upgrade(url)
+        upgrade(role_url(url, OWNER_ROLE))
     engine = create_engine(url, pool_size=8, connect_args={"options": "-c timezone=UTC"})
     world = None
     if seed_world and not template:
         with session_scope(engine) as s:
             world = seed(s)
-    settings = Settings(database_url=url, var_dir=var_dir, **settings_kw)
+    settings = Settings(database_url=app_url(url), owner_database_url=role_url(url, OWNER_ROLE), var_dir=var_dir,
+                        **settings_kw)
+    app_engine = create_engine(settings.database_url, pool_size=8, connect_args={"options": "-c timezone=UTC"})
     if dash:
         from dashboard import create_dash
 
-        app = create_dash(settings, engine).server
+        app = create_dash(settings, app_engine).server
     else:
         app = Flask(f"gridwatch-{name}")
-    register_api(app, settings, engine)
-    return ApiWorld(app, engine, settings, world, url)
+    register_api(app, settings, app_engine)
+    return ApiWorld(app, engine, settings, world, url, app_engine)
+
+
+def app_url(url: str) -> str:
+    """``url``'s database as the web server connects to it: the app role (row-level security)."""
+    return role_url(url, APP_ROLE)
 
 
 def run_gridwatch(url: str, *args: str):

@@ -28,6 +28,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from geodata.access.rls import set_scope
+from geodata.access.scope import Scope
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
 from geodata.errors import (
     ConflictError,
@@ -109,6 +111,12 @@ def actor_from_request(session: Session) -> Actor:
     (session/token → official) and nothing else has to change."""
     official_id = header_int(OFFICIAL_HEADER, "工作人员编号", "an official id")
     return Actor.resident() if official_id is None else actor_for(session, official_id)
+
+
+def request_scope(op: Operation, actor: Actor) -> Scope:
+    """What the request's transaction may see (row-level security): Open311 is the public's view
+    (every grid, no personal data); any other route the actor's own scope."""
+    return Scope.public() if op.open311 else actor.scope()
 
 
 def route_rule() -> str:
@@ -395,7 +403,8 @@ def _make_view(op: Operation):
             body, photos = None, []
         query = _parse_query(op, state.tz) if op.query is not None else None
         with session_scope(state.engine, state.limits) as session:
-            actor = actor_from_request(session)
+            actor = actor_from_request(session)   # reads officials and assignments: no scope needed
+            set_scope(session, request_scope(op, actor))
             result = op.fn(Call(state, session, actor, query, body, path, photos))
             if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):
                 result.data = _dump(result.model, result.data)

@@ -109,7 +109,7 @@ def count(s: Any, ctx: Context) -> int:
 
 def outputs(svc: Services, ctx: Context) -> tuple[list[dict[str, Any]], str, list[Any]]:
     """Opening the outbox → (grid rows, note, header button label with the count)."""
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         view = notices.latest_outbox(s, ctx.scope, limit=OUTBOX_LIMIT, tz=ctx.tz)
     return (rows(view.items, ctx.lang, ctx.tz), note(len(view.items), view.total, view.pending, ctx.lang),
             button_label(ctx.lang, view.total))

@@ -19,6 +19,8 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from geodata.access import rls
+from geodata.access.scope import Scope
 from geodata.settings import Settings, get_settings
 
 #: SQLSTATE 57014 query_canceled: what a statement_timeout raises
@@ -40,18 +42,25 @@ def request_limits(settings: Settings) -> Limits:
 
 
 _LIMITS_KEY = "gridwatch_limits"
-_SET_LIMITS = text("SELECT set_config('statement_timeout', :st, true), "
-                   "set_config('idle_in_transaction_session_timeout', :it, true)")
+
+
+@lru_cache(maxsize=16)
+def _set_config(names: tuple[str, ...]):
+    return text(rls.set_config_sql(list(names)))
 
 
 @event.listens_for(Session, "after_begin")
-def _apply_limits(session: Session, _transaction, connection) -> None:
-    # SET LOCAL (set_config(..., true)): the limits end with the transaction, so a pooled connection
-    # goes back to the pool with the server's defaults
+def _apply_transaction_settings(session: Session, _transaction, connection) -> None:
+    # SET LOCAL (set_config(..., true)): the limits and the scope end with the transaction, so a
+    # pooled connection goes back to the pool with the server's defaults and no scope
+    values: dict[str, str] = {}
     limits: Limits | None = session.info.get(_LIMITS_KEY)
     if limits is not None:
-        connection.execute(_SET_LIMITS, {"st": str(limits.statement_timeout_ms),
-                                         "it": str(limits.idle_in_transaction_ms)})
+        values["statement_timeout"] = str(limits.statement_timeout_ms)
+        values["idle_in_transaction_session_timeout"] = str(limits.idle_in_transaction_ms)
+    values.update(rls.begin_settings(session))
+    if values:
+        connection.execute(_set_config(tuple(values)), rls.set_config_params(values))
 
 
 def is_statement_timeout(exc: BaseException) -> bool:
@@ -60,16 +69,52 @@ def is_statement_timeout(exc: BaseException) -> bool:
 
 
 def database_url(settings: Settings | None = None, start: bool = True) -> str:
-    """The URL of the database in use; starts the embedded cluster when no URL is configured."""
+    """The URL the app connects with (the app role: owns nothing, row-level security applies);
+    starts the embedded cluster when no URL is configured."""
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
+    return _cluster(settings, start).app_url
+
+
+def owner_url(settings: Settings | None = None, start: bool = True) -> str:
+    """The owner role's URL: migrations, the demo loader and the CLI's jobs
+    (``GRIDWATCH_OWNER_DATABASE_URL``; without it, an existing server's one URL)."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return settings.owner_database_url or settings.database_url
+    return _cluster(settings, start).owner_url
+
+
+def admin_url(settings: Settings | None = None) -> str:
+    """A URL that may create scratch databases (tests, benchmarks): the embedded cluster's
+    superuser, or an existing server's owner URL."""
+    settings = settings or get_settings()
+    if settings.database_url:
+        return owner_url(settings)
+    return _cluster(settings, True).admin_url
+
+
+def _cluster(settings: Settings, start: bool):
     from geodata.db.cluster import Cluster
 
     cluster = Cluster(settings)
     if start:
         cluster.up()
-    return cluster.url
+    return cluster
+
+
+def migrate_database(settings: Settings | None = None, revision: str = "head") -> str:
+    """Migrate the database in use as the owner, granting the app role (the app URL's user) what
+    each migration grants it. Returns the owner URL."""
+    from sqlalchemy.engine import make_url
+
+    from geodata.db.migrate import upgrade
+
+    settings = settings or get_settings()
+    url = owner_url(settings)
+    upgrade(url, revision, app_role=make_url(database_url(settings, start=False)).username)
+    return url
 
 
 @lru_cache(maxsize=8)
@@ -86,20 +131,32 @@ def _engine(url: str, pool_size: int, pool_timeout: float, connect_timeout_s: in
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
+    """The app's engine (the app role; see :func:`database_url`)."""
     settings = settings or get_settings()
     return _engine(database_url(settings), settings.server_threads, settings.db_pool_timeout_s,
                    settings.db_connect_timeout_s)
 
 
-def open_session(engine: Engine, limits: Limits | None = None) -> Session:
-    """A Session whose every transaction runs under ``limits`` (None: the server's defaults)."""
-    return Session(engine, expire_on_commit=False, info={_LIMITS_KEY: limits} if limits else {})
+def get_owner_engine(settings: Settings | None = None) -> Engine:
+    """The owner's engine, for the CLI's jobs (row-level security applies to the owner too: its
+    sessions say which scope they work in, ``Scope.everything()``)."""
+    settings = settings or get_settings()
+    return _engine(owner_url(settings), 4, settings.db_pool_timeout_s, settings.db_connect_timeout_s)
+
+
+def open_session(engine: Engine, limits: Limits | None = None, scope: Scope | None = None) -> Session:
+    """A Session whose every transaction runs under ``limits`` (None: the server's defaults) and
+    sees what ``scope`` may see through row-level security (None: no issue at all, until
+    :func:`geodata.access.rls.set_scope`)."""
+    session = Session(engine, expire_on_commit=False, info={_LIMITS_KEY: limits} if limits else {})
+    rls.remember(session, scope)
+    return session
 
 
 @contextmanager
-def session_scope(engine: Engine, limits: Limits | None = None) -> Iterator[Session]:
+def session_scope(engine: Engine, limits: Limits | None = None, scope: Scope | None = None) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error."""
-    with open_session(engine, limits) as session, session.begin():
+    with open_session(engine, limits, scope) as session, session.begin():
         yield session
 
 

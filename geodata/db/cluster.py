@@ -1,6 +1,9 @@
 """The embedded PostgreSQL + PostGIS cluster under ``var/pg``.
 
-Used when no ``GRIDWATCH_DATABASE_URL`` is set. ``initdb`` refuses to run as root, so when the
+Used when no ``GRIDWATCH_DATABASE_URL`` is set. It holds two roles besides ``postgres``
+(:mod:`geodata.db.roles`): the owner (``owner_url``: migrations, the demo loader, the CLI) and the
+app (``app_url``: the web server); ``admin_url`` (``postgres``) only creates databases and roles.
+A cluster made before the two roles is upgraded in place by ``up``. ``initdb`` refuses to run as root, so when the
 process runs as root the server runs as the ``postgres`` system user (``runuser``).
 Every operation is idempotent: ``up`` on a running cluster does nothing, a stale ``postmaster.pid``
 left by a crash is detected and removed.
@@ -16,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from geodata.db.roles import APP_ROLE, OWNER_ROLE, ensure_roles, prepare_database
 from geodata.settings import Settings
 
 
@@ -55,9 +59,21 @@ class Cluster:
         self.port = settings.pg_port
 
     # -- helpers ---------------------------------------------------------------------------
+    def _url(self, user: str) -> str:
+        return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{self.settings.pg_database}"
+
     @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{self.settings.pg_database}"
+    def admin_url(self) -> str:
+        """The superuser's URL (creating databases and roles; tests and benchmarks' scratch work)."""
+        return self._url("postgres")
+
+    @property
+    def owner_url(self) -> str:
+        return self._url(OWNER_ROLE)
+
+    @property
+    def app_url(self) -> str:
+        return self._url(APP_ROLE)
 
     def _as_root(self) -> bool:
         return os.geteuid() == 0
@@ -160,10 +176,14 @@ class Cluster:
             try:
                 with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
                                      autocommit=True) as conn:
+                    ensure_roles(conn)
                     exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s",
                                           (self.settings.pg_database,)).fetchone()
                     if not exists:
-                        conn.execute(f'CREATE DATABASE "{self.settings.pg_database}"')
+                        conn.execute(f'CREATE DATABASE "{self.settings.pg_database}" OWNER "{OWNER_ROLE}"')
+                with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                                     dbname=self.settings.pg_database, autocommit=True) as conn:
+                    prepare_database(conn, self.settings.pg_database)
                 return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
@@ -177,4 +197,4 @@ class Cluster:
     def status(self) -> ClusterStatus:
         running = self.running()
         return ClusterStatus(self.initialised, running, self._pid() if running else None, self.port,
-                             self.data, self.url)
+                             self.data, self.app_url)

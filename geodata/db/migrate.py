@@ -9,18 +9,30 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 
+from geodata.db.roles import APP_ROLE
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, app_role: str | None = None) -> Config:
+    """Alembic's configuration; ``app_role``: the role migrations grant the app's privileges to
+    (default :data:`geodata.db.roles.APP_ROLE`; read by migrations through :func:`grantee`)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["app_role"] = app_role or APP_ROLE
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def grantee(config: Config) -> str:
+    """The app role a running migration grants to (quoted for SQL)."""
+    name = config.attributes.get("app_role") or APP_ROLE
+    return '"' + name.replace('"', '""') + '"'
+
+
+def upgrade(url: str, revision: str = "head", app_role: str | None = None) -> None:
+    """Migrate ``url``'s database (connect as the owner) to ``revision``."""
+    command.upgrade(alembic_config(url, app_role), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:

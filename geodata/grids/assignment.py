@@ -166,7 +166,8 @@ CHAIN_LINKS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
 
 
 _HOLDERS_SQL = text(f"""
-    SELECT a.official_id, o.name, a.role, a.title, a.grid_code, g.level, a.rank, o.phone, o.unit
+    SELECT a.official_id, o.name, a.role, a.title, a.grid_code, g.level, a.rank,
+           (SELECT c.phone FROM official_contact c WHERE c.official_id = o.id) AS phone, o.unit
     FROM grid_assignment a
     JOIN official o ON o.id = a.official_id AND o.active
     JOIN grid g ON g.code = a.grid_code AND {_CURRENT}

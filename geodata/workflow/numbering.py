@@ -18,7 +18,8 @@ def next_number(session: Session, at: dt.datetime, kind: str = "problem", *, tz:
     year = at.astimezone(tz).year
     session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                     {"k": _NUMBER_LOCK + year * 10 + (0 if prefix == "WT" else 1)})
-    last = session.execute(text("SELECT max(number) FROM issue WHERE number >= :lo AND number < :hi"),
+    # over every issue, whatever this transaction's scope may see (migration 0005's function)
+    last = session.execute(text("SELECT gw_last_issue_number(:lo, :hi)"),
                            {"lo": f"{prefix}{year}", "hi": f"{prefix}{year + 1}"}).scalar()
     seq = 0
     if last:

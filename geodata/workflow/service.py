@@ -24,16 +24,18 @@ from zoneinfo import ZoneInfo
 
 from geoalchemy2.shape import from_shape
 from shapely.geometry import Point
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from geodata.access import rls
 from geodata.access.scope import Scope
 from geodata.access.visibility import can_see
 from geodata.clock import at_or_now
 from geodata.errors import DomainError, ForbiddenError, TransitionError, conflict
 from geodata.geometry import to_wgs84
 from geodata.grids.assignment import locate_block, six_ones_chain
-from geodata.models import ISSUE_SOURCES, Issue, IssueEvent
+from geodata.models import ISSUE_SOURCES, Issue, IssueEvent, IssueReporter
 from geodata.workflow import rules as wf
 from geodata.workflow.identity import Actor, acting_role
 from geodata.workflow.numbering import next_number
@@ -77,18 +79,23 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
     roles = actor.roles_for(place.grid_code) or set(actor.roles) or {wf.RESIDENT}
     wf.transition(None, "report", roles)
     chain = six_ones_chain(session, place.grid_code, as_of=now, include_grids=False)
+    # the id first, so that this transaction may read the new issue back wherever it lands (row-level
+    # security: the reporter's scope need not cover the point)
+    issue_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('issue', 'id'))")).scalar_one()
+    rls.grant_issue(session, issue_id)
     issue = Issue(
-        number=next_number(session, now, kind, tz=tz), kind=kind, domain_code=dom.code, title=title,
+        id=issue_id, number=next_number(session, now, kind, tz=tz), kind=kind, domain_code=dom.code, title=title,
         description=description, source=source,
         location=from_shape(Point(wlon, wlat), srid=4326), address=address,
         grid_code=place.grid_code, community_code=place.community_code,
         leader_in_charge_id=chain.leader_in_charge.official_id if chain.leader_in_charge else None,
         responsible_id=chain.responsible.official_id if chain.responsible else None,
         grid_leader_id=chain.grid_leader.official_id if chain.grid_leader else None,
-        worksheet=[], status=wf.REPORTED, reported_at=now, updated_at=now,
-        reporter_name=reporter_name, reporter_phone=reporter_phone)
+        worksheet=[], status=wf.REPORTED, reported_at=now, updated_at=now)
     session.add(issue)
     session.flush()
+    if reporter_name or reporter_phone:
+        session.add(IssueReporter(issue_id=issue.id, name=reporter_name, phone=reporter_phone))
     data: dict[str, Any] = {"crs": crs, "placement": place.method}
     if crs == "gcj02":
         data["input"] = {"lon": lon, "lat": lat}

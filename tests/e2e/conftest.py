@@ -39,27 +39,30 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
-def map_settings(demo_url: str) -> Settings:
+def map_settings(demo_app_url: str) -> Settings:
     # no basemap: tests run offline; a fast live refresh keeps the live test short
-    return Settings(database_url=demo_url, basemap_url="", basemap_path=None, live_interval_s=1.0,
+    return Settings(database_url=demo_app_url, basemap_url="", basemap_path=None, live_interval_s=1.0,
                     dashboard_personal_data=True)
 
 
 @pytest.fixture(scope="session")
 def map_engine(demo_url: str) -> Iterator[Engine]:
-    engine = create_engine(demo_url, pool_size=10, max_overflow=10)
+    """The tests' own engine (superuser: what they insert and count is not row-filtered)."""
+    engine = create_engine(demo_url, pool_size=4)
     yield engine
     engine.dispose()
 
 
 @pytest.fixture(scope="session")
-def live_server(map_settings: Settings, map_engine: Engine) -> Iterator[LiveServer]:
+def live_server(map_settings: Settings) -> Iterator[LiveServer]:
     from dashboard import create_dash
 
-    app = create_dash(map_settings, map_engine)
+    engine = create_engine(map_settings.database_url, pool_size=10, max_overflow=10)   # the app role
+    app = create_dash(map_settings, engine)
     server = LiveServer(app).start()
     yield server
     server.stop()
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

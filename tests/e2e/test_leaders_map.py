@@ -43,6 +43,13 @@ def open_page(browser, live_server):
             assert not pg.csp_violations, pg.csp_violations
 
 
+def settle(page) -> None:
+    """Wait until no callback is pending and the map is not zooming or flying."""
+    page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')"
+                           " && !document.querySelector('.leaflet-zoom-anim')")
+    page.wait_for_timeout(400)
+
+
 def rect(page, selector: str) -> dict:
     return page.locator(selector).first.bounding_box()
 
@@ -193,9 +200,17 @@ def test_the_same_community_again_after_back_and_the_breadcrumb(open_page, live_
     street_url = page.url
 
     def click_community():
-        page.wait_for_timeout(700)
-        page.mouse.click(*_free_point(page, code))
-        page.wait_for_url(re.compile(rf"\?grid={code}$"))
+        # the map settles (no fly-to, no pending callback), then a real click; clicked again if a
+        # busy machine swallowed it mid-animation — with the bug, no number of clicks would do
+        for attempt in range(3):
+            settle(page)
+            page.mouse.click(*_free_point(page, code))
+            try:
+                page.wait_for_url(re.compile(rf"\?grid={code}$"), timeout=5000)
+                return
+            except Exception:
+                if attempt == 2:
+                    raise
 
     click_community()
     page.go_back()

@@ -61,8 +61,8 @@ def outage_app():
     cluster = Cluster(settings)
     try:
         cluster.up()
-        upgrade(cluster.url)
-        loader = create_engine(cluster.url)
+        upgrade(cluster.owner_url)   # as `gridwatch db up` / `demo` do: the owner; the app connects as the app role
+        loader = create_engine(cluster.owner_url)
         try:
             load_demo(loader, end=DEMO_END, progress=False)
         finally:

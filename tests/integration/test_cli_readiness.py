@@ -74,3 +74,26 @@ def test_unreachable_server(tmp_path, cmd):
     url = f"postgresql+psycopg://postgres@127.0.0.1:{_closed_port()}/gridwatch"
     proc = run_gridwatch(url, *[a.format(tmp=tmp_path) for a in cmd])
     _check_one_line(proc, "无法连接", "cannot connect")
+
+
+def test_db_url_is_the_app_role_without_its_password():
+    from tests.world import run_gridwatch
+
+    got = run_gridwatch("postgresql+psycopg://gridwatch_app:s3cret@127.0.0.1:1/gridwatch", "db", "url")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip() == "postgresql+psycopg://gridwatch_app:***@127.0.0.1:1/gridwatch"
+
+
+def test_db_url_of_the_embedded_cluster_is_the_app_role(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from geodata.settings import PROJECT_ROOT
+
+    env = {**os.environ, "GRIDWATCH_VAR_DIR": str(tmp_path)}
+    env.pop("GRIDWATCH_DATABASE_URL", None)
+    got = subprocess.run([sys.executable, "-m", "app", "db", "url"], capture_output=True, text=True, env=env,
+                         cwd=PROJECT_ROOT, timeout=60, check=False)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.strip().startswith("postgresql+psycopg://gridwatch_app@127.0.0.1:")

@@ -83,7 +83,7 @@ def grid_detail(svc: Services, ctx: Context, s: Any, code: str, stamp: str | Non
 def context_data(svc: Services, ctx: Context, stamp: str | None = None) -> layout.MapContextData:
     """What the body needs, read fresh, except the street's detail: through the cache with the
     page's live ``stamp``, so that the selection callback finds it loaded."""
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         street = map_layers.street_code(s, ctx.scope)
         detail = grid_detail(svc, ctx, s, street, stamp) if street else None
         names = map_layers.grid_names(s, ctx.scope)
@@ -101,7 +101,7 @@ def page_layout(svc: Services, ctx: Context) -> Any:
     """The whole page in the context's language (the Dash layout function). While the database is
     down: the page with the outage note and an empty map, which the live poll fills in at its return."""
     try:
-        with svc.session() as s:
+        with svc.session(ctx) as s:
             stamp = map_live.latest_change(s, ctx.scope)
         return shell(svc.settings, ctx.lang, body_outputs(svc, ctx, None, stamp=stamp),
                      layout.page_stores(ctx.lang), stamp)
@@ -126,7 +126,7 @@ def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: st
     """URL → (selected store, map viewport, breadcrumb, outline hideout)."""
     code, issue_id = parse_query(search)
     asked_grid, asked_issue = asked_for(search)
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         detail = grid_detail(svc, ctx, s, code, stamp) if code else None
         found_grid = detail is not None
         if detail is None and (street := map_layers.street_code(s, ctx.scope)):  # the fallback
@@ -153,7 +153,7 @@ def choropleth_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | N
     """(community choropleth hideout, block choropleth hideout, legend)."""
     metric = metric_of(filter_data)
     level, parent = choro_target(selected)
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         metrics = map_metrics.grid_metrics(s, ctx.scope, IssueFilter.from_dict(filter_data), level, parent,
                                            tz=ctx.tz)
     values = map_metrics.metric_values(metrics, metric)
@@ -172,7 +172,7 @@ def marker_outputs(svc: Services, ctx: Context, bounds: list[list[float]] | None
     empty = {"type": "FeatureCollection", "features": []}
     if not bbox:
         return empty, empty, ""
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         res = map_markers.markers(s, ctx.scope, IssueFilter.from_dict(filter_data), bbox,
                                   limit=svc.settings.max_markers, tz=ctx.tz)
     if res.mode == "points":
@@ -189,7 +189,7 @@ def heat_outputs(svc: Services, ctx: Context, filter_data: dict[str, Any] | None
     flt = IssueFilter.from_dict(filter_data)
     if not shown:
         return (no_update if trigger == ids.OVERLAYS else heat_url(flt, stamp)), no_update
-    with svc.session() as s:   # the tiles' own cache: legend and tiles share one density query
+    with svc.session(ctx) as s:   # the tiles' own cache: legend and tiles share one density query
         scale = svc.tiles.heat_scale(s, ctx.scope, flt, heat_version(stamp))
     return heat_url(flt, stamp), heat_legend(scale, ctx.lang)
 
@@ -203,7 +203,7 @@ def panel_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | None,
     if not code:
         return [html.P(t("not_found", ctx.lang))], []
     flt = IssueFilter.from_dict(filter_data)
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         detail = grid_detail(svc, ctx, s, code, stamp)   # usually loaded by the selection already
         if detail is None:
             return [html.P(t("not_found", ctx.lang))], []
@@ -216,7 +216,7 @@ def panel_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | None,
 
 
 def timeline_outputs(svc: Services, ctx: Context, issue_id: int) -> tuple[bool, str, list[Any]]:
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         d = queries.issue_detail(s, ctx.scope, issue_id)
         if d is None:
             return False, "", []
@@ -229,7 +229,7 @@ def timeline_outputs(svc: Services, ctx: Context, issue_id: int) -> tuple[bool, 
 def search_outputs(svc: Services, ctx: Context, q: str | None) -> list[dict[str, str]]:
     if not q or len(q.strip()) < 1:
         return []
-    with svc.session() as s:
+    with svc.session(ctx) as s:
         return search_options(map_search.search(s, ctx.scope, q, limit=8), ctx.lang)
 
 
@@ -264,7 +264,7 @@ def live_outputs(svc: Services, ctx: Context, stamp: str | None, outage: bool = 
     (as for a language switch, keeping filter and layers), so every part — grids, selection from
     the URL, choropleth, panel — is loaded again, whatever failed meanwhile."""
     try:
-        with svc.session() as s:
+        with svc.session(ctx) as s:
             new = map_live.latest_change(s, ctx.scope)
     except Exception as exc:   # down_since raises anything but "unreachable" again
         note = live_note(ctx.lang, ctx.tz, svc.down_since(exc))

@@ -53,14 +53,14 @@ BAD_VALUES: dict[str, Any] = {
 
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def app(demo_url, demo_engine, tmp_path_factory):
+def app(demo_app_url, demo_app_engine, tmp_path_factory):
     from dashboard import create_dash
     from dashboard.api import register_api
 
-    settings = Settings(database_url=demo_url, basemap_url="", basemap_path=None,
+    settings = Settings(database_url=demo_app_url, basemap_url="", basemap_path=None,
                         var_dir=tmp_path_factory.mktemp("var"))
-    dash_app = create_dash(settings, demo_engine)
-    register_api(dash_app.server, settings, demo_engine)   # as app.create_app wires it
+    dash_app = create_dash(settings, demo_app_engine)
+    register_api(dash_app.server, settings, demo_app_engine)   # as app.create_app wires it
     assert dash_app.server.test_client().get("/").status_code == 200   # Dash's first-request set-up
     return dash_app
 

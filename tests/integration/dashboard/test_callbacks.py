@@ -165,11 +165,11 @@ def test_issue_rows_keep_titles_as_data():
 
 # -- callback bodies on the demo database -------------------------------------------------------
 @pytest.fixture(scope="module")
-def svc(demo_url):
+def svc(demo_app_url):
     from sqlalchemy import create_engine
 
-    settings = Settings(database_url=demo_url, dashboard_personal_data=True)
-    engine = create_engine(demo_url)
+    settings = Settings(database_url=demo_app_url, dashboard_personal_data=True)
+    engine = create_engine(demo_app_url)
     yield Services(engine=engine, settings=settings)
     engine.dispose()
 
@@ -185,7 +185,7 @@ def test_page_layout_builds_in_both_languages(svc):
 
 
 def test_selection_and_panel_for_a_community(svc):
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         street = map_layers.street_code(s, ALL)
         community = map_layers.grid_layer(s, ALL, 2)["features"][0]["properties"]["code"]
     sel, viewport, crumbs, outline = cb.selection_outputs(svc, at("zh"), f"?grid={community}")
@@ -202,7 +202,7 @@ def test_selection_and_panel_for_a_community(svc):
 
 
 def test_block_panel_shows_six_ones_chain(svc):
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         block = map_layers.grid_layer(s, ALL, 3)["features"][0]["properties"]["code"]
     sel, *_ = cb.selection_outputs(svc, at("en"), f"?grid={block}")
     panel, _ = cb.panel_outputs(svc, at("en"), sel, None)
@@ -211,7 +211,7 @@ def test_block_panel_shows_six_ones_chain(svc):
 
 
 def test_choropleth_markers_heat_agree_with_filter(svc):
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         street = map_layers.street_code(s, ALL)
         detail = map_layers.grid_detail(s, ALL, street)
     sel = {"code": street, "level": 1, "parent": None, "bbox": list(detail.bbox)}
@@ -219,7 +219,7 @@ def test_choropleth_markers_heat_agree_with_filter(svc):
     comm, block, legend = cb.choropleth_outputs(svc, at("en"), sel, fd)
     assert len(comm["values"]) == 14 and block["values"] == {}
     assert len(comm["colors"]) == len(comm["breaks"]) + 1
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         counts = map_metrics.grid_counts(s, ALL, IssueFilter.from_dict(fd), street, tz=TZ).counts
     assert sum(comm["values"].values()) == counts.open
     w, s_, e, n = detail.bbox
@@ -237,7 +237,7 @@ def test_choropleth_markers_heat_agree_with_filter(svc):
 
 
 def test_timeline_search_live(svc):
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         rows = queries.latest_issues(s, ALL, IssueFilter(), None, 1, tz=TZ)
     is_open, title, body = cb.timeline_outputs(svc, at("en"), rows[0].id)
     assert is_open and rows[0].number in title and "Timeline" in _text(body)
@@ -255,7 +255,7 @@ def test_timeline_search_live(svc):
 def test_search_pick_clears_the_box_and_flies_again(svc):
     """A picked result is cleared from the search box, so the same result can be picked again;
     picking the place the URL already shows flies the map there again."""
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         community = map_layers.grid_layer(s, ALL, 2)["features"][0]["properties"]["code"]
     value = f"grid:{community}"
     url, box, viewport = cb.navigate_outputs(svc, at("zh"), ids.SEARCH, value, None, "")
@@ -276,13 +276,13 @@ def test_search_pick_clears_the_box_and_flies_again(svc):
         no_update, no_update, cb.selection_outputs(svc, at("zh"), f"?grid={community}")[1])
 
 
-def test_create_dash_routes(demo_url):
+def test_create_dash_routes(demo_app_url):
     from sqlalchemy import create_engine
 
     from dashboard import create_dash
 
-    settings = Settings(database_url=demo_url)
-    engine = create_engine(demo_url)
+    settings = Settings(database_url=demo_app_url)
+    engine = create_engine(demo_app_url)
     try:
         app = create_dash(settings, engine)
         client = app.server.test_client()
@@ -303,7 +303,7 @@ def test_create_dash_routes(demo_url):
 
 
 def test_public_scope_hides_phones(svc):
-    with svc.session() as s:
+    with svc.session(at("zh", Scope.public())) as s:
         community = map_layers.grid_layer(s, Scope.public(), 2)["features"][0]["properties"]["code"]
     panel, _ = cb.panel_outputs(svc, at("zh", Scope.public()), {"code": community, "level": 2}, None)
     text = _text(panel)
@@ -312,7 +312,7 @@ def test_public_scope_hides_phones(svc):
     assert "tel:" in _text(panel_all)
 
 
-def test_local_basemap_tiles(demo_url, tmp_path):
+def test_local_basemap_tiles(demo_app_url, tmp_path):
     import sqlite3
 
     from sqlalchemy import create_engine
@@ -330,10 +330,10 @@ def test_local_basemap_tiles(demo_url, tmp_path):
     con.execute("INSERT INTO tiles VALUES (15, 26726, ?, ?)", (2 ** 15 - 1 - 13004, png))
     con.commit()
     con.close()
-    engine = create_engine(demo_url)
+    engine = create_engine(demo_app_url)
     try:
         for path in (tmp_path / "tiles", mb):
-            app = create_dash(Settings(database_url=demo_url, basemap_path=path), engine)
+            app = create_dash(Settings(database_url=demo_app_url, basemap_path=path), engine)
             client = app.server.test_client()
             r = client.get("/tiles/base/15/26726/13004.png")
             assert r.status_code == 200 and r.data == png and r.mimetype == "image/png"
@@ -480,14 +480,14 @@ def test_heat_scale_only_while_heat_is_ticked(svc, monkeypatch):
     # the tiles of that URL (filter and data version as the tile route parses them) reuse the legend's scale
     from urllib.parse import parse_qsl, urlsplit
     args = dict(parse_qsl(urlsplit(pr.heat_url(IssueFilter.from_dict(fd), "s2")).query))
-    with fresh.session() as s:
+    with fresh.session(at("zh")) as s:
         fresh.tiles.heat_scale(s, at("zh").scope, IssueFilter.from_query(args), args["v"])
     assert len(calls) == 2
 
 
 def test_grid_detail_loaded_once_per_selection(svc, monkeypatch):
     fresh = Services(engine=svc.engine, settings=svc.settings)
-    with fresh.session() as s:
+    with fresh.session(at("zh")) as s:
         community = map_layers.grid_layer(s, ALL, 2)["features"][0]["properties"]["code"]
     calls = _spy(monkeypatch, map_layers, "grid_detail")
     sel, *_ = cb.selection_outputs(fresh, at("zh"), f"?grid={community}", "s1")
@@ -501,16 +501,16 @@ def test_grid_detail_loaded_once_per_selection(svc, monkeypatch):
     assert len(calls) == 2
 
 
-def test_callback_wiring_skips_redundant_calls(svc, demo_url):
+def test_callback_wiring_skips_redundant_calls(svc, demo_app_url):
     """The live poll does not run when the page opens (the page carries the stamp and the note);
     the heat callback hears the overlays store (so it can skip the scale while heat is hidden)."""
     from sqlalchemy import create_engine
 
     from dashboard import create_dash
 
-    engine = create_engine(demo_url)
+    engine = create_engine(demo_app_url)
     try:
-        app = create_dash(Settings(database_url=demo_url), engine)
+        app = create_dash(Settings(database_url=demo_app_url), engine)
         specs = app._callback_list          # what the renderer gets from _dash-dependencies
         live = next(c for c in specs if f"{app_ids.STAMP}.data" in c["output"])
         assert live["prevent_initial_call"] is True
@@ -571,7 +571,7 @@ def test_outbox_outputs_on_the_demo_notices(svc, db):
     assert written
 
     class RollbackServices(Services):
-        def session(self):
+        def session(self, ctx):
             return contextlib.nullcontext(db)
 
     rsvc = RollbackServices(engine=svc.engine, settings=svc.settings)
@@ -604,7 +604,7 @@ def test_page_open_loads_the_street_detail_once(svc, monkeypatch):
     follows (no ?grid=, same live stamp) reuses that load instead of repeating its queries."""
     fresh = Services(engine=svc.engine, settings=svc.settings)
     calls = _spy(monkeypatch, map_layers, "grid_detail")
-    with fresh.session() as s:
+    with fresh.session(at("zh")) as s:
         stamp = map_live.latest_change(s, ALL)
         street = map_layers.street_code(s, ALL)
     cb.body_outputs(fresh, at("zh"), None, stamp=stamp)
@@ -642,7 +642,7 @@ def test_timeline_names_residents_in_the_pages_language(svc):
     """An event by a resident (no official) shows the role's label, never the code ``resident``."""
     from sqlalchemy import text
 
-    with svc.session() as s:
+    with svc.session(at("zh")) as s:
         issue_id = s.execute(text("SELECT issue_id FROM issue_event WHERE actor_role = 'resident' "
                                   "AND actor_id IS NULL ORDER BY issue_id LIMIT 1")).scalar_one()
     for lang, word in (("zh", "居民"), ("en", "Resident")):

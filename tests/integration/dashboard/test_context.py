@@ -48,11 +48,11 @@ def test_cache_keys_carry_the_scope_and_the_language_when_asked():
 
 
 @pytest.fixture(scope="module")
-def svc(demo_url):
+def svc(demo_app_url):
     from sqlalchemy import create_engine
 
-    engine = create_engine(demo_url)
-    yield Services(engine=engine, settings=Settings(database_url=demo_url))
+    engine = create_engine(demo_app_url)
+    yield Services(engine=engine, settings=Settings(database_url=demo_app_url))
     engine.dispose()
 
 
@@ -61,7 +61,7 @@ def test_two_scopes_never_share_a_cache_entry(svc):
     viewer (one community, no phones) with the same live stamp: each sees only its own data, in
     either order, although every lookup below is cached."""
     everything = Scope.everything(personal_data=True)
-    with svc.session() as s:
+    with svc.session(at(everything)) as s:
         street = map_layers.street_code(s, everything)
         mine, other = [f["properties"]["code"] for f in map_layers.grid_layer(s, everything, 2)["features"][:2]]
     community = Scope.grids(mine, personal_data=False)
@@ -83,8 +83,9 @@ def test_two_scopes_never_share_a_cache_entry(svc):
     assert "tel:" in _text(panel_a)
 
     # grid names (a cached lookup): the community's subtree only, the street's whole tree for the centre
-    with svc.session() as s:
+    with svc.session(b) as s:
         names_b = cb.grid_names(svc, b, s)
+    with svc.session(a) as s:
         names_a = cb.grid_names(svc, a, s)
     assert names_b and all(c.startswith(mine[:12]) for c in names_b)
     assert street in names_a and other in names_a and len(names_a) > len(names_b)
@@ -107,7 +108,7 @@ def test_tile_caches_are_keyed_by_scope(svc):
     assert json.loads(tiles.grid_layer_bytes(nothing, 2)[0])["features"] == []
     assert tiles.grid_layer_bytes(everything, 2)[0] == full
 
-    with svc.session() as s:
+    with svc.session(at(everything)) as s:
         (lon, lat), = s.execute(
             text("SELECT ST_X(location), ST_Y(location) FROM issue LIMIT 1")).all()
     z = 15
@@ -118,7 +119,7 @@ def test_tile_caches_are_keyed_by_scope(svc):
     assert busy != tiles._empty
     assert tiles.heat_tile(nothing, z, x, y, flt, "v1") == tiles._empty
     assert tiles.heat_tile(everything, z, x, y, flt, "v1") == busy
-    with svc.session() as s:
+    with svc.session(at(everything)) as s:
         assert tiles.heat_scale(s, nothing, flt, "v1") == 100.0          # no issue: the floor
         assert tiles.heat_scale(s, everything, flt, "v1") >= 100.0
     assert len(tiles.tiles.data) == 2 and len(tiles.scales.data) == 2

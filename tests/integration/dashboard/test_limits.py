@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from dashboard.components import ids as app_ids
 from dashboard.pages.map import ids
@@ -21,7 +21,7 @@ from geodata.models import SEARCH_MAX_CHARS
 from geodata.settings import Settings
 from tests.conftest import SUFFIX
 from tests.integration.dashboard.test_callback_guard import payload
-from tests.world import drop_database, scratch_database, seed
+from tests.world import app_url, drop_database, scratch_database, seed
 
 REPORT = {"kind": "problem", "domain": "sanitation", "description": "", "lon": 113.625, "lat": 34.755}
 
@@ -32,10 +32,10 @@ def world(server_url, tmp_path_factory):
 
     name = f"gridwatch_test_limits{SUFFIX}"
     url = scratch_database(server_url, name)
-    settings = Settings(database_url=url, var_dir=tmp_path_factory.mktemp("var"), statement_timeout_s=0.3,
+    settings = Settings(database_url=app_url(url), var_dir=tmp_path_factory.mktemp("var"), statement_timeout_s=0.3,
                         max_body_bytes=100_000, max_callback_bytes=20_000, max_query_chars=1000,
                         server_threads=4)
-    engine = get_engine(settings)
+    engine = create_engine(url)   # the test's own (superuser); the app's is get_engine(settings)
     with session_scope(engine) as s:
         seed(s)
     server = create_app(settings).server
@@ -47,6 +47,7 @@ def world(server_url, tmp_path_factory):
         yield server, settings, engine
     finally:
         engine.dispose()
+        get_engine(settings).dispose()
         drop_database(server_url, name)
 
 

@@ -81,7 +81,7 @@ def test_unreachable_is_told_from_a_failed_statement(down_engine, demo_engine):
     assert not db.is_unavailable(ValueError("x")) and not db.is_unavailable(None)
 
 
-def test_availability_logs_one_line_per_transition(down_engine, demo_url, caplog):
+def test_availability_logs_one_line_per_transition(down_engine, demo_app_url, caplog):
     caplog.set_level(logging.WARNING, logger="gridwatch.db")
     seen = db.availability(down_engine)
     assert seen is db.availability(down_engine) and seen.since is None
@@ -92,7 +92,7 @@ def test_availability_logs_one_line_per_transition(down_engine, demo_url, caplog
     assert len(lines()) == 1 and "database unavailable" in lines()[0] and "Connection refused" in lines()[0]
 
     # an engine whose server answers comes back up at its next checkout: one line, then quiet
-    engine = create_engine(demo_url)
+    engine = create_engine(demo_app_url)
     try:
         back = db.availability(engine)
         back.down(_refused_error(down_engine))
@@ -106,8 +106,8 @@ def test_availability_logs_one_line_per_transition(down_engine, demo_url, caplog
         engine.dispose()
 
 
-def test_engine_connects_with_a_timeout(demo_url):
-    engine = db.get_engine(Settings(database_url=demo_url, db_connect_timeout_s=4))
+def test_engine_connects_with_a_timeout(demo_app_url):
+    engine = db.get_engine(Settings(database_url=demo_app_url, db_connect_timeout_s=4))
     with engine.connect() as conn:
         assert conn.connection.dbapi_connection.info.get_parameters()["connect_timeout"] == "4"
 
@@ -122,16 +122,16 @@ def test_page_opened_while_down_is_the_shell_with_the_outage_note(down_svc):
     assert DOWN_EN.search(_text(cb.page_layout(down_svc, at(down_svc, "en"))))
 
 
-def test_live_poll_while_down_and_after(down_svc, demo_url):
+def test_live_poll_while_down_and_after(down_svc, demo_app_url):
     stamp, note, flag, body, version = cb.live_outputs(down_svc, at(down_svc, "zh"), "s")
     assert DOWN.search(_text(note))
     assert (stamp, flag, body, version) == (no_update, True, no_update, no_update)
     assert cb.live_outputs(down_svc, at(down_svc, "en"), "s", outage=True)[2] is no_update   # already flagged
 
     # the database answers again: a new stamp, the flag cleared, the body rebuilt (filter kept)
-    engine = create_engine(demo_url)
+    engine = create_engine(demo_app_url)
     try:
-        up = Services(engine=engine, settings=Settings(database_url=demo_url))
+        up = Services(engine=engine, settings=Settings(database_url=demo_app_url))
         flt = filter_from_controls("problem", [], [], "", False, "open")
         stamp, note, flag, body, version = cb.live_outputs(up, at(up, "zh"), None, True, flt, None, 3)
         assert isinstance(stamp, str) and note is no_update and flag is False and version == 4

@@ -54,8 +54,9 @@ def test_round_trip_form_encoded(api):
     assert b"13655556666" not in got.data and "王" not in got.data.decode()
     # stored as personal data, visible to an entitled official through /api/v1 only
     with api.engine.connect() as c:
-        name, phone, source = c.execute(text("SELECT reporter_name, reporter_phone, source FROM issue "
-                                             "WHERE number = :n"), {"n": rid}).one()
+        name, phone, source = c.execute(text("SELECT r.name, r.phone, i.source FROM issue i "
+                                             "JOIN issue_reporter r ON r.issue_id = i.id WHERE number = :n"),
+                                        {"n": rid}).one()
     assert (name, phone, source) == ("王 明", "13655556666", "resident")
     listed = api.client().get("/open311/v2/requests.json", query_string={"service_request_id": rid}).get_json()
     assert [x["service_request_id"] for x in listed] == [rid]

@@ -111,7 +111,7 @@ def test_never_exposes_a_phone_number(empty_db, box):
     # the stored text holds the reporter's number (typed into the title); the view masks it
     stored = empty_db.execute(text("SELECT body FROM outbox WHERE body LIKE '%13812345678%'")).scalars().all()
     assert len(stored) == 2
-    phones = empty_db.execute(text("SELECT phone FROM official")).scalars().all()
+    phones = empty_db.execute(text("SELECT phone FROM official_contact")).scalars().all()
     for scope in (CMD, Scope.everything(personal_data=True), Scope.grids(B11)):
         view = latest_outbox(empty_db, scope, now=NOW, tz=TZ)
         dumped = json.dumps([dataclasses.asdict(i) for i in view.items], default=str, ensure_ascii=False)
