@@ -127,26 +127,34 @@ def build_draft(session: Session, spec: Mapping[str, Any], *, draft: Draft | Non
                          level=g.get("level"), feature=g.get("feature"))
     edits.replace(draft, new_geoms, names=names)
     for k, op in enumerate(spec.get("operations") or []):
-        name = op.get("op")
-        fld = f"operations[{k}]"
-        if name == "split":
-            edits.split(draft, _code(op.get("code"), f"{fld}.code"), _geom(op.get("line"), f"{fld}.line"),
-                        names=op.get("names"))
-        elif name == "merge":
-            edits.merge(draft, [_code(c, f"{fld}.codes") for c in op.get("codes") or []], keep=op.get("keep"))
-        elif name == "move":
-            edits.move(draft, _code(op.get("code"), f"{fld}.code"), _code(op.get("parent"), f"{fld}.parent"))
-        elif name == "subdivide":
-            edits.subdivide(draft, _code(op.get("code"), f"{fld}.code"),
-                            lines=[_geom(x, f"{fld}.lines") for x in op.get("lines") or []],
-                            pieces=[_geom(x, f"{fld}.pieces") for x in op.get("pieces") or []], names=op.get("names"))
-        elif name == "rename":
-            edits.rename(draft, _code(op.get("code"), f"{fld}.code"), op.get("name") or "", op.get("name_en"))
-        else:
-            raise DomainError("unknown_operation", f"未知操作“{name}”（split、merge、move、subdivide、rename）",
-                              f"unknown operation '{name}' (split, merge, move, subdivide, rename)", field=f"{fld}.op")
+        try:
+            _operation(draft, op, f"operations[{k}]")
+        except shapely.errors.GEOSException:
+            raise DomainError("geometry_error", f"operations[{k}] 无法在这些边界上执行（请先修正无效几何）",
+                              f"operations[{k}] cannot run on these boundaries (fix the invalid geometry first)",
+                              field=f"operations[{k}]") from None
     check_size(draft.changes())
     return draft
+
+
+def _operation(draft: Draft, op: Mapping[str, Any], fld: str) -> None:
+    name = op.get("op")
+    if name == "split":
+        edits.split(draft, _code(op.get("code"), f"{fld}.code"), _geom(op.get("line"), f"{fld}.line"),
+                    names=op.get("names"))
+    elif name == "merge":
+        edits.merge(draft, [_code(c, f"{fld}.codes") for c in op.get("codes") or []], keep=op.get("keep"))
+    elif name == "move":
+        edits.move(draft, _code(op.get("code"), f"{fld}.code"), _code(op.get("parent"), f"{fld}.parent"))
+    elif name == "subdivide":
+        edits.subdivide(draft, _code(op.get("code"), f"{fld}.code"),
+                        lines=[_geom(x, f"{fld}.lines") for x in op.get("lines") or []],
+                        pieces=[_geom(x, f"{fld}.pieces") for x in op.get("pieces") or []], names=op.get("names"))
+    elif name == "rename":
+        edits.rename(draft, _code(op.get("code"), f"{fld}.code"), op.get("name") or "", op.get("name_en"))
+    else:
+        raise DomainError("unknown_operation", f"未知操作“{name}”（split、merge、move、subdivide、rename）",
+                          f"unknown operation '{name}' (split, merge, move, subdivide, rename)", field=f"{fld}.op")
 
 
 def _code(value: Any, fld: str) -> str:
@@ -184,6 +192,25 @@ def problem_data(p: Problem) -> dict:
     return {"kind": p.kind, "code": p.code, "name": p.name, "message_zh": f"{lz}：{p.zh}",
             "message_en": f"{le}: {p.en}", "where": list(p.where) if p.where else None,
             "geometry": mapping(geom) if geom is not None else None}
+
+
+#: Problems with a grid's own geometry: no impact can be measured until they are fixed.
+GEOMETRY_KINDS = frozenset({"empty_geometry", "non_polygon", "out_of_range", "outside_china", "invalid_geometry"})
+
+
+def check_draft(session: Session, spec: Mapping[str, Any], *, tolerance_m: float = 1.0, with_impact: bool = True,
+                at: dt.datetime | None = None) -> dict:
+    """THE live check of the boundary editor: the draft ``spec`` (see :func:`build_draft`) validated
+    against the current tiling, its changed grids (GeoJSON) and — asked and measurable — its impact.
+    Nothing is written."""
+    draft = build_draft(session, spec)
+    probs = validate(session, draft, tolerance_m=tolerance_m)
+    return {"valid": not probs, "problems": [problem_data(p) for p in probs], "grids": feature_collection(draft),
+            "impact": _impact_if_measurable(session, draft, probs, at) if with_impact else None}
+
+
+def _impact_if_measurable(session: Session, draft: Draft, probs: Sequence[Problem], at: dt.datetime | None):
+    return None if any(p.kind in GEOMETRY_KINDS for p in probs) else impact(session, draft, at=at)
 
 
 # -- impact -------------------------------------------------------------------------------------
@@ -251,7 +278,7 @@ def impact(session: Session, draft: Draft, *, at: dt.datetime | None = None, iss
             "skip": [c.code for c in blocks], "touched": touched, "t": t,
             "area": _area_wkb(c.geom for c in alive)}).all()
         found = [{"id": r.id, "number": r.number, "status": r.status, "open": r.status in OPEN_STATUSES,
-                   "from": r.old_code, "to": r.new_code} for r in rows]
+                   "from_code": r.old_code, "to_code": r.new_code} for r in rows]
     return {
         "effective_at": t, "created": created, "changed": changed, "retired": retired,
         "issues": None if found is None else {
@@ -306,6 +333,10 @@ def save_proposal(session: Session, draft: Draft, author: Author, reason: str, *
     if not changes:
         raise DomainError("nothing_changed", "方案没有改变任何网格", "the proposal changes no grid", field="grids")
     check_size(changes)
+    for c in changes:
+        if c.geom is not None and c.geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise DomainError("non_polygon", f"网格 {c.code} 的边界须为面（Polygon/MultiPolygon）",
+                              f"the boundary of grid {c.code} must be a Polygon/MultiPolygon", field="grids")
     now = store.now()
     if proposal_id is None:
         prop = GridProposal(status="draft", author_id=author.id, author=author.name, reason=reason,
@@ -374,7 +405,7 @@ def proposal_data(session: Session, proposal_id: int, *, tolerance_m: float = 1.
             "effective_at": prop.effective_at, "source": prop.source, "created_at": prop.created_at,
             "updated_at": prop.updated_at, "grids": feature_collection(draft, bases),
             "problems": [problem_data(p) for p in probs], "conflicts": stale,
-            "impact": impact(session, draft, at=prop.effective_at) if prop.status == "draft" else None}
+            "impact": _impact_if_measurable(session, draft, probs, prop.effective_at) if prop.status == "draft" else None}
 
 
 def feature_collection(draft: Draft, bases: Mapping[str, int] | None = None) -> dict:
@@ -444,6 +475,8 @@ def apply_proposal(session: Session, proposal_id: int, author: Author, *, effect
                    tolerance_m: float = 1.0, now: dt.datetime | None = None, reverts_id: int | None = None) -> dict:
     """Apply a draft proposal as one change set (see the module docstring). Returns the change set."""
     now = now or store.now()
+    if effective_at is not None and effective_at.tzinfo is None:
+        raise ValueError("effective_at needs a time zone")
     with session.begin_nested():
         prop = _draft_proposal(session, proposal_id)
         items = proposal_items(session, proposal_id)
@@ -604,6 +637,17 @@ def change_sets(session: Session, code: str | None = None, *, limit: int = 100) 
         q = q.where(GridChangeSet.id.in_(select(GridChangeItem.change_set_id).where(
             (GridChangeItem.code == code) | (GridChangeItem.predecessor == code))))
     return [change_set_data(session, i) for i in session.scalars(q)]
+
+
+def grids_geojson(session: Session, level: int | None = None, *, as_of: dt.datetime | None = None) -> dict:
+    """The grid versions valid at ``as_of`` (default now) as a GeoJSON FeatureCollection."""
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": mapping(r.geom),
+         "properties": {"code": r.code, "level": r.level, "parent_code": r.parent_code, "name": r.name,
+                        "name_en": r.name_en, "area_m2": round(r.area_m2, 1), "version_id": r.id,
+                        "valid_from": r.valid_from.isoformat() if r.valid_from else None,
+                        "valid_to": r.valid_to.isoformat() if r.valid_to else None}}
+        for r in store.current_grids(session, level, as_of=as_of)]}
 
 
 def diff(session: Session, t1: dt.datetime, t2: dt.datetime, *, level: int | None = None) -> list[dict]:
