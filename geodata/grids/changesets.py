@@ -559,7 +559,7 @@ def _pass_assignments(session: Session, changes: Sequence[Item], t: dt.datetime)
 def reassign_issues(session: Session, change_set_id: int, at: dt.datetime) -> int:
     """Re-assign, by location and set-wise, the open issues a change set may move (those in a grid
     it closed, or inside a block it opened), to the blocks current at ``at``: grid, community and
-    the six-ones chain; each move recorded in ``grid_issue_move``. Closed issues keep their grid.
+    the six-ones chain; the moves recorded in ``grid_issue_move``. Closed issues keep their grid.
     Runs once per change set (``grid_change_run``). Returns the number of issues moved."""
     items = session.execute(text(
         "SELECT ci.code, ci.kind, ST_AsBinary(g.geom) AS wkb FROM grid_change_item ci "
@@ -571,6 +571,7 @@ def reassign_issues(session: Session, change_set_id: int, at: dt.datetime) -> in
     session.execute(text("SET LOCAL jit = off"))
     session.execute(text(f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS {_moves_sql(_stored_blocks(), open_only=True)}"),
                     {"touched": touched, "area": area, "t": at, "open": sorted(OPEN_STATUSES)})
+    session.execute(text(f"ANALYZE {tmp}"))
     targets = [r[0] for r in session.execute(text(f"SELECT DISTINCT new_code FROM {tmp} WHERE new_code IS NOT NULL"))]
     chains = []
     for code in targets:
@@ -592,9 +593,9 @@ def reassign_issues(session: Session, change_set_id: int, at: dt.datetime) -> in
             {"codes": [c[0] for c in chains], "leaders": [c[1] for c in chains], "resps": [c[2] for c in chains],
              "gls": [c[3] for c in chains], "t": at, "now": store.now()})
         n = int(res.rowcount or 0)
-        session.execute(text(f"INSERT INTO grid_issue_move (change_set_id, issue_id, old_grid_code, new_grid_code) "
-                             f"SELECT :cs, id, old_code, new_code FROM {tmp} WHERE new_code IS NOT NULL"),
-                        {"cs": change_set_id})
+        session.execute(text(f"INSERT INTO grid_issue_move (change_set_id, old_grid_code, new_grid_code, issue_ids) "
+                             f"SELECT :cs, old_code, new_code, array_agg(id ORDER BY id) FROM {tmp} "
+                             f"WHERE new_code IS NOT NULL GROUP BY old_code, new_code"), {"cs": change_set_id})
     session.execute(text(f"DROP TABLE {tmp}"))
     session.execute(text("INSERT INTO grid_change_run (change_set_id, ran_at, issues_moved) VALUES (:cs, :at, :n)"),
                     {"cs": change_set_id, "at": store.now(), "n": n})

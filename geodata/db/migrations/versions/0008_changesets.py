@@ -126,12 +126,11 @@ def upgrade() -> None:
     op.create_table(
         'grid_issue_move',
         sa.Column('change_set_id', sa.BigInteger(), nullable=False),
-        sa.Column('issue_id', sa.BigInteger(), nullable=False),
         sa.Column('old_grid_code', sa.String(length=14), nullable=False),
         sa.Column('new_grid_code', sa.String(length=14), nullable=False),
+        sa.Column('issue_ids', postgresql.ARRAY(sa.BigInteger()), nullable=False),
         sa.ForeignKeyConstraint(['change_set_id'], ['grid_change_set.id']),
-        sa.ForeignKeyConstraint(['issue_id'], ['issue.id']),
-        sa.PrimaryKeyConstraint('change_set_id', 'issue_id'))
+        sa.PrimaryKeyConstraint('change_set_id', 'old_grid_code', 'new_grid_code'))
     op.create_table(
         'grid_code_used',
         sa.Column('code', sa.String(length=14), nullable=False),
