@@ -27,7 +27,6 @@ from typing import Any
 
 import pandas as pd
 import shapely
-from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split as _split
 
@@ -321,7 +320,3 @@ def _unique(problems: list[Problem]) -> list[Problem]:
             seen.add(key)
             out.append(p)
     return out
-
-
-def geometry_of(geom: BaseGeometry | None) -> MultiPolygon | None:
-    return None if geom is None else as_multipolygon(geom)

@@ -79,6 +79,10 @@ def test_save_apply_second_planner_revert_history_and_diff(api):
     second = c.post("/api/v1/grid-proposals", headers=op, json={"grids": shift(34.751), "base": base,
                                                                 "reason": "另一方案"})
     assert first.status_code == second.status_code == 201 and first.json["problems"] == []
+    # a draft's edits may be replaced until it is applied
+    put = c.put(f"/api/v1/grid-proposals/{second.json['id']}", headers=op,
+                json={"grids": shift(34.7515), "base": base, "reason": "另一方案（改）"})
+    assert put.status_code == 200 and put.json["reason"] == "另一方案（改）" and put.json["problems"] == []
     before = c.get("/api/v1/grids?level=3").json
     applied = c.post(f"/api/v1/grid-proposals/{first.json['id']}/apply", headers=op, json={})
     assert applied.status_code == 201 and applied.json["issues_moved"] >= 1
