@@ -17,6 +17,9 @@ cli = typer.Typer(help="Gridwatch 网格化管理地图 — database, data, and 
 db_cli = typer.Typer(help="The database: embedded PostGIS cluster or GRIDWATCH_DATABASE_URL.",
                      no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+grids_cli = typer.Typer(help="Boundary change sets 网格边界调整: propose from a file, apply, history.",
+                        no_args_is_help=True)
+cli.add_typer(grids_cli, name="grids")
 
 
 def create_app(settings: Settings | None = None):
@@ -272,6 +275,147 @@ def export_grids_cmd(
     with _job() as session:
         n = export_grids(session, path, level=level, as_of=when)
     console.print(f"已导出 {n} 个网格 / exported {n} grids → {path}")
+
+
+# -- grids: boundary change sets ----------------------------------------------------------------
+def _cli_author():
+    import getpass
+
+    from geodata.grids.changesets import Author
+
+    return Author(None, f"cli:{getpass.getuser()}"[:100])
+
+
+def _when(value: str | None, name: str):
+    """An ISO date or date-time (business time when without offset); a bad one is a one-line error."""
+    from geodata.clock import business_zone
+    from geodata.errors import DomainError
+
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise DomainError("invalid_time", f"{name} 须为 ISO 8601 日期或时间：{value!r}",
+                          f"{name} must be an ISO 8601 date or time: {value!r}", field=name) from None
+    return when.replace(tzinfo=business_zone(get_settings())) if when.tzinfo is None else when
+
+
+def _domain_line(exc) -> None:
+    console.print(f"[red]{exc.message_zh} / {exc.message_en}[/red]", soft_wrap=True, markup=True)
+
+
+def _print_impact(imp: dict) -> None:
+    for c in imp["created"]:
+        console.print(f"  新建 / created {c['code']} 「{c['name']}」 {c['area_m2']:.0f} m²"
+                      + (f" (接替 / takes over {c['predecessor']})" if c["predecessor"] else ""), markup=False)
+    for c in imp["changed"]:
+        console.print(f"  调整 / changed {c['code']} 「{c['name']}」 {c['area_before_m2']:.0f} → {c['area_after_m2']:.0f} m² "
+                      f"(+{c['gained_m2']:.0f} / −{c['lost_m2']:.0f})", markup=False)
+    for c in imp["retired"]:
+        console.print(f"  撤销 / retired {c['code']} 「{c['name']}」 {c['area_m2']:.0f} m²", markup=False)
+    iss = imp["issues"]
+    console.print(f"  事项改变网格 / issues whose grid changes: 未办结 open {iss['open']}，已办结 past {iss['past']}"
+                  "（已办结事项保留原网格 / past issues keep their grid）", markup=False)
+    for o in imp["officials"]:
+        console.print(f"  人员 / official {o['name']} ({o['title']}, {o['grid_code']}): +{o['gained_m2']:.0f} / "
+                      f"−{o['lost_m2']:.0f} m²", markup=False)
+
+
+@grids_cli.command("propose")
+def grids_propose(
+    path: Path = typer.Argument(..., help="GeoJSON, GeoPackage or Shapefile (any CRS the import reads)"),
+    level: int = typer.Option(..., "--level", min=1, max=3, help="grid level: 1 street, 2 community, 3 block"),
+    reason: str = typer.Option(..., "--reason", help="why the boundaries change"),
+    effective: str | None = typer.Option(None, "--effective", help="when it takes effect (default: when applied)"),
+    code_field: str | None = typer.Option(None), name_field: str | None = typer.Option(None),
+    parent_field: str | None = typer.Option(None), county_code: str | None = typer.Option(None),
+    layer: str | None = typer.Option(None), crs: str | None = typer.Option(None),
+    gcj02: bool = typer.Option(False, "--gcj02"), tolerance_m: float = typer.Option(1.0),
+    retire_missing: bool = typer.Option(False, "--retire-missing",
+                                        help="retire the current grids of the level (same parents) the file lacks"),
+) -> None:
+    """Validate FILE against the current tiling: print every problem and exit 2, or save it as a
+    proposal, print its impact and, as the last word, the proposal id."""
+    from etl.grids_io import ImportOptions, ImportValidationError, propose_file
+    from geodata.errors import DomainError
+    from geodata.grids import changesets
+
+    try:
+        opts = ImportOptions(level=level, code_field=code_field, name_field=name_field, parent_field=parent_field,
+                             county_code=county_code, layer=layer, source_crs=crs, gcj02=gcj02,
+                             tolerance_m=tolerance_m, at=_when(effective, "--effective"))
+        with _job() as session:
+            pid, draft = propose_file(session, path, opts, reason=reason, author=_cli_author(),
+                                      retire_missing=retire_missing)
+            imp = changesets.impact(session, draft, at=opts.at)
+    except ImportValidationError as exc:
+        console.print(f"[red]方案有 {len(exc.problems)} 个问题，未保存 / the proposal has {len(exc.problems)} "
+                      "problem(s); nothing saved[/red]:")
+        for p in exc.problems:
+            console.print(f"  - {p}", markup=False)
+        raise typer.Exit(2) from None
+    except DomainError as exc:
+        _domain_line(exc)
+        raise typer.Exit(2) from None
+    console.print(f"方案已保存，影响如下 / proposal saved; its impact ({path.name}):", markup=False)
+    _print_impact(imp)
+    print(pid)
+
+
+@grids_cli.command("apply")
+def grids_apply(proposal_id: int = typer.Argument(..., min=1),
+                effective: str | None = typer.Option(None, "--effective", help="ISO date/time, now or later")) -> None:
+    """Apply a proposal as one change set (atomically; open issues re-assigned when it takes effect)."""
+    from geodata.errors import DomainError
+    from geodata.grids import changesets
+
+    try:
+        with _job() as session:
+            out = changesets.apply_proposal(session, proposal_id, _cli_author(), effective_at=_when(effective, "--effective"))
+    except DomainError as exc:
+        _domain_line(exc)
+        for p in (exc.detail or {}).get("problems", []):
+            console.print(f"  - {p['message_zh']} / {p['message_en']}", markup=False)
+        raise typer.Exit(2) from None
+    moved = out["issues_moved"]
+    console.print(f"变更集 #{out['id']} 已应用，生效 {out['effective_at'].isoformat()} / change set #{out['id']} applied, "
+                  f"effective {out['effective_at'].isoformat()}: " + ", ".join(f"{i['kind']} {i['code']}" for i in out["items"]),
+                  markup=False)
+    console.print(f"  重新分配未办结事项 / open issues re-assigned: {moved}" if moved is not None else
+                  "  生效时重新分配未办结事项（gridwatch grids reassign-due）/ open issues are re-assigned when it takes "
+                  "effect (gridwatch grids reassign-due)", markup=False)
+
+
+@grids_cli.command("reassign-due")
+def grids_reassign_due() -> None:
+    """Re-assign the open issues of change sets whose effective time has come (run it from cron)."""
+    from geodata.grids import changesets
+
+    with _job() as session:
+        done = changesets.reassign_due(session)
+    console.print(f"已处理 {len(done)} 个变更集 / change sets caught up: {len(done)} "
+                  + " ".join(f"#{i}:{n}" for i, n in done), markup=False)
+
+
+@grids_cli.command("history")
+def grids_history(code: str | None = typer.Argument(None, help="a grid code (default: every change set)"),
+                  limit: int = typer.Option(50, min=1, max=1000)) -> None:
+    """The change sets (of one grid: also its versions), newest first."""
+    from geodata.grids import changesets, store
+
+    with _job() as session:
+        sets = changesets.change_sets(session, code, limit=limit)
+        versions = store.grid_history(session, code) if code else []
+    for v in versions:
+        console.print(f"{v.code} v{v.id} 「{v.name}」 {v.valid_from.isoformat()} → "
+                      f"{v.valid_to.isoformat() if v.valid_to else '现行 / current'} {v.area_m2:.0f} m²", markup=False)
+    for c in sets:
+        console.print(f"#{c['id']} {c['effective_at'].isoformat()} {c['author']}: {c['reason']} — "
+                      + ", ".join(f"{i['kind']} {i['code']}" for i in c["items"])
+                      + (f" (撤销 / reverts #{c['reverts_id']})" if c["reverts_id"] else ""), markup=False)
+    if not sets and not versions:
+        console.print("没有记录 / no history", markup=False)
 
 
 @cli.command()

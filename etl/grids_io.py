@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
 from geodata.codes import street_code as make_street_code
-from geodata.geometry import as_multipolygon, gcj02_geometry_to_wgs84
-from geodata.grids import rules, store
+from geodata.geometry import area_m2, as_multipolygon, gcj02_geometry_to_wgs84
+from geodata.grids import changesets, edits, rules, store
 from geodata.grids.rules import LEVEL_EN, LEVEL_ZH, Problem
 
 __all__ = [
@@ -50,7 +50,9 @@ __all__ = [
     "ImportValidationError",
     "Problem",
     "export_grids",
+    "export_proposal",
     "import_grids",
+    "propose_file",
     "read_candidates",
 ]
 
@@ -403,8 +405,9 @@ def _street_number(opts: ImportOptions) -> tuple[int | None, list[Problem]]:
     return int(s), []
 
 
-def import_grids(session: Session, path: str | Path, opts: ImportOptions) -> ImportReport:
-    """Validate a boundary file and write it in the session's transaction; see the module doc."""
+def _prepare(session: Session, path: str | Path, opts: ImportOptions):
+    """Read a boundary file and give each feature its parent and (with a county code) its code:
+    (frame, read, report, problems so far, county code, whether codes were generated, parents)."""
     level = opts.level
     if level not in (1, 2, 3):
         raise ImportValidationError([_file_problem(f"层级须为1、2或3：{level}", f"level must be 1, 2 or 3: {level}")])
@@ -450,7 +453,13 @@ def import_grids(session: Session, path: str | Path, opts: ImportOptions) -> Imp
         frame["code"] = _objects(frame, codes)
         report.generated = [(int(frame.iloc[p]["feature"]), frame.iloc[p]["name"] or "", c)
                             for p, c in sorted(generated.items())]
+    return frame, read, report, problems, county, generate, parents
 
+
+def import_grids(session: Session, path: str | Path, opts: ImportOptions) -> ImportReport:
+    """Validate a boundary file and write it in the session's transaction; see the module doc."""
+    level = opts.level
+    frame, read, report, problems, county, generate, parents = _prepare(session, path, opts)
     file_codes = sorted({c for c in map(rules.text_or_none, frame["code"]) if c})
     involved_parents = sorted({p for p in map(rules.text_or_none, frame["parent_code"]) if p})
     current = {g.code: g for g in store.current_grids(session, level, codes=file_codes)}
@@ -484,7 +493,8 @@ def import_grids(session: Session, path: str | Path, opts: ImportOptions) -> Imp
 
     problems += rules.validate_grids(frame, level, parents=parents, current=list(current.values()),
                                      children=children, tolerance_m=opts.tolerance_m,
-                                     replace=opts.replace, county_code=county, codes_generated=generate)
+                                     replace=opts.replace, county_code=county, codes_generated=generate,
+                                     retired=store.retired_codes(session, [c for c in file_codes if c not in current]))
     if problems:
         raise ImportValidationError(_sorted(problems))
 
@@ -543,13 +553,24 @@ def export_grids(session: Session, path: str | Path, *, level: int | None = None
                  as_of: dt.datetime | None = None, scope: Scope | None = None) -> int:
     """Write the grids valid at ``as_of`` (default now) to GeoJSON (RFC 7946), GeoPackage or
     Shapefile (UTF-8 with ``.cpg``), chosen by the extension. Returns the number written."""
+    _driver(path)
+    return write_grids(store.current_grids(session, level, as_of, scope), path)
+
+
+def _driver(path: str | Path) -> str:
     path = Path(path)
     driver = _DRIVERS.get(path.suffix.lower())
     if driver is None:
         raise ValueError(f"不支持的导出格式：{path.suffix or '(无扩展名)'}（可用 .geojson、.gpkg、.shp）/ "
                          f"unsupported export format {path.suffix or '(no extension)'} (use .geojson, .gpkg or .shp)")
-    rows = store.current_grids(session, level, as_of, scope)
-    rows.sort(key=lambda r: (r.level, r.code))
+    return driver
+
+
+def write_grids(rows: list, path: str | Path) -> int:
+    """Write grid rows (``store.GridRow``-like) to the file format chosen by ``path``'s extension."""
+    path = Path(path)
+    driver = _driver(path)
+    rows = sorted(rows, key=lambda r: (r.level, r.code))
 
     def when(t: dt.datetime | None):
         if t is None:
@@ -592,3 +613,59 @@ def export_grids(session: Session, path: str | Path, *, level: int | None = None
         kw["encoding"] = "UTF-8"  # writes the .cpg, so Chinese names survive
     pyogrio.write_dataframe(gdf, path, **kw)
     return len(rows)
+
+
+# -- proposals (the boundary editor's change sets, geodata.grids.changesets) ----------------------
+def propose_file(session: Session, path: str | Path, opts: ImportOptions, *, reason: str,
+                 author: changesets.Author, retire_missing: bool = False) -> tuple[int, edits.Draft]:
+    """A boundary file (any format and CRS the import reads) as a proposal: its grids' new boundaries
+    (codes current) and new grids (codes new, or generated from ``--county-code``); with
+    ``retire_missing`` the current grids of that level under the same parents that the file lacks
+    are retired. Validated against the current tiling with the import's rules; any problem raises
+    :class:`ImportValidationError` and nothing is saved. Returns (proposal id, draft)."""
+    frame, read, _report, problems, *_ = _prepare(session, path, opts)
+    if problems:
+        raise ImportValidationError(_sorted(problems))
+    level = opts.level
+    draft = changesets.load_draft(session)
+    seen: dict[str, int] = {}
+    for r in frame.itertuples(index=False):
+        code, name = rules.text_or_none(r.code), rules.text_or_none(r.name)
+        if code in seen:
+            problems.append(Problem("duplicate_code", f"编码 {code} 与第{seen[code]}个要素重复",
+                                    f"code {code} repeats feature #{seen[code]}", feature=int(r.feature), code=code))
+            continue
+        if code is None or name is None:
+            problems.append(Problem("missing_code" if code is None else "missing_name",
+                                    "缺少网格编码" if code is None else "缺少网格名称",
+                                    "missing grid code" if code is None else "missing grid name",
+                                    feature=int(r.feature), code=code, name=name))
+            continue
+        seen[code] = int(r.feature)
+        old = draft.get(code)
+        name_en = rules.text_or_none(r.name_en) if read.fields.get("name_en") else (old.name_en if old else None)
+        parent = rules.text_or_none(r.parent_code) if level > 1 else None
+        draft.put(edits.Item(code, level, parent, name, r.geometry, name_en,
+                             predecessor=None, feature=int(r.feature)))
+    if problems:
+        raise ImportValidationError(_sorted(problems))
+    if retire_missing:
+        parents = {p for p in map(rules.text_or_none, frame["parent_code"]) if p} if level > 1 else {None}
+        for g in draft.grids(level):
+            if g.code not in seen and g.parent_code in parents:
+                draft.retire(g.code)
+    problems = changesets.validate(session, draft, tolerance_m=opts.tolerance_m)
+    if problems:
+        raise ImportValidationError(_sorted(problems))
+    pid = changesets.save_proposal(session, draft, author, reason, effective_at=opts.at,
+                                   source=Path(path).name[:200])
+    return pid, draft
+
+
+def export_proposal(session: Session, proposal_id: int, path: str | Path) -> int:
+    """Write a proposal's new grid versions (not the retired ones) to GeoJSON, GeoPackage or Shapefile."""
+    _prop, draft, _bases = changesets.proposal_draft(session, proposal_id)
+    rows = [store.GridRow(code=c.code, level=c.level, parent_code=c.parent_code, name=c.name, geom=as_multipolygon(c.geom),
+                          area_m2=area_m2(c.geom), name_en=c.name_en)
+            for c in draft.changes() if c.geom is not None]
+    return write_grids(rows, path)

@@ -354,3 +354,108 @@ class BlockCellIndex(Base):
     combos: Mapped[list[Any]] = mapped_column(ARRAY(SmallInteger))  # candidate lists, 0-padded
     raster: Mapped[list[Any]] = mapped_column(ARRAY(SmallInteger))  # block number, −combo, or 0
     built_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+# -- boundary change sets (geodata.grids.changesets) ----------------------------------------------
+PROPOSAL_STATUSES = ("draft", "applied", "discarded")
+CHANGE_KINDS = ("created", "changed", "retired")
+
+
+class GridProposal(Base):
+    """A planner's draft: new grid versions against the versions it was drawn on (its items)."""
+
+    __tablename__ = "grid_proposal"
+    __table_args__ = (CheckConstraint(f"status IN {PROPOSAL_STATUSES!r}", name="grid_proposal_status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="draft", server_default="draft")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    author: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    effective_at: Mapped[dt.datetime | None] = mapped_column(_tstz())  # None: when applied
+    source: Mapped[str | None] = mapped_column(String(200))             # the file it was read from
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class GridProposalItem(Base):
+    """One grid of a proposal: its new state (``geom`` NULL: retired) and the version it replaces
+    (``base_version_id`` NULL: a new code). ``predecessor``: the code whose officials it takes over
+    (a grid moved to another parent gets a new code)."""
+
+    __tablename__ = "grid_proposal_item"
+    __table_args__ = (UniqueConstraint("proposal_id", "code", name="grid_proposal_item_code"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("grid_proposal.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(14))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    parent_code: Mapped[str | None] = mapped_column(String(14))
+    name: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    geom: Mapped[Any | None] = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False))
+    base_version_id: Mapped[int | None] = mapped_column(Integer)
+    predecessor: Mapped[str | None] = mapped_column(String(14))
+
+
+class GridChangeSet(Base):
+    """An applied change (append-only): old versions closed and new ones opened at ``effective_at``."""
+
+    __tablename__ = "grid_change_set"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("grid_proposal.id"))
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("grid_change_set.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    author: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    effective_at: Mapped[dt.datetime] = mapped_column(_tstz())
+    applied_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+
+
+class GridChangeItem(Base):
+    """One grid of a change set (append-only): the version closed and the version opened."""
+
+    __tablename__ = "grid_change_item"
+    __table_args__ = (CheckConstraint(f"kind IN {CHANGE_KINDS!r}", name="grid_change_item_kind"),
+                      Index("grid_change_item_old_idx", "old_version_id"),
+                      Index("grid_change_item_code_idx", "code"))
+
+    change_set_id: Mapped[int] = mapped_column(ForeignKey("grid_change_set.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    old_version_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    new_version_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    predecessor: Mapped[str | None] = mapped_column(String(14))
+
+
+class GridChangeRun(Base):
+    """When a change set's open issues were re-assigned (append-only; at or after ``effective_at``)."""
+
+    __tablename__ = "grid_change_run"
+
+    change_set_id: Mapped[int] = mapped_column(ForeignKey("grid_change_set.id"), primary_key=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+    issues_moved: Mapped[int] = mapped_column(Integer)
+
+
+class GridIssueMove(Base):
+    """Open issues re-assigned by a change set from one block to another (append-only): one row per
+    (old, new) pair with the issues' ids — a few rows for 10⁵ issues, written in one statement."""
+
+    __tablename__ = "grid_issue_move"
+
+    change_set_id: Mapped[int] = mapped_column(ForeignKey("grid_change_set.id"), primary_key=True)
+    old_grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    new_grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    issue_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+
+
+class GridCodeUsed(Base):
+    """Every grid code ever used (kept by a trigger on ``grid``): a retired code is never reused."""
+
+    __tablename__ = "grid_code_used"
+
+    code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    first_valid_from: Mapped[dt.datetime] = mapped_column(_tstz())

@@ -1,10 +1,11 @@
 """The HTTP API on the dashboard's Flask server: ``register_api(server, settings, engine)``.
 
 - ``/api/v1/…`` — versioned JSON (report, query, issue + timeline, transitions, evaluation, 该找谁,
-  patrol diary, weekly notices + outbox, photos, reference data), described by the OpenAPI 3.1
+  patrol diary, weekly notices + outbox, photos, reference data, boundary change sets), described by the OpenAPI 3.1
   document at ``/api/v1/openapi.json``, generated from the pydantic models beside the resources
   (``schemas/<resource>.py``; never hand-written). One module per resource on the ``v1``
-  blueprint: ``meta``, ``issues``, ``contact`` (该找谁), ``diary``, ``notices``, ``photos``;
+  blueprint: ``meta``, ``issues``, ``contact`` (该找谁), ``diary``, ``notices``, ``photos``, ``grids``
+  (proposals, change sets, as-of boundaries, diffs);
 - ``/open311/v2/…`` — Open311 GeoReport v2 (services, requests GET/POST, one request).
 
 Identity before accounts: header ``X-Official-Id`` (see ``core.actor_from_request``, the one seam to
@@ -29,7 +30,7 @@ from geodata.workflow.photos import PhotoStore
 from . import v1
 
 # the resources register their operations on the v1 registry when imported: in the document's order
-from . import meta, issues, contact, diary, notices, photos, open311  # noqa: F401  # isort: skip
+from . import meta, issues, contact, diary, notices, photos, grids, open311  # noqa: F401  # isort: skip
 from .core import ApiState, actor_from_request, openapi_document
 from .limits import register_limits
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -65,6 +65,9 @@ class Problem:
     name: str | None = None
     where: tuple[float, float] | None = None          # a lon/lat point at the problem
     bbox: tuple[float, float, float, float] | None = None
+    #: the problem's own shape when it has one (the overlap, the gap, the part outside the parent),
+    #: lon/lat; for a map to highlight (the boundary editor), never printed
+    geometry: BaseGeometry | None = field(default=None, compare=False, repr=False)
 
     @property
     def label_zh(self) -> str:
@@ -369,7 +372,8 @@ def _row_problem(frame, pos: int, kind: str, zh: str, en: str, **kw) -> Problem:
 def validate_grids(frame, level: int, *, parents: Sequence[GridLike] = (),
                    current: Sequence[GridLike] = (), children: Sequence[GridLike] = (),
                    tolerance_m: float = 1.0, replace: bool = False, county_code: str | None = None,
-                   codes_generated: bool = False) -> list[Problem]:
+                   codes_generated: bool = False, retired: Mapping[str, BaseGeometry] | None = None
+                   ) -> list[Problem]:
     """Every problem with a candidate frame of grids of ``level`` (nothing stops at the first).
 
     ``parents``: current grids of ``level - 1`` (the candidates' parents); ``current``: current
@@ -377,6 +381,8 @@ def validate_grids(frame, level: int, *, parents: Sequence[GridLike] = (),
     ``level + 1`` under grids being replaced (they must still fit their new parent). With
     ``replace``, a candidate whose code is current replaces that version. ``codes_generated``:
     codes were generated for the rows without one (a row still without a code lacks a parent).
+    ``retired``: codes used before and no longer current, with their last boundary — a code is never
+    reused for another area (only restored with the very boundary it had; the database enforces it too).
     """
     problems: list[Problem] = []
     n = len(frame)
@@ -418,6 +424,12 @@ def validate_grids(frame, level: int, *, parents: Sequence[GridLike] = (),
                     f"编码 {code} 已存在于数据库（「{current_by_code[code].name}」）；如需更新边界请用 --replace",
                     f"code {code} is already a current grid (\"{current_by_code[code].name}\"); "
                     "use --replace to change its boundary"))
+            elif retired and code in retired and not _same_shape(geoms[pos], retired[code]):
+                problems.append(_row_problem(
+                    frame, pos, "code_retired",
+                    f"编码 {code} 曾经使用、现已撤销；撤销的编码不再用于其他范围",
+                    f"code {code} was used before and has been retired; a retired code is never reused "
+                    "for another area"))
     new_codes = {c for c in codes if c}
     stored_siblings = [g for g in current if g.code not in new_codes]
 
@@ -504,6 +516,14 @@ def validate_grids(frame, level: int, *, parents: Sequence[GridLike] = (),
     return problems
 
 
+def _same_shape(a: BaseGeometry | None, b: BaseGeometry) -> bool:
+    """The same area (a retired code restored with its own boundary, e.g. by a revert)."""
+    try:
+        return a is not None and not a.is_empty and bool(shapely.equals(a, b))
+    except shapely.errors.GEOSException:
+        return False
+
+
 @dataclass(frozen=True)
 class _Member:
     geom: BaseGeometry
@@ -522,7 +542,8 @@ def _glabel(g: GridLike) -> tuple[str, str]:
 
 
 def _member_problem(m: _Member, kind: str, zh: str, en: str, piece: BaseGeometry) -> Problem:
-    return Problem(kind, zh, en, feature=m.feature, code=m.code, name=m.name, where=_point_of(piece))
+    return Problem(kind, zh, en, feature=m.feature, code=m.code, name=m.name, where=_point_of(piece),
+                   geometry=piece)
 
 
 def family_problems(parent: BaseGeometry, members: Sequence[_Member], tolerance_m: float, *,
@@ -565,7 +586,8 @@ def _gap_problem(piece, area, near: list[_Member], zh_ctx: str, en_ctx: str) -> 
     first = near[0] if near else _Member(piece, None, None, None)
     return Problem("gap", f"{zh_ctx}有 {area:.1f} 平方米的空隙未被覆盖，相邻：{zh_n}",
                    f"{en_ctx}: a gap of {area:.1f} m² is not covered; next to: {en_n}",
-                   feature=first.feature, code=first.code, name=first.name, where=_point_of(piece))
+                   feature=first.feature, code=first.code, name=first.name, where=_point_of(piece),
+                   geometry=piece)
 
 
 def _overlaps(members: Sequence[_Member], parent: BaseGeometry | None, tolerance_m: float) -> list[Problem]:
@@ -610,3 +632,26 @@ def _enclosed_gaps(members: Sequence[_Member], tolerance_m: float) -> list[Probl
                 near = sorted(near, key=lambda m: m.feature is None)
                 out.append(_gap_problem(piece, area, near, "街道之间", "between streets"))
     return out
+
+
+def orphan_problems(retired: Sequence[GridLike], children: Sequence[GridLike]) -> list[Problem]:
+    """Grids left under a parent that is retired (each must be retired or moved with it)."""
+    gone = {g.code: g for g in retired}
+    out = []
+    for c in children:
+        p = gone.get(c.parent_code)
+        if p is not None:
+            pz, pe = _glabel(p)
+            out.append(Problem("orphan", f"上级网格{pz}将被撤销，须先撤销或迁移此网格",
+                               f"its parent grid {pe} is retired: retire or move this grid first",
+                               code=c.code, name=c.name, where=_point_of(c.geom), geometry=c.geom))
+    return out
+
+
+def gap_problems(parent: GridLike, children: Sequence[GridLike], tolerance_m: float) -> list[Problem]:
+    """Gaps the stored ``children`` leave in ``parent`` (a sibling was retired and none took its place)."""
+    members = [_Member(c.geom, None, c.code, c.name) for c in children]
+    if not members:
+        return []
+    return family_problems(parent.geom, members, tolerance_m, parent_label=_glabel(parent), check_outside=0,
+                           check_overlaps=False)

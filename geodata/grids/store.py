@@ -15,7 +15,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -157,6 +157,11 @@ def used_codes(session: Session, prefix: str = "") -> set[str]:
 
 def insert_grids(session: Session, rows: Iterable[NewGrid], at: dt.datetime | None = None) -> int:
     """Open new grid versions valid from ``at`` (default now). Returns the number inserted."""
+    return len(insert_versions(session, rows, at))
+
+
+def insert_versions(session: Session, rows: Iterable[NewGrid], at: dt.datetime | None = None) -> list[int]:
+    """Open new grid versions valid from ``at`` (default now). Returns their ids, in order."""
     start = _at(at)
     objs = []
     for r in rows:
@@ -167,7 +172,7 @@ def insert_grids(session: Session, rows: Iterable[NewGrid], at: dt.datetime | No
                          valid_from=start, valid_to=None, note=r.note))
     session.add_all(objs)
     session.flush()
-    return len(objs)
+    return [o.id for o in objs]
 
 
 def close_versions(session: Session, codes: Collection[str], at: dt.datetime | None = None) -> int:
@@ -177,3 +182,23 @@ def close_versions(session: Session, codes: Collection[str], at: dt.datetime | N
     res = session.execute(update(Grid).where(Grid.code.in_(list(codes)), Grid.valid_to.is_(None))
                           .values(valid_to=_at(at)).execution_options(synchronize_session=False))
     return int(res.rowcount or 0)
+
+
+def retired_codes(session: Session, codes: Collection[str]) -> dict[str, BaseGeometry]:
+    """Of ``codes``, those used before and open no more (no version without an end), each with its
+    last boundary: never reused for another area (see ``geodata.grids.rules.validate_grids``; the
+    database's trigger ``grid_code_not_reused`` refuses it too)."""
+    if not codes:
+        return {}
+    rows = session.execute(text(
+        "SELECT DISTINCT ON (g.code) g.code, ST_AsBinary(g.geom) AS wkb FROM grid g WHERE g.code = ANY(:codes) "
+        "AND NOT EXISTS (SELECT 1 FROM grid o WHERE o.code = g.code AND o.valid_to IS NULL) "
+        "ORDER BY g.code, g.valid_from DESC"), {"codes": list(codes)})
+    return {r.code: shapely.from_wkb(bytes(r.wkb)) for r in rows}
+
+
+def versions(session: Session, ids: Collection[int]) -> list[GridRow]:
+    """Grid versions by id (any time), in id order."""
+    if not ids:
+        return []
+    return [_row(r) for r in session.execute(_select_rows().where(Grid.id.in_(list(ids))).order_by(Grid.id))]
