@@ -281,7 +281,7 @@ def bulletin(
     bulletin_id: int | None = typer.Option(None, "--id", help="write an issued bulletin again, unchanged"),
 ) -> None:
     """Issue the assessment bulletin (考核通报) of a period: PDF + Excel, stored with their inputs."""
-    from etl.bulletins import get_bulletin, issue_bulletin
+    from etl.bulletins import check_level, get_bulletin, issue_bulletin
     from geodata.access.scope import Scope
     from geodata.assessment.periods import parse_period
     from geodata.clock import business_zone
@@ -301,12 +301,14 @@ def bulletin(
                 raise DomainError("invalid_as_of", f"--as-of “{as_of}” 不是有效时间",
                                   f"--as-of '{as_of}' is not an ISO time", field="as_of") from None
             when = when if when.tzinfo else when.replace(tzinfo=tz)
+        chosen = parse_period(period) if bulletin_id is None else None   # checked before any database work
+        check_level(level)
         with session_scope(_engine()) as session:
-            if bulletin_id is not None:
+            if chosen is None:
                 issued = get_bulletin(session, bulletin_id)
             else:
-                issued = issue_bulletin(session, Scope.everything(), parse_period(period), level=level, tz=tz,
-                                        as_of=when, progress=True)
+                issued = issue_bulletin(session, Scope.everything(), chosen, level=level, tz=tz, as_of=when,
+                                        progress=True)
             paths = issued.write(out)
     except DomainError as exc:
         console.print(f"[red]{exc.message_zh} / {exc.message_en}[/red]", soft_wrap=True)

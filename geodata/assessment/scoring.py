@@ -13,7 +13,8 @@ tie-break, 优秀 (top N) and the 通报 list (bottom N and rule breaches).
 - Ranking (:func:`rank`): by final score (at two decimals), then higher 按期结案率, then fewer
   超期, then higher quantitative score. Subjects equal in all four share a rank (competition
   ranking: 1, 2, 2, 4); they are listed by key. 优秀: rank ≤ top N (everyone tied at N included);
-  通报: the bottom N the same way from below, plus every subject breaching a rule.
+  通报: the bottom N the same way from below (among those not in the top N: with few subjects the
+  two never overlap), plus every subject breaching a rule; a subject on the 通报 list is not 优秀.
 """
 from __future__ import annotations
 
@@ -218,7 +219,7 @@ def rank(scored: Sequence[tuple[str, Score, Values]], rules: Rules) -> list[Rank
         r.rank_from_bottom = 1 + sum(1 for o in merits if o < m)
         r.excellent = rules.top_n > 0 and r.rank <= rules.top_n
         r.reasons = list(r.score.breaches)
-        if rules.bottom_n > 0 and r.rank_from_bottom <= rules.bottom_n and len(rows) > rules.top_n:
+        if rules.bottom_n > 0 and r.rank_from_bottom <= rules.bottom_n and not r.excellent:
             r.reasons.insert(0, {"indicator": "rank", "zh": f"综合得分排名后 {rules.bottom_n} 位",
                                  "en": f"among the bottom {rules.bottom_n} by score"})
         r.named = bool(r.reasons)
