@@ -29,6 +29,7 @@ from geodata.assessment.indicators import By
 from geodata.assessment.periods import Period
 from geodata.assessment.registry import INDICATORS, SOURCES
 from geodata.assessment.store import Run, load_run, run_assessment
+from geodata.clock import zone
 from geodata.errors import DomainError, not_found
 from geodata.grids.store import valid_at
 from geodata.models import AssessmentBulletin, Grid
@@ -112,7 +113,7 @@ class Inputs:
 
 
 def _local(t: dt.datetime, tz: str) -> dt.datetime:
-    return t.astimezone(ZoneInfo(tz))
+    return t.astimezone(zone(tz))
 
 
 # -- charts (matplotlib, PNG bytes, deterministic) -----------------------------------------------------
