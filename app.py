@@ -419,6 +419,51 @@ def grids_history(code: str | None = typer.Argument(None, help="a grid code (def
 
 
 @cli.command()
+def bulletin(
+    period: str | None = typer.Option(None, help="2026-10 (month), 2026Q3 (quarter), 2026 (year) or "
+                                      "2026-10-01..2026-10-15"),
+    level: int = typer.Option(3, "--level", help="3: blocks and grid leaders; 2: communities and the directly responsible"),
+    out: Path = typer.Option(Path("."), "--out", help="directory for the PDF and the workbook"),
+    as_of: str | None = typer.Option(None, "--as-of", help="data as of (ISO time; default now)"),
+    bulletin_id: int | None = typer.Option(None, "--id", help="write an issued bulletin again, unchanged"),
+) -> None:
+    """Issue the assessment bulletin (考核通报) of a period: PDF + Excel, stored with their inputs."""
+    from etl.bulletins import check_level, get_bulletin, issue_bulletin
+    from geodata.access.scope import Scope
+    from geodata.assessment.periods import parse_period
+    from geodata.clock import business_zone
+    from geodata.errors import DomainError
+
+    tz = business_zone(get_settings())
+    try:
+        if bulletin_id is None and not period:
+            raise DomainError("required", "请用 --period 指定考核周期（如 2026-10）",
+                              "give the period with --period (e.g. 2026-10)", field="period")
+        when = None
+        if as_of:
+            try:
+                when = dt.datetime.fromisoformat(as_of)
+            except ValueError:
+                raise DomainError("invalid_as_of", f"--as-of “{as_of}” 不是有效时间",
+                                  f"--as-of '{as_of}' is not an ISO time", field="as_of") from None
+            when = when if when.tzinfo else when.replace(tzinfo=tz)
+        chosen = parse_period(period) if bulletin_id is None else None   # checked before any database work
+        check_level(level)
+        with _job() as session:
+            if chosen is None:
+                issued = get_bulletin(session, bulletin_id)
+            else:
+                issued = issue_bulletin(session, Scope.everything(), chosen, level=level, tz=tz, as_of=when,
+                                        progress=True)
+            paths = issued.write(out)
+    except DomainError as exc:
+        console.print(f"[red]{exc.message_zh} / {exc.message_en}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from None
+    for p in paths:
+        print(p)
+
+
+@cli.command()
 def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> None:
     """One step for `make demo`: start/migrate the database, load the demo data if empty, serve."""
     from etl.demo import load_demo

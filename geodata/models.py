@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -459,3 +460,98 @@ class GridCodeUsed(Base):
 
     code: Mapped[str] = mapped_column(String(14), primary_key=True)
     first_valid_from: Mapped[dt.datetime] = mapped_column(_tstz())
+
+
+# -- assessment (考核): rules, qualitative scores, score snapshots, issued bulletins -----------------
+class AssessmentRule(Base):
+    """One version of the street's 考核办法 (weights, thresholds, deductions, top/bottom N). A change
+    is a new row; the database refuses UPDATE and DELETE, so every stored score keeps its rules."""
+
+    __tablename__ = "assessment_rule"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)   # the version
+    name: Mapped[str] = mapped_column(String(100))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class AssessmentQualitative(Base):
+    """定性 score (0–100) an assessor enters for one period and person or grid, with a comment."""
+
+    __tablename__ = "assessment_qualitative"
+    __table_args__ = (
+        CheckConstraint("score >= 0 AND score <= 100", name="qualitative_score_range"),
+        CheckConstraint("subject_kind IN ('grid', 'official')", name="qualitative_subject_kind"),
+        CheckConstraint("length(btrim(comment)) > 0", name="qualitative_comment"),
+        UniqueConstraint("period_key", "subject_kind", "subject_key", "assessor_id", name="qualitative_once"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(30))
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    subject_key: Mapped[str] = mapped_column(String(14))    # grid code or official id
+    assessor_id: Mapped[int] = mapped_column(ForeignKey("official.id"))
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text)
+    entered_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class AssessmentRun(Base):
+    """One computation of scores for a period and a subject grouping, with its inputs: the rules'
+    version, the data's time ("as of"), the business zone and the scope. Never changed."""
+
+    __tablename__ = "assessment_run"
+    __table_args__ = (Index("assessment_run_period_idx", "period_key", "by_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(30))
+    by_key: Mapped[str] = mapped_column(String(40))          # 'grid:3', 'official:grid_leader', …
+    within: Mapped[str | None] = mapped_column(String(14))
+    scope_roots: Mapped[list[Any] | None] = mapped_column(JSONB)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("assessment_rule.id"))
+    as_of: Mapped[dt.datetime] = mapped_column(_tstz())
+    tz: Mapped[str] = mapped_column(String(64))
+    computed_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class AssessmentScore(Base):
+    """A stored score of one subject in one run: the indicator values it was computed from, the
+    breakdown, the qualitative part used, the final score, the rank and the lists it is on."""
+
+    __tablename__ = "assessment_score"
+    __table_args__ = (UniqueConstraint("run_id", "subject_key", name="assessment_score_once"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("assessment_run.id"))
+    subject_key: Mapped[str] = mapped_column(String(14))
+    subject_name: Mapped[str] = mapped_column(String(100))
+    indicators: Mapped[dict[str, Any]] = mapped_column(JSONB)     # {code: value} this period, 环比, 同比
+    breakdown: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    quantitative: Mapped[float] = mapped_column(Float)
+    qualitative: Mapped[float | None] = mapped_column(Float)
+    final: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    excellent: Mapped[bool] = mapped_column(Boolean)
+    named: Mapped[bool] = mapped_column(Boolean)                   # on the 通报 list
+    reasons: Mapped[list[Any]] = mapped_column(JSONB)              # why it is on the 通报 list
+
+
+class AssessmentBulletin(Base):
+    """An issued bulletin (通报): the PDF and workbook bytes exactly as issued, and their inputs."""
+
+    __tablename__ = "assessment_bulletin"
+    __table_args__ = (Index("assessment_bulletin_period_idx", "period_key", "level"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(30))
+    level: Mapped[int] = mapped_column(SmallInteger)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("assessment_rule.id"))
+    as_of: Mapped[dt.datetime] = mapped_column(_tstz())
+    run_ids: Mapped[list[Any]] = mapped_column(JSONB)
+    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str] = mapped_column(String(64))
+    xlsx_sha256: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())

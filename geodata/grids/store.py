@@ -15,7 +15,7 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, func, literal_column, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -83,6 +83,17 @@ def in_grid(column: ColumnElement, code: str) -> ColumnElement[bool]:
         raise DomainError("invalid_grid_code", f"网格编码“{code}”须为14位数字",
                           f"grid code '{code}' must be 14 digits", field="grid") from None
     return column == code if level == 3 else column.like(descendant_prefix(code) + "%")
+
+
+def ancestor_key(column: ColumnElement, level: int) -> ColumnElement[str]:
+    """SQL: the code of the level-``level`` grid holding the block code in ``column`` (level 3: the
+    code itself; 2: its community, 12 digits + ``00``; 1: its street, 9 digits + ``00000``)."""
+    if level == 3:
+        return column
+    keep = {2: 12, 1: 9}[level]
+    # constants inline (no bind parameters), so the same expression built twice groups as one
+    return func.substr(column, literal_column("1"), literal_column(str(keep))).concat(
+        literal_column(f"'{'0' * (14 - keep)}'"))
 
 
 def valid_at(as_of: dt.datetime | None = None, model: type = Grid):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now
-from geodata.grids.store import valid_at
+from geodata.grids.store import ancestor_key, valid_at
 from geodata.models import Grid, Issue
 from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue, overdue_condition
 from geodata.workflow.rules import STATUSES
@@ -83,12 +83,7 @@ def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
     """Counts per grid of ``level`` (optionally only children of ``parent_code``), for the
     choropleth. Grids with no matching issue get zero counts."""
     now = at_or_now(as_of)
-    if level == 3:
-        key = Issue.grid_code
-    elif level == 2:
-        key = Issue.community_code
-    else:
-        key = func.substr(Issue.grid_code, 1, 9) + "00000"
+    key = ancestor_key(Issue.grid_code, level)
     grid_q = (select(Grid.code, Grid.area_m2).where(Grid.level == level, valid_at(now),
                                                     scope.filter(Grid.code)))
     if parent_code:
