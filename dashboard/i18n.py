@@ -14,6 +14,27 @@ DEFAULT_LANG = "zh"
 
 TEXT: dict[str, tuple[str, str]] = {
     "html_title": ("Gridwatch 网格化管理", "Gridwatch grid management"),
+    # signing in (dashboard.auth)
+    "sign_in_title": ("登录", "Sign in"),
+    "login_name": ("登录名", "Login"),
+    "password": ("密码", "Password"),
+    "sign_in": ("登录", "Sign in"),
+    "sign_out": ("退出登录", "Sign out"),
+    "signed_out": ("已退出登录", "You have signed out"),
+    "signed_in_as": ("当前账号：{name}", "Signed in as {name}"),
+    "bad_credentials": ("登录名或密码错误", "Wrong login or password"),
+    "locked": ("登录失败次数过多，账号已锁定，请于 {t} 后再试", "Too many failed sign-ins: the account is locked until {t}"),
+    "wait": ("尝试过于频繁，请 {s} 秒后再试", "Too many attempts: try again in {s} s"),
+    "csrf_failed": ("表单已过期，请刷新页面后重试", "The form has expired; reload the page and try again"),
+    "change_password": ("修改密码", "Change password"),
+    "current_password": ("当前密码", "Current password"),
+    "new_password": ("新密码", "New password"),
+    "confirm_password": ("确认新密码", "Confirm the new password"),
+    "password_required": ("请填写所有密码栏", "Fill in every password field"),
+    "password_mismatch": ("两次输入的新密码不一致", "The new passwords do not match"),
+    "password_changed": ("密码已修改，其他设备上的登录已退出", "Password changed; your other sessions were signed out"),
+    "no_map_access": ("该账号无权查看地图", "This account may not view the map"),
+    "back_to_map": ("返回地图", "Back to the map"),
     "lang_name": ("中文", "English"),   # each language named in itself (the language switch)
     "list_sep": ("、", "、"),
     "app_title": ("网格化管理地图", "Grid management map"),

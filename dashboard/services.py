@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geodata import db
 from geodata.db import open_session, request_limits
 
-from .context import Context, viewer_scope
+from .context import Context
 from .tiles import TileService
 
 T = TypeVar("T")
@@ -34,9 +34,8 @@ class Services:
         self._lock = threading.Lock()
         self.limits = request_limits(self.settings)
         self.availability = db.availability(self.engine)
-        if self.tiles is None:   # the tile routes serve the default viewer (dashboard.tiles)
-            self.tiles = TileService(engine=self.engine, scope=viewer_scope(self.settings),
-                                     settings=self.settings)
+        if self.tiles is None:   # the tile routes serve each request's scope (dashboard.tiles)
+            self.tiles = TileService(engine=self.engine, settings=self.settings)
 
     def session(self) -> Session:
         """A session for one callback: its SQL runs under the request limits (statement timeout)."""

@@ -6,6 +6,8 @@
 - ``/tiles/heat/<z>/<x>/<y>.png?<filter>&v=<stamp>``: density tiles from PostGIS aggregates;
 - ``/tiles/base/<z>/<x>/<y>.png``: a local tile directory ({z}/{x}/{y}.png) or an MBTiles file;
 - ``/geo/issues/<id>.json``: a marker's popup text, fetched when the popup opens.
+
+Every route serves the signed-in viewer's scope (``dashboard.context``), cached under it.
 """
 from __future__ import annotations
 
@@ -119,8 +121,9 @@ class _LRU:
 
 @dataclass
 class TileService:
+    """Grid layers, popups and heat tiles for the request's scope (every cache key carries it)."""
+
     engine: Engine
-    scope: Scope
     settings: Any
 
     def __post_init__(self) -> None:
@@ -135,36 +138,36 @@ class TileService:
         """A session for one tile or layer request, under the request limits (statement timeout)."""
         return open_session(self.engine, self.limits)
 
-    def grid_layer_bytes(self, level: int) -> tuple[bytes, str]:
+    def grid_layer_bytes(self, scope: Scope, level: int) -> tuple[bytes, str]:
         with self.session() as s:
             stamp = layers.grids_stamp(s)
-            key = (level, stamp)
+            key = (scope, level, stamp)
             hit = self.layers.get(key)
             if hit is None:
-                hit = orjson.dumps(layers.grid_layer(s, self.scope, level))
+                hit = orjson.dumps(layers.grid_layer(s, scope, level))
                 self.layers.put(key, hit)
         return hit, stamp
 
-    def heat_scale(self, s: Session, flt: IssueFilter, version: str) -> float:
+    def heat_scale(self, s: Session, scope: Scope, flt: IssueFilter, version: str) -> float:
         if not version:   # no data version in the URL: nothing to key a cache on
-            return heat.heat_scale(s, self.scope, flt, tz=self.tz)
-        key = (orjson.dumps(flt.to_dict()), version)
+            return heat.heat_scale(s, scope, flt, tz=self.tz)
+        key = (scope, orjson.dumps(flt.to_dict()), version)
         hit = self.scales.get(key)
         if hit is None:
-            hit = heat.heat_scale(s, self.scope, flt, tz=self.tz)
+            hit = heat.heat_scale(s, scope, flt, tz=self.tz)
             self.scales.put(key, hit)
         return hit
 
-    def heat_tile(self, z: int, x: int, y: int, flt: IssueFilter, version: str) -> bytes:
+    def heat_tile(self, scope: Scope, z: int, x: int, y: int, flt: IssueFilter, version: str) -> bytes:
         if not tile_in_range(z, x, y, HEAT_MIN_ZOOM, HEAT_MAX_ZOOM):
             return self._empty
-        key = (z, x, y, orjson.dumps(flt.to_dict()), version)
+        key = (scope, z, x, y, orjson.dumps(flt.to_dict()), version)
         hit = self.tiles.get(key) if version else None
         if hit is not None:
             return hit
         with self.session() as s:
-            dens = heat.heat_grid(s, self.scope, flt, z, x, y, tz=self.tz)
-            png = (render_heat_png(dens, self.heat_scale(s, flt, version)) if dens.any()
+            dens = heat.heat_grid(s, scope, flt, z, x, y, tz=self.tz)
+            png = (render_heat_png(dens, self.heat_scale(s, scope, flt, version)) if dens.any()
                    else self._empty)
         if version:
             self.tiles.put(key, png)
@@ -184,21 +187,28 @@ def _mbtiles_tile(path: Path, z: int, x: int, y: int) -> bytes | None:
 def register_tiles(server: Flask, service: TileService) -> None:
     settings = service.settings
 
+    def request_scope() -> Scope:   # the signed-in viewer's (the gate lets only them through)
+        from .context import current_context
+
+        return current_context(settings).scope
+
     @server.route("/geo/grids/<int:level>.json")
     def gw_grid_layer(level: int) -> Response:
         if level not in (1, 2, 3):
             abort(404)
-        body, stamp = service.grid_layer_bytes(level)
+        body, stamp = service.grid_layer_bytes(request_scope(), level)
         resp = Response(body, mimetype="application/geo+json")
         resp.set_etag(f"g{level}-{stamp}")
-        # the URL carries the stamp (?v=), so the browser may keep it for a day
-        resp.headers["Cache-Control"] = "public, max-age=86400" if request.args.get("v") else "no-cache"
+        # the URL carries the stamp (?v=), so the browser may keep it for a day (its own copy: the
+        # layer is the viewer's scope)
+        resp.headers["Cache-Control"] = "private, max-age=86400" if request.args.get("v") else "no-cache"
+        resp.vary.add("Cookie")
         return resp.make_conditional(request)
 
     @server.route("/geo/issues/<int:issue_id>.json")
     def gw_issue_popup(issue_id: int) -> Response:
         with service.session() as s:
-            data = markers.issue_popup(s, service.scope, issue_id)
+            data = markers.issue_popup(s, request_scope(), issue_id)
         if data is None:
             abort(404)
         resp = Response(orjson.dumps(data), mimetype="application/json")
@@ -212,9 +222,10 @@ def register_tiles(server: Flask, service: TileService) -> None:
         except ValueError:
             raise ApiError(400, "invalid_parameter", "热力图筛选参数无效（k、d、s、p、f、t、o）",
                            "invalid heat-map filter parameters (k, d, s, p, f, t, o)", "query") from None
-        png = service.heat_tile(z, x, y, flt, request.args.get("v", ""))
+        png = service.heat_tile(request_scope(), z, x, y, flt, request.args.get("v", ""))
         resp = Response(png, mimetype="image/png")
-        resp.headers["Cache-Control"] = "public, max-age=300"
+        resp.headers["Cache-Control"] = "private, max-age=300"
+        resp.vary.add("Cookie")
         return resp
 
     @server.route("/geo/<path:rest>")

@@ -9,6 +9,8 @@ from typing import Any
 
 from dash import Dash
 
+from geodata.access.capabilities import VIEW_MAP
+
 from ..components import outbox
 from ..context import Context
 from ..services import Services
@@ -22,6 +24,9 @@ class Page:
     layout: Callable[[Services, Context], Any]      # the page for one request's context
     register: Callable[[Dash, Services], None]      # its callbacks
     light_callbacks: frozenset[str] = frozenset()   # first-output ids of its near-free callbacks
+    #: what a viewer needs to open the page (and, one page today, to call Dash's endpoints); the
+    #: gate (dashboard.auth) checks it before the page or a callback runs
+    capability: str = VIEW_MAP
 
 
 PAGES: tuple[Page, ...] = (

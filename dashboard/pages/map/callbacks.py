@@ -23,6 +23,7 @@ from geodata.workflow.filters import IssueFilter
 
 from ...components import ids as app_ids
 from ...components import outbox
+from ...components.account import account_menu
 from ...components.header import live_note
 from ...components.shell import shell
 from ...context import LANG_COOKIE, Context, current_context
@@ -116,7 +117,7 @@ def body_outputs(svc: Services, ctx: Context, filter_data: dict[str, Any] | None
     language); on ``data`` (read from the database unless given)."""
     keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(svc.settings, ctx.lang, ctx.tz, IssueFilter.from_dict(filter_data),
-                       metric_of(filter_data), data or context_data(svc, ctx, stamp), keep)
+                       metric_of(filter_data), data or context_data(svc, ctx, stamp), keep, account_menu(ctx))
 
 
 def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: str | None = None
@@ -184,7 +185,7 @@ def heat_outputs(svc: Services, ctx: Context, filter_data: dict[str, Any] | None
     if not shown:
         return (no_update if trigger == ids.OVERLAYS else heat_url(flt, stamp)), no_update
     with svc.session() as s:   # the tiles' own cache: legend and tiles share one density query
-        scale = svc.tiles.heat_scale(s, flt, heat_version(stamp))
+        scale = svc.tiles.heat_scale(s, ctx.scope, flt, heat_version(stamp))
     return heat_url(flt, stamp), heat_legend(scale, ctx.lang)
 
 
