@@ -61,7 +61,7 @@ def _bbox(value: str | None):
 @registry.op("GET", bp, "/issues", capability=VIEW_ISSUES, summary="Query issues (bbox, grid incl. descendants, status, domain, kind, "
              "time range, overdue; paginated, sorted)", tag="issues", query=IssueQuery, responses={200: IssuePage})
 def list_issues(call: Call) -> Result:
-    """Officials see the grids they hold roles in; without X-Official-Id every grid, no personal data."""
+    """The caller sees the grids of their grants and the issues on their responsibility chain."""
     q: IssueQuery = call.query
     f = IssueFilter(bbox=_bbox(q.bbox), grid=q.grid, statuses=_csv(q.status), domains=_csv(q.domain), kind=q.kind,
                     source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,

@@ -6,7 +6,7 @@ per key domain. ``service_request_id`` is the issue number. Requests are WGS84 `
 (address-only requests are refused: there is no geocoder). Errors are the GeoReport error list
 ``[{"code", "description"}]``, each element also carrying the ``error`` object of /api/v1.
 
-Requests without ``X-Official-Id`` are residents' (source ``resident``); the submitter's name and
+Requests without ``api_key`` (an official's token) are residents' (source ``resident``); the submitter's name and
 phone are stored as personal data (never shown to the public); e-mail is not stored.
 """
 from __future__ import annotations
