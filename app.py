@@ -20,6 +20,8 @@ cli.add_typer(db_cli, name="db")
 grids_cli = typer.Typer(help="Boundary change sets 网格边界调整: propose from a file, apply, history.",
                         no_args_is_help=True)
 cli.add_typer(grids_cli, name="grids")
+user_cli = typer.Typer(help="Accounts: sign-in, roles, API tokens (账号、角色、令牌).", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
 
 
 def create_app(settings: Settings | None = None):
@@ -63,6 +65,7 @@ def main() -> int:
     from sqlalchemy.exc import DBAPIError
 
     from geodata.db.cluster import ClusterError
+    from geodata.errors import DomainError
     from geodata.readiness import DatabaseNotReady, classify
 
     # commands speak for themselves; the server's log lines (outage transitions, refusals) are for
@@ -77,6 +80,9 @@ def main() -> int:
         if diagnosis is None:
             raise
         console.print(f"[red]{diagnosis}[/red]", soft_wrap=True)
+        return 2
+    except DomainError as exc:   # a refused command (unknown login, bad role…): one line, zh + en
+        console.print(f"[red]{exc.message_zh} / {exc.message_en}[/red]", soft_wrap=True, markup=True)
         return 2
     except ClusterError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "cluster error"
@@ -198,6 +204,27 @@ def demo(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(summary)
+    _demo_accounts(engine)
+
+
+def _demo_accounts(engine) -> None:
+    """Create the demo accounts (new passwords each time) and print them."""
+    from rich.table import Table
+
+    from etl.demo_accounts import ensure_demo_accounts
+    from geodata.db import session_scope
+    from geodata.vocab import ROLE_LABELS
+
+    with session_scope(engine) as session:
+        rows = ensure_demo_accounts(session)
+    table = Table(title="演示账号（仅供演示，生产环境禁用）/ demo accounts (demo only; production refuses them)")
+    for col in ("登录名 login", "密码 password", "角色 role", "网格 grid", "工作人员 official"):
+        table.add_column(col)
+    for r in rows:
+        zh, en = ROLE_LABELS[r.role]
+        table.add_row(r.login, r.password or "（已改密，未重置 / changed, kept）", f"{zh} {en}", r.grid_code or "全部 all",
+                      str(r.official_id or "—"))
+    console.print(table)
 
 
 @cli.command("import-grids")
@@ -469,9 +496,13 @@ def start(host: str = typer.Option(None), port: int = typer.Option(None)) -> Non
     from etl.demo import load_demo
     from geodata.db import migrate_database
 
-    migrate_database(get_settings())
-    summary = load_demo(_engine(ready=False), progress=True, if_empty=True, weekly_notices=True)
+    settings = get_settings()
+    migrate_database(settings)
+    engine = _engine(ready=False)
+    summary = load_demo(engine, progress=True, if_empty=True, weekly_notices=True)
     console.print(summary)
+    if not settings.production:
+        _demo_accounts(engine)
     serve(host=host, port=port, debug=False)
 
 
@@ -486,6 +517,8 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     from geodata.readiness import check_ready
 
     check_ready(get_engine(settings))  # the database answers and is migrated, or one line says what to run
+    if settings.production:
+        _refuse_unsafe_accounts(_engine())
     import logging
 
     # one line per event, no request lines (nothing personal from query strings or bodies)
@@ -505,6 +538,136 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     waitress_serve(app.server, host=host, port=port, threads=settings.server_threads, ident="gridwatch",
                    channel_timeout=settings.channel_timeout_s, max_request_body_size=2 * settings.max_body_bytes,
                    max_request_header_size=64 * 1024)
+
+
+def _refuse_unsafe_accounts(engine) -> None:
+    """Production: no enabled account may sign in with a demo or default (generated) password."""
+    from geodata.access.accounts import unsafe_accounts
+    from geodata.db import session_scope
+
+    with session_scope(engine) as session:
+        logins = unsafe_accounts(session)
+    if logins:
+        names = ", ".join(logins)
+        console.print(f"[red]生产模式拒绝启动：以下账号仍使用演示或初始密码（请用 gridwatch user passwd 修改，或 "
+                      f"gridwatch user disable 停用）/ production: refusing to start while these accounts have a "
+                      f"demo or default password (change with `gridwatch user passwd`, or disable): {names}[/red]",
+                      soft_wrap=True)
+        raise typer.Exit(2)
+
+
+# -- user ---------------------------------------------------------------------------------------
+def _read_password(from_stdin: bool) -> tuple[str, bool]:
+    """(password, is it a generated default): the first line of stdin, or a new random one."""
+    from geodata.access.accounts import generate_password
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return generate_password(), True
+
+
+@user_cli.command("add")
+def user_add(
+    login: str = typer.Argument(..., help="2–40 lowercase letters, digits, . _ -"),
+    role: str = typer.Option(..., "--role", help="system_admin, operator, street_leader, community_leader, "
+                             "platform_maintainer, sunk_member, grid_leader, handler, planner, assessor, display"),
+    grid: str | None = typer.Option(None, "--grid", help="14-digit grid code the role applies to (and below); "
+                                    "default every grid where the role allows it"),
+    official: int | None = typer.Option(None, "--official", help="link to this official (their grid assignments "
+                                        "give their workflow roles)"),
+    name: str | None = typer.Option(None, "--name", help="display name (default: the official's name, or the login)"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from the first line of "
+                                        "stdin; without it a random one is printed (and must be changed)"),
+) -> None:
+    """Create an account with one role (more with `user grant`)."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    kind = "display" if role == "display" else "user"
+    password, default = _read_password(password_stdin)
+    with session_scope(_engine()) as session:
+        accounts.create_account(session, login, display_name=name, kind=kind, official_id=official,
+                                password=password, password_is_default=default, grants=((role, grid),))
+    console.print(f"已创建账号 / account created: {login.strip().lower()}")
+    if default:
+        console.print(f"初始密码（仅显示一次，请尽快修改）/ initial password (shown once; change it): {password}")
+
+
+@user_cli.command("grant")
+def user_grant(login: str = typer.Argument(...), role: str = typer.Option(..., "--role"),
+               grid: str | None = typer.Option(None, "--grid")) -> None:
+    """Grant one more role to an account."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    with session_scope(_engine()) as session:
+        accounts.grant_role(session, accounts.account_id(session, login), role, grid)
+    console.print(f"已授权 / granted: {login} {role} {grid or '*'}")
+
+
+@user_cli.command("list")
+def user_list() -> None:
+    """Every account: kind, official, roles and grids, state (no secrets)."""
+    from rich.table import Table
+
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    with session_scope(_engine()) as session:
+        rows = accounts.list_accounts(session)
+    table = Table()
+    for col in ("login", "name", "kind", "official", "roles", "state"):
+        table.add_column(col)
+    for r in rows:
+        state = ["disabled" if r["disabled"] else "enabled"]
+        if r["demo"]:
+            state.append("demo")
+        if r["password_is_default"]:
+            state.append("default password")
+        if r["locked_until"] is not None:
+            state.append(f"locked until {r['locked_until']:%Y-%m-%d %H:%M} UTC")
+        table.add_row(r["login"], r["display_name"], r["kind"], str(r["official_id"] or "—"),
+                      ", ".join(f"{role}@{grid or '*'}" for role, grid in r["grants"]), ", ".join(state))
+    console.print(table)
+
+
+@user_cli.command("disable")
+def user_disable(login: str = typer.Argument(...),
+                 enable: bool = typer.Option(False, "--enable", help="enable it again instead")) -> None:
+    """Disable an account: its sessions end and its tokens are revoked (`--enable` undoes the disabling)."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    with session_scope(_engine()) as session:
+        accounts.set_disabled(session, accounts.account_id(session, login), not enable)
+    console.print(f"已{'启用' if enable else '停用'} / {'enabled' if enable else 'disabled'}: {login}")
+
+
+@user_cli.command("passwd")
+def user_passwd(login: str = typer.Argument(...),
+                password_stdin: bool = typer.Option(False, "--password-stdin", help="read it from stdin; "
+                                                    "without it a random one is printed (and must be changed)")) -> None:
+    """Set an account's password (its sessions end; a lockout is lifted)."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    password, default = _read_password(password_stdin)
+    with session_scope(_engine()) as session:
+        accounts.set_password(session, accounts.account_id(session, login), password, default=default)
+    console.print(f"密码已设置 / password set: {login}")
+    if default:
+        console.print(f"新密码（仅显示一次，请尽快修改）/ new password (shown once; change it): {password}")
+
+
+@user_cli.command("token")
+def user_token(login: str = typer.Argument(...), label: str = typer.Option("", "--label", help="what it is for")) -> None:
+    """Issue a new API token for an account and print it (this once): `Authorization: Bearer <token>`."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    with session_scope(_engine()) as session:
+        raw = accounts.issue_token(session, accounts.account_id(session, login), label)
+    print(raw)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,10 @@ def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
         leaders = [r[0] for r in c.execute(text("SELECT official_id FROM grid_assignment WHERE role = 'grid_leader'"))]
         domains = [r[0] for r in c.execute(text("SELECT code FROM domain ORDER BY sort"))]
         community = c.execute(text("SELECT code FROM grid WHERE level = 2 ORDER BY code LIMIT 1")).scalar_one()
+        operator = c.execute(text("SELECT official_id FROM grid_assignment WHERE role = 'operator' "
+                                  "ORDER BY official_id LIMIT 1")).scalar_one()
+    tokens = _official_tokens(engine, leaders[:8])   # the API takes bearer tokens (accounts)
+    reader = _official_tokens(engine, [operator])[0]   # the command centre reads every issue
     engine.dispose()
     rng = np.random.default_rng(11)
 
@@ -127,7 +131,7 @@ def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
                         "source": "patrol" if official else "resident"}
                 headers = {"Idempotency-Key": uuid.uuid4().hex}
                 if official:
-                    headers["X-Official-Id"] = str(leaders[i % len(leaders)])
+                    headers["Authorization"] = f"Bearer {tokens[i % len(tokens)]}"
                 t = time.perf_counter()
                 r = s.post(f"{base}/api/v1/issues", json=body, headers=headers, timeout=30)
                 dt_ = time.perf_counter() - t
@@ -139,18 +143,42 @@ def bench_reports(url: str, n: int, warmup: int = 30) -> dict:
             gets, queries = [], []
             for k in range(100):
                 t = time.perf_counter()
-                r = s.get(f"{base}/api/v1/issues/{ids[k % len(ids)]}", timeout=30)
+                r = s.get(f"{base}/api/v1/issues/{ids[k % len(ids)]}", timeout=30,
+                          headers={"Authorization": f"Bearer {reader}"})
                 gets.append(time.perf_counter() - t)
                 assert r.status_code == 200
                 t = time.perf_counter()
                 r = s.get(f"{base}/api/v1/issues", params={"grid": community, "page_size": 50, "overdue": "true"},
-                          timeout=30)
+                          timeout=30, headers={"Authorization": f"Bearer {reader}"})
                 queries.append(time.perf_counter() - t)
                 assert r.status_code == 200
         finally:
             server.shutdown()
     return {"server": kind, "warmup": warmup, "post_report": summary_ms(times), "get_issue": summary_ms(gets),
             "query_community_overdue": summary_ms(queries)}
+
+
+def _official_tokens(engine, official_ids: list[int]) -> list[str]:
+    """An API token for each official (an account granted what their assignments suggest)."""
+    from sqlalchemy import select
+
+    from geodata.access import accounts
+    from geodata.access.capabilities import grant_for_assignment
+    from geodata.access.models import Account
+    from geodata.db import session_scope
+    from geodata.models import GridAssignment
+
+    out = []
+    with session_scope(engine) as s:
+        for oid in official_ids:
+            aid = s.scalar(select(Account.id).where(Account.official_id == oid))
+            if aid is None:
+                rows = s.execute(select(GridAssignment.role, GridAssignment.grid_code)
+                                 .where(GridAssignment.official_id == oid)).all()
+                grants = {(g.role, g.grid_code) for r, c in rows if (g := grant_for_assignment(r, c))}
+                aid = accounts.create_account(s, f"bench-{oid}", official_id=oid, grants=tuple(sorted(grants)))
+            out.append(accounts.issue_token(s, aid, "bench"))
+    return out
 
 
 # -- 2. bulk assignment ---------------------------------------------------------------------------

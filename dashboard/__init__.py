@@ -11,7 +11,7 @@ from typing import Any
 import dash
 from sqlalchemy import Engine
 
-from . import guard, outage
+from . import auth, guard, outage
 from .api.limits import register_limits
 from .context import current_context
 from .i18n import t
@@ -35,8 +35,10 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
 
     app.layout = serve_layout
     pages.register_all(app, svc)
-    # limits first (size caps for every route, heavy-request slots), then the callback guard
+    # limits first (size caps for every route, heavy-request slots), then who is signed in (the
+    # gate: sign-in pages, capability of the page, cross-site refusal), then the callback guard
     register_limits(app.server, settings, light_callbacks=pages.light_callbacks())
+    auth.install(app.server, settings, engine, svc.limits, page_capability=home.capability)
     guard.install(app)   # after every callback: each one gets its request model
     register_tiles(app.server, svc.tiles)
     not_found.register(app.server, (p.path for p in pages.PAGES))

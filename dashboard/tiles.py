@@ -6,6 +6,8 @@
 - ``/tiles/heat/<z>/<x>/<y>.png?<filter>&v=<stamp>``: density tiles from PostGIS aggregates;
 - ``/tiles/base/<z>/<x>/<y>.png``: a local tile directory ({z}/{x}/{y}.png) or an MBTiles file;
 - ``/geo/issues/<id>.json``: a marker's popup text, fetched when the popup opens.
+
+Every route serves the signed-in viewer's scope (``dashboard.context``), cached under it.
 """
 from __future__ import annotations
 
@@ -202,6 +204,7 @@ def register_tiles(server: Flask, service: TileService) -> None:
         # the URL carries the stamp (?v=), so the browser may keep it for a day; private: what it
         # holds depends on the viewer, so no shared cache may hand it to another
         resp.headers["Cache-Control"] = "private, max-age=86400" if request.args.get("v") else "no-cache"
+        resp.vary.add("Cookie")
         return resp.make_conditional(request)
 
     @server.route("/geo/issues/<int:issue_id>.json")
@@ -225,6 +228,7 @@ def register_tiles(server: Flask, service: TileService) -> None:
         png = service.heat_tile(scope(), z, x, y, flt, request.args.get("v", ""))
         resp = Response(png, mimetype="image/png")
         resp.headers["Cache-Control"] = "private, max-age=300"
+        resp.vary.add("Cookie")
         return resp
 
     @server.route("/geo/<path:rest>")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from etl.progress import Steps
 from geodata.access import rls
+from geodata.access.capabilities import Grant
 from geodata.access.scope import Scope
 from geodata.clock import zone
 from geodata.geometry import area_m2
@@ -329,7 +330,7 @@ def add_weekly_notices(session: Session, end: dt.date) -> list[int]:
                                .order_by(GridAssignment.official_id).limit(1)).scalar()
     if operator is None:
         return []
-    actor = actor_for(session, operator, as_of=as_of)
+    actor = actor_for(session, operator, grants=(Grant("operator"),), as_of=as_of)   # the centre's operator
     run = notices.send_weekly_notices(session, actor, week_of=week_of, now=as_of, tz=DEMO_TZ)
     ids = [n["outbox_id"] for n in run["notices"] if n["delivered"]]
     if ids:

@@ -41,9 +41,21 @@ class Settings(BaseSettings):
     basemap_attribution: str = ""
     #: Local basemap directory ({z}/{x}/{y}.png) or MBTiles file served at /tiles/base/.
     basemap_path: Path | None = None
-    #: Until accounts exist the dashboard runs with one viewer scope: the command centre's (all
-    #: grids); whether it shows officials' phones is this switch. Reporters are never shown.
-    dashboard_personal_data: bool = True
+    #: Accounts and sign-in (geodata.access). ``production``: the server refuses to start while an
+    #: enabled account has a demo or default (generated) password.
+    production: bool = False
+    #: The session cookie's Secure flag. Browsers keep Secure cookies on http://127.0.0.1 and
+    #: http://localhost too; turn it off only for plain http on another address (never in production).
+    secure_cookies: bool = True
+    #: Signs the CSRF tokens of the forms; unset: a random key kept in ``var_dir/secret_key``.
+    secret_key: str | None = None
+    #: How long a sign-in lasts (hours).
+    session_hours: float = Field(default=12.0, gt=0)
+    #: Anonymous visitors see the map (public scope: every grid, no personal data). Off: sign-in page.
+    public_map: bool = False
+    #: The street publishes its officials' names in 该找谁 (and ``office_phone``, its office number).
+    publish_contacts: bool = False
+    office_phone: str = ""
     host: str = "127.0.0.1"
     port: int = 8050
     debug: bool = False

@@ -25,13 +25,15 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geodata.access import accounts
+from geodata.access.capabilities import grant_for_assignment
 from geodata.clock import zone
 from geodata.db.admin import create_database, drop_database
 from geodata.db.migrate import upgrade
 from geodata.db.roles import APP_ROLE, OWNER_ROLE, role_url
 from geodata.models import Issue, IssueEvent
 from geodata.settings import DEFAULT_TIMEZONE
-from geodata.workflow.identity import Actor, actor_for
+from geodata.workflow.identity import Actor
 
 STREET = "41010200100000"
 C1, C2 = "41010200100100", "41010200100200"
@@ -83,11 +85,19 @@ TZ = zone(DEFAULT_TIMEZONE)
 
 @dataclass
 class World:
-    ids: dict[str, int] = field(default_factory=dict)
+    ids: dict[str, int] = field(default_factory=dict)          # official key → official id
     issues: list[int] = field(default_factory=list)
+    accounts: dict[str, int] = field(default_factory=dict)     # official key → their account's id
+    tokens: dict[str, str] = field(default_factory=dict)       # official key → an API token of it
+
+    def principal(self, session: Session, key: str | None, as_of: dt.datetime | None = None):
+        """The signed-in principal of an official's account (None key: anonymous)."""
+        if key is None:
+            return accounts.Principal.anonymous()
+        return accounts.load_principal(session, self.accounts[key], as_of=as_of)
 
     def actor(self, session: Session, key: str | None, as_of: dt.datetime | None = None) -> Actor:
-        return actor_for(session, self.ids[key] if key else None, as_of=as_of)
+        return self.principal(session, key, as_of).actor
 
 
 def seed(session: Session) -> World:
@@ -112,7 +122,29 @@ def seed(session: Session) -> World:
             VALUES (:o, :g, :r, :t, :k, :since)"""),
             {"o": world.ids[key], "g": grid, "r": role, "t": title, "k": rank, "since": SINCE})
     session.flush()
+    seed_accounts(session, world)
     return world
+
+
+def seed_accounts(session: Session, world: World) -> None:
+    """An account per official (login = its key), granted what its assignments suggest
+    (``capabilities.grant_for_assignment``; the unassigned: ``handler``), each with an API token."""
+    grants: dict[str, list] = {k: [] for k in world.ids}
+    for key, _name, grid, role, *_rest in OFFICIALS:
+        g = grant_for_assignment(role, grid)
+        if g is not None and (g.role, g.grid_code) not in grants[key]:
+            grants[key].append((g.role, g.grid_code))
+    for key, _name in UNASSIGNED:
+        grants[key].append(("handler", None))
+    for key, oid in world.ids.items():
+        aid = accounts.create_account(session, key, official_id=oid, grants=tuple(grants[key]))
+        world.accounts[key] = aid
+        world.tokens[key] = accounts.issue_token(session, aid, "tests")
+    # staff who are no officials: the street's grid planner (boundaries), an assessor
+    for key, role in (("planner", "planner"), ("assessor", "assessor")):
+        aid = accounts.create_account(session, key, grants=((role, None),))
+        world.accounts[key] = aid
+        world.tokens[key] = accounts.issue_token(session, aid, "tests")
 
 
 def seed_issues(session: Session, world: World, now: dt.datetime = NOW, n: int = 40) -> list[int]:
@@ -205,14 +237,89 @@ class ApiWorld:
         if self.app_engine is not None:
             self.app_engine.dispose()
 
-    def client(self):
-        return self.app.test_client()
+    def client(self, key: str | None = None):
+        """A test client; with ``key`` every request carries official ``key``'s bearer token."""
+        c = self.app.test_client()
+        if key is not None:
+            c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {self.world.tokens[key]}"
+        return c
 
     def hdr(self, key: str | None, **extra: str) -> dict:
+        """Request headers acting as official ``key`` (their account's bearer token; None: anonymous)."""
         h = {k.replace("_", "-"): v for k, v in extra.items()}
         if key is not None:
-            h["X-Official-Id"] = str(self.world.ids[key])
+            h["Authorization"] = f"Bearer {self.world.tokens[key]}"
         return h
+
+
+def official_token(engine, official_id: int) -> str:
+    """An API token of ``official_id``'s account (made, granted what their assignments suggest, if
+    they have none): for worlds without seeded accounts, such as the demo dataset."""
+    from sqlalchemy import select
+
+    from geodata.access.models import Account
+    from geodata.db import session_scope
+    from geodata.models import GridAssignment
+
+    with session_scope(engine) as s:
+        aid = s.scalar(select(Account.id).where(Account.official_id == official_id))
+        if aid is None:
+            rows = s.execute(select(GridAssignment.role, GridAssignment.grid_code)
+                             .where(GridAssignment.official_id == official_id, GridAssignment.valid_to.is_(None))).all()
+            grants = {(g.role, g.grid_code) for r, c in rows if (g := grant_for_assignment(r, c)) is not None}
+            aid = accounts.create_account(s, f"official-{official_id}", official_id=official_id,
+                                          grants=tuple(sorted(grants, key=str)) or (("handler", None),))
+        return accounts.issue_token(s, aid, "tests")
+
+
+def session_id(engine, role: str = "operator", grid: str | None = None, official_id: int | None = None) -> str:
+    """A web session of a fresh account holding ``role`` on ``grid`` (linked to ``official_id``):
+    the value of the session cookie, as the sign-in page would set it."""
+    import secrets
+
+    from geodata.db import session_scope
+
+    with session_scope(engine) as s:
+        aid = accounts.create_account(s, f"t-{role.replace('_', '-')}-{secrets.token_hex(4)}",
+                                      kind="display" if role == "display" else "user", official_id=official_id,
+                                      grants=((role, grid),))
+        return accounts.start_session(s, aid)
+
+
+def sign_in(client, engine, role: str = "operator", grid: str | None = None, official_id: int | None = None):
+    """``client`` (a Flask test client of the dashboard), signed in as :func:`session_id`'s account."""
+    from dashboard.auth import SESSION_COOKIE
+
+    client.set_cookie(SESSION_COOKIE, session_id(engine, role, grid, official_id))
+    return client
+
+
+def sign_in_every_client(server, engine, role: str = "operator", grid: str | None = None) -> None:
+    """Every ``server.test_client()`` from now on is signed in, to the dashboard (a session cookie)
+    and to the API (a bearer token), as a fresh account holding ``role`` on ``grid`` — for tests of
+    something else than who may do what."""
+    from flask.testing import FlaskClient
+
+    from dashboard.auth import SESSION_COOKIE
+    from geodata.access.models import WebSession
+    from geodata.db import session_scope
+
+    sid = session_id(engine, role, grid)
+    with session_scope(engine) as s:
+        aid = s.get(WebSession, accounts._digest(sid)).account_id
+        token = accounts.issue_token(s, aid, "tests")
+
+    class SignedIn(FlaskClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.set_cookie(SESSION_COOKIE, sid)
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+    server.test_client_class = SignedIn
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @contextmanager
@@ -264,8 +371,9 @@ def app_url(url: str) -> str:
     return role_url(url, APP_ROLE)
 
 
-def run_gridwatch(url: str, *args: str):
-    """The ``gridwatch`` console script against database ``url`` (plain output, wide lines)."""
+def run_gridwatch(url: str, *args: str, stdin: str | None = None, env: dict | None = None):
+    """The ``gridwatch`` console script against database ``url`` (plain output, wide lines; ``stdin``
+    its input, ``env`` more environment)."""
     import os
     import subprocess
     import sys
@@ -274,9 +382,9 @@ def run_gridwatch(url: str, *args: str):
     root = Path(__file__).resolve().parents[1]
     exe = root / ".venv" / "bin" / "gridwatch"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
-    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "COLUMNS": "250", "NO_COLOR": "1"}
+    env = {**os.environ, "GRIDWATCH_DATABASE_URL": url, "COLUMNS": "250", "NO_COLOR": "1", **(env or {})}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=root, timeout=120,
-                          check=False)
+                          check=False, input=stdin)
 
 
 def block_or_none(session: Session, lon: float, lat: float) -> str | None:

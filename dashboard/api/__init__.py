@@ -8,8 +8,9 @@
   (proposals, change sets, as-of boundaries, diffs);
 - ``/open311/v2/…`` — Open311 GeoReport v2 (services, requests GET/POST, one request).
 
-Identity before accounts: header ``X-Official-Id`` (see ``core.actor_from_request``, the one seam to
-replace). Every bad input is a 4xx JSON error ``{"error": {code, message_zh, message_en, field}}``
+Who calls: ``Authorization: Bearer <token>`` (an account's API token; Open311 also ``api_key``),
+else anonymous (a resident) — ``core.principal_from_request``; each operation declares the
+capability it needs (``registry.op(capability=…)``, checked by ``core.require``). Every bad input is a 4xx JSON error ``{"error": {code, message_zh, message_en, field}}``
 and writes nothing; request sizes are capped on the whole server (``limits.register_limits``: bodies
 ``settings.max_body_bytes``, query strings ``settings.max_query_chars``), photos by
 ``settings.max_photo_bytes``; every request's SQL runs under ``settings.statement_timeout_s`` (503
@@ -31,17 +32,18 @@ from . import v1
 
 # the resources register their operations on the v1 registry when imported: in the document's order
 from . import meta, issues, contact, diary, notices, photos, grids, open311  # noqa: F401  # isort: skip
-from .core import ApiState, actor_from_request, openapi_document
+from .core import ApiState, openapi_document, principal_from_request
 from .limits import register_limits
 
-__all__ = ["actor_from_request", "openapi", "register_api"]
+__all__ = ["openapi", "principal_from_request", "register_api"]
 
 API_VERSION = "1.0.0"
 DESCRIPTION = (
     "Gridwatch 网格化管理 — issue workflow 上报→交办→签收→办理→反馈→认定→办结→评价, automatic grid "
     "assignment, 该找谁, 民情日记, weekly notices, Open311 GeoReport v2.\n\n"
-    "Identity (until accounts exist): send `X-Official-Id: <official id>`; without it you act as a "
-    "resident. Coordinates are WGS84/CGCS2000 unless `crs=gcj02`. Times are ISO 8601; without an "
+    "Who you are: `Authorization: Bearer <token>` (an account's API token, `gridwatch user token LOGIN`); "
+    "without it you are a resident, who may use the public operations only (Open311, 该找谁, meta). "
+    "Each operation's `x-capability` names what the token's account must hold. Coordinates are WGS84/CGCS2000 unless `crs=gcj02`. Times are ISO 8601; without an "
     "offset they are in the business time zone (`timezone` in `/api/v1/meta`). Errors: `{\"error\": {\"code\", \"message_zh\", \"message_en\", "
     "\"field\"}}` (Open311: a GeoReport error list whose elements carry the same `error`).")
 

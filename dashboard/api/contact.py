@@ -1,6 +1,7 @@
 """/api/v1/responsible: 该找谁 — a point → its block grid → the officials responsible."""
 from __future__ import annotations
 
+from geodata.access.accounts import Principal
 from geodata.workflow.queries import responsible_for_point
 
 from .core import Call, Result
@@ -8,9 +9,21 @@ from .schemas.contact import ContactCard, PointQuery
 from .v1 import bp, registry
 
 
-@registry.op("GET", bp, "/responsible", summary="该找谁 Who is responsible here? point → block grid → officials",
+@registry.op("GET", bp, "/responsible", capability=None, summary="该找谁 Who is responsible here? point → block grid → officials",
              tag="contact", query=PointQuery, responses={200: ContactCard})
 def responsible(call: Call) -> Result:
-    """Phones only for an identified official whose grids cover the point."""
+    """Public. Officials' names (and the street's office phone) for everyone when the street
+    publishes them (``GRIDWATCH_PUBLISH_CONTACTS``), else for accounts only; mobile phones only for
+    an account with personal data whose grids cover the point."""
     q: PointQuery = call.query
-    return Result(200, ContactCard, responsible_for_point(call.session, q.lon, q.lat, call.actor.scope(), crs=q.crs))
+    return Result(200, ContactCard, contact_card(call.session, call.state.settings, call.principal, q.lon, q.lat,
+                                                 crs=q.crs))
+
+
+def contact_card(session, settings, principal: Principal, lon: float, lat: float, *, crs: str = "wgs84") -> dict:
+    """该找谁 for ``principal`` under the publication settings (the API's and the public page's)."""
+    public = bool(settings.publish_contacts)
+    card = responsible_for_point(session, lon, lat, principal.scope(), crs=crs,
+                                 names=public or not principal.is_anonymous)
+    card["office_phone"] = (settings.office_phone or None) if public else None
+    return card

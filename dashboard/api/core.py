@@ -1,5 +1,6 @@
 """The API's small machinery: an operation registry (Flask rule + pydantic models → view and OpenAPI
-operation), request parsing, the actor seam, JSON errors, and the OpenAPI 3.1 generator.
+operation), request parsing, who is calling (bearer tokens) and what they may do (each operation's
+capability), JSON errors, and the OpenAPI 3.1 generator.
 
 Views stay thin: parse and validate with pydantic, call one ``geodata`` function in one transaction,
 serialise the answer through its response model (so what is served is what the document says).
@@ -28,6 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from geodata.access.accounts import Principal, verify_token
 from geodata.access.rls import set_scope
 from geodata.access.scope import Scope
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
@@ -41,10 +43,10 @@ from geodata.errors import (
     TransitionForbiddenError,
     UnsupportedTypeError,
 )
-from geodata.workflow.identity import Actor, actor_for
+from geodata.workflow.identity import Actor
 from geodata.workflow.photos import PhotoIn, PhotoStore
 
-from .schemas.common import INT32, ErrorOut, PhotoB64
+from .schemas.common import ErrorOut, PhotoB64
 from .schemas.open311 import O311ErrorItem
 
 log = logging.getLogger("gridwatch.api")
@@ -52,7 +54,7 @@ log = logging.getLogger("gridwatch.api")
 #: seconds a client may wait before asking again after a 503 (the map's live poll asks anyway)
 RETRY_AFTER_S = 5
 
-OFFICIAL_HEADER = "X-Official-Id"
+AUTH_HEADER = "Authorization"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -76,11 +78,11 @@ class ApiState:
 
 @dataclass
 class Call:
-    """What a view gets: the open transaction, the actor, validated query/body, path values."""
+    """What a view gets: the open transaction, who is calling, validated query/body, path values."""
 
     state: ApiState
     session: Session
-    actor: Actor
+    principal: Principal
     query: Any = None
     body: Any = None
     path: dict = field(default_factory=dict)
@@ -89,6 +91,19 @@ class Call:
     @property
     def tz(self) -> ZoneInfo:
         return self.state.tz
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the workflow sees them."""
+        return self.principal.actor
+
+    @property
+    def scope(self) -> Scope:
+        """What the caller may see."""
+        return self.principal.scope()
+
+    def require(self, capability: str, grid_code: str | None = None) -> None:
+        require(self.principal, capability, grid_code)
 
 
 @dataclass
@@ -100,23 +115,59 @@ class Result:
     raw: Response | None = None
 
 
-# -- the actor seam -------------------------------------------------------------------------------
-def actor_from_request(session: Session) -> Actor:
-    """PRE-ACCOUNTS SEAM — the one place that decides who is calling.
+# -- who is calling ------------------------------------------------------------------------------
+def bearer_token() -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (absent → None; another scheme or a
+    malformed value → 401 naming the header)."""
+    raw = request.headers.get(AUTH_HEADER)
+    if raw is None:
+        return None
+    scheme, _, token = raw.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or not _KEY_RE.fullmatch(token):
+        raise unauthorized("invalid_token", "Authorization 须为 Bearer 令牌",
+                           "Authorization must be 'Bearer <token>'", AUTH_HEADER)
+    return token
 
-    Until accounts exist (roadmap), a client identifies an official with the header
-    ``X-Official-Id: <official id>``; no header means a resident / Open311 client (role
-    ``resident``). The actor's roles are those of the official's current grid assignments (plus
-    ``assignee`` on the issues assigned to them). Replace this function with real authentication
-    (session/token → official) and nothing else has to change."""
-    official_id = header_int(OFFICIAL_HEADER, "工作人员编号", "an official id")
-    return Actor.resident() if official_id is None else actor_for(session, official_id)
+
+def unauthorized(code: str, zh: str, en: str, fld: str | None = AUTH_HEADER) -> ApiError:
+    return ApiError(401, code, zh, en, fld, headers={"WWW-Authenticate": 'Bearer realm="gridwatch"'})
 
 
-def request_scope(op: Operation, actor: Actor) -> Scope:
-    """What the request's transaction may see (row-level security): Open311 is the public's view
-    (every grid, no personal data); any other route the actor's own scope."""
-    return Scope.public() if op.open311 else actor.scope()
+def principal_from_request(session: Session, api_key: str | None = None) -> Principal:
+    """THE one place that decides who calls the API: the account of ``Authorization: Bearer
+    <token>`` (or, for Open311, of the GeoReport ``api_key``); neither → anonymous (a resident). An
+    unknown, revoked or disabled token is 401 — never silently anonymous."""
+    token = bearer_token()
+    fld = AUTH_HEADER
+    if token is None and api_key:
+        token, fld = api_key, "api_key"
+    if token is None:
+        return Principal.anonymous()
+    principal = verify_token(session, token)
+    if principal is None:
+        raise unauthorized("invalid_token", "令牌无效、已吊销或账号已停用", "the token is unknown, revoked or its "
+                           "account is disabled", fld)
+    return principal
+
+
+def require(principal: Principal, capability: str, grid_code: str | None = None) -> None:
+    """THE capability check of the API: anonymous → 401 ``sign_in_required``, an account without
+    ``capability`` (on ``grid_code``) → 403 ``forbidden_capability``."""
+    if principal.may(capability, grid_code):
+        return
+    if principal.is_anonymous:
+        raise unauthorized("sign_in_required", "请使用工作人员令牌访问（Authorization: Bearer）",
+                           "an official's token is required (Authorization: Bearer)")
+    raise ApiError(403, "forbidden_capability", "该账号无此权限", f"this account may not {capability.replace('_', ' ')}"
+                   + (f" in grid {grid_code}" if grid_code else ""), AUTH_HEADER)
+
+
+def request_scope(op: Operation, principal: Principal) -> Scope:
+    """What the request's transaction may see (row-level security): the public's view (every grid,
+    no personal data) on Open311 and for anonymous callers (they reach only the public operations:
+    meta, 该找谁, photos); any other call the caller's own scope."""
+    return Scope.public() if op.open311 or principal.is_anonymous else principal.scope()
 
 
 def route_rule() -> str:
@@ -125,22 +176,6 @@ def route_rule() -> str:
     if not has_request_context():
         return "-"
     return request.url_rule.rule if request.url_rule is not None else "(no route)"
-
-
-_ASCII_INT = re.compile(r"[0-9]{1,10}")
-
-
-def header_int(name: str, what_zh: str, what_en: str, maximum: int = INT32) -> int | None:
-    """A positive integer header (ASCII digits only: ``str.isdigit`` also accepts ``²`` and ``١٢٣``);
-    absent or blank → None; anything else → 400 naming the header."""
-    raw = request.headers.get(name)
-    if raw is None or raw.strip(" \t") == "":
-        return None
-    raw = raw.strip(" \t")
-    if not _ASCII_INT.fullmatch(raw) or not 1 <= int(raw) <= maximum:
-        raise ApiError(400, "invalid_header", f"请求头 {name} 须为正整数（{what_zh}）",
-                       f"header {name} must be a positive integer ({what_en})", name)
-    return int(raw)
 
 
 def header_token(name: str) -> str | None:
@@ -316,9 +351,10 @@ class Operation:
     path_params: dict[str, dict]
     operation_id: str
     form_schema: dict | None = None
+    capability: str | None = None   # what the caller needs (None: public, residents included)
 
 
-ERROR_CODES = (400, 403, 404, 405, 409, 413, 415, 422)
+ERROR_CODES = (400, 401, 403, 404, 405, 409, 413, 414, 415, 422)
 
 
 class Registry:
@@ -328,12 +364,16 @@ class Registry:
     def op(self, method: str, bp: Blueprint, rule: str, *, summary: str, tag: str, responses: dict[int, Any],
            query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
            media: tuple[str, ...] = ("application/json",), idempotent: bool = False, open311: bool = False,
-           path_params: dict[str, dict] | None = None, description: str = "", form_schema: dict | None = None):
+           path_params: dict[str, dict] | None = None, description: str = "", form_schema: dict | None = None,
+           capability: str | None):
+        """``capability``: what the caller must hold (somewhere) to call it, checked before the view
+        runs (:func:`require`); ``None`` declares the operation public. Grid-bound checks happen
+        where the grid is known (the workflow, the scope of every read)."""
         def deco(fn: Callable[[Call], Result]):
             path = (bp.url_prefix or "") + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
             op = Operation(method, rule, path, fn, summary, description or (fn.__doc__ or "").strip(), tag, query,
                            body, media, responses, idempotent, open311, path_params or {}, fn.__name__,
-                           form_schema)
+                           form_schema, capability)
             self.ops.append(op)
             bp.add_url_rule(rule, endpoint=fn.__name__, view_func=_make_view(op), methods=[method])
             return fn
@@ -403,9 +443,13 @@ def _make_view(op: Operation):
             body, photos = None, []
         query = _parse_query(op, state.tz) if op.query is not None else None
         with session_scope(state.engine, state.limits) as session:
-            actor = actor_from_request(session)   # reads officials and assignments: no scope needed
-            set_scope(session, request_scope(op, actor))
-            result = op.fn(Call(state, session, actor, query, body, path, photos))
+            # GeoReport v2: the key is a form/JSON field of a POST, a query parameter of a GET
+            api_key = (getattr(body, "api_key", None) or request.args.get("api_key")) if op.open311 else None
+            principal = principal_from_request(session, api_key)   # accounts and tokens: no scope needed
+            if op.capability is not None:
+                require(principal, op.capability)
+            set_scope(session, request_scope(op, principal))
+            result = op.fn(Call(state, session, principal, query, body, path, photos))
             if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):
                 result.data = _dump(result.model, result.data)
         if result.raw is not None:
@@ -471,15 +515,16 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
                 if "description" in prop:
                     p["description"] = prop["description"]
                 params.append(p)
-        params.append({"name": OFFICIAL_HEADER, "in": "header", "required": False,
-                       "description": "pre-accounts identity: the calling official's id; absent = resident",
-                       "schema": {"type": "integer", "minimum": 1, "maximum": INT32}})
         if op.idempotent:
             params.append({"name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
                            "description": "retry key: a retried request returns the first answer",
                            "schema": {"type": "string", "pattern": r"^[!-~]{1,200}$"}})
         item: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
                                 "parameters": params, "responses": {}}
+        # a capability: an official's token; public: anonymous too (Open311 also takes api_key)
+        item["security"] = [{"bearer": []}] if op.capability else [{}, {"bearer": []}]
+        if op.capability:
+            item["x-capability"] = op.capability
         if op.description:
             item["description"] = op.description
         if op.body is not None:
@@ -507,5 +552,7 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
         "info": {"title": title, "version": version, "description": description},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": defs},
+        "components": {"schemas": defs, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "an account's API token (`gridwatch user token LOGIN`); Open311 also accepts it as `api_key`"}}},
     }

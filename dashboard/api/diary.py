@@ -1,6 +1,7 @@
 """/api/v1/diary: 民情日记 — record, list, and turn a finding into a report."""
 from __future__ import annotations
 
+from geodata.access.capabilities import REPORT, VIEW_ISSUES
 from geodata.workflow.diary import diary_to_report, list_diary, record_diary
 
 from .core import Call, Result, json_ready
@@ -11,7 +12,7 @@ from .schemas.issues import IssueOut
 from .v1 import ID, bp, registry
 
 
-@registry.op("POST", bp, "/diary", summary="民情日记 Record a patrol or visit", tag="diary", body=DiaryIn,
+@registry.op("POST", bp, "/diary", capability=REPORT, summary="民情日记 Record a patrol or visit", tag="diary", body=DiaryIn,
              responses={201: DiaryOut})
 def diary_create(call: Call) -> Result:
     b: DiaryIn = call.body
@@ -21,16 +22,16 @@ def diary_create(call: Call) -> Result:
     return Result(201, DiaryOut, out)
 
 
-@registry.op("GET", bp, "/diary", summary="List patrol diary entries", tag="diary", query=DiaryQuery,
+@registry.op("GET", bp, "/diary", capability=VIEW_ISSUES, summary="List patrol diary entries", tag="diary", query=DiaryQuery,
              responses={200: DiaryPage})
 def diary_list(call: Call) -> Result:
     q: DiaryQuery = call.query
-    return Result(200, DiaryPage, list_diary(call.session, call.actor.scope(), grid=q.grid,
+    return Result(200, DiaryPage, list_diary(call.session, call.scope, grid=q.grid,
                                              official_id=q.official_id, date_from=q.from_, date_to=q.to,
                                              page=q.page, page_size=q.page_size, tz=call.tz))
 
 
-@registry.op("POST", bp, "/diary/<int:diary_id>/report", summary="Turn a diary finding into a report",
+@registry.op("POST", bp, "/diary/<int:diary_id>/report", capability=REPORT, summary="Turn a diary finding into a report",
              tag="diary", body=DiaryReportIn, media=("application/json", "multipart/form-data"), idempotent=True,
              responses={201: IssueOut}, path_params={"diary_id": ID}, form_schema=form_schema(DiaryReportIn))
 def diary_report(call: Call) -> Result:

@@ -1,13 +1,13 @@
 """/api/v1 boundary change sets: live validation of a draft, proposals (save, read, replace, apply,
 discard, export), change sets (list, one, revert), the boundaries as of a time, the diff of two times.
 
-Who may plan: :func:`require_planner` — THE check (today: an official holding the ``operator`` role,
-the grid management centre; with accounts it becomes the capability ``edit_boundaries``)."""
+Who may plan: the capability ``edit_boundaries`` (the planner's role), declared on each operation and
+checked before it runs; reading the boundaries as of a date and their diffs needs ``view_map``."""
 from __future__ import annotations
 
 import datetime as dt
 
-from geodata.errors import ForbiddenError
+from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_MAP
 from geodata.grids import changesets
 from geodata.grids.changesets import Author
 
@@ -28,19 +28,16 @@ from .schemas.grids import (
 )
 from .v1 import ID, bp, registry
 
-PLANNER_ROLES = frozenset({"operator"})
 FeatureCollection = dict
 
 
 def require_planner(call: Call) -> Author:
-    """THE planner check (swap for the ``edit_boundaries`` capability with accounts): the caller
-    must be an official holding a planner role; returns the author the change sets record."""
-    actor = call.actor
-    if not actor.is_official or not (actor.roles & PLANNER_ROLES):
-        raise ForbiddenError("planner_only", "只有网格化管理中心（规划人员）可以调整网格边界",
-                             "only the grid management centre (planners) may change grid boundaries",
-                             field="X-Official-Id")
-    return Author(actor.official_id, (actor.name or f"#{actor.official_id}")[:100])
+    """The author a change set records: the caller (its operation has already required
+    ``edit_boundaries``) — their official, else their account's name."""
+    call.require(EDIT_BOUNDARIES)
+    p = call.principal
+    name = p.actor.name or p.display_name or p.login or f"#{p.account_id}"
+    return Author(p.official_id, name[:100])
 
 
 def _aware(t: dt.datetime | None, call: Call) -> dt.datetime | None:
@@ -54,7 +51,7 @@ def _spec(b: DraftIn) -> dict:
 
 @registry.op("POST", bp, "/grid-proposals/validate", summary="Validate a draft against the current tiling "
              "(live, nothing saved): problems with their shapes, the changed grids, the impact", tag="grids",
-             body=DraftIn, responses={200: DraftOut})
+             body=DraftIn, responses={200: DraftOut}, capability=EDIT_BOUNDARIES)
 def validate_draft(call: Call) -> Result:
     """The boundary editor's live check: the same rules as the file import. ``impact: false`` skips
     the impact (validation only)."""
@@ -65,7 +62,7 @@ def validate_draft(call: Call) -> Result:
 
 
 @registry.op("POST", bp, "/grid-proposals", summary="Save a draft as a proposal (problems and impact "
-             "in the answer)", tag="grids", body=ProposalIn, responses={201: ProposalOut})
+             "in the answer)", tag="grids", body=ProposalIn, responses={201: ProposalOut}, capability=EDIT_BOUNDARIES)
 def create_proposal(call: Call) -> Result:
     author = require_planner(call)
     b: ProposalIn = call.body
@@ -78,14 +75,14 @@ def create_proposal(call: Call) -> Result:
 
 @registry.op("GET", bp, "/grid-proposals/<int:proposal_id>", summary="One proposal: its grids, problems "
              "and conflicts against the current tiling, its impact", tag="grids", responses={200: ProposalOut},
-             path_params={"proposal_id": ID})
+             path_params={"proposal_id": ID}, capability=EDIT_BOUNDARIES)
 def one_proposal(call: Call) -> Result:
     require_planner(call)
     return Result(200, ProposalOut, changesets.proposal_data(call.session, call.path["proposal_id"]))
 
 
 @registry.op("PUT", bp, "/grid-proposals/<int:proposal_id>", summary="Replace a draft proposal's edits",
-             tag="grids", body=ProposalIn, responses={200: ProposalOut}, path_params={"proposal_id": ID})
+             tag="grids", body=ProposalIn, responses={200: ProposalOut}, path_params={"proposal_id": ID}, capability=EDIT_BOUNDARIES)
 def replace_proposal(call: Call) -> Result:
     author = require_planner(call)
     b: ProposalIn = call.body
@@ -99,7 +96,7 @@ def replace_proposal(call: Call) -> Result:
 
 @registry.op("POST", bp, "/grid-proposals/<int:proposal_id>/apply", summary="Apply a proposal as one change "
              "set (atomic; 409 when its grids changed since, naming the change set)", tag="grids", body=ApplyIn,
-             responses={201: ChangeSetOut}, path_params={"proposal_id": ID})
+             responses={201: ChangeSetOut}, path_params={"proposal_id": ID}, capability=EDIT_BOUNDARIES)
 def apply_proposal(call: Call) -> Result:
     """Old versions close and new ones open at the effective time; open issues are re-assigned by
     location (when it has come); a proposal with problems is a 422 listing them in ``detail``."""
@@ -111,7 +108,7 @@ def apply_proposal(call: Call) -> Result:
 
 
 @registry.op("POST", bp, "/grid-proposals/<int:proposal_id>/discard", summary="Discard a draft proposal",
-             tag="grids", responses={200: ProposalOut}, path_params={"proposal_id": ID})
+             tag="grids", responses={200: ProposalOut}, path_params={"proposal_id": ID}, capability=EDIT_BOUNDARIES)
 def discard_proposal(call: Call) -> Result:
     require_planner(call)
     changesets.discard_proposal(call.session, call.path["proposal_id"])
@@ -119,7 +116,7 @@ def discard_proposal(call: Call) -> Result:
 
 
 @registry.op("GET", bp, "/grid-proposals/<int:proposal_id>/export", summary="A proposal's grids as GeoJSON "
-             "(for QGIS)", tag="grids", responses={200: FeatureCollection}, path_params={"proposal_id": ID})
+             "(for QGIS)", tag="grids", responses={200: FeatureCollection}, path_params={"proposal_id": ID}, capability=EDIT_BOUNDARIES)
 def export_proposal(call: Call) -> Result:
     require_planner(call)
     _prop, draft, bases = changesets.proposal_draft(call.session, call.path["proposal_id"])
@@ -127,7 +124,7 @@ def export_proposal(call: Call) -> Result:
 
 
 @registry.op("GET", bp, "/grid-change-sets", summary="Change sets, newest first (of one grid with ?code=)",
-             tag="grids", query=ChangeSetQuery, responses={200: ChangeSetList})
+             tag="grids", query=ChangeSetQuery, responses={200: ChangeSetList}, capability=EDIT_BOUNDARIES)
 def list_change_sets(call: Call) -> Result:
     require_planner(call)
     q: ChangeSetQuery = call.query
@@ -135,7 +132,7 @@ def list_change_sets(call: Call) -> Result:
 
 
 @registry.op("GET", bp, "/grid-change-sets/<int:change_set_id>", summary="One change set", tag="grids",
-             responses={200: ChangeSetOut}, path_params={"change_set_id": ID})
+             responses={200: ChangeSetOut}, path_params={"change_set_id": ID}, capability=EDIT_BOUNDARIES)
 def one_change_set(call: Call) -> Result:
     require_planner(call)
     return Result(200, ChangeSetOut, changesets.change_set_data(call.session, call.path["change_set_id"]))
@@ -143,7 +140,7 @@ def one_change_set(call: Call) -> Result:
 
 @registry.op("POST", bp, "/grid-change-sets/<int:change_set_id>/revert", summary="Revert a change set as a "
              "new one (409 when a later change set changed its grids)", tag="grids", body=RevertIn,
-             responses={201: ChangeSetOut}, path_params={"change_set_id": ID})
+             responses={201: ChangeSetOut}, path_params={"change_set_id": ID}, capability=EDIT_BOUNDARIES)
 def revert_change_set(call: Call) -> Result:
     author = require_planner(call)
     b: RevertIn = call.body
@@ -153,7 +150,7 @@ def revert_change_set(call: Call) -> Result:
 
 
 @registry.op("GET", bp, "/grids", summary="The grid boundaries valid at a time (GeoJSON; default now)",
-             tag="grids", query=GridsQuery, responses={200: FeatureCollection})
+             tag="grids", query=GridsQuery, responses={200: FeatureCollection}, capability=VIEW_MAP)
 def grids_as_of(call: Call) -> Result:
     """Public, like the map's layers: codes, names, levels, areas and validity of each version."""
     q: GridsQuery = call.query
@@ -161,7 +158,7 @@ def grids_as_of(call: Call) -> Result:
 
 
 @registry.op("GET", bp, "/grids/diff", summary="What changed between the tilings of two times: area gained "
-             "and lost per grid, and their shapes", tag="grids", query=DiffQuery, responses={200: DiffOut})
+             "and lost per grid, and their shapes", tag="grids", query=DiffQuery, responses={200: DiffOut}, capability=VIEW_MAP)
 def grids_diff(call: Call) -> Result:
     require_planner(call)
     q: DiffQuery = call.query

@@ -32,4 +32,4 @@ def run_idempotent(call: Call, op: str, compute, headers: dict | None = None) ->
 
 def public_if_keyed(call: Call) -> Scope:
     """Answers that may be stored for idempotent replay carry no personal data."""
-    return Scope.public() if request.headers.get(IDEMPOTENCY_HEADER) is not None else call.actor.scope()
+    return Scope.public() if request.headers.get(IDEMPOTENCY_HEADER) is not None else call.scope

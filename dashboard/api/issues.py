@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import orjson
 
+from geodata.access.capabilities import REPORT, VIEW_ISSUES
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.queries import get_issue, issue_timeline, query_issues, resolve_issue_id
 from geodata.workflow.service import apply_transition, report_issue
@@ -17,7 +18,7 @@ ISSUE_KEY = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-
              "description": "issue id or number (e.g. WT2026000123)"}
 
 
-@registry.op("POST", bp, "/issues", summary="上报 Report an issue (JSON with base64 photos, or multipart)",
+@registry.op("POST", bp, "/issues", capability=REPORT, summary="上报 Report an issue (JSON with base64 photos, or multipart)",
              tag="issues", body=ReportIn, media=("application/json", "multipart/form-data"), idempotent=True,
              responses={201: IssueOut}, form_schema=form_schema(ReportIn))
 def report(call: Call) -> Result:
@@ -57,34 +58,34 @@ def _bbox(value: str | None):
     return nums
 
 
-@registry.op("GET", bp, "/issues", summary="Query issues (bbox, grid incl. descendants, status, domain, kind, "
+@registry.op("GET", bp, "/issues", capability=VIEW_ISSUES, summary="Query issues (bbox, grid incl. descendants, status, domain, kind, "
              "time range, overdue; paginated, sorted)", tag="issues", query=IssueQuery, responses={200: IssuePage})
 def list_issues(call: Call) -> Result:
-    """Officials see the grids they hold roles in; without X-Official-Id every grid, no personal data."""
+    """The caller sees the grids of their grants and the issues on their responsibility chain."""
     q: IssueQuery = call.query
     f = IssueFilter(bbox=_bbox(q.bbox), grid=q.grid, statuses=_csv(q.status), domains=_csv(q.domain), kind=q.kind,
                     source=q.source, reported_from=q.from_, reported_to=q.to, overdue=q.overdue, open=q.open,
                     assignee_id=q.assignee_id, text=q.q)
-    return Result(200, IssuePage, query_issues(call.session, f, call.actor.scope(), page=q.page,
+    return Result(200, IssuePage, query_issues(call.session, f, call.scope, page=q.page,
                                                page_size=q.page_size, sort=q.sort, tz=call.tz))
 
 
-@registry.op("GET", bp, "/issues/<key>", summary="One issue with its six-ones chain, photos and full timeline",
+@registry.op("GET", bp, "/issues/<key>", capability=VIEW_ISSUES, summary="One issue with its six-ones chain, photos and full timeline",
              tag="issues", responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
 def one_issue(call: Call) -> Result:
     """``actions`` lists what the caller may do next; send ``version`` back with it."""
-    return Result(200, IssueOut, get_issue(call.session, call.path["key"], call.actor.scope(), actor=call.actor,
+    return Result(200, IssueOut, get_issue(call.session, call.path["key"], call.scope, actor=call.actor,
                                            tz=call.tz))
 
 
-@registry.op("GET", bp, "/issues/<key>/timeline", summary="The issue's events (append-only audit trail)",
+@registry.op("GET", bp, "/issues/<key>/timeline", capability=VIEW_ISSUES, summary="The issue's events (append-only audit trail)",
              tag="issues", responses={200: Timeline}, path_params={"key": ISSUE_KEY})
 def timeline(call: Call) -> Result:
-    return Result(200, Timeline, {"items": issue_timeline(call.session, call.path["key"], call.actor.scope(),
+    return Result(200, Timeline, {"items": issue_timeline(call.session, call.path["key"], call.scope,
                                                           tz=call.tz)})
 
 
-@registry.op("POST", bp, "/issues/<key>/transitions", summary="Make a workflow step (assign, sign, handle, "
+@registry.op("POST", bp, "/issues/<key>/transitions", capability=VIEW_ISSUES, summary="Make a workflow step (assign, sign, handle, "
              "feedback, verify, rework, close, evaluate, extend, reassign)", tag="issues", body=TransitionIn,
              idempotent=True, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
 def transition(call: Call) -> Result:
@@ -104,7 +105,7 @@ def transition(call: Call) -> Result:
     return run_idempotent(call, "transition", compute)
 
 
-@registry.op("POST", bp, "/issues/<key>/evaluation", summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
+@registry.op("POST", bp, "/issues/<key>/evaluation", capability=VIEW_ISSUES, summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
              tag="issues", body=EvaluationIn, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
 def evaluation(call: Call) -> Result:
     b: EvaluationIn = call.body

@@ -10,7 +10,7 @@ from .schemas.meta import MetaOut
 from .v1 import bp, registry
 
 
-@registry.op("GET", bp, "/meta", summary="Reference data: domains (with deadlines), kinds, sources, statuses, "
+@registry.op("GET", bp, "/meta", capability=None, summary="Reference data: domains (with deadlines), kinds, sources, statuses, "
              "actions, roles", tag="reference", responses={200: MetaOut})
 def meta(call: Call) -> Result:
     """Everything a client needs to build its forms."""

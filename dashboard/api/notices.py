@@ -1,6 +1,7 @@
 """/api/v1/notices/weekly and /api/v1/outbox: the weekly notices and the messages sent."""
 from __future__ import annotations
 
+from geodata.access.capabilities import SEND_NOTICES, VIEW_ISSUES
 from geodata.workflow import notices as notices_svc
 from geodata.workflow import rules as wf
 
@@ -9,7 +10,7 @@ from .schemas.notices import NoticeIn, NoticeRun, OutboxPage, OutboxQuery
 from .v1 import bp, registry
 
 
-@registry.op("POST", bp, "/notices/weekly", summary="Generate and deliver the weekly notice to every grid leader",
+@registry.op("POST", bp, "/notices/weekly", capability=SEND_NOTICES, summary="Generate and deliver the weekly notice to every grid leader",
              tag="notices", body=NoticeIn, responses={200: NoticeRun})
 def weekly(call: Call) -> Result:
     """Operators only. Default delivery: one outbox row per grid leader (SMS channel)."""
@@ -18,7 +19,7 @@ def weekly(call: Call) -> Result:
         call.session, call.actor, week_of=b.week_of, force=b.force, dry_run=b.dry_run, tz=call.tz))
 
 
-@registry.op("GET", bp, "/outbox", summary="Outgoing messages (weekly notices)", tag="notices", query=OutboxQuery,
+@registry.op("GET", bp, "/outbox", capability=VIEW_ISSUES, summary="Outgoing messages (weekly notices)", tag="notices", query=OutboxQuery,
              responses={200: OutboxPage})
 def outbox(call: Call) -> Result:
     """Operators and maintainers see every message; other officials their own."""
@@ -26,7 +27,7 @@ def outbox(call: Call) -> Result:
     actor = call.actor
     if not actor.is_official:
         raise ApiError(403, "official_required", "只有工作人员可以查看发件箱", "only officials may read the outbox",
-                       "X-Official-Id")
+                       "Authorization")
     official_id = q.official_id
     if not (actor.roles & wf.DISPATCHERS):
         if official_id not in (None, actor.official_id):

@@ -6,7 +6,7 @@ per key domain. ``service_request_id`` is the issue number. Requests are WGS84 `
 (address-only requests are refused: there is no geocoder). Errors are the GeoReport error list
 ``[{"code", "description"}]``, each element also carrying the ``error`` object of /api/v1.
 
-Requests without ``X-Official-Id`` are residents' (source ``resident``); the submitter's name and
+Requests without ``api_key`` (an official's token) are residents' (source ``resident``); the submitter's name and
 phone are stored as personal data (never shown to the public); e-mail is not stored.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import datetime as dt
 
 from flask import Blueprint, request
 
+from geodata.access.capabilities import REPORT
 from geodata.access.scope import Scope
 from geodata.vocab import KIND_LABELS, STATUS_LABELS
 from geodata.workflow import rules as wf
@@ -97,13 +98,13 @@ def _as_request(item: dict, names: dict[str, str]) -> dict:
     }
 
 
-@registry.op("GET", bp, "/services.json", summary="Open311: services (one per domain and kind)", tag="open311",
+@registry.op("GET", bp, "/services.json", capability=None, summary="Open311: services (one per domain and kind)", tag="open311",
              responses={200: list[O311Service]}, open311=True)
 def services_json(call: Call) -> Result:
     return Result(200, list[O311Service], services(call.session))
 
 
-@registry.op("POST", bp, "/requests.json", summary="Open311: create a service request", tag="open311",
+@registry.op("POST", bp, "/requests.json", capability=REPORT, summary="Open311: create a service request", tag="open311",
              body=O311PostIn, media=("application/x-www-form-urlencoded", "application/json"), idempotent=True,
              responses={201: list[O311Created]}, open311=True)
 def post_request(call: Call) -> Result:
@@ -130,7 +131,7 @@ def post_request(call: Call) -> Result:
     return run_idempotent(call, "open311_post", compute)
 
 
-@registry.op("GET", bp, "/requests.json", summary="Open311: query service requests", tag="open311",
+@registry.op("GET", bp, "/requests.json", capability=None, summary="Open311: query service requests", tag="open311",
              query=O311Query, responses={200: list[O311Request]}, open311=True)
 def get_requests(call: Call) -> Result:
     """Defaults per GeoReport v2: the last 90 days, at most 1000 requests, newest first."""
@@ -162,7 +163,7 @@ def get_requests(call: Call) -> Result:
     return Result(200, list[O311Request], out)
 
 
-@registry.op("GET", bp, "/requests/<key>.json", summary="Open311: one service request", tag="open311",
+@registry.op("GET", bp, "/requests/<key>.json", capability=None, summary="Open311: one service request", tag="open311",
              responses={200: list[O311Request]}, path_params={"key": SERVICE_ID}, open311=True)
 def get_request(call: Call) -> Result:
     item = get_issue(call.session, call.path["key"], Scope.public(), tz=call.tz, timeline=False)

@@ -9,7 +9,7 @@ from .core import Call, Result
 from .v1 import ID, bp, registry
 
 
-@registry.op("GET", bp, "/photos/<int:photo_id>", summary="A report or feedback photo", tag="issues",
+@registry.op("GET", bp, "/photos/<int:photo_id>", capability=None, summary="A report or feedback photo", tag="issues",
              responses={200: ("image/*", {"type": "string", "contentMediaType": "image/*"})},
              path_params={"photo_id": ID})
 def photo(call: Call) -> Result:

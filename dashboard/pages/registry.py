@@ -9,6 +9,8 @@ from typing import Any
 
 from dash import Dash
 
+from geodata.access.capabilities import VIEW_MAP
+
 from ..components import outbox, widgets
 from ..components import values as component_values
 from ..context import Context
@@ -26,6 +28,9 @@ class Page:
     light_callbacks: frozenset[str] = frozenset()   # first-output ids of its near-free callbacks
     #: (component id, property) → value type, for every property its server callbacks read
     values: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    #: what a viewer needs to open the page (and, one page today, to call Dash's endpoints); the
+    #: gate (dashboard.auth) checks it before the page or a callback runs
+    capability: str = VIEW_MAP
 
 
 PAGES: tuple[Page, ...] = (

@@ -1,1 +1,2 @@
-"""Who may see what: the viewer's scope and the one issue-visibility rule."""
+"""Who may see and do what: capabilities and roles, accounts and sign-in, the viewer's scope, the one
+issue-visibility rule."""

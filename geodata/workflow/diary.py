@@ -13,6 +13,7 @@ from shapely.geometry import mapping, shape
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from geodata.access.capabilities import REPORT
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now, local
 from geodata.errors import ConflictError, DomainError, ForbiddenError, not_found
@@ -76,7 +77,7 @@ def record_diary(session: Session, actor: Actor, *, kind: str, started_at: dt.da
     now = at_or_now(now, "now")
     if not actor.is_official:
         raise ForbiddenError("official_required", "只有网格工作人员可以记录民情日记",
-                             "only grid staff (X-Official-Id) may record a patrol diary", field="X-Official-Id")
+                             "only grid staff may record a patrol diary")
     if kind not in ("patrol", "visit"):
         raise DomainError("unknown_kind", f"未知日记类型“{kind}”（patrol 巡查 / visit 走访）",
                            f"unknown diary kind '{kind}' (patrol or visit)", field="kind")
@@ -109,7 +110,7 @@ def record_diary(session: Session, actor: Actor, *, kind: str, started_at: dt.da
                                  {"c": grid_code}).first()
         if not exists:
             raise not_found("网格", "grid", grid_code, field="grid_code")
-    if not actor.roles_for(grid_code):
+    if not actor.roles_for(grid_code) or not actor.may(REPORT, grid_code):
         raise ForbiddenError("forbidden", f"您在网格 {grid_code} 没有职责，不能记录该网格的民情日记",
                              f"you hold no role in grid {grid_code}", field="grid_code")
     d = PatrolDiary(grid_code=grid_code, official_id=actor.official_id, kind=kind, started_at=started_at,
@@ -156,7 +157,7 @@ def diary_to_report(session: Session, diary_id: int, actor: Actor, *, kind: str,
         raise not_found("民情日记", "diary entry", diary_id)
     if actor.official_id != d.official_id and not (actor.roles_for(d.grid_code) & wf.DISPATCHERS):
         raise ForbiddenError("forbidden", "只有日记作者或平台人员可以据此上报",
-                             "only the diary's author or platform staff may report from it", field="X-Official-Id")
+                             "only the diary's author or platform staff may report from it")
     if d.issue_id is not None:
         raise ConflictError("already_reported", f"该日记已上报为事项 {d.issue_id}",
                             f"this diary entry was already reported as issue {d.issue_id}", field="id",

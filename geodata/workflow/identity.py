@@ -1,7 +1,9 @@
-"""Who acts (pre-accounts seam): an :class:`Actor` is an official id (or nobody: a resident).
+"""Who acts: an :class:`Actor` is an official id (or nobody: a resident) and the account's grants.
 
-Their roles are the roles of their current grid assignments on the issue's grid or its parents, plus
-the relational ``assignee`` when the case is assigned to them. See :func:`actor_for`.
+Their workflow roles are the roles of their current grid assignments on the issue's grid or its
+parents, plus the relational ``assignee`` when the case is assigned to them (see :func:`actor_for`);
+what they may do at all is their grants' capabilities (:mod:`geodata.access.capabilities`). An
+actor is built from a signed-in account by :mod:`geodata.access.accounts` (``Principal.actor``).
 """
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from geodata.access.capabilities import ANONYMOUS, Grant, action_allowed, allowed, covers, scope_of
 from geodata.access.scope import Scope
-from geodata.codes import CodeError, descendant_prefix
-from geodata.errors import ForbiddenError
+from geodata.errors import ForbiddenError, TransitionForbiddenError
 from geodata.grids.store import valid_at
 from geodata.models import GridAssignment, Issue, Official
+from geodata.vocab import ACTION_LABELS
 from geodata.workflow import rules as wf
 
 UTC = dt.UTC
@@ -23,15 +26,31 @@ UTC = dt.UTC
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts. ``official_id`` None is a resident / anonymous client (role ``resident``)."""
+    """Who acts. ``official_id`` None is a resident / anonymous client (role ``resident``) or an
+    account that is no official's; ``grants`` are what their account holds."""
 
     official_id: int | None = None
     name: str | None = None
     assignments: tuple[tuple[str, str], ...] = ()  # (grid_code, role), current
+    grants: tuple[Grant, ...] = ()
+    account_id: int | None = None
 
     @classmethod
     def resident(cls) -> Actor:
-        return cls()
+        return cls(grants=ANONYMOUS)
+
+    def may(self, capability: str, grid_code: str | None = None) -> bool:
+        """May this actor do ``capability`` on ``grid_code``? (THE rule: ``capabilities.allowed``)"""
+        return allowed(self.grants, capability, grid_code)
+
+    def require_action(self, action: str, grid_code: str) -> None:
+        """Refuses (:class:`~geodata.errors.TransitionForbiddenError`) a workflow step the actor's
+        grants do not allow on ``grid_code``; the assignee's steps are scoped by the assignment."""
+        relational = wf.ALLOWED_ROLES.get(action) == frozenset({wf.ASSIGNEE})
+        if not action_allowed(self.grants, action, grid_code, relational=relational):
+            zh_a, en_a = ACTION_LABELS.get(action, (action, action))
+            raise TransitionForbiddenError("forbidden_capability", f"账号无权在该网格执行“{zh_a}”",
+                                           f"this account may not {en_a.lower()} in this grid")
 
     @property
     def is_official(self) -> bool:
@@ -43,11 +62,7 @@ class Actor:
 
     def roles_for(self, grid_code: str) -> set[str]:
         """Roles held on ``grid_code`` or one of its parents (a parent's code is a prefix rule)."""
-        out = set()
-        for code, role in self.assignments:
-            if _covers(code, grid_code):
-                out.add(role)
-        return out
+        return {role for code, role in self.assignments if covers(code, grid_code)}
 
     def roles_on_issue(self, issue: Issue) -> set[str]:
         roles = self.roles_for(issue.grid_code)
@@ -56,36 +71,28 @@ class Actor:
         return roles or {wf.RESIDENT}
 
     def scope(self) -> Scope:
-        """Officials see the grids they hold roles in, with personal data; residents see everything
-        public and no personal data."""
-        if not self.is_official:
-            return Scope.public()
-        return Scope(roots=frozenset(c for c, _ in self.assignments), personal_data=True,
-                     official_id=self.official_id, roles=self.roles)
+        """What this actor sees: their grants' scope (``capabilities.scope_of``), plus the issues on
+        their responsibility chain when they are an official."""
+        return scope_of(self.grants, self.official_id)
 
 
-def _covers(root: str, code: str) -> bool:
-    try:
-        return code.startswith(descendant_prefix(root))
-    except CodeError:
-        return False
-
-
-def actor_for(session: Session, official_id: int | None, *, as_of: dt.datetime | None = None) -> Actor:
-    """The actor for an official id (None → resident); an unknown or inactive official is refused
-    (:class:`~geodata.errors.ForbiddenError`)."""
+def actor_for(session: Session, official_id: int | None, *, grants: tuple[Grant, ...] = (),
+              account_id: int | None = None, as_of: dt.datetime | None = None) -> Actor:
+    """The actor for an official id holding ``grants`` (their account's; none: may do nothing).
+    ``official_id`` None: an account that is no official's, with ``grants``, or (no grants) a
+    resident. An unknown or inactive official is refused (:class:`~geodata.errors.ForbiddenError`)."""
     if official_id is None:
-        return Actor.resident()
+        return Actor(grants=grants, account_id=account_id) if grants or account_id else Actor.resident()
     t = as_of or dt.datetime.now(UTC)
     off = session.get(Official, official_id)
     if off is None or not off.active:
         raise ForbiddenError("unknown_official", f"工作人员编号 {official_id} 不存在或已停用",
-                             f"official {official_id} does not exist or is inactive", field="X-Official-Id")
+                             f"official {official_id} does not exist or is inactive", field="official_id")
     rows = session.execute(
         select(GridAssignment.grid_code, GridAssignment.role)
         .where(GridAssignment.official_id == official_id, valid_at(t, GridAssignment))
         .order_by(GridAssignment.grid_code, GridAssignment.role)).all()
-    return Actor(official_id, off.name, tuple((c, r) for c, r in rows))
+    return Actor(official_id, off.name, tuple((c, r) for c, r in rows), grants, account_id)
 
 
 def acting_role(action: str, roles: set[str]) -> str:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from geodata.access.capabilities import SEND_NOTICES
 from geodata.access.scope import Scope
 from geodata.errors import DomainError, ForbiddenError
 from geodata.grids.store import valid_at
@@ -165,9 +166,9 @@ def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | 
                         week_of: dt.date | None = None, now: dt.datetime | None = None, force: bool = False,
                         dry_run: bool = False, tz: ZoneInfo) -> dict:
     """Build and deliver the week's notices (operators only). Returns a run summary."""
-    if "operator" not in actor.roles:
+    if "operator" not in actor.roles or not actor.may(SEND_NOTICES):
         raise ForbiddenError("forbidden", "只有网格化管理中心操作员可以发送周通报",
-                             "only command-centre operators may send the weekly notices", field="X-Official-Id")
+                             "only command-centre operators may send the weekly notices")
     delivery = delivery or OutboxDelivery()
     notices = build_weekly_notices(session, week_of=week_of, now=now, tz=tz)
     if notices and not dry_run:

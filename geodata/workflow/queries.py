@@ -333,8 +333,10 @@ def query_issues(session: Session, filters: IssueFilter, scope: Scope, *, tz: Zo
 
 # -- 该找谁: the contact card ---------------------------------------------------------------------
 def responsible_for_point(session: Session, lon: float, lat: float, scope: Scope, *, crs: str = "wgs84",
-                          as_of: dt.datetime | None = None) -> dict:
-    """Point → block grid → its officials and the six-ones chain (phones only with personal data)."""
+                          names: bool = True, as_of: dt.datetime | None = None) -> dict:
+    """Point → block grid → its officials and the six-ones chain (phones only with personal data;
+    ``names`` False: roles and titles only, no names or ids — for the public, unless the street
+    publishes them)."""
     wlon, wlat = to_wgs84(lon, lat, crs)
     t = as_of or dt.datetime.now(UTC)
     place = locate_block(session, wlon, wlat, as_of=t)
@@ -345,7 +347,8 @@ def responsible_for_point(session: Session, lon: float, lat: float, scope: Scope
         if h is None:
             return None
         zh, en = ROLE_LABELS.get(h.role, (h.role, h.role))
-        return {"official_id": h.official_id, "name": h.name, "role": h.role, "role_zh": zh, "role_en": en,
+        return {"official_id": h.official_id if names else None, "name": h.name if names else None,
+                "role": h.role, "role_zh": zh, "role_en": en,
                 "title": h.title, "grid_code": h.grid_code, "grid_level": h.grid_level, "phone": h.phone}
 
     grids = {g.level: {"code": g.code, "name": g.name, "level": g.level} for g in chain.grids}

@@ -78,6 +78,7 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
     place = locate_block(session, wlon, wlat, as_of=now, nearest=nearest_override)
     roles = actor.roles_for(place.grid_code) or set(actor.roles) or {wf.RESIDENT}
     wf.transition(None, "report", roles)
+    actor.require_action("report", place.grid_code)
     chain = six_ones_chain(session, place.grid_code, as_of=now, include_grids=False)
     # the id first, so that this transaction may read the new issue back wherever it lands (row-level
     # security: the reporter's scope need not cover the point)
@@ -139,6 +140,7 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
     roles = actor.roles_on_issue(issue)
     from_status = issue.status
     to_status = wf.transition(from_status, action, roles)
+    actor.require_action(action, issue.grid_code)
     step = Step(session, issue, actor, note, dict(payload or {}), now, tz, photos, photo_store)
     handler = HANDLERS.get(action)
     data = handler(step) if handler is not None else {}

@@ -41,8 +41,7 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def map_settings(demo_app_url: str) -> Settings:
     # no basemap: tests run offline; a fast live refresh keeps the live test short
-    return Settings(database_url=demo_app_url, basemap_url="", basemap_path=None, live_interval_s=1.0,
-                    dashboard_personal_data=True)
+    return Settings(database_url=demo_app_url, basemap_url="", basemap_path=None, live_interval_s=1.0)
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +76,22 @@ def browser():
         b.close()
 
 
+def sign_in_context(context, url: str, engine: Engine, role: str = "operator", grid: str | None = None) -> None:
+    """The browser context is signed in (a fresh account holding ``role``): its session cookie, as
+    the sign-in page sets it (Secure, HttpOnly, SameSite=Lax; chromium keeps Secure cookies on
+    http://127.0.0.1). The sign-in page itself is driven by ``test_auth_e2e.py``."""
+    from dashboard.auth import SESSION_COOKIE
+    from tests.world import session_id
+
+    context.add_cookies([{"name": SESSION_COOKIE, "value": session_id(engine, role, grid), "url": url,
+                          "httpOnly": True, "secure": True, "sameSite": "Lax"}])
+
+
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, map_engine):
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
+    sign_in_context(context, live_server.url, map_engine)   # the command centre
     watch_csp(context)
     pg = context.new_page()
     pg.set_default_timeout(15000)

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import csp_safe_waits, csp_violations, watch_csp
+from tests.e2e.conftest import csp_safe_waits, csp_violations, sign_in_context, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -18,12 +18,13 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 
 @pytest.fixture
-def open_page(browser, live_server):
+def open_page(browser, live_server, map_engine):
     contexts = []
 
     def _open(device: dict, locale: str = "zh-CN", query: str = ""):
         context = browser.new_context(locale=locale, timezone_id="Asia/Shanghai", **device)
         contexts.append(context)
+        sign_in_context(context, live_server.url, map_engine)   # a leader sees what the centre sees
         watch_csp(context)
         pg = context.new_page()
         pg.set_default_timeout(15000)

@@ -13,7 +13,7 @@ from geodata.access.scope import Scope
 from geodata.maps import layers
 from geodata.maps import metrics as map_metrics
 from geodata.workflow.filters import IssueFilter
-from tests.e2e.conftest import csp_safe_waits, csp_violations, watch_csp
+from tests.e2e.conftest import csp_safe_waits, csp_violations, sign_in_context, watch_csp
 from tests.world import TZ
 
 pytestmark = pytest.mark.e2e
@@ -365,10 +365,12 @@ def test_search_flies_to_grid(page, live_server, demo, shot):
     assert not page.errors
 
 
-def test_wall_display_and_phone_layouts(browser, live_server, shot):
+def test_wall_display_and_phone_layouts(browser, live_server, map_engine, shot):
     for name, size, mobile in (("10-wall-1920", (1920, 1080), False), ("11-phone-390", (390, 844), True)):
         ctx = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai", is_mobile=mobile, has_touch=mobile)
+        # the wall: a display screen's account (the map, never phones); the phone: the command centre
+        sign_in_context(ctx, live_server.url, map_engine, "operator" if mobile else "display")
         watch_csp(ctx)
         pg = ctx.new_page()
         pg.set_default_timeout(15000)

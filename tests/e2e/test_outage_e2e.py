@@ -20,7 +20,7 @@ from geodata.db.migrate import upgrade
 from geodata.settings import PROJECT_ROOT, Settings
 
 from ..conftest import DEMO_END
-from .conftest import LiveServer, csp_safe_waits, watch_csp
+from .conftest import LiveServer, csp_safe_waits, sign_in_context, watch_csp
 
 pytestmark = pytest.mark.e2e
 PORTS = range(54345, 54350)          # this worktree's ports for clusters its tests start
@@ -81,9 +81,14 @@ def outage_app():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, outage_app):
+    from geodata.db import get_engine
+
+    _, server, settings = outage_app
     context = browser.new_context(viewport={"width": 1600, "height": 1000}, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
+    # signed in before the outage: the viewer keeps the page while the database is away
+    sign_in_context(context, server.url, get_engine(settings))
     watch_csp(context)
     pg = context.new_page()
     csp_safe_waits(pg)

@@ -19,8 +19,8 @@ class GridLevel(Out):
 
 
 class HolderOut(Out):
-    official_id: int
-    name: str
+    official_id: int | None = Field(None, description="absent for the public unless the street publishes names")
+    name: str | None = Field(None, description="absent for the public unless the street publishes names")
     role: str
     role_zh: str
     role_en: str
@@ -47,3 +47,4 @@ class ContactCard(Out):
     shared_boundary: list[str]
     six_ones: SixOnesPeople
     officials: list[HolderOut]
+    office_phone: str | None = Field(None, description="the street's published office phone (a setting)")

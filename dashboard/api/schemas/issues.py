@@ -25,7 +25,7 @@ class ReportIn(In):
     lon: Finite = Field(description="longitude, about 113.63 here")
     lat: Finite = Field(description="latitude, about 34.75 here")
     crs: Crs = "wgs84"
-    source: Source | None = Field(None, description="default: resident without X-Official-Id, else patrol")
+    source: Source | None = Field(None, description="default: resident without a token, else patrol")
     address: Text(200) | None = None
     reporter_name: Text(50) | None = Field(None, description="personal data: shown only to entitled officials")
     reporter_phone: Text(20) | None = Field(None, description="personal data: shown only to entitled officials")

@@ -54,8 +54,8 @@ class O311ErrorItem(Out):
 
 
 class O311PostIn(BaseModel):
-    """POST requests.json (form-encoded per GeoReport v2, or JSON). Extra keys (api_key,
-    jurisdiction_id, attribute[…]) are accepted and ignored."""
+    """POST requests.json (form-encoded per GeoReport v2, or JSON). ``api_key``: an official's API
+    token (without it: a resident). Extra keys (attribute[…]) are accepted and ignored."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
@@ -73,7 +73,7 @@ class O311PostIn(BaseModel):
     account_id: Text(100) | None = None
     media_url: Text(500) | None = None
     jurisdiction_id: Text(100) | None = None
-    api_key: Text(200) | None = None
+    api_key: Text(200) | None = Field(None, description="an official's API token (GeoReport v2 api_key)")
 
 
 class O311Query(BaseModel):
@@ -85,3 +85,4 @@ class O311Query(BaseModel):
     end_date: dt.datetime | None = None
     status: Literal["open", "closed"] | None = None
     jurisdiction_id: Text(100) | None = None
+    api_key: Text(200) | None = Field(None, description="an official's API token (GeoReport v2 api_key)")

@@ -23,6 +23,7 @@ from geodata.workflow.filters import IssueFilter
 
 from ...components import ids as app_ids
 from ...components import outbox
+from ...components.account import account_menu
 from ...components.header import live_note
 from ...components.shell import shell
 from ...context import LANG_COOKIE, Context, current_context
@@ -118,7 +119,7 @@ def body_outputs(svc: Services, ctx: Context, filter_data: dict[str, Any] | None
     language); on ``data`` (read from the database unless given)."""
     keep = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     return layout.body(svc.settings, ctx.lang, ctx.tz, IssueFilter.from_dict(filter_data),
-                       metric_of(filter_data), data or context_data(svc, ctx, stamp), keep)
+                       metric_of(filter_data), data or context_data(svc, ctx, stamp), keep, account_menu(ctx))
 
 
 def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: str | None = None

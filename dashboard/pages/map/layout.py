@@ -253,13 +253,13 @@ def issue_columns(lang: str) -> list[dict[str, Any]]:
 
 
 def body(settings: Any, lang: str, tz: ZoneInfo, flt: IssueFilter, metric: str, data: MapContextData,
-         overlays: list[str] | None = None) -> list[Any]:
+         overlays: list[str] | None = None, account: Any = None) -> list[Any]:
     street = data.street_names[0] if lang == "zh" else data.street_names[1]
     search = widgets.dropdown(lang, id=ids.SEARCH, className="gw-search", placeholder=t("search", lang),
                           options=[], searchable=True, clearable=True, value=None)
     return [
         header(page_title(street, lang), lang, tz, data.down_since, controls=(search,),
-               actions=(outbox.button(lang, data.outbox_count),)),
+               actions=(outbox.button(lang, data.outbox_count), *((account,) if account is not None else ()))),
         filters(lang, flt, data.domains, metric),
         html.Main(className="gw-main", children=[
             map_component(settings, lang, data, overlays),

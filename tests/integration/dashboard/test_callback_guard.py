@@ -25,6 +25,7 @@ from dashboard import guard
 from dashboard.components import ids as app_ids
 from dashboard.pages.map import ids
 from geodata.settings import Settings
+from tests.world import sign_in_every_client
 
 PATH = "/_dash-update-component"
 MARK = "zq-raw-marker"      # in every generated bad value: must never come back, nor reach the log
@@ -53,7 +54,7 @@ BAD_VALUES: dict[str, Any] = {
 
 # -- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def app(demo_app_url, demo_app_engine, tmp_path_factory):
+def app(demo_app_url, demo_app_engine, demo_engine, tmp_path_factory):
     from dashboard import create_dash
     from dashboard.api import register_api
 
@@ -61,6 +62,7 @@ def app(demo_app_url, demo_app_engine, tmp_path_factory):
                         var_dir=tmp_path_factory.mktemp("var"))
     dash_app = create_dash(settings, demo_app_engine)
     register_api(dash_app.server, settings, demo_app_engine)   # as app.create_app wires it
+    sign_in_every_client(dash_app.server, demo_engine)     # the command centre (the guard is the subject)
     assert dash_app.server.test_client().get("/").status_code == 200   # Dash's first-request set-up
     return dash_app
 

@@ -14,7 +14,7 @@ from sqlalchemy import text as sql
 from dashboard import i18n
 from dashboard.components import ids as app_ids
 from dashboard.components import outbox
-from dashboard.context import COMMAND_CENTRE, Context
+from dashboard.context import Context, Viewer
 from dashboard.pages.map import callbacks as cb
 from dashboard.pages.map import ids, layout
 from dashboard.pages.map import presenters as pr
@@ -30,15 +30,16 @@ from geodata.settings import Settings
 from geodata.workflow import notices, queries
 from geodata.workflow.filters import IssueFilter
 from tests.conftest import DEMO_END
-from tests.world import TZ
+from tests.world import TZ, sign_in_every_client
 
 ALL = Scope.everything(personal_data=True)
+TEST_VIEWER = Viewer(key="test")   # the callbacks are given a context; who it is does not matter here
 PUBLIC_PHONES = Scope.everything(personal_data=False)
 
 
 def at(lang: str, scope: Scope = ALL) -> Context:
     """A request's context: the one viewer, ``scope``, ``lang``, the demo's business time zone."""
-    return Context(viewer=COMMAND_CENTRE, scope=scope, lang=lang, tz=TZ)
+    return Context(viewer=TEST_VIEWER, scope=scope, lang=lang, tz=TZ)
 
 
 def _text(component) -> str:
@@ -168,7 +169,7 @@ def test_issue_rows_keep_titles_as_data():
 def svc(demo_app_url):
     from sqlalchemy import create_engine
 
-    settings = Settings(database_url=demo_app_url, dashboard_personal_data=True)
+    settings = Settings(database_url=demo_app_url)
     engine = create_engine(demo_app_url)
     yield Services(engine=engine, settings=settings)
     engine.dispose()
@@ -285,6 +286,7 @@ def test_create_dash_routes(demo_app_url):
     engine = create_engine(demo_app_url)
     try:
         app = create_dash(settings, engine)
+        sign_in_every_client(app.server, engine)
         client = app.server.test_client()
         r = client.get("/geo/grids/2.json?v=1")
         assert r.status_code == 200 and len(r.get_json()["features"]) == 14
@@ -334,6 +336,7 @@ def test_local_basemap_tiles(demo_app_url, tmp_path):
     try:
         for path in (tmp_path / "tiles", mb):
             app = create_dash(Settings(database_url=demo_app_url, basemap_path=path), engine)
+            sign_in_every_client(app.server, engine)
             client = app.server.test_client()
             r = client.get("/tiles/base/15/26726/13004.png")
             assert r.status_code == 200 and r.data == png and r.mimetype == "image/png"
@@ -614,14 +617,15 @@ def test_page_open_loads_the_street_detail_once(svc, monkeypatch):
 
 def test_no_chinese_text_outside_the_text_table():
     """Every user-facing string of the pages and components goes through ``dashboard.i18n``; the
-    bilingual API error messages (``dashboard/api``, the guard's and the tile route's) are the exception."""
+    bilingual API error messages (``dashboard/api``, the guard's, the tile route's and the sign-in
+    gate's) are the exception."""
     import ast
     import re
     from pathlib import Path
 
     root = Path(i18n.__file__).parent
     cjk = re.compile(r"[\u4e00-\u9fff]")
-    exempt = {"i18n.py", "guard.py", "tiles.py"}
+    exempt = {"i18n.py", "guard.py", "tiles.py", "auth.py"}
     found = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
@@ -667,6 +671,10 @@ def test_a_path_that_is_no_page_is_a_404_page(demo_url):
 
     app = create_app(Settings(database_url=demo_url))
     try:
+        assert app.server.test_client().get("/no-such-page").status_code == 302   # a stranger: sign in first
+        from geodata.db import get_engine
+
+        sign_in_every_client(app.server, get_engine(Settings(database_url=demo_url)))
         client = app.server.test_client()
         for path in ("/no-such-page", "/map/extra", "/%E5%9C%B0%E5%9B%BE"):
             resp = client.get(path)

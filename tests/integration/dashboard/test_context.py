@@ -10,13 +10,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from dashboard.context import COMMAND_CENTRE, LANG_COOKIE, Context, current_context
+from dashboard.context import ANONYMOUS, LANG_COOKIE, Context, Viewer, current_context
 from dashboard.pages.map import callbacks as cb
 from dashboard.services import Services
 from geodata.access.scope import Scope
 from geodata.maps import layers as map_layers
 from geodata.settings import Settings
 
+TEST_VIEWER = Viewer(key="test")   # the callbacks are given a context; who it is does not matter here
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -25,19 +26,37 @@ def _text(component) -> str:
 
 
 def at(scope: Scope, lang: str = "zh") -> Context:
-    return Context(viewer=COMMAND_CENTRE, scope=scope, lang=lang, tz=TZ)
+    return Context(viewer=TEST_VIEWER, scope=scope, lang=lang, tz=TZ)
 
 
-def test_current_context_is_the_one_viewer_in_the_requests_language():
-    settings = Settings(dashboard_personal_data=False, timezone="Asia/Urumqi")
+def test_current_context_is_the_requests_principal_in_the_requests_language():
+    settings = Settings(timezone="Asia/Urumqi")
     ctx = current_context(settings, "en")
-    assert ctx.viewer == COMMAND_CENTRE and ctx.lang == "en" and ctx.tz == ZoneInfo("Asia/Urumqi")
-    assert ctx.scope == Scope.everything(personal_data=False)
+    # outside a request (or before the gate): anonymous, who sees nothing unless the map is public
+    assert ctx.viewer == ANONYMOUS and ctx.lang == "en" and ctx.tz == ZoneInfo("Asia/Urumqi")
+    assert ctx.scope == Scope(roots=frozenset())
+    assert current_context(Settings(public_map=True)).scope == Scope.public()
     assert current_context(settings, "fr").lang == "zh" and current_context(settings).lang == "zh"
     with Flask(__name__).test_request_context("/", headers={"Cookie": f"{LANG_COOKIE}=en"}):
         assert current_context(settings).lang == "en"           # the cookie, without a switch value
         assert current_context(settings, "zh").lang == "zh"     # the page's switch wins
-    assert current_context(Settings(dashboard_personal_data=True)).scope.personal_data is True
+    # the principal the gate put on the request: its viewer and its scope
+    from flask import g
+
+    from dashboard.context import PRINCIPAL_ATTR
+    from geodata.access.accounts import Principal
+    from geodata.access.capabilities import Grant
+    from geodata.workflow.identity import Actor
+
+    grants = (Grant("community_leader", "41010200100100"),)
+    p = Principal(kind="user", account_id=7, login="x", display_name="X", grants=grants,
+                  actor=Actor(grants=grants, account_id=7))
+    with Flask(__name__).test_request_context("/"):
+        setattr(g, PRINCIPAL_ATTR, p)
+        ctx = current_context(settings)
+        assert ctx.viewer == Viewer(key="account:7", account_id=7, name="X")
+        assert ctx.scope == Scope.grids("41010200100100", personal_data=True).__class__(
+            roots=frozenset({"41010200100100"}), personal_data=True, roles=frozenset({"community_leader"}))
 
 
 def test_cache_keys_carry_the_scope_and_the_language_when_asked():

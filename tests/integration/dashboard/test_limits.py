@@ -21,7 +21,7 @@ from geodata.models import SEARCH_MAX_CHARS
 from geodata.settings import Settings
 from tests.conftest import SUFFIX
 from tests.integration.dashboard.test_callback_guard import payload
-from tests.world import app_url, drop_database, scratch_database, seed
+from tests.world import app_url, drop_database, scratch_database, seed, sign_in_every_client
 
 REPORT = {"kind": "problem", "domain": "sanitation", "description": "", "lon": 113.625, "lat": 34.755}
 
@@ -39,6 +39,7 @@ def world(server_url, tmp_path_factory):
     with session_scope(engine) as s:
         seed(s)
     server = create_app(settings).server
+    sign_in_every_client(server, engine)
     client = server.test_client()
     for title in ("水压仅 50% 的楼", "楼道 5_2 堆物", "普通的问题"):
         r = client.post("/api/v1/issues", json={**REPORT, "title": title})
@@ -134,6 +135,7 @@ def test_no_free_connection_fails_fast_with_503(world, server_url):
     tight = settings.model_copy(update={"server_threads": 1, "db_pool_timeout_s": 0.2})
     engine = get_engine(tight)   # its own pool: one connection
     server = create_app(tight).server
+    sign_in_every_client(server, world[2])
     try:
         with engine.connect() as held:
             held.execute(text("SELECT 1"))
@@ -282,6 +284,7 @@ def test_heavy_requests_queue_for_their_slots_and_cheap_ones_pass(world):
                                       "statement_timeout_s": 30.0})
     dash_app = create_app(one)
     server = dash_app.server
+    sign_in_every_client(server, engine)
     assert dash_search(server.test_client(), "社区").status_code == 200   # Dash's first-request setup done
     first: dict = {}
     with locked(engine, "grid"):

@@ -150,7 +150,8 @@ def test_callbacks_keep_their_outputs_only_for_an_outage(down_engine):
 def test_server_while_down(down_engine):
     """The page loads (no 'Error loading layout'), the map's data routes answer 503 in the API's
     error format, and a database callback answers 'no update' instead of an error."""
-    app = create_dash(Settings(database_url=str(down_engine.url)), down_engine)
+    # the public map: a page opened while the database is down has nobody's session to read
+    app = create_dash(Settings(database_url=str(down_engine.url), public_map=True), down_engine)
     client = app.server.test_client()
     assert client.get("/").status_code == 200
     layout = client.get("/_dash-layout")

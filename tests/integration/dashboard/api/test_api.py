@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from dashboard.api import openapi
 from tests.conftest import DEMO_END, SUFFIX
-from tests.world import B11, B21, B22, C1, STREET, png_bytes, scratch_api
+from tests.world import B11, B21, B22, C1, STREET, bearer, official_token, png_bytes, scratch_api
 
 PHONE_RE = re.compile(r"1[3-9]\d{9}")
 
@@ -88,14 +88,17 @@ def test_report_and_read_back(api):
     assert out["six_ones"]["grid_leader"]["name"] == "网格长甲" and out["six_ones"]["grid_leader"]["phone"] is None
     assert out["number"].startswith("WT") and out["version"] == 1
     assert b"13911112222" not in r.data
-    one = api.client().get(f"/api/v1/issues/{out['number']}").get_json()
+    anon = api.client().get(f"/api/v1/issues/{out['number']}")   # a stranger reads no issue
+    assert anon.status_code == 401 and err(anon)["code"] == "sign_in_required"
+    assert anon.headers["WWW-Authenticate"].startswith("Bearer")
+    one = api.client().get(f"/api/v1/issues/{out['number']}", headers=api.hdr("b11_leader")).get_json()
     assert one["id"] == out["id"] and [e["action"] for e in one["timeline"]] == ["report"]
-    assert one["actions"] == [] and one["reporter"] is None
+    assert one["actions"] == [] and one["reporter"] == {"name": "李先生", "phone": "13911112222"}
     op = api.client().get(f"/api/v1/issues/{out['id']}", headers=api.hdr("operator")).get_json()
     assert op["reporter"] == {"name": "李先生", "phone": "13911112222"}
     assert "assign" in op["actions"]
     assert api.client().get(f"/api/v1/issues/{out['id']}", headers=api.hdr("c2_secretary")).status_code == 404
-    tl = api.client().get(f"/api/v1/issues/{out['id']}/timeline").get_json()
+    tl = api.client("operator").get(f"/api/v1/issues/{out['id']}/timeline").get_json()
     assert [e["action"] for e in tl["items"]] == ["report"]
 
 
@@ -171,16 +174,17 @@ def test_body_too_large(api):
     ({"title": "a\u0000b"}, {}, None, 422, None, "title"),
     ({"title": "x" * 201}, {}, None, 422, None, "title"),
     ({"source": "patrol"}, {}, None, 403, "forbidden_source", "source"),
-    ({"nearest_override": True, "lon": 113.645}, {"X-Official-Id": "ROLE:b11_leader"}, None, 403,
+    ({"nearest_override": True, "lon": 113.645}, {"Authorization": "ROLE:b11_leader"}, None, 403,
      "override_forbidden", "nearest_override"),
-    ({}, {"X-Official-Id": "abc"}, None, 400, "invalid_header", "X-Official-Id"),
-    ({}, {"X-Official-Id": "99999"}, None, 403, "unknown_official", "X-Official-Id"),
+    ({}, {"Authorization": "Basic abc"}, None, 401, "invalid_token", "Authorization"),
+    ({}, {"Authorization": "Bearer"}, None, 401, "invalid_token", "Authorization"),
+    ({}, {"Authorization": "Bearer gw_not-a-token"}, None, 401, "invalid_token", "Authorization"),
     ({}, {"Idempotency-Key": "bad key with spaces"}, None, 400, "invalid_header", "Idempotency-Key"),
 ])
 def test_bad_input_is_4xx_naming_the_field_and_writes_nothing(api, body, headers, content_type, status, code,
                                                               field):
     before = counts(api)
-    headers = {k: (str(api.world.ids[v[5:]]) if isinstance(v, str) and v.startswith("ROLE:") else v)
+    headers = {k: (f"Bearer {api.world.tokens[v[5:]]}" if isinstance(v, str) and v.startswith("ROLE:") else v)
                for k, v in headers.items()}
     if isinstance(body, dict):
         b = dict(REPORT)
@@ -207,7 +211,7 @@ def test_swapped_coordinates_explained(api):
 
 
 def test_unknown_ids_and_paths(api):
-    c = api.client()
+    c = api.client("operator")
     assert err(c.get("/api/v1/issues/999999"))["code"] == "not_found"
     assert c.get("/api/v1/issues/WT1999000001").status_code == 404
     assert c.get("/api/v1/issues/99999999999999999999").status_code == 404
@@ -301,14 +305,22 @@ def test_report_to_evaluation_over_http(api):
         r = step(api, key, who, action, v, **extra)
         assert r.status_code == 200, (action, r.data)
         v = r.get_json()["version"]
-    r = api.client().post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 5, "comment": "满意", "version": v})
+    # a stranger never evaluates; the centre does, on the resident's behalf
+    r = api.client().post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 1, "version": v})
+    assert r.status_code == 401 and err(r)["code"] == "sign_in_required"
+    # an official of another grid does not even see the case (scope and row-level security)
+    r = api.client("b11_leader").post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 1, "version": v})
+    assert r.status_code == 404 and err(r)["code"] == "not_found"
+    r = api.client("operator").post(f"/api/v1/issues/{key}/evaluation",
+                                    json={"satisfaction": 5, "comment": "满意", "version": v})
     assert r.status_code == 200, r.data
-    final = api.client().get(f"/api/v1/issues/{key}").get_json()
+    final = api.client("operator").get(f"/api/v1/issues/{key}").get_json()
     assert final["status"] == "evaluated" and final["satisfaction"] == 5
     assert [e["action"] for e in final["timeline"]] == ["report", "assign", "sign", "handle", "feedback", "verify",
                                                         "close", "evaluate"]
     assert [p["stage"] for p in final["photos"]] == ["feedback"]
-    r = api.client().post(f"/api/v1/issues/{key}/evaluation", json={"satisfaction": 9, "version": final["version"]})
+    r = api.client("operator").post(f"/api/v1/issues/{key}/evaluation",
+                                    json={"satisfaction": 9, "version": final["version"]})
     assert r.status_code == 422 and err(r)["field"] == "satisfaction"
 
 
@@ -345,13 +357,13 @@ def test_concurrent_transitions_over_http(api):
     for t in ts:
         t.join(30)
     assert sorted(codes) == [200, 409]
-    tl = api.client().get(f"/api/v1/issues/{out['id']}/timeline").get_json()["items"]
+    tl = api.client("operator").get(f"/api/v1/issues/{out['id']}/timeline").get_json()["items"]
     assert len(tl) == 3
 
 
 # -- query ----------------------------------------------------------------------------------------
 def test_query(api):
-    c = api.client()
+    c = api.client("operator")
     mine = post_report(api, {"domain": "disputes", "kind": "sentiment", "lon": 113.635, "lat": 34.745}).get_json()
     r = c.get("/api/v1/issues", query_string={"grid": B22, "domain": "disputes", "kind": "sentiment"})
     assert r.status_code == 200
@@ -384,11 +396,19 @@ def test_who_is_responsible(api):
     c = api.client()
     r = c.get("/api/v1/responsible", query_string={"lon": 113.635, "lat": 34.745})
     card = r.get_json()
+    # public: the grids, roles and titles; names only if the street publishes them (off by default)
     assert r.status_code == 200 and card["block"]["code"] == B22
-    assert card["six_ones"]["grid_leader"]["name"] == "网格长丁" and all(o["phone"] is None for o in card["officials"])
-    assert not PHONE_RE.search(r.data.decode())
+    gl = card["six_ones"]["grid_leader"]
+    assert gl["role"] == "grid_leader" and gl["title"] == "网格长" and gl["name"] is None and gl["official_id"] is None
+    assert all(o["phone"] is None and o["name"] is None for o in card["officials"]) and card["office_phone"] is None
+    assert not PHONE_RE.search(r.data.decode()) and "网格长丁" not in r.data.decode()
     priv = c.get("/api/v1/responsible", query_string={"lon": 113.635, "lat": 34.745}, headers=api.hdr("operator"))
+    assert priv.get_json()["six_ones"]["grid_leader"]["name"] == "网格长丁"
     assert all(o["phone"] for o in priv.get_json()["officials"])
+    # an official elsewhere: names (staff), no phones outside their grids
+    west = c.get("/api/v1/responsible", query_string={"lon": 113.635, "lat": 34.745}, headers=api.hdr("b11_leader"))
+    assert west.get_json()["six_ones"]["grid_leader"]["name"] == "网格长丁"
+    assert all(o["phone"] is None for o in west.get_json()["officials"])
     from geodata.geometry import wgs84_to_gcj02
     glon, glat = (float(v) for v in wgs84_to_gcj02(113.6395, 34.7405))
     g = c.get("/api/v1/responsible", query_string={"lon": glon, "lat": glat, "crs": "gcj02"}).get_json()
@@ -434,8 +454,9 @@ def test_weekly_notices_and_outbox(api):
     # an open item in 网格长甲's block, so the test does not depend on reports made by other tests
     made = post_report(api)
     assert made.status_code == 201 and made.get_json()["grid"]["code"] == B11, made.data
-    assert c.post("/api/v1/notices/weekly", json={}).status_code == 403
-    assert c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("b11_leader")).status_code == 403
+    assert c.post("/api/v1/notices/weekly", json={}).status_code == 401
+    refused = c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("b11_leader"))
+    assert refused.status_code == 403 and err(refused)["code"] == "forbidden_capability"
     r = c.post("/api/v1/notices/weekly", json={}, headers=api.hdr("operator"))
     assert r.status_code == 200, r.data
     run = r.get_json()
@@ -455,7 +476,7 @@ def test_weekly_notices_and_outbox(api):
     assert own["total"] == 1 and own["items"][0]["official_name"] == "网格长甲"
     assert c.get("/api/v1/outbox", query_string={"official_id": api.world.ids["b12_leader"]},
                  headers=api.hdr("b11_leader")).status_code == 403
-    assert c.get("/api/v1/outbox").status_code == 403
+    assert c.get("/api/v1/outbox").status_code == 401
 
 
 def test_personal_data_never_logged(api, caplog):
@@ -508,27 +529,30 @@ def test_demo_report_fills_the_six_ones_chain(demo):
 def test_demo_query_matches_sql(demo):
     community = q1(demo, "SELECT code FROM grid WHERE level = 2 ORDER BY code OFFSET 3 LIMIT 1")[0]
     total = q1(demo, "SELECT count(*) FROM issue WHERE community_code = :c", c=community)[0]
-    page = demo.client().get("/api/v1/issues", query_string={"grid": community, "page_size": 200}).get_json()
+    c = demo.client()
+    c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {official_token(demo.engine, demo_operator(demo))}"
+    page = c.get("/api/v1/issues", query_string={"grid": community, "page_size": 200}).get_json()
     assert page["total"] == total > 0 and all(i["community_code"] == community for i in page["items"])
     overdue_sql = q1(demo, "SELECT count(*) FROM issue WHERE due_at IS NOT NULL AND ((status IN ('closed', "
                            "'evaluated') AND closed_at > due_at) OR (status NOT IN ('closed', 'evaluated') "
                            "AND due_at < now()))")[0]
-    od = demo.client().get("/api/v1/issues", query_string={"overdue": "true", "page_size": 1}).get_json()
+    od = c.get("/api/v1/issues", query_string={"overdue": "true", "page_size": 1}).get_json()
     assert od["total"] == overdue_sql > 0
-    closed = demo.client().get("/api/v1/issues", query_string={"status": "closed,evaluated", "kind": "problem",
-                                                               "page_size": 1}).get_json()
+    closed = c.get("/api/v1/issues", query_string={"status": "closed,evaluated", "kind": "problem",
+                                                   "page_size": 1}).get_json()
     assert closed["total"] >= 3130  # 3130 closed problems in the demo year (plus any closed by tests)
 
 
 def test_demo_issue_timeline_and_a_transition_by_its_assignee(demo):
     iid, _status, assignee, version = q1(demo, "SELECT id, status, assignee_id, version FROM issue "
                                               "WHERE status = 'assigned' ORDER BY id LIMIT 1")
-    one = demo.client().get(f"/api/v1/issues/{iid}").get_json()
+    auth = bearer(official_token(demo.engine, assignee))
+    one = demo.client().get(f"/api/v1/issues/{iid}", headers=auth).get_json()
     n_events = q1(demo, "SELECT count(*) FROM issue_event WHERE issue_id = :i", i=iid)[0]
     assert len(one["timeline"]) == n_events and [e["at"] for e in one["timeline"]] == sorted(
         e["at"] for e in one["timeline"])
     r = demo.client().post(f"/api/v1/issues/{iid}/transitions", json={"action": "sign", "version": version},
-                           headers={"X-Official-Id": str(assignee)})
+                           headers=auth)
     assert r.status_code == 200, r.data
     assert r.get_json()["status"] == "signed" and r.get_json()["timeline"] is None
 
@@ -543,19 +567,21 @@ def test_demo_who_is_responsible(demo):
     assert all(o["phone"] is None for o in card["officials"])
 
 
+def demo_operator(demo) -> int:
+    return q1(demo, "SELECT official_id FROM grid_assignment WHERE role = 'operator' ORDER BY official_id LIMIT 1")[0]
+
+
 def test_demo_weekly_notices(demo):
-    operator = q1(demo, "SELECT official_id FROM grid_assignment WHERE role = 'operator' LIMIT 1")[0]
+    auth = bearer(official_token(demo.engine, demo_operator(demo)))
     leaders = q1(demo, "SELECT count(DISTINCT official_id) FROM grid_assignment WHERE role = 'grid_leader' "
                        "AND valid_to IS NULL")[0]
-    r = demo.client().post("/api/v1/notices/weekly", json={"week_of": "2026-11-25"},
-                           headers={"X-Official-Id": str(operator)})
+    r = demo.client().post("/api/v1/notices/weekly", json={"week_of": "2026-11-25"}, headers=auth)
     assert r.status_code == 200, r.data
     run = r.get_json()
     assert run["generated"] == leaders == run["delivered"] and run["week_start"] == "2026-11-23"
     assert sum(n["new_count"] for n in run["notices"]) > 0
     assert not any(PHONE_RE.search(n["body"]) for n in run["notices"])
-    box = demo.client().get("/api/v1/outbox", query_string={"page_size": 200},
-                            headers={"X-Official-Id": str(operator)}).get_json()
+    box = demo.client().get("/api/v1/outbox", query_string={"page_size": 200}, headers=auth).get_json()
     assert box["total"] == leaders
 
 
@@ -568,7 +594,7 @@ def test_demo_open311_read(demo):
 
 
 def test_extreme_values_are_refused_not_crashing(api):
-    c = api.client()
+    c = api.client("operator")
     r = c.post("/api/v1/notices/weekly", json={"week_of": "9999-12-31"}, headers=api.hdr("operator"))
     assert r.status_code == 422 and err(r)["field"] == "week_of"
     out = post_report(api).get_json()
@@ -596,9 +622,10 @@ def test_same_server_as_the_dashboard(api):
     assert c.get("/api/v1/openapi.json").status_code == 200
     r = c.post("/api/v1/issues", json=REPORT)
     assert r.status_code == 201, r.data
-    assert c.get(f"/api/v1/issues/{r.get_json()['id']}").status_code == 200
+    assert c.get(f"/api/v1/issues/{r.get_json()['id']}", headers=api.hdr("operator")).status_code == 200
     assert c.get("/api/v1/no/such/thing").status_code == 404
-    assert c.get("/").status_code == 200  # the dashboard still answers
+    assert c.get("/").status_code == 302  # the dashboard still answers: with its sign-in page
+    assert c.get("/login").status_code == 200
 
 
 # -- photos: metadata stripped, decoded in full ----------------------------------------------------
@@ -720,9 +747,54 @@ def test_satisfaction_must_be_a_number_not_a_boolean(api):
 def test_text_is_trimmed_of_invisible_characters_and_keeps_line_breaks_where_allowed(api):
     r = post_report(api, {"title": "\ufeff\u200b 井盖缺失 \u200b", "description": "第一行\n第二行\t完"})
     assert r.status_code == 201, r.data
-    got = api.client().get(f"/api/v1/issues/{r.get_json()['id']}").get_json()
+    got = api.client("operator").get(f"/api/v1/issues/{r.get_json()['id']}").get_json()
     assert got["title"] == "井盖缺失" and got["description"] == "第一行\n第二行\t完"
     # zero-width joiners inside a text are kept (emoji sequences, scripts that need them)
     r = post_report(api, {"title": "家庭 👨\u200d👩\u200d👧 求助"})
-    assert r.status_code == 201 and "\u200d" in api.client().get(f"/api/v1/issues/{r.get_json()['id']}"
+    assert r.status_code == 201 and "\u200d" in api.client("operator").get(f"/api/v1/issues/{r.get_json()['id']}"
                                                                   ).get_json()["title"]
+
+
+# -- who calls: bearer tokens ---------------------------------------------------------------------
+def test_bearer_tokens_revoked_or_of_a_disabled_account_are_401(api):
+    from geodata.access import accounts
+    from geodata.access.models import ApiToken
+    from geodata.db import session_scope
+
+    with session_scope(api.engine) as s:
+        aid = accounts.create_account(s, "api-tokens", grants=(("operator", None),))
+        raw = accounts.issue_token(s, aid, "script")
+        other = accounts.issue_token(s, aid, "phone")
+    c = api.client()
+    assert c.get("/api/v1/issues", headers=bearer(raw)).status_code == 200
+    with session_scope(api.engine) as s:
+        tok = s.query(ApiToken).filter_by(account_id=aid, label="script").one()
+        assert tok.last_used_at is not None
+        accounts.revoke_token(s, tok.id)
+    r = c.get("/api/v1/issues", headers=bearer(raw))
+    assert r.status_code == 401 and err(r)["code"] == "invalid_token" and err(r)["field"] == "Authorization"
+    assert c.get("/api/v1/issues", headers=bearer(other)).status_code == 200
+    with session_scope(api.engine) as s:
+        accounts.set_disabled(s, aid)
+    assert c.get("/api/v1/issues", headers=bearer(other)).status_code == 401
+    # a public operation with a bad token is refused too: a bad token is never a resident
+    assert c.get("/api/v1/meta", headers=bearer(other)).status_code == 401
+
+
+def test_each_operation_declares_its_capability_in_the_document(api):
+    doc = api.client().get("/api/v1/openapi.json").get_json()
+    ops = {(p, m): o for p, item in doc["paths"].items() for m, o in item.items()}
+    assert ops[("/api/v1/issues", "get")]["x-capability"] == "view_issues"
+    assert ops[("/api/v1/notices/weekly", "post")]["x-capability"] == "send_notices"
+    assert ops[("/api/v1/responsible", "get")]["security"] == [{}, {"bearer": []}]   # public
+    assert "bearer" in doc["components"]["securitySchemes"]
+    assert not any(p["name"] == "X-Official-Id" for o in ops.values() for p in o["parameters"])
+    # a display screen's account reads no issue through the API (the wall is the dashboard's)
+    from geodata.access import accounts
+    from geodata.db import session_scope
+
+    with session_scope(api.engine) as s:
+        wall = accounts.issue_token(s, accounts.create_account(s, "wall-api", kind="display",
+                                                               grants=(("display", None),)))
+    r = api.client().get("/api/v1/issues", headers=bearer(wall))
+    assert r.status_code == 403 and err(r)["code"] == "forbidden_capability"

@@ -33,10 +33,28 @@ def test_services_map_domains(api):
     assert s["group"].startswith("问题")
 
 
+def test_api_key_is_an_officials_token(api):
+    """GeoReport v2 ``api_key``: a token makes the report an official's (not a resident's); a key
+    that is no live token is refused, never taken for a resident."""
+    form = {"service_code": "problem.sanitation", "lat": "34.755", "long": "113.625", "description": "垃圾"}
+    r = api.client().post("/open311/v2/requests.json", data={**form, "api_key": api.world.tokens["b11_leader"]})
+    assert r.status_code == 201, r.data
+    rid = r.get_json()[0]["service_request_id"]
+    with api.engine.connect() as c:
+        source = c.execute(text("SELECT source FROM issue WHERE number = :n"), {"n": rid}).scalar_one()
+    assert source == "patrol"
+    bad = api.client().post("/open311/v2/requests.json", data={**form, "api_key": "gw_revoked-or-made-up"})
+    assert bad.status_code == 401 and bad.get_json()[0]["error"]["field"] == "api_key"
+    got = api.client().get("/open311/v2/services.json", query_string={"api_key": "nonsense"})
+    assert got.status_code == 401
+    assert api.client().get("/open311/v2/services.json",
+                            query_string={"api_key": api.world.tokens["operator"]}).status_code == 200
+
+
 def test_round_trip_form_encoded(api):
     form = {"service_code": "problem.city_order", "lat": "34.745", "long": "113.635",
             "description": "占道经营\n夜市摊位占用人行道", "address_string": "东社区南门", "first_name": "明",
-            "last_name": "王", "phone": "13655556666", "email": "w@example.com", "api_key": "ignored",
+            "last_name": "王", "phone": "13655556666", "email": "w@example.com",
             "jurisdiction_id": "410102001"}
     r = api.client().post("/open311/v2/requests.json", data=form)
     assert r.status_code == 201, r.data

@@ -113,7 +113,10 @@ def test_matrix_through_the_service(ms, status, action, role):
     actor = w.actor(s, ROLE_ACTORS[role])
     before = snapshot(s, issue_id)
     sources, target = wf.TRANSITIONS[action]
-    legal = status in sources and role in wf.ALLOWED_ROLES[action]
+    # the role table allows residents to evaluate, but a stranger's account grants no capability for
+    # it (issue 10: the reporter's own token comes later; the centre evaluates on their behalf)
+    stranger_evaluates = role == "resident" and action == "evaluate"
+    legal = status in sources and role in wf.ALLOWED_ROLES[action] and not stranger_evaluates
     now = T0 + dt.timedelta(hours=1)
     if legal:
         out = apply_transition(s, issue_id, action, actor, expected_version=before[1], note="理由说明",
@@ -130,7 +133,8 @@ def test_matrix_through_the_service(ms, status, action, role):
         with pytest.raises(TransitionError) as err:
             apply_transition(s, issue_id, action, actor, expected_version=before[1], note="理由说明",
                              payload=_payload(s, w, issue_id, action), now=now, tz=TZ)
-        assert err.value.code == ("illegal_transition" if status not in sources else "forbidden")
+        assert err.value.code == ("illegal_transition" if status not in sources else
+                                  "forbidden_capability" if stranger_evaluates else "forbidden")
         assert err.value.message_zh and err.value.message_en
         assert snapshot(s, issue_id) == before  # nothing written
 
@@ -156,7 +160,7 @@ def test_happy_path_with_rework_report_to_evaluation(ms):
     assert out["six_ones"]["leader_in_charge"]["id"] == w.ids["c1_leader"]
     steps = [("assign", "c1_maintainer", {}), ("sign", "c1_secretary", {}), ("handle", "c1_secretary", {}),
              ("feedback", "c1_secretary", {}), ("rework", "operator", {}), ("feedback", "c1_secretary", {}),
-             ("verify", "operator", {}), ("close", "operator", {}), ("evaluate", None, {"satisfaction": 5})]
+             ("verify", "operator", {}), ("close", "operator", {}), ("evaluate", "operator", {"satisfaction": 5})]
     now = T0
     for action, who, payload in steps:
         now += dt.timedelta(hours=3)
@@ -169,7 +173,7 @@ def test_happy_path_with_rework_report_to_evaluation(ms):
     tl = get_issue(s, out["number"], Scope.everything(), tz=TZ)["timeline"]
     assert [e["action"] for e in tl] == ["report"] + [a for a, _, _ in steps]
     assert [e["at"] for e in tl] == sorted(e["at"] for e in tl)
-    assert tl[-1]["actor"] is None and tl[-1]["actor_role"] == "resident"
+    assert tl[-1]["actor"]["name"] == "中心操作员" and tl[-1]["actor_role"] == "operator"   # on the resident's behalf
 
 
 def test_stale_version_is_refused(ms):
@@ -193,9 +197,9 @@ def test_required_payloads_refused_without_writing(ms):
         (wf.ASSIGNED, "reassign", "operator", "", {"assignee_id": "handler2"}, "note"),
         (wf.ASSIGNED, "reassign", "operator", "x", {"assignee_id": "handler"}, "assignee_id"),
         (wf.ASSIGNED, "reassign", "operator", "x", {"assignee_id": 999999}, "assignee_id"),
-        (wf.CLOSED, "evaluate", None, "", {"satisfaction": 6}, "satisfaction"),
-        (wf.CLOSED, "evaluate", None, "", {"satisfaction": True}, "satisfaction"),
-        (wf.CLOSED, "evaluate", None, "", {}, "satisfaction"),
+        (wf.CLOSED, "evaluate", "operator", "", {"satisfaction": 6}, "satisfaction"),
+        (wf.CLOSED, "evaluate", "operator", "", {"satisfaction": True}, "satisfaction"),
+        (wf.CLOSED, "evaluate", "operator", "", {}, "satisfaction"),
         (wf.HANDLING, "extend", "operator", "", {"new_due": dt.date(2027, 1, 1)}, "note"),
         (wf.HANDLING, "extend", "operator", "材料未到", {}, "new_due"),
         (wf.HANDLING, "extend", "operator", "材料未到", {"new_due": dt.date(2026, 11, 1)}, "new_due"),
@@ -320,7 +324,10 @@ def test_extend_reassign_and_evaluate_helpers(ms):
         assert out["reassign_count"] == n and out["status"] == wf.ASSIGNED and out["signed_at"] is None
         assert out["due_at"] == dt.datetime(2026, 11, 20, 23, 59, 59, tzinfo=SH)
     cid = put_in_state(s, w, wf.CLOSED)
-    out = evaluate(s, cid, Actor.resident(), satisfaction=3, comment="处理较慢", now=T0, tz=TZ)
+    with pytest.raises(TransitionError) as refused:   # never by a stranger
+        evaluate(s, cid, Actor.resident(), satisfaction=1, now=T0, tz=TZ)
+    assert refused.value.code == "forbidden_capability"
+    out = evaluate(s, cid, w.actor(s, "operator"), satisfaction=3, comment="居民电话反映处理较慢", now=T0, tz=TZ)
     assert out["status"] == wf.EVALUATED and out["satisfaction"] == 3
 
 

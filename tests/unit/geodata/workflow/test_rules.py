@@ -79,7 +79,7 @@ def test_one_role_list():
     """The workflow's roles, the acting preference and the grid-assignment roles are the vocabulary's."""
     from geodata import vocab
 
-    assert wf.ROLES == vocab.ROLES == tuple(vocab.ROLE_LABELS)
+    assert wf.ROLES == vocab.ROLES == tuple(vocab.WORKFLOW_ROLE_LABELS)
     assert sorted(wf.ROLE_PREFERENCE) == sorted(vocab.ROLES) and len(set(wf.ROLE_PREFERENCE)) == len(vocab.ROLES)
     assert set(vocab.GRID_ROLES) == set(vocab.ROLES) - {"assignee", "resident"}
     assert set().union(*wf.ALLOWED_ROLES.values()) <= set(vocab.ROLES)

@@ -1,0 +1,500 @@
+"""Accounts: who is signed in (:class:`Principal`), sign-in with backoff and lockout, web sessions,
+API tokens, role grants, and the audit log. Session in, plain data out; the caller owns the
+transaction (``geodata.db.session_scope``).
+
+- Passwords are argon2id hashes (argon2-cffi's RFC 9106 defaults); an unknown login is checked
+  against a dummy hash, so it takes as long as a wrong password.
+- After a failed sign-in the next attempt waits :data:`BACKOFF_S` seconds (by failures so far);
+  the :data:`MAX_FAILURES`-th failure locks the account for :data:`LOCKOUT`. While waiting or
+  locked no password is checked, the right one neither.
+- Session ids and tokens are 256-bit random values, stored as SHA-256 digests (the value itself is
+  returned once). A password change ends the account's other sessions; disabling an account ends
+  its sessions and revokes its tokens.
+- Every sign-in (success and failure), sign-out, token use (at most once per :data:`TOKEN_TOUCH`
+  per token), password change and account change writes one ``audit_log`` row — never a password,
+  a token or a phone.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from geodata.access.capabilities import ANONYMOUS, Grant, allowed, check_grant
+from geodata.access.models import ACCOUNT_KINDS, Account, ApiToken, AuditLog, RoleGrant, WebSession
+from geodata.access.scope import Scope
+from geodata.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
+from geodata.models import Official
+from geodata.workflow.identity import Actor, actor_for
+
+UTC = dt.UTC
+MAX_FAILURES = 5
+LOCKOUT = dt.timedelta(minutes=15)
+#: seconds to wait before the next attempt, by the failures so far (the 5th locks the account)
+BACKOFF_S = (0, 0, 1, 2, 4)
+SESSION_TTL = dt.timedelta(hours=12)
+TOKEN_TOUCH = dt.timedelta(minutes=1)
+MIN_PASSWORD_CHARS = 10
+TOKEN_PREFIX = "gw_"
+LOGIN_RE = r"^[a-z0-9][a-z0-9._-]{1,39}$"
+
+_hasher = PasswordHasher()
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(UTC)
+
+
+# -- who is signed in ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request: nobody (``kind`` 'anonymous', a resident) or an account ('user' or
+    'display'), with its grants and the workflow :class:`~geodata.workflow.identity.Actor`."""
+
+    kind: str = "anonymous"
+    account_id: int | None = None
+    login: str | None = None
+    display_name: str | None = None
+    official_id: int | None = None
+    grants: tuple[Grant, ...] = ANONYMOUS
+    actor: Actor = field(default_factory=Actor.resident)
+
+    @classmethod
+    def anonymous(cls) -> Principal:
+        return cls()
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.account_id is None
+
+    @property
+    def key(self) -> str:
+        """Names the principal (cache keys, idempotency): ``account:<id>`` or ``anonymous``."""
+        return "anonymous" if self.account_id is None else f"account:{self.account_id}"
+
+    def may(self, capability: str, grid_code: str | None = None) -> bool:
+        """THE question, asked of this principal (``capabilities.allowed``)."""
+        return allowed(self.grants, capability, grid_code)
+
+    def scope(self) -> Scope:
+        """What this principal sees (``capabilities.scope_of``; a display screen holds display
+        grants only, so never personal data)."""
+        return self.actor.scope()
+
+
+def load_principal(session: Session, account_id: int, *, as_of: dt.datetime | None = None) -> Principal | None:
+    """The principal of an enabled account (None: disabled, gone, or linked to an inactive official)."""
+    acc = session.get(Account, account_id)
+    if acc is None or acc.disabled:
+        return None
+    return _principal(session, acc, as_of)
+
+
+def _principal(session: Session, acc: Account, as_of: dt.datetime | None) -> Principal | None:
+    grants = tuple(Grant(g.role, g.grid_code) for g in acc.grants)
+    try:
+        actor = actor_for(session, acc.official_id, grants=grants, account_id=acc.id, as_of=as_of)
+    except ForbiddenError:   # the linked official is inactive
+        return None
+    return Principal(kind=acc.kind, account_id=acc.id, login=acc.login, display_name=acc.display_name,
+                     official_id=acc.official_id, grants=grants, actor=actor)
+
+
+# -- audit -----------------------------------------------------------------------------------------
+AUDIT_EVENTS = ("sign_in", "sign_in_failed", "sign_in_refused", "locked", "sign_out", "password_changed",
+                "password_set", "token_issued", "token_used", "token_revoked", "account_created",
+                "account_disabled", "account_enabled", "role_granted", "role_revoked")
+
+
+def audit(session: Session, event: str, *, account_id: int | None = None, actor_account_id: int | None = None,
+          login: str | None = None, detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> None:
+    """One audit row (append-only). ``detail``: plain facts — never a password, token or phone."""
+    if event not in AUDIT_EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    session.add(AuditLog(at=_now(now), event=event, account_id=account_id, actor_account_id=actor_account_id,
+                         login=(login or None) and login[:100], detail=detail or {}))
+    session.flush()
+
+
+def read_audit(session: Session, *, account_id: int | None = None, limit: int = 200) -> list[dict]:
+    """The newest audit rows first (for an admin: ``read_audit``)."""
+    q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 1000)))
+    if account_id is not None:
+        q = q.where(AuditLog.account_id == account_id)
+    return [{"id": r.id, "at": r.at, "event": r.event, "account_id": r.account_id,
+             "actor_account_id": r.actor_account_id, "login": r.login, "detail": r.detail}
+            for r in session.scalars(q)]
+
+
+# -- passwords and sign-in ---------------------------------------------------------------------------
+def norm_login(login: str) -> str:
+    return (login or "").strip().lower()
+
+
+def check_password(password: str, *, login: str | None = None) -> None:
+    """A new password: at least :data:`MIN_PASSWORD_CHARS` characters, not the login."""
+    if len(password or "") < MIN_PASSWORD_CHARS:
+        raise DomainError("weak_password", f"密码至少 {MIN_PASSWORD_CHARS} 个字符",
+                          f"the password needs at least {MIN_PASSWORD_CHARS} characters", field="password")
+    if login is not None and norm_login(password) == norm_login(login):
+        raise DomainError("weak_password", "密码不能与登录名相同", "the password must not be the login",
+                          field="password")
+
+
+def generate_password() -> str:
+    """A random password of 16 URL-safe characters (for a new account or the demo)."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The answer to a sign-in: ``outcome`` 'ok' (with ``principal``), 'invalid' (unknown login,
+    wrong password, disabled — one answer for all), 'wait' (backoff) or 'locked', until ``retry_at``."""
+
+    outcome: str
+    principal: Principal | None = None
+    retry_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+def authenticate(session: Session, login: str, password: str, *, now: dt.datetime | None = None) -> SignIn:
+    """Check a login and password (see the module docstring for backoff and lockout); audits both
+    outcomes. Commit the caller's transaction whatever the outcome: failures count."""
+    now = _now(now)
+    name = norm_login(login)
+    acc = session.scalars(select(Account).where(Account.login == name).with_for_update()).first() if name else None
+    if acc is None or acc.password_hash is None:
+        with contextlib.suppress(VerificationError):   # as long as a real check
+            _hasher.verify(_dummy_hash(), password or "")
+        audit(session, "sign_in_failed", account_id=acc.id if acc else None, login=(login or "")[:100],
+              detail={"reason": "unknown_login" if acc is None else "no_password"}, now=now)
+        return SignIn("invalid")
+    if acc.locked_until is not None and acc.locked_until > now:
+        audit(session, "sign_in_refused", account_id=acc.id, login=acc.login, detail={"reason": "locked"}, now=now)
+        return SignIn("locked", retry_at=acc.locked_until)
+    wait = BACKOFF_S[min(acc.failed_attempts, len(BACKOFF_S) - 1)]
+    if wait and acc.last_failed_at is not None and acc.last_failed_at + dt.timedelta(seconds=wait) > now:
+        audit(session, "sign_in_refused", account_id=acc.id, login=acc.login, detail={"reason": "backoff"}, now=now)
+        return SignIn("wait", retry_at=acc.last_failed_at + dt.timedelta(seconds=wait))
+    try:
+        _hasher.verify(acc.password_hash, password or "")
+        good = True
+    except (VerificationError, InvalidHashError):
+        good = False
+    if not good or acc.disabled:
+        if good:   # a disabled account: the same answer as a wrong password, and it does not count
+            audit(session, "sign_in_failed", account_id=acc.id, login=acc.login, detail={"reason": "disabled"},
+                  now=now)
+            return SignIn("invalid")
+        acc.failed_attempts += 1
+        acc.last_failed_at = now
+        audit(session, "sign_in_failed", account_id=acc.id, login=acc.login,
+              detail={"reason": "wrong_password", "failures": acc.failed_attempts}, now=now)
+        if acc.failed_attempts >= MAX_FAILURES:
+            acc.locked_until = now + LOCKOUT
+            acc.failed_attempts = 0
+            audit(session, "locked", account_id=acc.id, login=acc.login,
+                  detail={"until": acc.locked_until.isoformat()}, now=now)
+            return SignIn("locked", retry_at=acc.locked_until)
+        return SignIn("invalid")
+    principal = _principal(session, acc, now)
+    if principal is None:
+        audit(session, "sign_in_failed", account_id=acc.id, login=acc.login,
+              detail={"reason": "official_inactive"}, now=now)
+        return SignIn("invalid")
+    acc.failed_attempts, acc.last_failed_at, acc.locked_until = 0, None, None
+    if _hasher.check_needs_rehash(acc.password_hash):
+        acc.password_hash = _hasher.hash(password)
+    audit(session, "sign_in", account_id=acc.id, login=acc.login, now=now)
+    return SignIn("ok", principal)
+
+
+# -- web sessions ----------------------------------------------------------------------------------
+def start_session(session: Session, account_id: int, *, now: dt.datetime | None = None,
+                  ttl: dt.timedelta = SESSION_TTL) -> str:
+    """A new web session for a signed-in account: the raw id for the cookie (stored hashed)."""
+    now = _now(now)
+    raw = secrets.token_urlsafe(32)
+    session.add(WebSession(id_hash=_digest(raw), account_id=account_id, created_at=now, expires_at=now + ttl))
+    session.flush()
+    return raw
+
+
+def verify_session(session: Session, raw: str | None, *, now: dt.datetime | None = None) -> Principal | None:
+    """The principal of a live session id (None: unknown, expired, ended, or the account disabled)."""
+    if not raw or len(raw) > 100:
+        return None
+    now = _now(now)
+    ws = session.get(WebSession, _digest(raw))
+    if ws is None or ws.revoked_at is not None or ws.expires_at <= now:
+        return None
+    return load_principal(session, ws.account_id, as_of=now)
+
+
+def end_session(session: Session, raw: str | None, *, now: dt.datetime | None = None) -> None:
+    """Sign-out: the session ends (an unknown id: nothing to do)."""
+    if not raw or len(raw) > 100:
+        return
+    now = _now(now)
+    ws = session.get(WebSession, _digest(raw))
+    if ws is None or ws.revoked_at is not None:
+        return
+    ws.revoked_at = now
+    audit(session, "sign_out", account_id=ws.account_id, now=now)
+
+
+def _end_sessions(session: Session, account_id: int, now: dt.datetime, keep: str | None = None) -> int:
+    q = update(WebSession).where(WebSession.account_id == account_id, WebSession.revoked_at.is_(None))
+    if keep:
+        q = q.where(WebSession.id_hash != _digest(keep))
+    return session.execute(q.values(revoked_at=now)).rowcount or 0
+
+
+def change_password(session: Session, account_id: int, current: str, new: str, *, keep_session: str | None = None,
+                    now: dt.datetime | None = None) -> None:
+    """The account changes its own password (the current one checked): every other session of the
+    account ends (``keep_session``, the one making the change, stays)."""
+    now = _now(now)
+    acc = _get(session, account_id)
+    try:
+        _hasher.verify(acc.password_hash or _dummy_hash(), current or "")
+    except (VerificationError, InvalidHashError):
+        raise DomainError("wrong_password", "当前密码不正确", "the current password is wrong",
+                          field="current") from None
+    if new == current:
+        raise DomainError("same_password", "新密码不能与当前密码相同", "the new password must differ from the current one",
+                          field="password")
+    _set_password(session, acc, new, default=False, now=now)
+    ended = _end_sessions(session, acc.id, now, keep=keep_session)
+    audit(session, "password_changed", account_id=acc.id, login=acc.login, detail={"sessions_ended": ended}, now=now)
+
+
+def set_password(session: Session, account_id: int, new: str, *, default: bool = False,
+                 actor_account_id: int | None = None, now: dt.datetime | None = None) -> None:
+    """An administrator (or the CLI) sets an account's password: every session ends, a lockout is
+    lifted. ``default``: a password nobody chose (generated), which production refuses."""
+    now = _now(now)
+    acc = _get(session, account_id)
+    _set_password(session, acc, new, default=default, now=now)
+    acc.failed_attempts, acc.last_failed_at, acc.locked_until = 0, None, None
+    ended = _end_sessions(session, acc.id, now)
+    audit(session, "password_set", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+          detail={"sessions_ended": ended, "default": default}, now=now)
+
+
+def _set_password(session: Session, acc: Account, new: str, *, default: bool, now: dt.datetime) -> None:
+    check_password(new, login=acc.login)
+    acc.password_hash = _hasher.hash(new)
+    acc.password_is_default = default
+    if not default:
+        acc.demo = False   # a password someone chose: no longer the demo's
+    acc.password_changed_at = now
+    session.flush()
+
+
+# -- API tokens ------------------------------------------------------------------------------------
+def issue_token(session: Session, account_id: int, label: str = "", *, actor_account_id: int | None = None,
+                now: dt.datetime | None = None) -> str:
+    """A new API token for the account: its value, returned this once (stored hashed)."""
+    now = _now(now)
+    acc = _get(session, account_id)
+    if acc.disabled:
+        raise ConflictError("account_disabled", "账号已停用", "the account is disabled", field="login")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    tok = ApiToken(account_id=acc.id, token_hash=_digest(raw), label=(label or "")[:100], created_at=now)
+    session.add(tok)
+    session.flush()
+    audit(session, "token_issued", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+          detail={"token_id": tok.id, "label": tok.label}, now=now)
+    return raw
+
+
+def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None = None) -> Principal | None:
+    """The principal of a live token (None: unknown, revoked, or the account disabled). Notes the
+    use (``last_used_at`` and one audit row) at most once per :data:`TOKEN_TOUCH`."""
+    if not raw or len(raw) > 200:
+        return None
+    now = _now(now)
+    tok = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(raw))).first()
+    if tok is None or tok.revoked_at is not None:
+        return None
+    principal = load_principal(session, tok.account_id, as_of=now)
+    if principal is None:
+        return None
+    if tok.last_used_at is None or tok.last_used_at + TOKEN_TOUCH <= now:
+        tok.last_used_at = now
+        audit(session, "token_used", account_id=tok.account_id, detail={"token_id": tok.id}, now=now)
+    return principal
+
+
+def revoke_token(session: Session, token_id: int, *, actor_account_id: int | None = None,
+                 now: dt.datetime | None = None) -> None:
+    now = _now(now)
+    tok = session.get(ApiToken, token_id)
+    if tok is None:
+        raise NotFoundError("not_found", f"令牌 {token_id} 不存在", f"no token {token_id}", field="token_id")
+    if tok.revoked_at is None:
+        tok.revoked_at = now
+        audit(session, "token_revoked", account_id=tok.account_id, actor_account_id=actor_account_id,
+              detail={"token_id": tok.id}, now=now)
+
+
+def list_tokens(session: Session, account_id: int) -> list[dict]:
+    rows = session.scalars(select(ApiToken).where(ApiToken.account_id == account_id).order_by(ApiToken.id))
+    return [{"id": t.id, "label": t.label, "created_at": t.created_at, "last_used_at": t.last_used_at,
+             "revoked_at": t.revoked_at} for t in rows]
+
+
+# -- accounts and grants ---------------------------------------------------------------------------
+def _get(session: Session, account_id: int) -> Account:
+    acc = session.get(Account, account_id)
+    if acc is None:
+        raise NotFoundError("unknown_account", f"账号 {account_id} 不存在", f"no account {account_id}", field="login")
+    return acc
+
+
+def account_id(session: Session, login: str) -> int:
+    """The id of the account with ``login`` (:class:`~geodata.errors.NotFoundError` if none)."""
+    aid = session.scalar(select(Account.id).where(Account.login == norm_login(login)))
+    if aid is None:
+        raise NotFoundError("unknown_account", f"账号“{login}”不存在", f"no account '{login}'", field="login")
+    return aid
+
+
+def create_account(session: Session, login: str, *, display_name: str | None = None, kind: str = "user",
+                   official_id: int | None = None, password: str | None = None, password_is_default: bool = False,
+                   demo: bool = False, grants: tuple[tuple[str, str | None], ...] = (),
+                   actor_account_id: int | None = None, now: dt.datetime | None = None) -> int:
+    """A new account with its grants ((role, grid code or None) pairs, each checked by
+    ``capabilities.check_grant``). Without ``password`` it cannot sign in (tokens only)."""
+    import re
+
+    now = _now(now)
+    name = norm_login(login)
+    if not re.fullmatch(LOGIN_RE, name):
+        raise DomainError("invalid_login", "登录名须为 2–40 个小写字母、数字或 . _ -（以字母或数字开头）",
+                          "a login is 2–40 lowercase letters, digits or . _ - (starting with a letter or digit)",
+                          field="login")
+    if kind not in ACCOUNT_KINDS:
+        raise DomainError("invalid_kind", "账号类型须为 user 或 display", "kind must be user or display", field="kind")
+    checked = [_check_grant(kind, r, g) for r, g in grants]
+    if session.scalar(select(Account.id).where(Account.login == name)) is not None:
+        raise ConflictError("login_taken", f"登录名“{name}”已存在", f"the login '{name}' exists", field="login")
+    if official_id is not None:
+        off = session.get(Official, official_id)
+        if off is None:
+            raise NotFoundError("unknown_official", f"工作人员编号 {official_id} 不存在",
+                                f"no official {official_id}", field="official")
+        if session.scalar(select(Account.id).where(Account.official_id == official_id)) is not None:
+            raise ConflictError("official_has_account", f"工作人员 {official_id} 已有账号",
+                                f"official {official_id} already has an account", field="official")
+        display_name = display_name or off.name
+    acc = Account(login=name, display_name=(display_name or name)[:100], kind=kind, official_id=official_id,
+                  demo=demo, created_at=now)
+    session.add(acc)
+    session.flush()
+    if password is not None:
+        _set_password(session, acc, password, default=password_is_default, now=now)
+        acc.demo = demo
+    for g in checked:
+        session.add(RoleGrant(account_id=acc.id, role=g.role, grid_code=g.grid_code, created_at=now))
+    session.flush()
+    session.refresh(acc)
+    audit(session, "account_created", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+          detail={"kind": kind, "official_id": official_id, "demo": demo,
+                  "grants": [[g.role, g.grid_code] for g in checked]}, now=now)
+    return acc.id
+
+
+def _check_grant(kind: str, role: str, grid_code: str | None) -> Grant:
+    g = check_grant(role, grid_code)
+    if (kind == "display") != (role == "display"):
+        raise DomainError("display_role", "显示屏账号只能授予“大屏显示”角色，该角色也只能授予显示屏",
+                          "a display screen holds the display role only, and only a display screen holds it",
+                          field="role")
+    return g
+
+
+def grant_role(session: Session, account_id: int, role: str, grid_code: str | None = None, *,
+               actor_account_id: int | None = None, now: dt.datetime | None = None) -> None:
+    acc = _get(session, account_id)
+    g = _check_grant(acc.kind, role, grid_code)
+    if any(x.role == g.role and x.grid_code == g.grid_code for x in acc.grants):
+        return
+    acc.grants.append(RoleGrant(account_id=acc.id, role=g.role, grid_code=g.grid_code, created_at=_now(now)))
+    session.flush()
+    audit(session, "role_granted", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+          detail={"role": g.role, "grid_code": g.grid_code}, now=now)
+
+
+def revoke_role(session: Session, account_id: int, role: str, grid_code: str | None = None, *,
+                actor_account_id: int | None = None, now: dt.datetime | None = None) -> None:
+    acc = _get(session, account_id)
+    gone = [x for x in acc.grants if x.role == role and x.grid_code == grid_code]
+    for x in gone:
+        acc.grants.remove(x)
+    session.flush()
+    if gone:
+        audit(session, "role_revoked", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+              detail={"role": role, "grid_code": grid_code}, now=now)
+
+
+def set_disabled(session: Session, account_id: int, disabled: bool = True, *, actor_account_id: int | None = None,
+                 now: dt.datetime | None = None) -> None:
+    """Disable (sessions end, tokens are revoked) or enable an account."""
+    now = _now(now)
+    acc = _get(session, account_id)
+    if acc.disabled == disabled:
+        return
+    acc.disabled = disabled
+    detail: dict[str, Any] = {}
+    if disabled:
+        detail["sessions_ended"] = _end_sessions(session, acc.id, now)
+        detail["tokens_revoked"] = session.execute(
+            update(ApiToken).where(ApiToken.account_id == acc.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now)).rowcount or 0
+    session.flush()
+    audit(session, "account_disabled" if disabled else "account_enabled", account_id=acc.id,
+          actor_account_id=actor_account_id, login=acc.login, detail=detail, now=now)
+
+
+def list_accounts(session: Session) -> list[dict]:
+    """Every account with its grants (for the CLI and the admin page); no secrets."""
+    out = []
+    for a in session.scalars(select(Account).order_by(Account.login)):
+        out.append({"id": a.id, "login": a.login, "display_name": a.display_name, "kind": a.kind,
+                    "official_id": a.official_id, "disabled": a.disabled, "demo": a.demo,
+                    "password_is_default": a.password_is_default, "has_password": a.password_hash is not None,
+                    "locked_until": a.locked_until, "failed_attempts": a.failed_attempts,
+                    "grants": [(g.role, g.grid_code) for g in a.grants]})
+    return out
+
+
+def unsafe_accounts(session: Session) -> list[str]:
+    """Logins of enabled accounts that can sign in with a demo or default (generated) password:
+    a production server refuses to start while there is one."""
+    return list(session.scalars(select(Account.login).where(
+        Account.disabled.is_(False), Account.password_hash.is_not(None),
+        (Account.demo.is_(True)) | (Account.password_is_default.is_(True))).order_by(Account.login)))
+
