@@ -277,6 +277,40 @@
       fire: function () { return this._mapPane ? fire.apply(this, arguments) : this; },
       _getMapPanePos: function () { return this._mapPane ? panePos.call(this) : L.point(0, 0); }
     });
+    L.Map.addInitHook(keepFitted);
+  }
+
+  /* A map fitted to a grid (the selection's flyToBounds) stays fitted while its box changes size
+   * — the header or filters reflowing after the fonts or the account menu arrive, a phone turned,
+   * a window resized — until the user pans or zooms it themselves. */
+  function keepFitted() {
+    var m = this, fitting = false;
+    var fly = m.flyToBounds, fit = m.fitBounds;
+    function remember(bounds, options) {
+      m._gwFit = {bounds: L.latLngBounds(bounds), options: options || {}};
+      m._gwMoved = false;
+      fitting = true;
+      m.once("moveend", function () { fitting = false; });
+    }
+    m.flyToBounds = function (bounds, options) { remember(bounds, options); return fly.call(m, bounds, options); };
+    m.fitBounds = function (bounds, options) {
+      if (!fitting) { remember(bounds, options); }
+      return fit.call(m, bounds, options);
+    };
+    m.on("dragstart", function () { m._gwMoved = true; });
+    m.on("zoomstart", function () { if (!fitting) { m._gwMoved = true; } });
+    if (typeof ResizeObserver === "undefined") { return; }
+    new ResizeObserver(function () {
+      if (!m._mapPane || !m._loaded) { return; }
+      m.invalidateSize({pan: false});
+      if (m._gwFit && !m._gwMoved) {
+        fitting = true;
+        var opts = Object.assign({}, m._gwFit.options, {animate: false});
+        delete opts.duration;
+        fit.call(m, m._gwFit.bounds, opts);
+        fitting = false;
+      }
+    }).observe(m.getContainer());
   }
   guardRemovedMaps(1500);
 
