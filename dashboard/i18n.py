@@ -174,6 +174,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "js_status": ("状态", "Status"),
     "js_grid": ("网格", "Grid"),
     "js_age": ("时长", "Age"),
+    "js_closed": ("办结于", "Closed on"),
+    "js_timeline": ("查看办理过程 ›", "Timeline ›"),
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -260,11 +262,15 @@ def grid_name(names: tuple[str, str] | None, lang: str, fallback: str = "") -> s
     return names[0] if norm_lang(lang) == "zh" else (names[1] or names[0])
 
 
-def js_labels(lang: str) -> dict[str, object]:
-    """Texts the browser-side functions need (popups, legends), for the layers' hideout."""
+def js_labels(lang: str, tz_name: str) -> dict[str, object]:
+    """Texts the browser-side functions need (popups, legends), for the layers' hideout; dates are
+    shown in the business time zone ``tz_name``."""
     lang = norm_lang(lang)
     return {
         "lang": lang,
+        "tz": tz_name,
+        "closedWord": t("js_closed", lang),
+        "timelineLink": t("js_timeline", lang),
         "status": {s: status_label(s, lang) for s in STATUS_LABELS},
         "state": {"o": t("state_open", lang), "x": t("state_overdue", lang),
                   "c": t("state_closed", lang)},

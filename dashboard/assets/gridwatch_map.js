@@ -140,7 +140,9 @@
          ((labels.status && labels.status[p.s]) || p.s) +
          (p.st === "x" ? " · " + ((labels.state && labels.state.x) || "overdue") : "")],
         [labels.gridWord || "Grid", (h.grids && h.grids[p.g]) || p.g],
-        [labels.ageWord || "Age", map.age(p.r, labels)]
+        // a closed issue has no age: the day it was closed (in the business time zone)
+        p.c ? [labels.closedWord || "Closed on", map.day(p.c, labels)]
+            : [labels.ageWord || "Age", map.age(p.r, labels)]
       ];
       rows.forEach(function (r) {
         var line = el("div", "gw-popup-row");
@@ -150,7 +152,30 @@
       });
       box.appendChild(meta);
       box.appendChild(el("div", "gw-popup-number", p.n));
+      var link = el("button", "gw-popup-timeline", labels.timelineLink || "Timeline ›");
+      link.type = "button";
+      link.addEventListener("click", function () { map.openTimeline(p.id); });
+      box.appendChild(link);
       return box;
+    },
+
+    /* the popup's link → the issue's timeline (the map page's open-issue store; the counter makes
+       the same issue asked for again a change) */
+    openSeq: 0,
+    openTimeline: function (id) {
+      if (!window.dash_clientside || !window.dash_clientside.set_props) { return; }
+      map.openSeq += 1;
+      window.dash_clientside.set_props("map-open-issue", {data: {id: id, n: map.openSeq}});
+    },
+
+    day: function (epochSeconds, labels) {
+      var lang = (labels && labels.lang) === "en" ? "en-GB" : "zh-CN";
+      try {
+        return new Intl.DateTimeFormat(lang, {timeZone: (labels && labels.tz) || undefined, year: "numeric",
+                                              month: "2-digit", day: "2-digit"}).format(new Date(epochSeconds * 1000));
+      } catch (e) {
+        return new Date(epochSeconds * 1000).toISOString().slice(0, 10);
+      }
     },
 
     age: function (epochSeconds, labels) {

@@ -80,12 +80,14 @@ def issue_popup(session: Session, scope: Scope, issue_id: int,
     r = session.execute(
         select(Issue.id, Issue.number, Issue.title, Issue.kind, Issue.domain_code, Issue.status,
                open_overdue(now), Issue.grid_code,
-               cast(func.extract("epoch", Issue.reported_at), Float))
+               cast(func.extract("epoch", Issue.reported_at), Float),
+               cast(func.extract("epoch", Issue.closed_at), Float))
         .where(Issue.id == issue_id, visible_issues(scope))).one_or_none()
     if r is None:
         return None
     return {"id": r[0], "n": r[1], "t": r[2], "k": r[3][0], "d": r[4], "s": r[5],
-            "st": _state(r[5], r[6]), "g": r[7], "r": int(r[8])}
+            "st": _state(r[5], r[6]), "g": r[7], "r": int(r[8]),
+            "c": int(r[9]) if r[9] is not None and _state(r[5], r[6]) == "c" else None}   # closed at
 
 
 def marker_bins(session: Session, scope: Scope, flt: IssueFilter, bbox: Bbox,

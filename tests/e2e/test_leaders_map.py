@@ -240,3 +240,38 @@ def test_the_same_community_again_after_back_and_the_breadcrumb(open_page, live_
     page.wait_for_url(street_url)
     click_community()                                   # after the breadcrumb: again
     shot(page, "leaders-same-community-again")
+
+
+def test_popup_says_when_a_closed_issue_closed_and_links_to_its_timeline(open_page, map_engine, shot):
+    from sqlalchemy import text
+
+    with map_engine.connect() as c:
+        iid, block, number, closed = c.execute(text(
+            "SELECT id, grid_code, number, (closed_at AT TIME ZONE 'Asia/Shanghai')::date FROM issue "
+            "WHERE status IN ('closed', 'evaluated') ORDER BY id LIMIT 1")).one()
+    page = open_page(LAPTOP, query=f"?grid={block}&issue={iid}")
+    popup = page.locator(".leaflet-popup .gw-popup")
+    expect(popup).to_contain_text("办结于", timeout=15000)          # not an age
+    expect(popup).to_contain_text(closed.strftime("%Y/%m/%d"))
+    expect(popup).not_to_contain_text("天前")
+    shot(page, "leaders-popup-closed")
+    popup.get_by_role("button", name=re.compile("办理过程")).click()
+    expect(page.locator("#map-timeline-title")).to_contain_text(number)
+    expect(page.locator("#map-timeline-issue")).to_be_visible()
+
+
+def test_an_issue_opened_from_the_list_goes_into_the_url(open_page, shot):
+    page = open_page(LAPTOP)
+    row = page.locator("#map-issues .ag-row").first
+    expect(row).to_be_visible()
+    row_id = row.get_attribute("row-id")
+    row.locator(".ag-cell").nth(1).click()
+    page.wait_for_url(re.compile(rf"[?&]issue={row_id}$"))
+    expect(page.locator("#map-timeline-issue")).to_be_visible()
+    shot(page, "leaders-issue-from-list")
+    page.locator("#map-timeline-close").click()
+    settle(page)
+    # the map flew to it (street level shows a 300 m scale bar; the issue's zoom a few dozen metres)
+    scale = page.locator(".leaflet-control-scale-line").inner_text()
+    value, unit = re.match(r"(\d+)\s*(k?m)", scale).groups()
+    assert unit == "m" and int(value) <= 50, scale

@@ -29,6 +29,7 @@ from ...components.shell import shell
 from ...context import LANG_COOKIE, Context, current_context
 from ...i18n import t
 from ...services import Services
+from ...values import bigint_id
 from . import ids, layout
 from .presenters import (
     asked_for,
@@ -55,6 +56,7 @@ from .presenters import (
     timeline_children,
     url_search,
     viewport_for,
+    with_issue,
 )
 
 #: callbacks that cost next to nothing (no query, or one tiny one; server p95 ≤ 10 ms in bench_map),
@@ -371,16 +373,22 @@ def register(app: Dash, svc: Services) -> None:
         return panel_outputs(svc, at(lang), selected, filter_data, stamp)
 
     @app.callback(Output(ids.TIMELINE, "is_open"), Output(ids.TIMELINE_TITLE, "children"),
-                  Output(ids.TIMELINE_BODY, "children"),
-                  Input(ids.ISSUES, "cellClicked"), Input(ids.TIMELINE_CLOSE, "n_clicks"),
+                  Output(ids.TIMELINE_BODY, "children"), Output(app_ids.URL, "search", allow_duplicate=True),
+                  Input(ids.ISSUES, "cellClicked"), Input(ids.OPEN_ISSUE, "data"),
+                  Input(ids.TIMELINE_CLOSE, "n_clicks"), State(app_ids.URL, "search"),
                   State(app_ids.LANG, "value"), prevent_initial_call=True)
-    def _timeline(cell, _close, lang):
-        if dash_ctx.triggered_id == ids.TIMELINE_CLOSE or not cell:
-            return False, no_update, no_update
-        row = cell.get("rowId")
-        if not row or not str(row).isdigit():
-            return no_update, no_update, no_update
-        return timeline_outputs(svc, at(lang), int(row))
+    def _timeline(cell, asked, _close, current, lang):
+        """A row of the issue list or a popup's link → the timeline, the issue in the URL (so the
+        map flies to it and the link can be shared); closing it leaves the URL as it is."""
+        trigger = dash_ctx.triggered_id
+        if trigger == ids.TIMELINE_CLOSE:
+            return False, no_update, no_update, no_update
+        issue_id = bigint_id(str((cell or {}).get("rowId") or "")) if trigger == ids.ISSUES else (asked or {}).get("id")
+        if not issue_id:
+            return no_update, no_update, no_update, no_update
+        shown, title, body = timeline_outputs(svc, at(lang), issue_id)
+        url = with_issue(current, issue_id) if shown else no_update
+        return shown, title, body, (no_update if url == current else url)
 
     @app.callback(Output(ids.SEARCH, "options"), Input(ids.SEARCH, "search_value"),
                   State(app_ids.LANG, "value"), prevent_initial_call=True)

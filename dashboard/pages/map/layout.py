@@ -70,6 +70,7 @@ def page_stores(lang: str) -> list[Any]:
     return [
         dcc.Store(id=ids.FILTER, data=IssueFilter().to_dict()),
         dcc.Store(id=ids.SELECTED),
+        dcc.Store(id=ids.OPEN_ISSUE),
         # ticked overlay names, written by gridwatch_map.js from the layer control's check boxes
         dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
     ]
@@ -165,7 +166,7 @@ def map_component(settings: Any, lang: str, data: MapContextData,
     on = set(DEFAULT_OVERLAYS if overlays is None else overlays)
     shown = lambda key: {} if key in on else {"display": "none"}
     west, south, east, north = data.street_bbox or (113.60, 34.73, 113.66, 34.77)
-    labels = js_labels(lang)
+    labels = js_labels(lang, settings.timezone)
     domain_names = {c: (zh if lang == "zh" else en) for c, zh, en in data.domains}
     grid_names = {c: (n[0] if lang == "zh" else n[1]) for c, n in data.block_names.items()}
     marker_hideout = {"labels": labels, "domains": domain_names, "grids": grid_names, "focus": None}

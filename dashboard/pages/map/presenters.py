@@ -83,6 +83,12 @@ def not_found_notice(grid: str | None, issue: str | None, shown: str, lang: str)
     return html.Div(" · ".join(parts), className="gw-notice", role="status", id=ids.NOT_FOUND)
 
 
+def with_issue(search: str | None, issue_id: int) -> str:
+    """The URL's query with ``issue`` set to ``issue_id``, its grid kept."""
+    code, _ = parse_query(search)
+    return url_search(code, issue_id)
+
+
 def url_search(code: str | None, issue: int | None = None) -> str:
     params: dict[str, Any] = {}
     if code:

@@ -106,6 +106,13 @@ class CellClick(Value):
 
 
 
+class OpenIssue(Value):
+    """A popup's "timeline" link (gridwatch_map.js): the issue, and a counter so that the same
+    issue asked for twice is a change."""
+    id: IssueId
+    n: Count
+
+
 #: (component id, property) → the type of its value, for every property a map callback reads.
 VALUES: dict[tuple[str, str], Any] = {
     (ids.FILTER, "data"): FilterStore,
@@ -128,4 +135,5 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.L_BLOCK, "clickData"): GridClick,
     (ids.ISSUES, "cellClicked"): CellClick,
     (ids.TIMELINE_CLOSE, "n_clicks"): Count,
+    (ids.OPEN_ISSUE, "data"): OpenIssue,
 }

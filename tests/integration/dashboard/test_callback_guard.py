@@ -175,7 +175,8 @@ def test_realistic_requests_are_served(app, client, log, unchanged, db):
     filter_out = "..map-filter.data...map-f-date.value.."
     select_out = ("..map-selected.data...map-leaflet.viewport...map-breadcrumb.children...map-layer-community.hideout"
                   "...map-layer-block.hideout...map-layer-markers.hideout..")
-    timeline_out = "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children.."
+    timeline_out = next(o for o in app.callback_map if o.startswith(
+        "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children...app-url.search@"))
     markers_out = "..map-layer-markers.data...map-layer-bins.data...map-marker-note.children.."
     cell = {"value": "x", "colId": "title", "rowIndex": 0, "rowId": str(issue), "timestamp": 1764000000000}
     selected = {"code": code, "level": 3, "parent": code[:11] + "000", "bbox": [113.6, 34.7, 113.7, 34.8],
@@ -184,7 +185,8 @@ def test_realistic_requests_are_served(app, client, log, unchanged, db):
         (filter_out, {0: "problem", 1: ["safety"], 2: ["reported"], 3: "custom", 4: True, 5: "per_km2",
                       6: "2026-01-01", 7: "2026-11-27T00:00:00", 8: flt}),
         (select_out, {0: f"?grid={code}&issue={issue}", 1: 3, 2: "en", 3: "1|2|3|4"}),
-        (timeline_out, {0: cell, 1: None, 2: "zh"}),
+        (timeline_out, {0: cell, 1: None, 2: None, 3: f"?grid={code}", 4: "zh"}),
+        (timeline_out, {0: None, 1: {"id": issue, "n": 3}, 2: None, 3: "", 4: "en"}),
         (markers_out, {0: [[34.70, 113.60], [34.80, 113.70]], 1: flt, 2: "s", 3: selected, 4: "zh"}),
     ]
     for output, values in cases:
@@ -192,8 +194,8 @@ def test_realistic_requests_are_served(app, client, log, unchanged, db):
         resp = post(client, payload(output, app.callback_map[output], values))
         assert_served(resp, log)
         assert resp.status_code == 200 and "response" in resp.get_json()
-        if output == timeline_out:   # the timeline opened on the clicked issue
-            assert resp.get_json()["response"][ids.TIMELINE]["is_open"] is True
+        if output == timeline_out and values[0]:   # the timeline opened on the clicked issue
+            assert resp.get_json()["response"][ids.TIMELINE]["is_open"] is True, resp.get_json()
 
 
 # -- malformed values -----------------------------------------------------------------------------
@@ -227,7 +229,8 @@ def test_nan_and_infinity_literals_are_refused(app, client, log, unchanged):
 def test_ranges_and_nested_values_are_refused(app, client, log, unchanged):
     sel = "..map-selected.data...map-leaflet.viewport...map-breadcrumb.children...map-layer-community.hideout" \
           "...map-layer-block.hideout...map-layer-markers.hideout.."
-    tl = "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children.."
+    tl = next(o for o in app.callback_map if o.startswith(
+        "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children...app-url.search@"))
     nav = "..app-url.search...map-search.value...map-leaflet.viewport@"
     nav = next(o for o in app.callback_map if o.startswith(nav))
     choro = "..map-layer-choro-community.hideout...map-layer-choro-block.hideout...map-legend-choro.children.."
@@ -237,6 +240,8 @@ def test_ranges_and_nested_values_are_refused(app, client, log, unchanged):
         (choro, {0: {"code": "1" * 15}}, "map-selected.data.code"),
         (tl, {0: {"rowId": str(2**63)}}, "map-issues.cellClicked.rowId"),
         (tl, {0: {"rowId": "²"}}, "map-issues.cellClicked.rowId"),
+        (tl, {1: {"id": 2**63, "n": 1}}, "map-open-issue.data.id"),
+        (tl, {1: {"id": 5, "n": 1, MARK: 1}}, "map-open-issue.data"),
         (nav, {2: f"issue:{2**64}:41010200100100"}, "map-search.value"),
         (sel, {1: 2**31}, "app-body-version.data"),
         ("..map-filter.data...map-f-date.value..", {6: "2026-02-30"}, "map-f-range.start_date"),

@@ -151,7 +151,7 @@ def test_i18n_formats():
     assert i18n.fmt_area(0.25, "zh") == "0.25 平方公里" and i18n.fmt_area(0.25, "en") == "0.25 km²"
     assert i18n.status_label("closed", "en") == "Closed" and i18n.status_label("closed", "zh") == "已办结"
     assert i18n.norm_lang("fr") == "zh"
-    assert set(i18n.js_labels("en")["state"]) == {"o", "x", "c"}
+    assert set(i18n.js_labels("en", "Asia/Shanghai")["state"]) == {"o", "x", "c"}
 
 
 def test_issue_rows_keep_titles_as_data():
@@ -366,7 +366,7 @@ def test_aggregate_cells_coloured_by_worst_state_like_the_legend():
     classes = _run_map_js("[m.binClass({c: 5, x: 0, z: 5}), m.binClass({c: 5, x: 0, z: 4}),"
                           " m.binClass({c: 50, x: 1, z: 49}), m.binClass({c: 3, x: 2, z: 0})]")
     assert classes == ["gw-bin gw-bin-c", "gw-bin gw-bin-o", "gw-bin gw-bin-x", "gw-bin gw-bin-x"]
-    labels = i18n.js_labels("zh")
+    labels = i18n.js_labels("zh", "Asia/Shanghai")
     tip = _run_map_js(f"m.binTip({{c: 10, x: 1, z: 7}}, {json.dumps(labels, ensure_ascii=False)})")
     assert tip == "10 · 超期 1 · 办理中 2 · 已办结 7"
 

@@ -157,7 +157,8 @@ def test_markers_points_and_bins(small):
     popups = [map_markers.issue_popup(s, ALL, x["properties"]["id"], NOW) for x in west.data["features"]]
     assert all(p["g"].startswith(C1[:12]) for p in popups)
     p = popups[0]
-    assert set(p) == {"id", "n", "t", "k", "d", "s", "st", "g", "r"} and p["t"].startswith("测试问题")
+    assert set(p) == {"id", "n", "t", "k", "d", "s", "st", "g", "r", "c"} and p["t"].startswith("测试问题")
+    assert (p["c"] is None) == (p["st"] != "c")      # a closed issue says when it closed
     assert map_markers.issue_popup(s, Scope.grids(C2), p["id"], NOW) is None
     # over the limit: aggregated cells whose counts add up
     bins = map_markers.markers(s, ALL, IssueFilter(), bbox, 10, NOW, tz=TZ)
