@@ -1,8 +1,12 @@
-"""The map's search box: grid code or name, official name, issue number → where to go."""
+"""The map's search box: grid code or name, official name (or phone, for those who may see phones),
+grid and official names in pinyin (full or initials: ``sgm`` → 三官庙), issue number (any part of
+it) or a word of an issue's title → where to go."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
@@ -23,9 +27,33 @@ class SearchHit:
     issue_id: int | None = None
 
 
+#: pinyin is matched for texts of Latin letters only (``sgm``, ``sanguanmiao``, ``san guan``)
+_PINYIN_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
+#: a phone number is searched from this many digits on (fewer match too much)
+PHONE_MIN_DIGITS = 4
+
+
+@lru_cache(maxsize=8192)
+def pinyin_keys(name: str) -> tuple[str, str]:
+    """(full pinyin, initials) of a Chinese name, lower case without spaces: 三官庙 → ('sanguanmiao', 'sgm')."""
+    from pypinyin import Style, lazy_pinyin
+
+    full = "".join(lazy_pinyin(name)).lower()
+    initials = "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
+    return full, initials
+
+
+def pinyin_match(name: str, q: str) -> bool:
+    key = q.replace(" ", "").lower()
+    full, initials = pinyin_keys(name)
+    return key in full or initials.startswith(key)
+
+
 def search(session: Session, scope: Scope, q: str, limit: int = 10,
            as_of: dt.datetime | None = None) -> list[SearchHit]:
-    """Grid code or name, official name, issue number → where to go.
+    """Where to go for ``q``: grids (code prefix, name, English name, pinyin), officials (name,
+    pinyin, and their phone when ``scope`` may see personal data), issues (any part of the number,
+    or a word of the title) — in that order, ``limit`` of each kind.
 
     The text is literal (``%`` and ``_`` match themselves) and cut to :data:`SEARCH_MAX_CHARS`
     characters: the dashboard's box searches as the user types, so an over-long text is shortened,
@@ -34,27 +62,42 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     q = (q or "").strip()[:SEARCH_MAX_CHARS].strip()
     if not q:
         return []
+    latin = bool(_PINYIN_RE.match(q))
     hits: list[SearchHit] = []
-    for code, name, name_en, _lvl in session.execute(
-            select(Grid.code, Grid.name, Grid.name_en, Grid.level)
-            .where(valid_at(now), scope.filter(Grid.code),
-                   or_(Grid.code.like(q + "%") if q.isdigit() else false(),
-                       Grid.name.icontains(q, autoescape=True), Grid.name_en.icontains(q, autoescape=True)))
-            .order_by(Grid.level, Grid.code).limit(limit)).all():
+    grids = select(Grid.code, Grid.name, Grid.name_en, Grid.level).where(valid_at(now), scope.filter(Grid.code))
+    if not latin:   # pinyin is matched in Python over the (few) grids in scope
+        grids = grids.where(or_(Grid.code.like(q + "%") if q.isdigit() else false(),
+                                Grid.name.icontains(q, autoescape=True), Grid.name_en.icontains(q, autoescape=True)))
+    for code, name, name_en, _lvl in session.execute(grids.order_by(Grid.level, Grid.code)).all():
+        if latin and not (q.lower() in (name_en or "").lower() or pinyin_match(name, q)):
+            continue
         hits.append(SearchHit("grid", f"{name} {code}", f"{name_en or name} {code}", code))
-    for name, title, code in session.execute(
-            select(Official.name, GridAssignment.title, GridAssignment.grid_code)
-            .join(GridAssignment, GridAssignment.official_id == Official.id)
-            .where(Official.name.icontains(q, autoescape=True), valid_at(now, GridAssignment),
-                   scope.filter(GridAssignment.grid_code))
-            .order_by(Official.name, GridAssignment.grid_code).limit(limit)).all():
+        if sum(h.kind == "grid" for h in hits) >= limit:
+            break
+    digits = re.sub(r"\D", "", q)
+    by_phone = scope.personal_data and len(digits) >= PHONE_MIN_DIGITS and len(digits) == len(q.replace("-", "").replace(" ", ""))
+    people = (select(Official.name, GridAssignment.title, GridAssignment.grid_code)
+              .join(GridAssignment, GridAssignment.official_id == Official.id)
+              .where(valid_at(now, GridAssignment), scope.filter(GridAssignment.grid_code), Official.active.is_(True)))
+    if by_phone:
+        people = people.where(Official.phone.contains(digits, autoescape=True))
+    elif not latin:
+        people = people.where(Official.name.icontains(q, autoescape=True))
+    n = 0
+    for name, title, code in session.execute(people.order_by(Official.name, GridAssignment.grid_code)).all():
+        if latin and not by_phone and not pinyin_match(name, q):
+            continue
         hits.append(SearchHit("official", f"{name} · {title}", f"{name} · {title}", code))
-    for iid, number, title, code in session.execute(
-            select(Issue.id, Issue.number, Issue.title, Issue.grid_code)
-            .where(visible_issues(scope),
-                   # a range on the unique index, then the exact prefix test
-                   Issue.number >= q.upper(), Issue.number < q.upper() + "\x7f",
-                   Issue.number.startswith(q.upper(), autoescape=True))
-            .order_by(Issue.number).limit(limit)).all():
-        hits.append(SearchHit("issue", f"{number} {title[:30]}", f"{number} {title[:30]}", code, iid))
-    return hits[:limit * 2]
+        n += 1
+        if n >= limit:
+            break
+    if not latin or len(q) >= 3:   # a few Latin letters are a pinyin query, not an issue number
+        for iid, number, title, code in session.execute(
+                select(Issue.id, Issue.number, Issue.title, Issue.grid_code)
+                .where(visible_issues(scope),
+                       or_(Issue.number.icontains(q, autoescape=True), Issue.title.icontains(q, autoescape=True)))
+                # numbers that start with the text first, then any other match, newest first
+                .order_by(~Issue.number.istartswith(q, autoescape=True), Issue.number.desc())
+                .limit(limit)).all():
+            hits.append(SearchHit("issue", f"{number} {title[:30]}", f"{number} {title[:30]}", code, iid))
+    return hits[:limit * 3]

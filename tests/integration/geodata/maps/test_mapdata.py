@@ -341,3 +341,24 @@ def test_heat_seams_do_not_depend_on_the_scale(db, scale):
     _, right = _tile(db, z, x + 1, y, scale)
     _, below = _tile(db, z, x, y + 1, scale)
     assert _seam_excess(a, right) <= 1 and _seam_excess(a.T, below.T) <= 1
+
+
+def test_search_finds_parts_of_numbers_title_words_phones_and_pinyin(small):
+    """What a leader types: the end of a case number, a word of its title, a phone number, pinyin."""
+    s, data = small
+    hit = [h for h in map_search.search(s, ALL, "000003", 10, NOW) if h.kind == "issue"]   # the end of a number
+    assert hit and hit[0].issue_id == data.issues[3]
+    words = map_search.search(s, ALL, "问题1", 40, NOW)                       # a word of the title
+    assert words and all(h.kind == "issue" for h in words)
+    assert {h.issue_id for h in words} >= {data.issues[1]}
+    # pinyin: full or initials, of grids and of officials
+    assert next(h.grid_code for h in map_search.search(s, ALL, "xishequ", 10, NOW) if h.kind == "grid") == C1
+    assert C2 in [h.grid_code for h in map_search.search(s, ALL, "dsq", 10, NOW) if h.kind == "grid"]
+    assert [h.grid_code for h in map_search.search(s, ALL, "wgzj", 10, NOW) if h.kind == "official"] == [B11]
+    # a phone (only for a scope that may see phones): the official's grid
+    phone = s.execute(text("SELECT c.phone FROM official_contact c JOIN official o ON o.id = c.official_id "
+                           "WHERE o.name = '网格长甲'")).scalar_one()
+    assert [h.grid_code for h in map_search.search(s, Scope.everything(personal_data=True), phone[-6:], 10, NOW)
+            if h.kind == "official"] == [B11]
+    assert not [h for h in map_search.search(s, Scope.everything(personal_data=False), phone[-6:], 10, NOW)
+                if h.kind == "official"]
