@@ -72,6 +72,13 @@ TEXT: dict[str, tuple[str, str]] = {
     "date_start": ("开始日期", "Start date"),
     "date_end": ("结束日期", "End date"),
     "basemap": ("底图", "Basemap"),
+    "no_basemap": ("未配置底图", "No basemap configured"),
+    "no_basemap_how": ("在线：设置 GRIDWATCH_BASEMAP_URL，如天地图 "
+                       "https://t{s}.tianditu.gov.cn/vec_w/wmts?…&tk=<您的密钥>；离线：设置 GRIDWATCH_BASEMAP_PATH "
+                       "为瓦片目录（{z}/{x}/{y}.png）或 MBTiles 文件。",
+                       "Online: set GRIDWATCH_BASEMAP_URL, e.g. Tianditu "
+                       "https://t{s}.tianditu.gov.cn/vec_w/wmts?…&tk=<your key>; offline: set GRIDWATCH_BASEMAP_PATH "
+                       "to a tile directory ({z}/{x}/{y}.png) or an MBTiles file."),
     "tianditu": ("© 天地图 Tianditu", "© 天地图 Tianditu"),   # the basemap's attribution (its name)
     "cluster": ("聚合：数字为件数，颜色取最严重状态", "Cluster: count, coloured by worst state"),
     "overdue_only": ("仅超期", "Overdue only"),

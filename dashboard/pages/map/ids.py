@@ -44,6 +44,7 @@ MARKER_NOTE = _id("marker-note")
 
 # side panel
 BREADCRUMB = _id("breadcrumb")
+NO_BASEMAP = _id("no-basemap")  # the note when no basemap is configured
 NOT_FOUND = _id("not-found")    # the notice when the URL names a grid or issue that is not there
 PANEL = _id("panel")
 GRID_NAME = _id("grid-name")     # the selected grid's name in the panel

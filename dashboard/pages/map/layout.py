@@ -219,7 +219,14 @@ def map_component(settings: Any, lang: str, data: MapContextData,
                      style=shown("markers")),
         ]),
         html.Div(id=ids.MARKER_NOTE, className="gw-marker-note", style=shown("markers")),
+        *([] if basemap_layers(settings, lang) else [no_basemap_note(lang)]),
     ])
+
+
+def no_basemap_note(lang: str) -> html.Details:
+    """No basemap configured: say so on the map, and how to add one (folded, so it covers nothing)."""
+    return html.Details(id=ids.NO_BASEMAP, className="gw-no-basemap", children=[
+        html.Summary(t("no_basemap", lang)), html.P(t("no_basemap_how", lang))])
 
 
 def marker_legend(lang: str) -> list[Any]:

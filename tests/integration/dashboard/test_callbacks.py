@@ -688,3 +688,14 @@ def test_a_path_that_is_no_page_is_a_404_page(demo_url):
         from geodata.db import get_engine
 
         get_engine(Settings(database_url=demo_url)).dispose()
+
+
+def test_no_basemap_says_how_to_add_one(svc):
+    from dashboard.pages.map import layout
+
+    data = cb.context_data(svc, at("zh"))
+    bare = _text(layout.map_component(Settings(basemap_url="", basemap_path=None), "zh", data))
+    assert "未配置底图" in bare and "GRIDWATCH_BASEMAP_URL" in bare and "MBTiles" in bare
+    tianditu = Settings(basemap_url="https://t{s}.tianditu.gov.cn/vec_w/wmts?tk=k", basemap_path=None)
+    assert "未配置底图" not in _text(layout.map_component(tianditu, "zh", data))
+    assert "No basemap configured" in _text(layout.map_component(Settings(basemap_url="", basemap_path=None), "en", data))
