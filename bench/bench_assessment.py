@@ -2,7 +2,9 @@
 the grid leaders × 12 months on the demo (target < 1 s), the same at 10⁶ issues (target < 5 s),
 and one bulletin PDF (target < 10 s). Writes bench/results/assessment.json.
 
-Runs in a scratch database (``gridwatch_bench_assessment``): the demo is loaded, then — unless
+Runs in a scratch database (``gridwatch_bench_assessment``) as the CLI's jobs do (``gridwatch
+bulletin``: the owner role, in every grid's scope — row-level security applies to the owner too):
+the demo is loaded, then — unless
 ``--quick`` — issues are generated up to 10⁶ with bench_map's generator (closed and open cases with
 deadlines; no events, so the event-based measures are the demo's).
 
@@ -18,8 +20,7 @@ import time
 from pathlib import Path
 
 import orjson
-from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import text
 
 RESULTS = Path(__file__).resolve().parent / "results" / "assessment.json"
 DB_NAME = "gridwatch_bench_assessment"
@@ -49,25 +50,26 @@ def _timed(fn, reps: int) -> dict:
 
 def main(argv: list[str]) -> None:
     from bench.bench_map import generate_issues
+    from bench.common import owner_engine, scratch_demo
     from etl.bulletins import issue_bulletin
-    from etl.demo import AS_OF_TIME, load_demo
+    from etl.demo import AS_OF_TIME
     from geodata.access.scope import Scope
     from geodata.assessment.periods import parse_period
     from geodata.clock import zone
-    from geodata.db import database_url
-    from geodata.db.admin import create_database, drop_database
-    from geodata.settings import DEFAULT_TIMEZONE, Settings
+    from geodata.db import open_session
+    from geodata.db.admin import drop_database
+    from geodata.settings import DEFAULT_TIMEZONE
 
     quick, keep = "--quick" in argv, "--keep" in argv
     reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else 5
     tz = zone(DEFAULT_TIMEZONE)
     as_of = dt.datetime.combine(DEMO_END, AS_OF_TIME, tzinfo=tz)
-    url = create_database(database_url(Settings()), DB_NAME)
-    engine = create_engine(url)
+    admin, url = scratch_demo(DB_NAME, end=DEMO_END)
+    engine = owner_engine(url)
     result: dict = {"targets": TARGETS, "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     try:
-        load_demo(engine, end=DEMO_END, progress=False)
-        with Session(engine) as s:
+        with open_session(engine, scope=Scope.everything()) as s:
+            result["demo_issues"] = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
             _all_indicators(s, tz, as_of)   # warm-up
             result["indicators_demo"] = _timed(lambda: _all_indicators(s, tz, as_of), reps)
             t0 = time.perf_counter()
@@ -76,18 +78,18 @@ def main(argv: list[str]) -> None:
                                   "xlsx_bytes": len(b.xlsx)}
             s.rollback()
         if not quick:
-            with engine.connect() as conn:
-                have = conn.execute(text("SELECT count(*) FROM issue")).scalar_one()
+            with open_session(engine, scope=Scope.everything()) as s:
+                have = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
             result["generate_s"] = round(generate_issues(engine, 1_000_000 - have), 1)
-            with engine.connect() as conn:
-                result["issues"] = conn.execute(text("SELECT count(*) FROM issue")).scalar_one()
-            with Session(engine) as s:
+            with open_session(engine, scope=Scope.everything()) as s:
+                result["issues"] = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
+            with open_session(engine, scope=Scope.everything()) as s:
                 _all_indicators(s, tz, as_of)
                 result["indicators_1e6"] = _timed(lambda: _all_indicators(s, tz, as_of), max(1, reps // 2))
     finally:
         engine.dispose()
         if not keep:
-            drop_database(url)
+            drop_database(admin, DB_NAME)
     verdict = {"indicators_demo": result["indicators_demo"]["median_s"] < TARGETS["indicators_demo_s"],
                "bulletin_pdf": result["bulletin"]["seconds"] < TARGETS["bulletin_pdf_s"]}
     if "indicators_1e6" in result:

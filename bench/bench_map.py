@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 import plotly
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.orm import Session
 
 RESULTS = Path(__file__).resolve().parent / "results" / "map.json"
 DB_NAME = "gridwatch_bench_map"
@@ -58,24 +57,15 @@ def _summary(ms: list[float]) -> dict[str, float]:
             "max_ms": round(max(ms), 1)}
 
 
-def scratch_database() -> str:
-    from geodata.db import admin_url
-    from geodata.db.admin import create_database
-    from geodata.settings import Settings
-
-    return create_database(admin_url(Settings()), DB_NAME)
-
-
-def drop_database(url: str) -> None:
-    from geodata.db.admin import drop_database as drop
-
-    drop(url)
-
-
 def generate_issues(engine: Engine, n: int) -> float:
-    """n more issues, uniformly inside the street polygon, each in the block that contains it."""
+    """n more issues, uniformly inside the street polygon, each in the block that contains it
+    (``engine``: the owner's, working in every grid's scope)."""
+    from geodata.access import rls
+    from geodata.access.scope import Scope
+
     t0 = time.perf_counter()
     with engine.begin() as conn:
+        rls.apply(conn, Scope.everything())   # row-level security: the numbering counts every issue
         conn.execute(text("""
             WITH street AS (SELECT geom FROM grid WHERE level = 1 AND valid_to IS NULL LIMIT 1),
             pts AS (SELECT (ST_Dump(ST_GeneratePoints(street.geom, :n, 7))).geom AS p FROM street),
@@ -98,9 +88,9 @@ def generate_issues(engine: Engine, n: int) -> float:
 
 
 # -- query timings -------------------------------------------------------------------------------
-def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
+def time_queries(engine: Engine, scope: Any, reps: int) -> dict[str, Any]:
     from dashboard.tiles import render_heat_png
-    from geodata.access.scope import Scope
+    from geodata.db import open_session
     from geodata.maps import heat as map_heat
     from geodata.maps import layers as map_layers
     from geodata.maps import live as map_live
@@ -110,10 +100,9 @@ def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
     from geodata.workflow import queries
     from geodata.workflow.filters import IssueFilter
 
-    scope = Scope.everything()
     flt = IssueFilter()
     problem_week = IssueFilter(kind="problem", preset="month")
-    with Session(engine) as s:
+    with open_session(engine, scope=scope) as s:
         street = map_layers.street_code(s, scope)
         sd = map_layers.grid_detail(s, scope, street)
         community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
@@ -155,25 +144,25 @@ def time_queries(engine: Engine, reps: int) -> dict[str, Any]:
     return out
 
 
-def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, Any]:
+def time_callback_bodies(engine: Engine, settings: Any, ctx: Any, reps: int) -> dict[str, Any]:
     """Each map callback's body as Dash runs it (mapdata queries + shaping + Dash's JSON encoding),
     one at a time: the server cost without browser rendering competing for the CPUs."""
     import dash._utils as dash_utils
 
-    from dashboard.context import current_context
     from dashboard.pages.map import callbacks as cb
     from dashboard.pages.map.presenters import filter_from_controls
     from dashboard.services import Services
+    from geodata.db import open_session
     from geodata.maps import layers as map_layers
     from geodata.workflow import filters, queries
 
     svc = Services(engine=engine, settings=settings)
 
-    def at(lang: str):
-        return current_context(settings, lang)
+    def at(lang: str):   # the signed-in viewer's context, in the page's language
+        return ctx.with_lang(lang)
 
-    scope = at("zh").scope
-    with Session(engine) as s:
+    scope = ctx.scope
+    with open_session(engine, scope=scope) as s:
         street = map_layers.street_code(s, scope)
         sd = map_layers.grid_detail(s, scope, street)
         community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
@@ -183,7 +172,7 @@ def time_callback_bodies(engine: Engine, settings: Any, reps: int) -> dict[str, 
     sel_comm = {"code": community, "level": 2, "parent": street, "bbox": list(cd.bbox)}
     w, so, e, n = sd.bbox
     cw, cs, ce, cn = cd.bbox
-    flt = filter_from_controls("problem", [], [], "year", False, "overdue")
+    flt = filter_from_controls("problem", [], [], "year", False, "overdue_open")
     cases: dict[str, Callable[[], Any]] = {
         "select(url)": lambda: cb.selection_outputs(svc, at("zh"), f"?grid={community}"),
         "choropleth(street)": lambda: cb.choropleth_outputs(svc, at("zh"), sel_street, None),
@@ -216,16 +205,16 @@ def _dash_json(value: Any) -> int:
     return len(json.dumps(value, cls=plotly.utils.PlotlyJSONEncoder).encode())
 
 
-def viewport_payloads(engine: Engine, settings: Any) -> dict[str, Any]:
+def viewport_payloads(engine: Engine, settings: Any, ctx: Any) -> dict[str, Any]:
     """Bytes of the map callbacks' outputs (as Dash serialises them) for three viewports."""
-    from dashboard.context import current_context
     from dashboard.pages.map.callbacks import choropleth_outputs, marker_outputs
     from dashboard.services import Services
+    from geodata.db import open_session
     from geodata.maps import layers as map_layers
 
-    svc, ctx = Services(engine=engine, settings=settings), current_context(settings, "zh")
+    svc = Services(engine=engine, settings=settings)
     scope = ctx.scope
-    with Session(engine) as s:
+    with open_session(engine, scope=scope) as s:
         street = map_layers.street_code(s, scope)
         sd = map_layers.grid_detail(s, scope, street)
         community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
@@ -262,15 +251,18 @@ class _Server:
         self.server.shutdown()
 
 
-def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds: int) -> dict[str, Any]:
-    """Open → drawn map (cold browser context each time), and the round trip of every
-    ``_dash-update-component`` call while drilling down, filtering and switching metric."""
+def browser_timings(settings: Any, engine: Engine, session_cookie: str, scope: Any, opens: int,
+                    rounds: int) -> dict[str, Any]:
+    """Open → drawn map (cold browser context each time, signed in with ``session_cookie``), and the
+    round trip of every ``_dash-update-component`` call while drilling down, filtering and switching
+    metric."""
     import logging
 
     from playwright.sync_api import sync_playwright
 
     from dashboard import create_dash
-    from geodata.access.scope import Scope
+    from dashboard.auth import SESSION_COOKIE
+    from geodata.db import open_session
     from geodata.maps import layers as map_layers
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -292,14 +284,16 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
         return resp
 
     server = _Server(app)
-    with Session(engine) as s:
-        communities = [f["properties"]["code"] for f in map_layers.grid_layer(s, Scope.everything(), 2)["features"]]
+    with open_session(engine, scope=scope) as s:
+        communities = [f["properties"]["code"] for f in map_layers.grid_layer(s, scope, 2)["features"]]
         blocks = {f["properties"]["parent_code"]: f["properties"]["code"]
-                  for f in map_layers.grid_layer(s, Scope.everything(), 3)["features"]}
+                  for f in map_layers.grid_layer(s, scope, 3)["features"]}
     calls: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
     opens_s: list[float] = []
     # predicates are functions: the page's CSP forbids the eval Playwright uses for string expressions
+    cookie = {"name": SESSION_COOKIE, "value": session_cookie, "url": server.url, "httpOnly": True,
+              "secure": True, "sameSite": "Lax"}   # as the sign-in page sets it
     drawn_js = ("() => document.querySelectorAll('path.gw-grid-l2').length === 14 && "
                 "document.querySelectorAll('.gw-bin, .gw-cluster, .gw-marker').length > 0")
     try:
@@ -307,6 +301,7 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             for _ in range(opens):
                 ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+                ctx.add_cookies([cookie])
                 page = ctx.new_page()
                 t0 = time.perf_counter()
                 page.goto(server.url + "/")
@@ -315,6 +310,7 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
                 ctx.close()
 
             ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
+            ctx.add_cookies([cookie])
             page = ctx.new_page()
 
             def on_finished(req):
@@ -350,7 +346,8 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
                 settle()
                 page.locator("#map-f-kind label").nth(1 + r % 2).click()
                 settle()
-                page.locator("#map-f-date label").nth(r % 5).click()
+                page.locator("#map-f-date").click()   # a dropdown: open it, pick a period
+                page.get_by_role("option").nth(r % 5).click()
                 settle()
                 page.locator("#map-f-overdue").click()
                 settle()
@@ -370,35 +367,41 @@ def browser_timings(url: str, settings: Any, engine: Engine, opens: int, rounds:
 
 
 def main(argv: list[str]) -> int:
-    from etl.demo import load_demo
+    from bench.common import account, app_url, context_of, owner_engine, principal, scratch_demo, web_session
+    from geodata.db.admin import drop_database
+    from geodata.db.roles import OWNER_ROLE, role_url
     from geodata.settings import Settings
 
     quick = "--quick" in argv
     reps = 10 if quick else 40
-    url = scratch_database()
-    engine = create_engine(url, pool_size=10, max_overflow=10)
+    t0 = time.perf_counter()
+    admin, url = scratch_demo(DB_NAME)
+    # measured as the web server runs: the app role (row-level security), a signed-in command centre
+    owner = owner_engine(url)
+    engine = create_engine(app_url(url), pool_size=10, max_overflow=10)
     result: dict[str, Any] = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               "targets": TARGETS}
     try:
-        t0 = time.perf_counter()
-        load_demo(engine, progress=False)
         result["demo_load_s"] = round(time.perf_counter() - t0, 1)
-        settings = Settings(database_url=url, basemap_url="", basemap_path=None)
+        settings = Settings(database_url=app_url(url), owner_database_url=role_url(url, OWNER_ROLE),
+                            basemap_url="", basemap_path=None)
+        viewer = account(owner, "operator")
+        ctx = context_of(settings, principal(owner, viewer))
+        result["viewer"] = {"role": "operator", "scope": "every grid", "personal_data": ctx.scope.personal_data}
         print("queries (demo)…", flush=True)
-        result["queries_demo"] = time_queries(engine, reps)
+        result["queries_demo"] = time_queries(engine, ctx.scope, reps)
         print("callback bodies (demo)…", flush=True)
-        result["callbacks_demo"] = time_callback_bodies(engine, settings, reps)
+        result["callbacks_demo"] = time_callback_bodies(engine, settings, ctx, reps)
         print("browser (demo)…", flush=True)
-        result["browser_demo"] = browser_timings(url, settings, engine, opens=3 if quick else 5,
-                                                 rounds=3 if quick else 8)
+        result["browser_demo"] = browser_timings(settings, engine, web_session(owner, viewer), ctx.scope,
+                                                 opens=3 if quick else 5, rounds=3 if quick else 8)
         print("payloads…", flush=True)
-        payload = {"demo": viewport_payloads(engine, settings)}
-        with engine.connect() as conn:
-            base = conn.execute(text("SELECT count(*) FROM issue")).scalar_one()
+        payload = {"demo": viewport_payloads(engine, settings, ctx)}
+        base = payload["demo"]["issues"]
         for factor in (10, 100):
             have = payload["demo"]["issues"] * (10 if factor == 100 else 1)
-            gen_s = generate_issues(engine, base * factor - have)
-            payload[f"x{factor}"] = viewport_payloads(engine, settings)
+            gen_s = generate_issues(owner, base * factor - have)
+            payload[f"x{factor}"] = viewport_payloads(engine, settings, ctx)
             payload[f"x{factor}"]["generate_s"] = round(gen_s, 1)
         ratios = {}
         for vp in ("street", "community", "block"):
@@ -407,7 +410,7 @@ def main(argv: list[str]) -> int:
         payload["ratios"] = ratios
         result["payload"] = payload
         print("queries (100×)…", flush=True)
-        result["queries_x100"] = time_queries(engine, max(5, reps // 4))
+        result["queries_x100"] = time_queries(engine, ctx.scope, max(5, reps // 4))
 
         worst_payload = max(payload[k][vp]["total_bytes"] for k in ("demo", "x10", "x100")
                             for vp in ("street", "community", "block"))
@@ -434,8 +437,9 @@ def main(argv: list[str]) -> int:
         }
     finally:
         engine.dispose()
+        owner.dispose()
         if "--keep" not in argv:
-            drop_database(url)
+            drop_database(admin, DB_NAME)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
     print(json.dumps(result["verdict"], indent=2))

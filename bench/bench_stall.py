@@ -5,6 +5,10 @@ is loaded fresh into a scratch database (``gridwatch_bench_stall``) on the confi
 server is started exactly as ``gridwatch serve`` starts it (a subprocess: waitress,
 ``settings.server_threads`` = 16 threads, the request limits), on a free loopback port.
 
+Everyone is signed in as the server requires: the 17th client and the API attackers with a command
+centre operator's bearer token (every grid: the widest scans), the Dash and tile attackers with that
+account's web session cookie (the gate lets them through to the callbacks).
+
 1. **Idle**: a 17th client sends ``GET /api/v1/issues`` (one page of 50, newest first) back to back
    over one keep-alive connection; p50/p95.
 2. **Under attack**: 16 clients in closed loops (each sends its next request when the answer
@@ -12,8 +16,8 @@ server is started exactly as ``gridwatch serve`` starts it (a subprocess: waitre
    - ``api_search``: ``/api/v1/issues`` with the longest allowed ``q`` made of LIKE wildcards (no
      trigram: a scan), every status and domain, the widest bbox and period, 200 a page, unindexed sort;
    - ``api_search_cjk``: the longest allowed ``q`` of CJK text, page 10 000 of 200 (a deep offset);
-   - ``dash_search``: the search box's callback with the biggest allowed callback body (the text is
-     cut to 100 characters);
+   - ``dash_search``: the search box's callback with the longest search text its guard allows (200
+     characters of LIKE wildcards and CJK; longer is a 422);
    - ``dash_markers``: the markers callback for the whole world (every issue: aggregated cells);
    - ``heat_tiles``: zoom 10–13 heat tiles over the street with no data version (never cached) and
      a changing filter (the scale is computed every time);
@@ -54,6 +58,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "stall.json"
 DB_NAME = "gridwatch_bench_stall"
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 2.0
+#: the longest search text the map's callback guard lets through (dashboard.pages.map.values)
+SEARCH_CHARS = 200
 
 
 def p95(xs: list[float]) -> float:
@@ -96,10 +102,11 @@ def start_server(url: str, var_dir: Path, port: int) -> subprocess.Popen:
     raise RuntimeError("gridwatch serve did not answer within 60 s")
 
 
-def victim(base: str, n: int) -> tuple[list[float], Counter]:
+def victim(base: str, token: str, n: int) -> tuple[list[float], Counter]:
     import requests
 
     s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {token}"
     times, codes = [], Counter()
     for _ in range(n):
         t = time.perf_counter()
@@ -118,8 +125,10 @@ def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
 
 
 class Attack:
-    def __init__(self, base: str, port: int, meta: dict, settings, center: tuple[float, float]):
+    def __init__(self, base: str, port: int, meta: dict, settings, center: tuple[float, float], token: str,
+                 session_cookie: str):
         self.base, self.port, self.meta, self.settings, self.center = base, port, meta, settings, center
+        self.token, self.session_cookie = token, session_cookie
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.counts: dict[str, Counter] = {}
@@ -130,10 +139,21 @@ class Attack:
             self.counts.setdefault(kind, Counter())[str(status)] += 1
             self.latency.setdefault(kind, []).append(seconds)
 
+    def _client(self):
+        """A signed-in client: the API's bearer token and the dashboard's session cookie."""
+        import requests
+
+        from dashboard.auth import SESSION_COOKIE
+
+        s = requests.Session()
+        s.headers["Authorization"] = f"Bearer {self.token}"
+        s.cookies.set(SESSION_COOKIE, self.session_cookie)
+        return s
+
     def _loop(self, kind: str, make) -> None:
         import requests
 
-        s = requests.Session()
+        s = self._client()
         rng = random.Random(hash(kind) ^ threading.get_ident())
         while not self.stop.is_set():
             method, path, kw = make(rng)
@@ -143,7 +163,7 @@ class Attack:
                 status: int | str = r.status_code
             except requests.RequestException as exc:
                 status = type(exc).__name__
-                s = requests.Session()
+                s = self._client()
             self.note(kind, status, time.perf_counter() - t)
 
     # each maker returns (method, path, requests kwargs)
@@ -167,8 +187,7 @@ class Attack:
         from dashboard.components import ids as app_ids
         from dashboard.pages.map import ids
 
-        room = self.settings.max_callback_bytes - 600
-        q = "".join(rng.choice("%_社区网格") for _ in range(room // 3))   # 3 UTF-8 bytes a character
+        q = "".join(rng.choice("%_社区网格") for _ in range(SEARCH_CHARS))
         body = self.dash_payload(f"{ids.SEARCH}.options", {"id": ids.SEARCH, "property": "options"},
                                  [{"id": ids.SEARCH, "property": "search_value", "value": q}],
                                  [{"id": app_ids.LANG, "property": "value", "value": "zh"}],
@@ -181,7 +200,7 @@ class Attack:
 
         outs = [(ids.L_MARKERS, "data"), (ids.L_BINS, "data"), (ids.MARKER_NOTE, "children")]
         flt = {"kind": None, "domains": [], "statuses": [], "preset": rng.choice([None, "year"]),
-               "date_from": None, "date_to": None, "overdue_only": False, "metric": "overdue"}
+               "date_from": None, "date_to": None, "overdue_only": False, "metric": "overdue_open"}
         body = self.dash_payload(".." + "...".join(f"{i}.{p}" for i, p in outs) + "..",
                                  [{"id": i, "property": p} for i, p in outs],
                                  [{"id": ids.VIEW, "property": "data", "value": [[-89, -179], [89, 179]]},
@@ -272,15 +291,16 @@ def main(argv: list[str]) -> int:
     import requests
     from sqlalchemy import create_engine, text
 
-    from etl.demo import load_demo
-    from geodata.db import admin_url
-    from geodata.db.admin import create_database, drop_database
-    from geodata.settings import Settings, get_settings
+    from bench.common import account, api_token, owner_engine, scratch_demo, web_session
+    from geodata.db.admin import drop_database
+    from geodata.settings import Settings
 
-    server_url = admin_url(get_settings())
-    url = create_database(server_url, DB_NAME)
-    engine = create_engine(url)
-    load_demo(engine, progress=False)
+    admin, url = scratch_demo(DB_NAME)
+    owner = owner_engine(url)
+    operator = account(owner, "operator")
+    token, cookie = api_token(owner, operator), web_session(owner, operator)
+    owner.dispose()
+    engine = create_engine(url)   # the superuser: the dataset's facts, no scope needed
     with engine.connect() as c:
         pg = c.execute(text("SHOW server_version")).scalar_one()
         issues = c.execute(text("SELECT count(*) FROM issue")).scalar_one()
@@ -301,21 +321,22 @@ def main(argv: list[str]) -> int:
             from multiprocessing import get_context
 
             victims = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-            victims.submit(victim, base, 30).result()   # warm the server's caches and pool
+            victims.submit(victim, base, token, 30).result()   # warm the server's caches and pool
             print(f"idle: {args.requests} × GET /api/v1/issues …", flush=True)
-            idle_times, idle_codes = victims.submit(victim, base, args.requests).result()
-            attack = Attack(base, port, meta, settings, (float(center[0]), float(center[1])))
+            idle_times, idle_codes = victims.submit(victim, base, token, args.requests).result()
+            attack = Attack(base, port, meta, settings, (float(center[0]), float(center[1])), token, cookie)
             threads = attack.start(tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
             print(f"attack: {len(threads)} clients; measuring after {args.warmup_s:g} s …", flush=True)
             time.sleep(args.warmup_s)
             t0 = time.perf_counter()
-            busy_times, busy_codes = victims.submit(victim, base, args.requests).result()
+            busy_times, busy_codes = victims.submit(victim, base, token, args.requests).result()
             victims.shutdown()
             attack_s = time.perf_counter() - t0
             attack.stop.set()
             for t in threads:
                 t.join(130)
-            alive = requests.get(f"{base}/api/v1/issues", timeout=30).status_code
+            alive = requests.get(f"{base}/api/v1/issues", timeout=30,
+                                 headers={"Authorization": f"Bearer {token}"}).status_code
     finally:
         stderr = ""
         if proc is not None:
@@ -325,7 +346,7 @@ def main(argv: list[str]) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         if not args.keep:
-            drop_database(url)
+            drop_database(admin, DB_NAME)
     idle, busy = summary_ms(idle_times), summary_ms(busy_times)
     ratio = round(busy["p95_ms"] / idle["p95_ms"], 2)
     attackers = {k: {"requests": sum(c.values()), "answers": dict(c),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
     Float,
     ForeignKey,
@@ -158,8 +159,16 @@ class Issue(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('problem', 'sentiment')", name="issue_kind"),
         CheckConstraint("satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="issue_satisfaction"),
+        # the visibility rule's equality form needs it (migration 0010; geodata.access.visibility)
+        CheckConstraint("community_code = left(grid_code, 12) || '00'", name="issue_community_of_block"),
         Index("issue_location_gist", "location", postgresql_using="gist"),
         Index("issue_grid_idx", "grid_code"),
+        Index("issue_community_idx", "community_code"),
+        Index("issue_street_idx", "street_code"),
+        Index("issue_assignee_idx", "assignee_id"),
+        Index("issue_grid_leader_idx", "grid_leader_id"),
+        Index("issue_responsible_idx", "responsible_id"),
+        Index("issue_leader_in_charge_idx", "leader_in_charge_id"),
         Index("issue_status_idx", "status"),
         Index("issue_reported_idx", "reported_at"),
         # the text search (?q=): ILIKE '%…%' through pg_trgm (migration 0004)
@@ -178,6 +187,8 @@ class Issue(Base):
     address: Mapped[str | None] = mapped_column(String(200))
     grid_code: Mapped[str] = mapped_column(String(14))       # the level-3 grid that contains it
     community_code: Mapped[str] = mapped_column(String(14))  # its level-2 parent
+    #: its level-1 ancestor, generated from ``grid_code`` (migration 0010)
+    street_code: Mapped[str] = mapped_column(String(14), Computed("left(grid_code, 9) || '00000'", persisted=True))
     # 六个一: one leader in charge, one directly responsible person, one grid leader, one worksheet
     leader_in_charge_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
     responsible_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))

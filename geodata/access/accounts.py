@@ -27,7 +27,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from geodata.access.capabilities import ANONYMOUS, Grant, allowed, check_grant
 from geodata.access.models import ACCOUNT_KINDS, Account, ApiToken, AuditLog, RoleGrant, WebSession
@@ -336,10 +336,16 @@ def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None =
     if not raw or len(raw) > 200:
         return None
     now = _now(now)
-    tok = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(raw))).first()
-    if tok is None or tok.revoked_at is not None:
+    # one round trip for the token, its account and the account's grants (every API call asks)
+    found = session.execute(select(ApiToken, Account).join(Account, Account.id == ApiToken.account_id)
+                            .where(ApiToken.token_hash == _digest(raw))
+                            .options(joinedload(Account.grants))).unique().first()
+    if found is None:
         return None
-    principal = load_principal(session, tok.account_id, as_of=now)
+    tok, acc = found
+    if tok.revoked_at is not None or acc.disabled:
+        return None
+    principal = _principal(session, acc, now)
     if principal is None:
         return None
     if tok.last_used_at is None or tok.last_used_at + TOKEN_TOUCH <= now:

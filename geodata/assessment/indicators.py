@@ -48,7 +48,7 @@ from geodata.assessment.periods import Period
 from geodata.assessment.registry import FAMILIES, INDICATORS, MEASURES, value
 from geodata.clock import at_or_now
 from geodata.errors import DomainError
-from geodata.grids.store import ancestor_key, in_grid, valid_at
+from geodata.grids.store import ancestor_key, in_grid, issue_in_grid, valid_at
 from geodata.models import Activity, Grid, GridAssignment, Issue, IssueEvent, PatrolDiary
 from geodata.workflow.filters import is_closed, open_overdue, overdue_condition
 from geodata.workflow.rules import check_kind
@@ -174,7 +174,7 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
 
 
 def _within_issue(q: Query) -> list[ColumnElement[bool]]:
-    conds = [in_grid(Issue.grid_code, q.within)] if q.within else []
+    conds = [issue_in_grid(q.within)] if q.within else []
     if q.kind:
         conds.append(Issue.kind == q.kind)
     return conds

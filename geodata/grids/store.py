@@ -23,7 +23,7 @@ from geodata.codes import CodeError, descendant_prefix, level_of
 from geodata.errors import DomainError
 from geodata.geometry import area_m2 as _area_m2
 from geodata.geometry import as_multipolygon
-from geodata.models import SRID, Grid
+from geodata.models import SRID, Grid, Issue
 
 UTC = dt.UTC
 
@@ -74,15 +74,27 @@ def _at(as_of: dt.datetime | None, tz: ZoneInfo | None = None) -> dt.datetime:
     return as_of
 
 
-def in_grid(column: ColumnElement, code: str) -> ColumnElement[bool]:
-    """THE grid filter: a grid-code ``column`` in grid ``code`` (any level) or below it; a malformed
-    ``code`` is refused naming the field ``grid``."""
+def _grid_level(code: str) -> int:
     try:
-        level = level_of(code)
+        return level_of(code)
     except CodeError:
         raise DomainError("invalid_grid_code", f"网格编码“{code}”须为14位数字",
                           f"grid code '{code}' must be 14 digits", field="grid") from None
+
+
+def in_grid(column: ColumnElement, code: str) -> ColumnElement[bool]:
+    """THE grid filter: a grid-code ``column`` in grid ``code`` (any level) or below it; a malformed
+    ``code`` is refused naming the field ``grid``."""
+    level = _grid_level(code)
     return column == code if level == 3 else column.like(descendant_prefix(code) + "%")
+
+
+def issue_in_grid(code: str) -> ColumnElement[bool]:
+    """:func:`in_grid` for issues: equality on the issue's street, community or block code (the
+    one of ``code``'s level) — leak-proof, so PostgreSQL may use it as an index condition under
+    row-level security, where a ``LIKE`` is only checked after the policy."""
+    column = {1: Issue.street_code, 2: Issue.community_code, 3: Issue.grid_code}[_grid_level(code)]
+    return column == code
 
 
 def ancestor_key(column: ColumnElement, level: int) -> ColumnElement[str]:

@@ -20,7 +20,7 @@ from geodata.clock import day_start
 from geodata.codes import CodeError, level_of
 from geodata.errors import DomainError
 from geodata.geometry import check_lon_lat
-from geodata.grids.store import in_grid
+from geodata.grids.store import issue_in_grid
 from geodata.models import ISSUE_SOURCES, Issue
 from geodata.workflow.rules import CLOSED_STATUSES, OPEN_STATUSES, STATUSES, check_kind
 
@@ -163,7 +163,7 @@ class IssueFilter:
         if self.open is not None:
             conds.append(is_open() if self.open else is_closed())
         if self.grid:
-            conds.append(in_grid(Issue.grid_code, self.grid))
+            conds.append(issue_in_grid(self.grid))
         if self.bbox is not None:
             conds.append(bbox_condition(self.bbox))
         if self.assignee_id is not None:
@@ -235,5 +235,5 @@ def issue_conditions(scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneI
     optionally a grid (any level, with everything below it)."""
     conds = [visible_issues(scope), *flt.conditions(now, tz)]
     if grid:
-        conds.append(in_grid(Issue.grid_code, grid))
+        conds.append(issue_in_grid(grid))
     return conds
