@@ -225,6 +225,17 @@ class IssueReporter(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
 
 
+class IssueEvaluationKey(Base):
+    """The key a reporter got with their report (its SHA-256 only): with it they give their own
+    综合评价 (``geodata.workflow.reporter``); migration 0011."""
+
+    __tablename__ = "issue_evaluation_key"
+
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
 Issue.reporter_name = column_property(
     select(IssueReporter.name).where(IssueReporter.issue_id == Issue.id).scalar_subquery(), deferred=True)
 Issue.reporter_phone = column_property(

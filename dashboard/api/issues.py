@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import orjson
 
-from geodata.access.capabilities import REPORT, VIEW_ISSUES
+from geodata.access.capabilities import EVALUATE_ON_BEHALF, REPORT, VIEW_ISSUES
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.queries import get_issue, issue_timeline, query_issues, resolve_issue_id
+from geodata.workflow.reporter import reporter_actor
 from geodata.workflow.service import apply_transition, report_issue
 
 from .core import ApiError, Call, Result, json_ready
@@ -105,11 +106,22 @@ def transition(call: Call) -> Result:
     return run_idempotent(call, "transition", compute)
 
 
-@registry.op("POST", bp, "/issues/<key>/evaluation", capability=VIEW_ISSUES, summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
-             tag="issues", body=EvaluationIn, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
+@registry.op("POST", bp, "/issues/<key>/evaluation", capability=None, summary="综合评价 Evaluate a closed issue (satisfaction 1–5)",
+             tag="issues", body=EvaluationIn, responses={200: IssueOut}, path_params={"key": ISSUE_KEY},
+             description="By the reporter — with the `key` their report's answer carried, or the `phone` they gave — "
+                         "or by an account with `evaluate_on_behalf` (the command centre); never by anyone else.")
 def evaluation(call: Call) -> Result:
     b: EvaluationIn = call.body
     iid = resolve_issue_id(call.session, call.path["key"])
-    out = apply_transition(call.session, iid, "evaluate", call.actor, expected_version=b.version, note=b.comment,
+    actor = call.actor
+    if not call.principal.may(EVALUATE_ON_BEHALF):
+        if not (b.key or b.phone):
+            call.require(EVALUATE_ON_BEHALF)   # a stranger: sign in (401), or this account may not (403)
+        actor = reporter_actor(call.session, iid, key=b.key, phone=b.phone)
+        if actor is None:
+            raise ApiError(403, "not_the_reporter", "评价凭证不符：只有上报人（凭上报时的评价码或所留电话）可以评价",
+                           "only the reporter may evaluate (with the key from the report, or the phone they gave)",
+                           "key" if b.key else "phone")
+    out = apply_transition(call.session, iid, "evaluate", actor, expected_version=b.version, note=b.comment,
                            payload={"satisfaction": b.satisfaction}, tz=call.tz)
     return Result(200, IssueOut, out)

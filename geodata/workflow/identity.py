@@ -34,18 +34,27 @@ class Actor:
     assignments: tuple[tuple[str, str], ...] = ()  # (grid_code, role), current
     grants: tuple[Grant, ...] = ()
     account_id: int | None = None
+    reporter_of: int | None = None   # a resident proven to have reported this issue (workflow.reporter)
 
     @classmethod
     def resident(cls) -> Actor:
         return cls(grants=ANONYMOUS)
 
+    @classmethod
+    def reporter(cls, issue_id: int) -> Actor:
+        """The resident who reported ``issue_id``: may give that issue's 综合评价."""
+        return cls(grants=ANONYMOUS, reporter_of=issue_id)
+
     def may(self, capability: str, grid_code: str | None = None) -> bool:
         """May this actor do ``capability`` on ``grid_code``? (THE rule: ``capabilities.allowed``)"""
         return allowed(self.grants, capability, grid_code)
 
-    def require_action(self, action: str, grid_code: str) -> None:
+    def require_action(self, action: str, grid_code: str, issue_id: int | None = None) -> None:
         """Refuses (:class:`~geodata.errors.TransitionForbiddenError`) a workflow step the actor's
-        grants do not allow on ``grid_code``; the assignee's steps are scoped by the assignment."""
+        grants do not allow on ``grid_code``; the assignee's steps are scoped by the assignment, the
+        reporter's own evaluation by the issue they reported."""
+        if action == "evaluate" and self.reporter_of is not None and self.reporter_of == issue_id:
+            return
         relational = wf.ALLOWED_ROLES.get(action) == frozenset({wf.ASSIGNEE})
         if not action_allowed(self.grants, action, grid_code, relational=relational):
             zh_a, en_a = ACTION_LABELS.get(action, (action, action))

@@ -41,6 +41,7 @@ from geodata.workflow.identity import Actor, acting_role
 from geodata.workflow.numbering import next_number
 from geodata.workflow.photos import PhotoIn, PhotoStore, attach_photos, check_photos
 from geodata.workflow.queries import get_domain, load_issue, render
+from geodata.workflow.reporter import issue_key
 from geodata.workflow.rules import MAX_TEXT, check_kind, clean_text
 from geodata.workflow.transitions import HANDLERS, Step
 
@@ -113,6 +114,8 @@ def report_issue(session: Session, actor: Actor, *, kind: str, domain: str, titl
     out = render(session, issue, personal=False, tz=tz, now=now, grid_name=place.grid_name, photos=photo_rows)
     out["placement"] = {"method": place.method, "distance_m": place.distance_m,
                         "candidates": list(place.candidates)}
+    if not actor.is_official:   # a resident's report: the key to their own evaluation, shown once
+        out["evaluation_key"] = issue_key(session, issue.id)
     return out
 
 
@@ -140,7 +143,7 @@ def apply_transition(session: Session, issue_id: int, action: str, actor: Actor,
     roles = actor.roles_on_issue(issue)
     from_status = issue.status
     to_status = wf.transition(from_status, action, roles)
-    actor.require_action(action, issue.grid_code)
+    actor.require_action(action, issue.grid_code, issue.id)
     step = Step(session, issue, actor, note, dict(payload or {}), now, tz, photos, photo_store)
     handler = HANDLERS.get(action)
     data = handler(step) if handler is not None else {}

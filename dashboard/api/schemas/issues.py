@@ -53,6 +53,8 @@ class EvaluationIn(In):
     satisfaction: Annotated[int, Field(ge=1, le=5)]
     comment: Text(2000, multiline=True) = ""
     version: Id32
+    key: Text(64) | None = Field(None, description="the reporter's evaluation key (from the report's answer)")
+    phone: Text(20) | None = Field(None, description="or the phone number the reporter gave")
 
 
 class IssueQuery(In):
@@ -185,6 +187,8 @@ class IssueOut(Out):
     actions: list[str] | None = Field(None, description="actions the caller may take now")
     timeline: list[EventOut] | None = None
     placement: Placement | None = None
+    evaluation_key: str | None = Field(None, description="a resident's report only, shown once: the key to their own "
+                                                       "综合评价 (POST …/evaluation with `key`)")
     diary_id: int | None = None
 
 

@@ -798,3 +798,51 @@ def test_each_operation_declares_its_capability_in_the_document(api):
                                                                grants=(("display", None),)))
     r = api.client().get("/api/v1/issues", headers=bearer(wall))
     assert r.status_code == 403 and err(r)["code"] == "forbidden_capability"
+
+
+def _to_closed(api, number: str, version: int) -> int:
+    v = version
+    for who, action in [("operator", "assign"), ("c2_secretary", "sign"), ("c2_secretary", "handle"),
+                        ("c2_secretary", "feedback"), ("c2_maintainer", "verify"), ("operator", "close")]:
+        r = step(api, number, who, action, v, **({"note": "已处理"} if action == "feedback" else {}))
+        assert r.status_code == 200, (action, r.data)
+        v = r.get_json()["version"]
+    return v
+
+
+def test_the_reporter_evaluates_with_their_key_or_their_phone(api):
+    """综合评价 by the reporter: the key their report's answer carried (shown once, kept hashed), or the
+    phone number they gave; a wrong key or phone is 403 and writes nothing; an official's report
+    carries no key."""
+    out = post_report(api, {"lon": 113.635, "lat": 34.755}).get_json()
+    key = out["evaluation_key"]
+    assert key and len(key) >= 24
+    v = _to_closed(api, out["number"], out["version"])
+    before = counts(api)
+    r = api.client().post(f"/api/v1/issues/{out['number']}/evaluation", json={"satisfaction": 2, "version": v,
+                                                                            "key": key[:-2] + "xx"})
+    assert r.status_code == 403 and err(r)["code"] == "not_the_reporter" and err(r)["field"] == "key"
+    assert counts(api) == before
+    r = api.client().post(f"/api/v1/issues/{out['number']}/evaluation",
+                          json={"satisfaction": 4, "comment": "及时", "version": v, "key": key})
+    assert r.status_code == 200, r.data
+    assert r.get_json()["status"] == "evaluated" and r.get_json()["satisfaction"] == 4
+    # the phone they gave (any punctuation), never someone else's
+    other = post_report(api, {"lon": 113.635, "lat": 34.755, "reporter_name": "张三",
+                              "reporter_phone": "138-0371-0000"}).get_json()
+    v = _to_closed(api, other["number"], other["version"])
+    r = api.client().post(f"/api/v1/issues/{other['number']}/evaluation",
+                          json={"satisfaction": 1, "version": v, "phone": "13803719999"})
+    assert r.status_code == 403 and err(r)["field"] == "phone"
+    r = api.client().post(f"/api/v1/issues/{other['number']}/evaluation",
+                          json={"satisfaction": 5, "version": v, "phone": "13803710000"})
+    assert r.status_code == 200, r.data
+    # a key opens only its own issue; an official's report has none
+    third = post_report(api, {"lon": 113.635, "lat": 34.755}).get_json()
+    v3 = _to_closed(api, third["number"], third["version"])
+    r = api.client().post(f"/api/v1/issues/{third['number']}/evaluation", json={"satisfaction": 3, "version": v3,
+                                                                              "key": key})
+    assert r.status_code == 403
+    staff = api.client().post("/api/v1/issues", json={**REPORT, "lon": 113.635, "lat": 34.755},
+                              headers=api.hdr("b21_leader")).get_json()
+    assert staff.get("evaluation_key") is None
