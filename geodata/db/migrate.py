@@ -30,6 +30,21 @@ def grantee(config: Config) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def grant_app(grants: dict[str, str], sequences: tuple[str, ...] = (), functions: tuple[str, ...] = ()) -> None:
+    """Inside a running migration: give the app role its ``grants`` (table → privileges; the
+    migration's ``APP_GRANTS``, which the tests compare with the database), USAGE on ``sequences``
+    and EXECUTE on ``functions`` (signatures, e.g. ``gw_change_stamp()``)."""
+    from alembic import context, op
+
+    app = grantee(context.config)
+    for table, privileges in grants.items():
+        op.execute(f"GRANT {privileges} ON {table} TO {app}")
+    for seq in sequences:
+        op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
+    for fn in functions:
+        op.execute(f"GRANT EXECUTE ON FUNCTION {fn} TO {app}")
+
+
 def upgrade(url: str, revision: str = "head", app_role: str | None = None) -> None:
     """Migrate ``url``'s database (connect as the owner) to ``revision``."""
     command.upgrade(alembic_config(url, app_role), revision)

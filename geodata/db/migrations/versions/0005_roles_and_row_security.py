@@ -15,7 +15,7 @@ Create Date: 2026-12-02 09:00:00
 """
 from alembic import context, op
 
-from geodata.db.migrate import grantee
+from geodata.db.migrate import grant_app, grantee
 
 revision = '0005'
 down_revision = '0004'
@@ -164,12 +164,7 @@ def upgrade() -> None:
     op.execute(f"GRANT USAGE ON SCHEMA public TO {app}")
     op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {app}")
     op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {app}")
-    for table, privileges in APP_GRANTS.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {app}")
-    for seq in APP_SEQUENCES:
-        op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION gw_last_issue_number(text, text) TO {app}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION gw_change_stamp() TO {app}")
+    grant_app(APP_GRANTS, APP_SEQUENCES, ("gw_last_issue_number(text, text)", "gw_change_stamp()"))
 
 
 def downgrade() -> None:

@@ -9,10 +9,10 @@ Revises: 0008_changesets
 Create Date: 2026-12-02 10:00:00
 """
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from geodata.db.migrate import grantee
+from geodata.db.migrate import grant_app
 
 revision = '0007_assessment'
 down_revision = '0008_changesets'
@@ -113,11 +113,7 @@ END $$;""")
     for table in FROZEN:
         op.execute(f"CREATE TRIGGER {table}_frozen BEFORE UPDATE OR DELETE ON {table} "
                    "FOR EACH ROW EXECUTE FUNCTION assessment_frozen()")
-    app = grantee(context.config)
-    for table, privileges in APP_GRANTS.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {app}")
-    for seq in APP_SEQUENCES:
-        op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
+    grant_app(APP_GRANTS, APP_SEQUENCES)
 
 
 def downgrade() -> None:

@@ -12,9 +12,9 @@ Revises: 0004
 Create Date: 2026-12-01 10:00:00
 """
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from geodata.db.migrate import grantee
+from geodata.db.migrate import grant_app
 from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
@@ -161,11 +161,7 @@ def upgrade() -> None:
                    f"FOR EACH ROW EXECUTE FUNCTION grid_change_append_only()")
         op.execute(f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
                    f"FOR EACH STATEMENT EXECUTE FUNCTION grid_change_append_only()")
-    app = grantee(context.config)
-    for table, privileges in APP_GRANTS.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {app}")
-    for seq in APP_SEQUENCES:
-        op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
+    grant_app(APP_GRANTS, APP_SEQUENCES)
 
 
 def downgrade() -> None:

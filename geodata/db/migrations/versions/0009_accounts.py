@@ -5,10 +5,10 @@ Revises: 0007_assessment
 Create Date: 2026-12-02 09:00:00
 """
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from geodata.db.migrate import grantee
+from geodata.db.migrate import grant_app
 
 revision = '0009_accounts'
 down_revision = '0007_assessment'
@@ -108,11 +108,7 @@ def upgrade() -> None:
     op.create_index('audit_log_at_idx', 'audit_log', ['at'])
     op.create_index('audit_log_account_idx', 'audit_log', ['account_id'])
     op.execute(APPEND_ONLY)
-    app = grantee(context.config)
-    for table, privileges in APP_GRANTS.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {app}")
-    for seq in APP_SEQUENCES:
-        op.execute(f"GRANT USAGE ON SEQUENCE {seq} TO {app}")
+    grant_app(APP_GRANTS, APP_SEQUENCES)
 
 
 def downgrade() -> None:

@@ -12,9 +12,9 @@ Revises: 0010_scope_by_code
 Create Date: 2026-12-02 16:00:00
 """
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
-from geodata.db.migrate import grantee
+from geodata.db.migrate import grant_app
 
 revision = '0011_evaluation_keys'
 down_revision = '0010_scope_by_code'
@@ -53,10 +53,7 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     )
     op.execute(PHONE_CHECK)
-    app = grantee(context.config)
-    for table, privileges in APP_GRANTS.items():
-        op.execute(f"GRANT {privileges} ON {table} TO {app}")
-    op.execute(f"GRANT EXECUTE ON FUNCTION gw_reporter_phone_matches(bigint, text) TO {app}")
+    grant_app(APP_GRANTS, functions=("gw_reporter_phone_matches(bigint, text)",))
 
 
 def downgrade() -> None:
