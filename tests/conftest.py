@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from geodata.db.admin import create_database
 from geodata.db.roles import APP_ROLE, OWNER_ROLE, role_url
 from geodata.settings import Settings
+from tests.world import rollback_session
 
 #: Lets several test runs share one server without dropping each other's databases.
 SUFFIX = os.environ.get("GRIDWATCH_TEST_DB_SUFFIX", "")
@@ -95,25 +96,13 @@ def demo_engine(demo_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _rollback_session(engine: Engine) -> Iterator[Session]:
-    conn = engine.connect()
-    trans = conn.begin()
-    session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    try:
-        yield session
-    finally:
-        session.close()
-        trans.rollback()
-        conn.close()
-
-
 @pytest.fixture
 def db(demo_engine: Engine) -> Iterator[Session]:
     """A Session on the demo database; everything it writes is rolled back after the test."""
-    yield from _rollback_session(demo_engine)
+    yield from rollback_session(demo_engine)
 
 
 @pytest.fixture
 def empty_db(empty_engine: Engine) -> Iterator[Session]:
     """A Session on the empty (schema-only) database; rolled back after the test."""
-    yield from _rollback_session(empty_engine)
+    yield from rollback_session(empty_engine)

@@ -212,6 +212,32 @@ def snapshot(session: Session, issue_id: int) -> tuple:
 
 
 
+# -- sessions rolled back -------------------------------------------------------------------------
+def rollback_session(engine) -> Iterator[Session]:
+    """A Session in one transaction that is rolled back at the end (its commits are savepoints)."""
+    conn = engine.connect()
+    trans = conn.begin()
+    session = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        trans.rollback()
+        conn.close()
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """Everything written inside is rolled back (one test inside a module-wide world)."""
+    nested = session.begin_nested()
+    try:
+        yield
+    finally:
+        if nested.is_active:
+            nested.rollback()
+        session.expire_all()
+
+
 # -- API apps on scratch databases -----------------------------------------------------------------
 def png_bytes(size: int = 8, color: tuple = (200, 30, 30)) -> bytes:
     import io

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from geodata.models import Activity, PatrolDiary
 from geodata.workflow.service import apply_transition, report_issue
-from tests.world import B11, B12, C1, TZ, World, seed
+from tests.world import B11, B12, C1, TZ, World, rollback_session, savepoint, seed
 
 #: the data's time of every computation (after every record)
 AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
@@ -119,23 +119,12 @@ def build(s: Session) -> AWorld:
 @pytest.fixture(scope="module")
 def aworld(empty_engine):
     """The world, built once per module inside a transaction that is rolled back at the end."""
-    conn = empty_engine.connect()
-    trans = conn.begin()
-    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    a = build(s)
-    yield s, a
-    s.close()
-    trans.rollback()
-    conn.close()
+    for s in rollback_session(empty_engine):
+        yield s, build(s)
 
 
 @pytest.fixture
 def asession(aworld):
     s, a = aworld
-    nested = s.begin_nested()
-    try:
+    with savepoint(s):
         yield s, a
-    finally:
-        if nested.is_active:
-            nested.rollback()
-        s.expire_all()

@@ -33,6 +33,8 @@ from tests.world import (
     STREET,
     TZ,
     counts,
+    rollback_session,
+    savepoint,
     scratch_database,
     seed,
     snapshot,
@@ -46,26 +48,15 @@ T0 = dt.datetime(2026, 11, 2, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
 @pytest.fixture(scope="module")
 def msession(empty_engine):
     """One seeded world for the module; each test runs inside a savepoint that is rolled back."""
-    conn = empty_engine.connect()
-    trans = conn.begin()
-    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-    world = seed(s)
-    yield s, world
-    s.close()
-    trans.rollback()
-    conn.close()
+    for s in rollback_session(empty_engine):
+        yield s, seed(s)
 
 
 @pytest.fixture
 def ms(msession):
     s, world = msession
-    nested = s.begin_nested()
-    try:
+    with savepoint(s):
         yield s, world
-    finally:
-        if nested.is_active:
-            nested.rollback()
-        s.expire_all()
 
 
 def report(s, w, who=None, *, lon=113.625, lat=34.755, now=T0, **kw):
