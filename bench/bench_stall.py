@@ -27,7 +27,8 @@ account's web session cookie (the gate lets them through to the callbacks).
      just under the cap;
    - ``slow_body``: a slowloris-ish client: headers, then a declared 1 MB body one byte at a time
      (waitress buffers it; no worker thread is held);
-   while the 17th client measures again. Reported: ratio of the p95s (target: ≤ 2×), the attackers'
+   while the 17th client measures again. Idle and attacked phases alternate (``--rounds``, 3 by
+   default), so a busier moment of the machine weighs on both sides of the ratio. Reported: ratio of the p95s (target: ≤ 2×), the attackers'
    request counts and answers per kind.
 
 Results go to ``bench/results/stall.json``.
@@ -133,11 +134,21 @@ class Attack:
         self.lock = threading.Lock()
         self.counts: dict[str, Counter] = {}
         self.latency: dict[str, list[float]] = {}
+        self.unanswered: list[tuple[str, str, float, float]] = []
+        self.marks: list[tuple[str, float]] = []
+        self.t0 = time.monotonic()
+
+    def mark(self, what: str) -> None:
+        self.marks.append((what, round(time.monotonic() - self.t0, 1)))
 
     def note(self, kind: str, status: int | str, seconds: float) -> None:
         with self.lock:
             self.counts.setdefault(kind, Counter())[str(status)] += 1
             self.latency.setdefault(kind, []).append(seconds)
+            if not isinstance(status, int) and kind != "slow_body":
+                # a request that got no answer at all: when it was sent, for the report
+                self.unanswered.append((kind, str(status), round(time.monotonic() - seconds - self.t0, 1),
+                                        round(seconds, 1)))
 
     def _client(self):
         """A signed-in client: the API's bearer token and the dashboard's session cookie."""
@@ -280,7 +291,8 @@ class Attack:
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench stall")
-    p.add_argument("--requests", type=int, default=300, help="victim requests per phase")
+    p.add_argument("--requests", type=int, default=200, help="victim requests per phase")
+    p.add_argument("--rounds", type=int, default=3, help="alternating idle / attacked phases")
     p.add_argument("--warmup-s", type=float, default=5.0, help="attack time before the victim measures")
     p.add_argument("--keep", action="store_true", help="keep the scratch database")
     p.add_argument("--kinds", default=",".join(Attack.KINDS),
@@ -322,19 +334,35 @@ def main(argv: list[str]) -> int:
 
             victims = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
             victims.submit(victim, base, token, 30).result()   # warm the server's caches and pool
-            print(f"idle: {args.requests} × GET /api/v1/issues …", flush=True)
-            idle_times, idle_codes = victims.submit(victim, base, token, args.requests).result()
             attack = Attack(base, port, meta, settings, (float(center[0]), float(center[1])), token, cookie)
-            threads = attack.start(tuple(k.strip() for k in args.kinds.split(",") if k.strip()))
-            print(f"attack: {len(threads)} clients; measuring after {args.warmup_s:g} s …", flush=True)
-            time.sleep(args.warmup_s)
-            t0 = time.perf_counter()
-            busy_times, busy_codes = victims.submit(victim, base, token, args.requests).result()
+            kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+            # idle and attacked phases alternate, so that a slower or busier moment of the machine
+            # weighs on both sides of the ratio alike
+            idle_times, busy_times, idle_codes, busy_codes, rounds = [], [], Counter(), Counter(), []
+            attack_s, threads = 0.0, []
+            for r in range(args.rounds):
+                print(f"round {r + 1}/{args.rounds} idle: {args.requests} × GET /api/v1/issues …", flush=True)
+                it, ic = victims.submit(victim, base, token, args.requests).result()
+                attack.stop.clear()
+                attack.mark(f"attack {r + 1}")
+                threads = attack.start(kinds)
+                print(f"round {r + 1}/{args.rounds} attack: {len(threads)} clients; measuring after "
+                      f"{args.warmup_s:g} s …", flush=True)
+                time.sleep(args.warmup_s)
+                t0 = time.perf_counter()
+                bt, bc = victims.submit(victim, base, token, args.requests).result()
+                attack_s += time.perf_counter() - t0
+                attack.mark(f"stop {r + 1}")
+                attack.stop.set()
+                for t in threads:
+                    t.join(130)
+                attack.mark(f"joined {r + 1}")
+                idle_times += it
+                busy_times += bt
+                idle_codes.update(ic)
+                busy_codes.update(bc)
+                rounds.append(round(p95(bt) / p95(it), 2))
             victims.shutdown()
-            attack_s = time.perf_counter() - t0
-            attack.stop.set()
-            for t in threads:
-                t.join(130)
             alive = requests.get(f"{base}/api/v1/issues", timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}).status_code
     finally:
@@ -365,9 +393,10 @@ def main(argv: list[str]) -> int:
         "dataset": {"issues": issues},
         "victim": {"client": "a process of its own (not the attackers')", "request": "GET /api/v1/issues (page of 50, keep-alive)", "idle": idle, "under_attack": busy,
                    "idle_answers": dict(idle_codes), "under_attack_answers": dict(busy_codes),
-                   "p95_ratio": ratio, "target_ratio": TARGET_RATIO, "within_target": ratio <= TARGET_RATIO},
+                   "p95_ratio": ratio, "round_ratios": rounds, "target_ratio": TARGET_RATIO, "within_target": ratio <= TARGET_RATIO},
         "attack": {"clients": len(threads), "seconds_measured": round(attack_s, 1), "kinds": attackers},
         "after_attack_status": alive,
+        "unanswered": {"marks_s": attack.marks, "requests (kind, error, sent at s, waited s)": attack.unanswered},
         "server_log": {"lines": len(log_lines), "tracebacks": sum("Traceback" in ln for ln in log_lines),
                        "last": log_lines[-10:]},
     }
@@ -375,7 +404,7 @@ def main(argv: list[str]) -> int:
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     print(f"GET /api/v1/issues p95: idle {idle['p95_ms']} ms (p50 {idle['p50_ms']}), under attack by "
           f"{len(threads)} clients {busy['p95_ms']} ms (p50 {busy['p50_ms']}, max {busy['max_ms']}) → "
-          f"{ratio}× (target ≤ {TARGET_RATIO:g}×); victim answers {dict(busy_codes)}")
+          f"{ratio}× (rounds {rounds}; target ≤ {TARGET_RATIO:g}×); victim answers {dict(busy_codes)}")
     for k, a in attackers.items():
         print(f"  {k:15s} {a['requests']:5d} requests, answers {a['answers']}, p50 {a['p50_ms']} ms, "
               f"max {a['max_ms']} ms")
