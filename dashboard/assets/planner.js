@@ -295,6 +295,10 @@
       var pa = ui.T.verts[a], pb = ui.T.verts[b];
       var mid = L.marker([(pa[1] + pb[1]) / 2, (pa[0] + pb[0]) / 2], {
         icon: L.divIcon({className: "gw-pl-mid", iconSize: [10, 10]}), keyboard: false});
+      mid.on("add", function () {
+        var el = mid.getElement();
+        if (el) { el.setAttribute("data-edge", a + "-" + b); }
+      });
       mid.on("click", function (ev) {
         L.DomEvent.stopPropagation(ev);
         topo.insert(ui.T, a, b, [(pa[0] + pb[0]) / 2, (pa[1] + pb[1]) / 2]);
@@ -312,7 +316,7 @@
     var shared = topo.gridsWith(ui.T, vid);
     var m = L.marker([c[1], c[0]], {draggable: true, autoPan: false, keyboard: false,
       icon: L.divIcon({className: "gw-pl-vertex" + (shared.length > 1 ? " gw-pl-shared" : ""), iconSize: [14, 14]})});
-    m.getElement && m.on("add", function () {
+    m.on("add", function () {
       var el = m.getElement();
       if (el) { el.setAttribute("data-vertex", String(vid)); el.setAttribute("data-grids", shared.join(" ")); }
     });

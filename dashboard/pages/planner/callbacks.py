@@ -70,8 +70,8 @@ def page_layout(svc: Services, ctx: Context) -> Any:
     with svc.session(ctx) as s:
         grids = grids_data(s)
         rows, options = history(s, ctx.tz)
-    communities = sorted(((f["properties"]["code"], f["properties"]["name"]) for f in grids["features"]
-                          if f["properties"]["level"] == 2))
+    communities = sorted((f["properties"]["code"], f["properties"]["name"]) for f in grids["features"]
+                          if f["properties"]["level"] == 2)
     return layout.page(ctx.lang, grids, communities, rows, options)
 
 
