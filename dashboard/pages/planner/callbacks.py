@@ -175,11 +175,12 @@ def save_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict 
     if not has_edit(spec):
         return (t("planner_no_edit", ctx.lang), *keep)
     try:
-        with svc.session(ctx) as s, s.begin():
+        with svc.session(ctx) as s:   # one transaction: anything refused rolls it all back
             at = effective_time(ctx, when, day)
             draft = changesets.build_draft(s, spec)
             pid = changesets.save_proposal(s, draft, author, reason or "", effective_at=at, bases=spec["base"])
             out = changesets.apply_proposal(s, pid, author, effective_at=at)
+            s.commit()
         with svc.session(ctx) as s:
             grids = grids_data(s)
             rows, options = history(s, ctx.tz)
@@ -218,8 +219,9 @@ def revert_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: in
     if cs_id is None:
         return (t("planner_pick_cs", ctx.lang), *keep)
     try:
-        with svc.session(ctx) as s, s.begin():
+        with svc.session(ctx) as s:
             out = changesets.revert(s, cs_id, author)
+            s.commit()
         with svc.session(ctx) as s:
             grids = grids_data(s)
             rows, options = history(s, ctx.tz)
@@ -282,7 +284,7 @@ def register(app: Dash, svc: Services) -> None:
                   Output(ids.DIFF, "data"),
                   Input(ids.SAVE, "n_clicks"), Input(ids.REVERT, "n_clicks"),
                   State(ids.EDIT, "data"), State(ids.OPS, "data"), State(ids.REASON, "value"),
-                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "date"), State(ids.CHANGE_SET, "value"),
+                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "value"), State(ids.CHANGE_SET, "value"),
                   prevent_initial_call=True)
     def _save(_save, _revert, edit, ops, reason, when, day, cs_id):
         if dash_ctx.triggered_id == ids.REVERT:
@@ -294,7 +296,7 @@ def register(app: Dash, svc: Services) -> None:
     def _diff(_n, cs_id):
         return diff_outputs(svc, cx(), request_author(), cs_id)
 
-    @app.callback(Output(ids.ASOF, "data"), Input(ids.ASOF_DAY, "date"), State(ids.LEVEL, "value"),
+    @app.callback(Output(ids.ASOF, "data"), Input(ids.ASOF_DAY, "value"), State(ids.LEVEL, "value"),
                   prevent_initial_call=True)
     def _asof(day, level):
         return asof_outputs(svc, cx(), request_author(), day, level)

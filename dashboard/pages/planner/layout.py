@@ -93,7 +93,7 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                     dcc.RadioItems(id=ids.WHEN, value="now", inline=True, options=[
                         {"label": t("planner_now", lang), "value": "now"},
                         {"label": t("planner_later", lang), "value": "later"}]),
-                    dcc.DatePickerSingle(id=ids.EFFECTIVE, first_day_of_week=1, display_format="YYYY-MM-DD"),
+                    dcc.Input(id=ids.EFFECTIVE, type="date", className="gw-pl-day"),
                     dbc.Button(t("planner_save", lang), id=ids.SAVE, color="primary", disabled=True),
                     html.Div(id=ids.SAVED, className="gw-pl-saved", role="status"),
                 ]),
@@ -108,8 +108,7 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
             html.H2(t("planner_history", lang)),
             html.Div(className="gw-pl-history-tools", children=[
                 html.Label(t("planner_asof", lang), htmlFor=ids.ASOF_DAY),
-                dcc.DatePickerSingle(id=ids.ASOF_DAY, first_day_of_week=1, display_format="YYYY-MM-DD",
-                                     clearable=True),
+                dcc.Input(id=ids.ASOF_DAY, type="date", className="gw-pl-day"),
                 dcc.Dropdown(id=ids.CHANGE_SET, options=change_set_options, placeholder=t("planner_pick_cs", lang),
                              className="gw-pl-cs"),
                 dbc.Button(t("planner_show_diff", lang), id=ids.SHOW_DIFF, size="sm", color="secondary"),
