@@ -91,7 +91,7 @@ def test_a_moved_shared_boundary_is_valid_with_its_impact(rsvc, db):
 
 
 def test_one_neighbour_alone_is_an_overlap_shown_where_it_is_and_save_stays_disabled(rsvc, db):
-    check, problems, rows, summary, disabled = cb.check_outputs(rsvc, at("en"), AUTHOR, moved_edit(db, both=False), [])
+    check, problems, _rows, _summary, disabled = cb.check_outputs(rsvc, at("en"), AUTHOR, moved_edit(db, both=False), [])
     assert not check["valid"] and disabled is True
     a, b, _ = neighbours(db)
     assert any(p["kind"] == "overlap" for p in check["problems"]), check["problems"]
@@ -103,14 +103,14 @@ def test_one_neighbour_alone_is_an_overlap_shown_where_it_is_and_save_stays_disa
 
 
 def test_not_a_planner_gets_nothing(rsvc, db):
-    check, problems, rows, summary, disabled = cb.check_outputs(rsvc, at(), None, moved_edit(db), [])
+    check, problems, rows, _summary, disabled = cb.check_outputs(rsvc, at(), None, moved_edit(db), [])
     assert check is None and disabled is True and "无权" in problems and rows == []
     out = cb.save_outputs(rsvc, at(), None, moved_edit(db), [], "原因", "now", None)
     assert "无权" in out[0] and all(o is no_update for o in out[1:])
 
 
 def test_no_edit_means_nothing_to_save(rsvc):
-    check, problems, rows, summary, disabled = cb.check_outputs(rsvc, at(), AUTHOR, None, [])
+    check, problems, _rows, _summary, disabled = cb.check_outputs(rsvc, at(), AUTHOR, None, [])
     assert check is None and disabled is True and problems == "尚无修改"
 
 
@@ -135,7 +135,7 @@ def test_operation_buttons_build_the_operations():
 
 def test_a_merge_is_checked_with_codes_retired(rsvc, db):
     a, b, _ = neighbours(db)
-    check, problems, rows, summary, disabled = cb.check_outputs(
+    check, _problems, rows, _summary, disabled = cb.check_outputs(
         rsvc, at(), AUTHOR, None, [{"op": "merge", "codes": [a.code, b.code]}])
     assert check["valid"] and not disabled, check["problems"]
     assert [r["code"] for r in rows if r["what"] == "撤销"] == [max(a.code, b.code)]
@@ -144,7 +144,7 @@ def test_a_merge_is_checked_with_codes_retired(rsvc, db):
 def test_a_split_that_misses_says_so(rsvc, db):
     a, _, _ = neighbours(db)
     far = {"type": "LineString", "coordinates": [[100.0, 30.0], [100.1, 30.1]]}
-    check, problems, rows, summary, disabled = cb.check_outputs(rsvc, at(), AUTHOR, None,
+    check, problems, _rows, _summary, disabled = cb.check_outputs(rsvc, at(), AUTHOR, None,
                                                                 [{"op": "split", "code": a.code, "line": far}])
     assert check is None and disabled is True and "分割线未将网格" in _text(problems)
 
@@ -153,7 +153,7 @@ def test_save_then_a_stale_save_is_refused_and_writes_nothing_then_diff_and_reve
     a, b, _ = neighbours(db)
     edit = moved_edit(db)
     n_sets = db.execute(sql("SELECT count(*) FROM grid_change_set")).scalar_one()
-    saved, grids, ops, cleared, rows, options, diff = cb.save_outputs(rsvc, at(), AUTHOR, edit, [], "调整两网格边界",
+    saved, grids, ops, cleared, rows, options, _diff = cb.save_outputs(rsvc, at(), AUTHOR, edit, [], "调整两网格边界",
                                                                       "now", None)
     assert "已保存变更集" in saved, saved
     cs_id = int(saved.split("#")[1].split("（")[0])
