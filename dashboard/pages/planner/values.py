@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, Strict
 
 from geodata.grids.changesets import MAX_GRIDS
 
@@ -65,7 +65,7 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.SELECTED, "data"): Selected,
     (ids.LINE, "data"): LineString,
     (ids.MOVE_TO, "value"): GridCode,
-    (ids.LEVEL, "value"): Literal[1, 2, 3],
+    (ids.LEVEL, "value"): Annotated[int, Strict(), Field(ge=1, le=3)],   # Literal[1, 2, 3] takes True
     (ids.REASON, "value"): Text(2000, multiline=True),
     (ids.WHEN, "value"): Literal["now", "later"],
     (ids.EFFECTIVE, "value"): IsoDay,
