@@ -223,25 +223,22 @@ def _moves_sql(candidates: str, *, open_only: bool) -> str:
     covering blocks (as ``assignment.locate_block``); else the old block if still a candidate (an
     operator's nearest-grid placement), else the nearest candidate.
 
-    Set-wise: the covering blocks found by one join of the candidates with the issues through the
-    issues' location index (each block's polygon prepared once, not one probe per issue), the
-    fallbacks by hash joins, the nearest only for the rest; the placement is computed once
-    (materialized) and then compared (a correlated form ran each sub-select twice per issue:
-    ≈2× slower on 10⁵ issues, bench/bench_grids.py)."""
+    The placement is computed once per issue (a MATERIALIZED step, then compared): written as one
+    filter, PostgreSQL inlined the lateral placement into both the output and the WHERE and ran each
+    sub-select twice per issue (≈2× on 10⁵ issues, bench/bench_grids.py). The covering block is
+    found per issue through the grids' index (the issues' own location index cannot drive it under
+    row-level security: ST_Covers is not leakproof)."""
     status = "AND i.status = ANY(:open)" if open_only else ""
-    moving = (f"(i.grid_code = ANY(:touched) OR ST_Intersects(i.location, ST_GeomFromWKB(:area, {SRID}))) "
-              f"{status}")
     return f"""
-        WITH cand AS MATERIALIZED ({candidates}),
-        covered AS (
-            SELECT i.id, min(k.code) AS code FROM cand k JOIN issue i ON ST_Covers(k.geom, i.location)
-            WHERE {moving} GROUP BY i.id),
-        placed AS MATERIALIZED (
-            SELECT i.id, i.number, i.status, i.grid_code AS old_code,
-                   coalesce(cv.code, kept.code, (SELECT k.code FROM cand k ORDER BY k.geom <-> i.location, k.code
-                                                 LIMIT 1)) AS new_code
-            FROM issue i LEFT JOIN covered cv ON cv.id = i.id LEFT JOIN cand kept ON kept.code = i.grid_code
-            WHERE {moving})
+        WITH placed AS MATERIALIZED (
+            SELECT i.id, i.number, i.status, i.grid_code AS old_code, n.code AS new_code
+            FROM issue i
+            CROSS JOIN LATERAL (SELECT coalesce(
+                (SELECT min(c.code) FROM ({candidates}) c WHERE ST_Covers(c.geom, i.location)),
+                (SELECT c.code FROM ({candidates}) c WHERE c.code = i.grid_code),
+                (SELECT c.code FROM ({candidates}) c ORDER BY c.geom <-> i.location, c.code LIMIT 1)) AS code) n
+            WHERE (i.grid_code = ANY(:touched) OR ST_Intersects(i.location, ST_GeomFromWKB(:area, {SRID})))
+              {status})
         SELECT id, number, status, old_code, new_code FROM placed WHERE new_code IS DISTINCT FROM old_code"""
 
 
