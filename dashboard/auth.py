@@ -23,6 +23,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -195,8 +196,12 @@ def _next_path() -> str:
     return nxt
 
 
-def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capability: str) -> None:
-    """The gate, the pages and the cookie rules on the dashboard's Flask server."""
+def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capability: str,
+            page_capabilities: Mapping[str, str] | None = None) -> None:
+    """The gate, the pages and the cookie rules on the dashboard's Flask server.
+    ``page_capabilities``: the pages (path → capability) that need more than the home page's
+    (the planner's ``edit_boundaries``): refused with a 403 page to an account without it."""
+    extra_pages = dict(page_capabilities or {})
     server.secret_key = _secret_key(settings)
     server.config.update(SESSION_COOKIE_NAME=FORM_COOKIE, SESSION_COOKIE_HTTPONLY=True,
                          SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=bool(settings.secure_cookies),
@@ -247,6 +252,13 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
             return None
         if path.startswith("/account/"):
             return _sign_in_first() if principal.is_anonymous else None
+        if path in extra_pages:
+            if principal.is_anonymous:
+                return _sign_in_first()
+            if not principal.may(extra_pages[path]):
+                return _render(page_lang(), "no_page_access", FORBIDDEN_BODY, status=403, name=principal.display_name,
+                               csrf=f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">')
+            return None
         if principal.may(page_capability) or (principal.is_anonymous and (settings.public_map or not checked)):
             return None
         data = path.startswith(DATA_PREFIXES)

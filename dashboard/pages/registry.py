@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import Dash
 
-from geodata.access.capabilities import VIEW_MAP
+from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_MAP
 
 from ..components import outbox, widgets
 from ..components import values as component_values
@@ -17,6 +17,8 @@ from ..context import Context
 from ..services import Services
 from .map import callbacks as map_callbacks
 from .map import values as map_values
+from .planner import callbacks as planner_callbacks
+from .planner import values as planner_values
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page(name="map", path="/", layout=map_callbacks.page_layout, register=map_callbacks.register,
          light_callbacks=map_callbacks.LIGHT_CALLBACKS, values=map_values.VALUES),
+    Page(name="planner", path="/planner", layout=planner_callbacks.page_layout, register=planner_callbacks.register,
+         values=planner_values.VALUES, capability=EDIT_BOUNDARIES),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)
@@ -44,6 +48,11 @@ COMPONENTS: tuple[Callable[[Dash, Services], None], ...] = (outbox.register, wid
 
 def home() -> Page:
     return PAGES[0]
+
+
+def page_for(path: str) -> Page:
+    """The page served at ``path`` (the home page for any other)."""
+    return next((p for p in PAGES if p.path == path), home())
 
 
 def register_all(app: Dash, svc: Services) -> None:

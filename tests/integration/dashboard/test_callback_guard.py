@@ -24,6 +24,7 @@ from sqlalchemy import text as sql
 from dashboard import guard
 from dashboard.components import ids as app_ids
 from dashboard.pages.map import ids
+from dashboard.pages.planner import ids as planner_ids
 from geodata.settings import Settings
 from tests.world import sign_in_every_client
 
@@ -35,7 +36,8 @@ TABLES = ("grid", "official", "grid_assignment", "domain", "issue", "issue_event
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 #: properties whose values are free text (a string of any content is valid there)
-FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data")}
+FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data"),
+             (planner_ids.REASON, "value")}
 #: boolean properties
 BOOLEAN = {(ids.F_OVERDUE, "value"), (app_ids.OUTAGE, "data")}
 

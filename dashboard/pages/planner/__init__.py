@@ -1,0 +1,1 @@
+"""The planners' boundary editor (/planner)."""

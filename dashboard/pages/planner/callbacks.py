@@ -1,0 +1,302 @@
+"""The planner page's callbacks: inputs → the request's context → one geodata.grids.changesets call
+→ outputs (``presenters``). No SQL, no shapely here.
+
+The edit comes from assets/planner.js (``ids.EDIT``: the grids it redrew, as one topology, and
+the versions it drew on) and from the operation buttons (``ids.OPS``); the server checks it with
+the file import's rules (``changesets.check_draft``) and saves it as one change set
+(``build_draft`` → ``save_proposal`` → ``apply_proposal``, one transaction: a conflict writes
+nothing). Every callback needs ``edit_boundaries`` (the gate lets /planner's page through only
+for it; its callbacks check it again, since Dash's endpoint is shared with the map).
+
+The ``*_outputs`` functions take the Services, the Context, the author (None: not a planner) and
+plain values, so tests call them without a browser."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from dash import ClientsideFunction, Dash, Input, Output, State, no_update
+from dash import ctx as dash_ctx
+
+from geodata.access.capabilities import EDIT_BOUNDARIES
+from geodata.errors import ConflictError, DomainError
+from geodata.grids import changesets
+from geodata.grids.changesets import Author
+
+from ...context import Context, current_context, request_principal
+from ...i18n import t
+from ...services import Services
+from . import ids, layout
+from . import presenters as pr
+
+GRID_LEVELS = None   # every level: the topology shares vertices across levels
+HISTORY_LIMIT = 50
+
+
+def request_author() -> Author | None:
+    """The signed-in planner as a change set records them (as the API's ``require_planner``); None
+    when the request's account may not edit boundaries."""
+    p = request_principal()
+    if not p.may(EDIT_BOUNDARIES):
+        return None
+    name = p.actor.name or p.display_name or p.login or f"#{p.account_id}"
+    return Author(p.official_id, name[:100])
+
+
+def _bbox(fc: dict) -> list[float] | None:
+    xs, ys = [], []
+    for f in fc["features"]:
+        if f["properties"]["level"] != 1:
+            continue
+        for poly in f["geometry"]["coordinates"] if f["geometry"]["type"] == "MultiPolygon" else [f["geometry"]["coordinates"]]:
+            for ring in poly:
+                xs += [c[0] for c in ring]
+                ys += [c[1] for c in ring]
+    return [min(xs), min(ys), max(xs), max(ys)] if xs else None
+
+
+def grids_data(s: Any) -> dict:
+    fc = changesets.grids_geojson(s, GRID_LEVELS)
+    fc["bbox"] = _bbox(fc)
+    return fc
+
+
+def history(s: Any, tz: Any) -> tuple[list[dict], list[dict]]:
+    sets = changesets.change_sets(s, limit=HISTORY_LIMIT)
+    return pr.history_rows(sets, tz), pr.change_set_options(sets, tz)
+
+
+def page_layout(svc: Services, ctx: Context) -> Any:
+    with svc.session(ctx) as s:
+        grids = grids_data(s)
+        rows, options = history(s, ctx.tz)
+    communities = sorted((f["properties"]["code"], f["properties"]["name"]) for f in grids["features"]
+                          if f["properties"]["level"] == 2)
+    return layout.page(ctx.lang, grids, communities, rows, options)
+
+
+# -- the edit ------------------------------------------------------------------------------------
+def spec_of(edit: dict | None, ops: list[dict] | None) -> dict:
+    """The JS's edit and the operations as ``changesets.build_draft``'s spec."""
+    edit = edit or {}
+    return {"grids": list(edit.get("grids") or []), "base": dict(edit.get("base") or {}),
+            "operations": list(ops or [])}
+
+
+def has_edit(spec: dict) -> bool:
+    return bool(spec["grids"] or spec["operations"])
+
+
+def ops_outputs(trigger: str | None, selected: dict | None, line: dict | None, move_to: str | None,
+                ops: list[dict] | None, lang: str) -> tuple[Any, Any]:
+    """An operation button: the operation appended to ``ops`` (or a message saying what it needs).
+    Returns (ops, status)."""
+    codes = list((selected or {}).get("codes") or [])
+    ops = list(ops or [])
+    need = None
+    if trigger == ids.RESET:
+        return [], pr.ops_status(codes, [], lang)
+    if trigger in (ids.OP_SPLIT, ids.OP_SUBDIVIDE):
+        if len(codes) != 1 or not line:
+            need = "planner_need_line"
+        elif trigger == ids.OP_SPLIT:
+            ops.append({"op": "split", "code": codes[0], "line": line})
+        else:
+            ops.append({"op": "subdivide", "code": codes[0], "lines": [line]})
+    elif trigger == ids.OP_MERGE:
+        if len(codes) != 2:
+            need = "planner_need_two"
+        else:
+            ops.append({"op": "merge", "codes": codes})
+    elif trigger == ids.OP_MOVE:
+        if len(codes) != 1 or not move_to:
+            need = "planner_need_target"
+        else:
+            ops.append({"op": "move", "code": codes[0], "parent": move_to})
+    else:
+        return no_update, pr.ops_status(codes, ops, lang)
+    if need:
+        return no_update, f"{pr.ops_status(codes, ops, lang)} · {t(need, lang)}"
+    return ops, pr.ops_status(codes, ops, lang)
+
+
+def check_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict | None,
+                  ops: list[dict] | None) -> tuple[Any, Any, Any, Any, bool]:
+    """The live check: (check, problem list, impact rows, impact summary, save disabled)."""
+    if author is None:
+        return None, t("planner_forbidden", ctx.lang), [], "", True
+    spec = spec_of(edit, ops)
+    if not has_edit(spec):
+        return None, pr.problem_children(None, None, ctx.lang), [], "", True
+    try:
+        with svc.session(ctx) as s:
+            check = changesets.check_draft(s, spec)
+            s.rollback()
+    except ConflictError as exc:
+        return None, pr.conflict_children(exc, ctx.lang, ctx.tz), [], "", True
+    except DomainError as exc:
+        return None, pr.problem_children(None, pr.error_message(exc, ctx.lang), ctx.lang), [], "", True
+    check = _plain(check)
+    check["problems_geojson"] = pr.problems_geojson(check["problems"], ctx.lang)
+    changed = bool(check["grids"]["features"])
+    return (check, pr.problem_children(check, None, ctx.lang), pr.impact_rows(check["impact"], ctx.lang),
+            pr.impact_summary(check["impact"], ctx.lang), not (check["valid"] and changed))
+
+
+def _plain(v: Any) -> Any:
+    """Times as ISO text (a store holds JSON)."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    return v
+
+
+def effective_time(ctx: Context, when: str | None, day: str | None) -> dt.datetime | None:
+    """``now`` → None (the apply's now); ``later`` → the start of the day picked, business time."""
+    if when != "later":
+        return None
+    if not day:
+        raise DomainError("missing_effective", "请选择生效日期", "pick the day it takes effect", field="effective_at")
+    d = dt.date.fromisoformat(day[:10])
+    return dt.datetime.combine(d, dt.time(0, 0), tzinfo=ctx.tz)
+
+
+def save_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict | None, ops: list[dict] | None,
+                 reason: str | None, when: str | None, day: str | None) -> tuple[Any, ...]:
+    """Save = one change set, atomically. Returns (message, grids, ops, edit, history rows,
+    change set options, diff of a conflicting change set)."""
+    keep = (no_update,) * 6
+    if author is None:
+        return (t("planner_forbidden", ctx.lang), *keep)
+    spec = spec_of(edit, ops)
+    if not has_edit(spec):
+        return (t("planner_no_edit", ctx.lang), *keep)
+    try:
+        with svc.session(ctx) as s:   # one transaction: anything refused rolls it all back
+            at = effective_time(ctx, when, day)
+            draft = changesets.build_draft(s, spec)
+            pid = changesets.save_proposal(s, draft, author, reason or "", effective_at=at, bases=spec["base"])
+            out = changesets.apply_proposal(s, pid, author, effective_at=at)
+            s.commit()
+        with svc.session(ctx) as s:
+            grids = grids_data(s)
+            rows, options = history(s, ctx.tz)
+    except ConflictError as exc:
+        sets = (exc.detail or {}).get("change_sets") or []
+        diff = no_update
+        if sets:
+            with svc.session(ctx) as s:
+                diff = pr.diff_geojson(_change_set_diff(s, sets[-1]))
+        return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep[:5], diff)
+    except DomainError as exc:
+        return (html_error(pr.error_message(exc, ctx.lang)), *keep)
+    moved = out.get("issues_moved")
+    note = t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]),
+             moved="—" if moved is None else moved)
+    return note, grids, [], None, rows, options, None
+
+
+def html_error(text: str) -> Any:
+    from dash import html
+
+    return html.Div(text, className="gw-pl-error", role="alert")
+
+
+def _change_set_diff(s: Any, change_set_id: int) -> list[dict]:
+    cs = changesets.change_set_data(s, change_set_id)
+    t2 = cs["effective_at"]
+    return changesets.diff(s, t2 - dt.timedelta(microseconds=1), t2)
+
+
+def revert_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: int | None) -> tuple[Any, ...]:
+    """Revert a change set as a new one. Same outputs as :func:`save_outputs`."""
+    keep = (no_update,) * 6
+    if author is None:
+        return (t("planner_forbidden", ctx.lang), *keep)
+    if cs_id is None:
+        return (t("planner_pick_cs", ctx.lang), *keep)
+    try:
+        with svc.session(ctx) as s:
+            out = changesets.revert(s, cs_id, author)
+            s.commit()
+        with svc.session(ctx) as s:
+            grids = grids_data(s)
+            rows, options = history(s, ctx.tz)
+    except ConflictError as exc:
+        return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep)
+    except DomainError as exc:
+        return (html_error(pr.error_message(exc, ctx.lang)), *keep)
+    return t("planner_reverted", ctx.lang, id=cs_id, new=out["id"]), grids, [], None, rows, options, None
+
+
+def diff_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: int | None) -> tuple[Any, Any]:
+    """The diff a change set made (area gained and lost per grid): (GeoJSON, table rows)."""
+    if author is None or cs_id is None:
+        return None, []
+    try:
+        with svc.session(ctx) as s:
+            items = _change_set_diff(s, cs_id)
+    except DomainError:
+        return None, []
+    return pr.diff_geojson(items), pr.diff_rows(items, ctx.lang)
+
+
+def asof_outputs(svc: Services, ctx: Context, author: Author | None, day: str | None, level: int | None) -> Any:
+    """The boundaries valid at the end of ``day`` (business time) at ``level``, as an outline layer."""
+    if author is None or not day:
+        return None
+    end = dt.datetime.combine(dt.date.fromisoformat(day[:10]), dt.time(23, 59, 59), tzinfo=ctx.tz)
+    with svc.session(ctx) as s:
+        return _plain(changesets.grids_geojson(s, level or 3, as_of=end))
+
+
+# -- registration ------------------------------------------------------------------------------------
+def register(app: Dash, svc: Services) -> None:
+    def cx() -> Context:
+        return current_context(svc.settings)
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="planner", function_name="render"),
+        Output(ids.RENDERED, "children"),
+        Input(ids.GRIDS, "data"), Input(ids.CHECK, "data"), Input(ids.LEVEL, "value"), Input(ids.DRAW, "value"),
+        Input(ids.SNAP, "value"), Input(ids.DIFF, "data"), Input(ids.ASOF, "data"))
+
+    @app.callback(Output(ids.OPS, "data"), Output(ids.STATUS, "children"),
+                  Input(ids.OP_SPLIT, "n_clicks"), Input(ids.OP_SUBDIVIDE, "n_clicks"),
+                  Input(ids.OP_MERGE, "n_clicks"), Input(ids.OP_MOVE, "n_clicks"), Input(ids.RESET, "n_clicks"),
+                  Input(ids.SELECTED, "data"),
+                  State(ids.LINE, "data"), State(ids.MOVE_TO, "value"), State(ids.OPS, "data"),
+                  prevent_initial_call=True)
+    def _ops(_s, _d, _m, _v, _r, selected, line, move_to, ops):
+        return ops_outputs(dash_ctx.triggered_id, selected, line, move_to, ops, cx().lang)
+
+    @app.callback(Output(ids.CHECK, "data"), Output(ids.PROBLEMS, "children"), Output(ids.IMPACT, "rowData"),
+                  Output(ids.IMPACT_SUMMARY, "children"), Output(ids.SAVE, "disabled"),
+                  Input(ids.EDIT, "data"), Input(ids.OPS, "data"), prevent_initial_call=True)
+    def _check(edit, ops):
+        return check_outputs(svc, cx(), request_author(), edit, ops)
+
+    @app.callback(Output(ids.SAVED, "children"), Output(ids.GRIDS, "data"), Output(ids.OPS, "data", allow_duplicate=True),
+                  Output(ids.EDIT, "data"), Output(ids.HISTORY, "rowData"), Output(ids.CHANGE_SET, "options"),
+                  Output(ids.DIFF, "data"),
+                  Input(ids.SAVE, "n_clicks"), Input(ids.REVERT, "n_clicks"),
+                  State(ids.EDIT, "data"), State(ids.OPS, "data"), State(ids.REASON, "value"),
+                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "value"), State(ids.CHANGE_SET, "value"),
+                  prevent_initial_call=True)
+    def _save(_save, _revert, edit, ops, reason, when, day, cs_id):
+        if dash_ctx.triggered_id == ids.REVERT:
+            return revert_outputs(svc, cx(), request_author(), cs_id)
+        return save_outputs(svc, cx(), request_author(), edit, ops, reason, when, day)
+
+    @app.callback(Output(ids.DIFF, "data", allow_duplicate=True), Output(ids.DIFF_TABLE, "rowData"),
+                  Input(ids.SHOW_DIFF, "n_clicks"), State(ids.CHANGE_SET, "value"), prevent_initial_call=True)
+    def _diff(_n, cs_id):
+        return diff_outputs(svc, cx(), request_author(), cs_id)
+
+    @app.callback(Output(ids.ASOF, "data"), Input(ids.ASOF_DAY, "value"), State(ids.LEVEL, "value"),
+                  prevent_initial_call=True)
+    def _asof(day, level):
+        return asof_outputs(svc, cx(), request_author(), day, level)

@@ -1,0 +1,234 @@
+"""The planners' boundary editor (/planner) in a real browser: a shared vertex between two blocks
+dragged with the mouse moves both outlines, the server's validation is clean, the impact lists the
+issue that changes grid, Save applies one change set (in the history, on the map, the issue
+re-assigned); a drag that makes an overlap shows the problem on the map and disables Save; a
+non-planner is refused. The saved change set is reverted afterwards (the demo is shared)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import text
+
+from geodata.access.scope import Scope
+from geodata.db import open_session
+from geodata.grids import changesets
+from tests.e2e.conftest import csp_safe_waits, csp_violations, sign_in_context, watch_csp
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def planner_page(browser, live_server, map_engine):
+    contexts = []
+
+    def _open(role: str = "planner"):
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale="zh-CN",
+                                      timezone_id="Asia/Shanghai")
+        contexts.append(context)
+        sign_in_context(context, live_server.url, map_engine, role=role)
+        watch_csp(context)
+        pg = context.new_page()
+        pg.set_default_timeout(15000)
+        pg.csp_violations = csp_violations(pg)  # type: ignore[attr-defined]
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        csp_safe_waits(pg)
+        return pg
+
+    yield _open
+    for c in contexts:
+        assert not c.pages or not c.pages[0].csp_violations, c.pages[0].csp_violations
+        assert not c.pages or not c.pages[0].errors, c.pages[0].errors
+        c.close()
+
+
+def settle(pg) -> None:
+    pg.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')"
+                         " && !document.querySelector('.leaflet-zoom-anim')")
+    pg.wait_for_timeout(500)
+
+
+def open_planner(pg, url: str) -> None:
+    pg.goto(url + "/planner")
+    pg.wait_for_function("document.querySelectorAll('path.gw-pl-grid').length > 20")
+    settle(pg)
+
+
+#: in the page: an edge shared by exactly two blocks (on no community or street outline), in view:
+#: its vertex ids, the two codes, its midpoint in map pixels
+FIND = """() => {
+  const P = window.gridwatch.planner, T = P.ui.T, m = window.gridwatch.plannerMap;
+  const px = c => { const p = m.latLngToContainerPoint([c[1], c[0]]); return [p.x, p.y]; };
+  const size = m.getSize(), count = {};
+  for (const code of Object.keys(T.grids)) {
+    for (const e of P.topo.edges(T, code)) {
+      const k = Math.min(e[0], e[1]) + '-' + Math.max(e[0], e[1]);
+      (count[k] = count[k] || []).push(code);
+    }
+  }
+  for (const code of Object.keys(T.grids).sort()) {
+    if (T.grids[code].props.level !== 3) continue;
+    for (const e of P.topo.edges(T, code)) {
+      const k = Math.min(e[0], e[1]) + '-' + Math.max(e[0], e[1]);
+      const gs = count[k];
+      if (gs.length !== 2 || !gs.every(c => T.grids[c].props.level === 3)) continue;
+      const a = px(T.verts[e[0]]), b = px(T.verts[e[1]]);
+      const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+      if (Math.hypot(a[0] - b[0], a[1] - b[1]) < 60) continue;
+      if (mid[0] < 80 || mid[1] < 80 || mid[0] > size.x - 80 || mid[1] > size.y - 80) continue;
+      const lonlat = [(T.verts[e[0]][0] + T.verts[e[1]][0]) / 2, (T.verts[e[0]][1] + T.verts[e[1]][1]) / 2];
+      return {edge: e[0] + '-' + e[1], a: code, b: gs[0] === code ? gs[1] : gs[0], at: mid, lonlat: lonlat};
+    }
+  }
+  return null;
+}"""
+
+
+def new_vertex_on_edge(pg, found) -> int:
+    """Click the edge's midpoint handle: a vertex both blocks share; its id."""
+    pg.locator(f".gw-pl-mid[data-edge='{found['edge']}']").click()
+    settle(pg)
+    return pg.evaluate("() => window.gridwatch.planner.ui.T.next - 1")
+
+
+def block_points(map_engine, codes):
+    """A point inside each block (lon, lat), and a block elsewhere with its inner point."""
+    with map_engine.connect() as c:
+        rows = c.execute(text("SELECT code, ST_X(p) AS x, ST_Y(p) AS y FROM (SELECT code, ST_PointOnSurface(geom) p "
+                              "FROM grid WHERE level = 3 AND valid_to IS NULL) q")).all()
+    return {r.code: (r.x, r.y) for r in rows}
+
+
+def to_px(pg, lonlat):
+    return pg.evaluate("c => { const p = window.gridwatch.plannerMap.latLngToContainerPoint([c[1], c[0]]);"
+                       " return [p.x, p.y]; }", list(lonlat))
+
+
+def to_lonlat(pg, xy):
+    return pg.evaluate("p => { const l = window.gridwatch.plannerMap.containerPointToLatLng(p);"
+                       " return [l.lng, l.lat]; }", list(xy))
+
+
+def map_box(pg):
+    return pg.locator("#planner-map").bounding_box()
+
+
+def select_block(pg, lonlat):
+    box = map_box(pg)
+    x, y = to_px(pg, lonlat)
+    pg.mouse.click(box["x"] + x, box["y"] + y)
+    settle(pg)
+
+
+def drag(pg, vertex: int, to_xy) -> None:
+    """A real mouse drag of the vertex handle to ``to_xy`` (map pixels), in steps."""
+    handle = pg.locator(f".gw-pl-vertex[data-vertex='{vertex}']")
+    expect(handle).to_be_visible()
+    hb = handle.bounding_box()
+    box = map_box(pg)
+    pg.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+    pg.mouse.down()
+    pg.mouse.move(box["x"] + to_xy[0], box["y"] + to_xy[1], steps=12)
+    pg.mouse.up()
+    settle(pg)
+
+
+def outline(pg, code: str) -> str:
+    return pg.locator(f"path.gw-pl-grid-{code}").first.get_attribute("d")
+
+
+def test_a_drag_that_overlaps_a_third_block_is_shown_and_cannot_be_saved(planner_page, live_server, map_engine, shot):
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    found = pg.evaluate(FIND)
+    assert found, "no interior vertex shared by two blocks in view"
+    inner = block_points(map_engine, None)
+    select_block(pg, inner[found["a"]])
+    # the third block nearest to the vertex, neither of the two: the vertex dragged into it
+    others = sorted((c for c in inner if c not in (found["a"], found["b"])),
+                    key=lambda c: (inner[c][0] - found["lonlat"][0]) ** 2 + (inner[c][1] - found["lonlat"][1]) ** 2)
+    target = to_px(pg, inner[others[0]])
+    vertex = new_vertex_on_edge(pg, found)
+    assert pg.evaluate(f"() => window.gridwatch.planner.topo.gridsWith(window.gridwatch.planner.ui.T, {vertex})") \
+        == sorted([found["a"], found["b"]])
+    drag(pg, vertex, target)
+    expect(pg.locator(".gw-pl-problem").first).to_be_visible()
+    problems = pg.locator(".gw-pl-problems").inner_text()
+    assert found["a"] in problems or found["b"] in problems or others[0] in problems, problems
+    expect(pg.locator("path.gw-pl-problem").first).to_be_attached()   # where it is, on the map (red)
+    expect(pg.locator("#planner-save")).to_be_disabled()
+    shot(pg, "60-planner-overlap")
+
+
+def test_drag_a_shared_vertex_preview_save_history(planner_page, live_server, map_engine, shot):
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    pg.fill("#planner-snap", "1")   # no snapping to a neighbour: the vertex goes where it is dragged
+    settle(pg)
+    found = pg.evaluate(FIND)
+    assert found
+    a, b = found["a"], found["b"]
+    inner = block_points(map_engine, None)
+    select_block(pg, inner[a])
+    vertex = new_vertex_on_edge(pg, found)
+    before_a, before_b = outline(pg, a), outline(pg, b)
+    # 18 px toward the inside of b: a gains a sliver of b
+    bx, by = to_px(pg, inner[b])
+    vx, vy = found["at"]
+    d = ((bx - vx) ** 2 + (by - vy) ** 2) ** 0.5
+    to = (vx + (bx - vx) * 18 / d, vy + (by - vy) * 18 / d)
+    # an open issue in b, just where a will take over
+    spot = to_lonlat(pg, (vx + (to[0] - vx) * 0.6, vy + (to[1] - vy) * 0.6))
+    number = "E2EPL" + found["edge"].replace("-", "")[:10]
+    with map_engine.begin() as c:
+        community = c.execute(text("SELECT parent_code FROM grid WHERE code = :b AND valid_to IS NULL"), {"b": b}).scalar_one()
+        issue_id = c.execute(text(
+            "INSERT INTO issue (number, kind, domain_code, title, description, source, location, grid_code, "
+            "community_code, status, reported_at, updated_at, synthetic) SELECT :n, 'problem', "
+            "(SELECT code FROM domain ORDER BY code LIMIT 1), 'e2e 边界调整', '', 'patrol', "
+            "ST_SetSRID(ST_MakePoint(:x, :y), 4326), :b, :c, 'reported', now(), now(), true RETURNING id"),
+            {"n": number, "x": spot[0], "y": spot[1], "b": b, "c": community}).scalar_one()
+    cs_id = None
+    try:
+        drag(pg, vertex, to)
+        # both neighbours' outlines moved (one shared vertex)
+        assert outline(pg, a) != before_a and outline(pg, b) != before_b
+        expect(pg.locator(".gw-pl-valid")).to_be_visible()
+        expect(pg.locator("#planner-save")).to_be_enabled()
+        expect(pg.locator(".gw-pl-impact-summary")).to_contain_text("未办结问题 1 件")
+        expect(pg.locator(".gw-pl-impact .ag-center-cols-container")).to_contain_text(number)
+        shot(pg, "61-planner-preview")
+        pg.fill("#planner-reason", "e2e: 两个网格之间的边界调整")
+        pg.click("#planner-save")
+        expect(pg.locator("#planner-saved")).to_contain_text("已保存变更集", timeout=30000)
+        cs_id = int(re.search(r"#(\d+)", pg.locator("#planner-saved").inner_text()).group(1))
+        settle(pg)
+        # the history lists it; the map reflects it (reloaded grids, nothing pending)
+        expect(pg.locator("#planner-history .ag-center-cols-container")).to_contain_text("e2e: 两个网格之间的边界调整")
+        assert pg.locator("path.gw-pl-dirty").count() == 0
+        after_a = outline(pg, a)
+        assert after_a != before_a
+        with open_session(map_engine, scope=Scope.everything()) as s:
+            listed = [c["id"] for c in changesets.change_sets(s, a)]
+            assert cs_id in listed
+            moved = s.execute(text("SELECT grid_code FROM issue WHERE id = :i"), {"i": issue_id}).scalar_one()
+            assert moved == a    # re-assigned by location
+            covers = s.execute(text("SELECT ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)) FROM grid "
+                                    "WHERE code = :a AND valid_to IS NULL"), {"x": spot[0], "y": spot[1], "a": a}).scalar_one()
+            assert covers
+        shot(pg, "62-planner-saved")
+    finally:
+        with open_session(map_engine, scope=Scope.everything()) as s, s.begin():
+            if cs_id is not None:
+                changesets.revert(s, cs_id, changesets.Author(None, "e2e teardown"))
+            s.execute(text("DELETE FROM issue WHERE id = :i"), {"i": issue_id})
+
+
+def test_a_non_planner_is_refused(planner_page, live_server):
+    pg = planner_page(role="operator")
+    resp = pg.goto(live_server.url + "/planner")
+    assert resp.status == 403
+    expect(pg.locator("body")).to_contain_text("该账号无权打开此页面")
+    assert pg.locator("#planner-map").count() == 0
