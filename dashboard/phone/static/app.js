@@ -129,10 +129,13 @@
     flush();
     return item;
   }
-  let flushing = false, retryTimer = null, sentListeners = [];
+  let flushing = false, flushAgain = false, retryTimer = null;
+  const sentListeners = [];
   async function flush() {
-    if (flushing || !token()) return;
+    if (!token()) return;
+    if (flushing) { flushAgain = true; return; }   // queued meanwhile: one more pass when this one ends
     flushing = true;
+    flushAgain = false;
     let delayed = false;
     try {
       const account = (me() || {}).account_id;
@@ -169,7 +172,8 @@
     } finally {
       flushing = false;
       refreshQueueBadge();
-      if (delayed) scheduleRetry();
+      if (flushAgain) flush();
+      else if (delayed) scheduleRetry();
     }
   }
   async function backoff(it, why) {
@@ -193,7 +197,9 @@
   }
   sentListeners.push((it, data) => {
     if (it.type === 'report' || it.type === 'diary_report') toast(t('sent', { n: data.number }), 'm-ok');
-    if (current.view === 'tasks' || current.view === 'diary') render();
+    if (current.view === 'tasks') render();
+    if (current.view === 'diary') loadToday();   // the list only: what is being typed stays
+    if (current.view === 'issue' && it.type === 'transition' && String(it.issue) === current.arg) render();
   });
 
   // -- the network indicator ---------------------------------------------------------------------
@@ -202,7 +208,12 @@
     el.textContent = navigator.onLine ? t('online') : t('offline');
     el.className = 'm-net' + (navigator.onLine ? '' : ' off');
   }
-  window.addEventListener('online', () => { showNet(); flush(); if (current.view === 'tasks') render(); });
+  window.addEventListener('online', async () => {   // the signal is back: send everything now
+    showNet();
+    for (const q of await qAll()) if (!q.error && q.next_at) { q.next_at = 0; await qPut(q); }
+    flush();
+    if (current.view === 'tasks') render();
+  });
   window.addEventListener('offline', showNet);
 
   // -- the map (Leaflet, local files) --------------------------------------------------------------
@@ -468,7 +479,8 @@
     return items;
   }
   const seen = () => new Set(jget(K.seen, []));
-  function isNew(i) { const m = me(); return m && i.assignee_id === m.official_id && !seen().has(i.id + ':' + i.version); }
+  // new = assigned to me and not opened since it was (re)assigned
+  function isNew(i) { const m = me(); return !!m && i.assignee_id === m.official_id && !seen().has(i.id + ':' + i.assigned_at); }
   function refreshTaskBadge() {
     const b = document.getElementById('m-badge-tasks');
     if (!b) return;
@@ -506,7 +518,7 @@
     const draw = async () => {
       if (!issue) { box.replaceChildren(h('p', { class: 'm-meta' }, t('tasks_offline'))); return; }
       const pending = (await qAll()).filter(q => q.type === 'transition' && q.issue === issue.id);
-      const s = seen(); s.add(issue.id + ':' + issue.version); jset(K.seen, Array.from(s).slice(-500));
+      const s = seen(); s.add(issue.id + ':' + issue.assigned_at); jset(K.seen, Array.from(s).slice(-500));
       const cd = countdown(issue.due_at);
       const acts = (issue.allowed_actions || []).filter(a => ACTIONS_SHOWN.includes(a));
       box.replaceChildren(
@@ -620,14 +632,26 @@
           endPatrol({ households: n('m-households'), shops: n('m-shops'), firms: n('m-firms'), findings: findings.value });
         } }, t('patrol_stop')));
     }
+    MAIN.replaceChildren(card, h('h3', { text: t('today') }), h('ul', { class: 'm-list', id: 'm-diary-today' }));
+    loadToday();
+  }
+  let todaySeq = 0;
+  async function loadToday() {
+    const seq = ++todaySeq;
+    const shown = document.getElementById('m-diary-today');
+    if (!shown) return;
     const today = h('ul', { class: 'm-list', id: 'm-diary-today' });
-    MAIN.replaceChildren(card, h('h3', { text: t('today') }), today);
+    const done = () => { if (seq === todaySeq && shown.isConnected) shown.replaceWith(today); };
     const pending = (await qAll()).filter(q => q.type === 'diary' || q.type === 'end');
     const rows = pending.map(q => h('li', {}, h('p', { style: 'padding:10px 12px;margin:0' }, h('span', { class: 'm-tag wait' }, t('queue')),
       q.type === 'diary' ? `${t('diary_title')} ${fmtTime(q.body.started_at)}` : t('q_end'))));
     today.replaceChildren(...rows);
     const m = me();
-    if (!navigator.onLine || !m.official_id) { if (!rows.length) today.append(h('li', {}, h('p', { class: 'm-meta', style: 'padding:12px' }, t('today_empty')))); return; }
+    if (!navigator.onLine || !m.official_id) {
+      if (!rows.length) today.append(h('li', {}, h('p', { class: 'm-meta', style: 'padding:12px' }, t('today_empty'))));
+      done();
+      return;
+    }
     const day = new Intl.DateTimeFormat('en-CA', { timeZone: tz() }).format(new Date());
     try {
       const page = await api('GET', `/api/v1/diary?official_id=${m.official_id}&from=${day}T00:00:00&page_size=50`);
@@ -642,6 +666,7 @@
         } }, t('report_finding')) : null))));
       if (!today.children.length) today.append(h('li', {}, h('p', { class: 'm-meta', style: 'padding:12px' }, t('today_empty'))));
     } catch (e) { today.append(h('li', {}, h('p', { class: 'm-err' }, msg(e.body || e)))); }
+    done();
   }
 
   // 该找谁 who is responsible here
