@@ -242,6 +242,18 @@
     dLon = dLon * 180 / (a / sq * Math.cos(rad) * Math.PI);
     return [lon + dLon, lat + dLat];
   }
+  // Leaflet is loaded after the first screen (it is not needed to sign in or to type a report)
+  let leafletP = null;
+  function leaflet() {
+    if (window.L) return Promise.resolve(window.L);
+    if (!leafletP) leafletP = new Promise((resolve, reject) => {
+      document.head.append(h('link', { rel: 'stylesheet', href: ROOT.dataset.leafletCss }));
+      const s = document.createElement('script');
+      s.src = ROOT.dataset.leaflet; s.onload = () => resolve(window.L); s.onerror = () => { leafletP = null; reject(new Error('leaflet')); };
+      document.head.append(s);
+    });
+    return leafletP;
+  }
   let gridLayerData = null;
   function makeMap(div, lon, lat) {
     if (!window.L) return null;
@@ -416,6 +428,7 @@
     function place(lon, lat) {
       const [mx, my] = toMap(lon, lat);
       if (!map) {
+        if (!window.L) { leaflet().then(() => { if (mapDiv.isConnected) place(d.lon ?? lon, d.lat ?? lat); }).catch(() => {}); return; }
         map = makeMap(mapDiv, mx, my);
         if (!map) return;
         pin = L.marker([my, mx], { draggable: true, autoPan: true, keyboard: false,

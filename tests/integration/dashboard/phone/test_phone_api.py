@@ -183,7 +183,10 @@ def test_the_shell_manifest_service_worker_and_icons_are_served(api):
     r = c.get("/m/")
     assert r.status_code == 200 and r.mimetype == "text/html"
     page = r.get_data(as_text=True)
-    assert 'rel="manifest"' in page and "/m/vendor/leaflet.js?v=" in page and "/m/static/app.js?v=" in page
+    assert 'rel="manifest"' in page and "/m/vendor/leaflet.js?v=" in page and "gwPhone" in page   # the app, inlined
+    from dashboard.phone import script_hash
+    csp = r.headers["Content-Security-Policy"]
+    assert script_hash() in csp and "unsafe-inline" not in csp.split("script-src", 1)[1].split(";", 1)[0]
     assert "cdn" not in page.lower() and "https://" not in page
     texts = json.loads(page.split('id="m-texts">', 1)[1].split("</script>", 1)[0])
     assert texts["tab_report"] == ["上报", "Report"]
