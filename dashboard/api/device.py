@@ -7,6 +7,7 @@ from geodata.access.capabilities import CAPABILITIES
 from geodata.models import Official
 
 from .core import AUTH_HEADER, ApiError, Call, Result, bearer_token, error_response, unauthorized
+from .schemas.common import ErrorOut
 from .schemas.device import DeviceSignInIn, DeviceTokenOut, MeOut, SignedOutOut
 from .v1 import bp, registry
 
@@ -24,7 +25,7 @@ def me_data(session, principal) -> dict:
 
 @registry.op("POST", bp, "/device/sign-in", capability=None, summary="Sign a device in (the phone app): login + "
              "password → a long-lived API token for it", tag="device", body=DeviceSignInIn,
-             responses={201: DeviceTokenOut})
+             responses={201: DeviceTokenOut, 423: ErrorOut, 429: ErrorOut})
 def device_sign_in(call: Call) -> Result:
     """The same checks as the sign-in page (argon2id, backoff, lockout after five failures, every
     attempt audited). Failures are 401 ``bad_credentials`` (one answer for unknown login, wrong

@@ -81,6 +81,11 @@ def test_wrong_password_is_a_bilingual_401_and_counts_towards_the_lockout(api):
     assert ok.status_code == 201
 
 
+def test_sign_in_documents_its_lockout_and_backoff_answers(api):
+    doc = api.app.test_client().get("/api/v1/openapi.json").get_json()
+    assert {"201", "401", "422", "423", "429"} <= set(doc["paths"]["/api/v1/device/sign-in"]["post"]["responses"])
+
+
 @pytest.mark.parametrize("body, field", [({"password": "x"}, "login"), ({"login": "b11_leader"}, "password"),
                                          ({"login": "", "password": "x"}, "login"),
                                          ({"login": "b11_leader", "password": "x", "extra": 1}, "extra")])
