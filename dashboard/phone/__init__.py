@@ -88,7 +88,7 @@ SHELL_TEMPLATE = """<!doctype html>
 <body>
 <div id="m-app" class="m-app" data-version="{version}" data-basemap="{basemap}" data-basemap-crs="{basemap_crs}"
      data-attribution="{attribution}" data-leaflet="{leaflet_js}"
-     data-leaflet-css="{leaflet_css}">
+     data-leaflet-css="{leaflet_css}" data-tz="{tz}">
   <header class="m-top"><h1 id="m-title">网格员</h1><span id="m-net" class="m-net"></span>
     <button type="button" id="m-lang" class="m-lang">EN</button></header>
   <main id="m-main"><p class="m-loading">加载中… Loading…</p></main>
@@ -122,7 +122,8 @@ def shell_html(settings: Any) -> str:
         icon=asset_url("icon-192.png"), leaflet_css=asset_url("leaflet.css"), app_css=_inline("app.css"),
         leaflet_js=asset_url("leaflet.js"), app_js=_inline("app.js"), version=version(),
         basemap=html.escape(basemap), basemap_crs=crs,
-        attribution=html.escape(getattr(settings, "basemap_attribution", "") or ""), texts=texts)
+        attribution=html.escape(getattr(settings, "basemap_attribution", "") or ""), texts=texts,
+        tz=html.escape(settings.timezone))
 
 
 def manifest() -> dict:

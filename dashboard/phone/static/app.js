@@ -54,7 +54,7 @@
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => el.remove(), 4000);
   }
-  const tz = () => (jget(K.meta, {}).timezone || 'Asia/Shanghai');
+  const tz = () => (jget(K.meta, {}).timezone || ROOT.dataset.tz);   // the business time zone (settings)
   function fmtTime(iso) {
     if (!iso) return '—';
     return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: tz(), month: '2-digit', day: '2-digit',
