@@ -26,6 +26,9 @@ pytestmark = pytest.mark.e2e
 #: the GPS fix: inside the demo street (docs/api.md's example point)
 LON, LAT = 113.628, 34.752
 PASSWORD = "phone e2e passphrase"
+#: how long a write may take to reach the server (a photo is decoded and re-encoded there; the
+#: machine is shared): a bound on waiting, not a measured time
+SEND_MS = 30000
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2,
          "locale": "zh-CN", "timezone_id": "Asia/Shanghai",
          "geolocation": {"longitude": LON, "latitude": LAT, "accuracy": 12}, "permissions": ["geolocation"]}
@@ -160,7 +163,7 @@ def test_sign_in_and_report_with_a_photo(phone, phone_server, staff, map_engine)
     expect(pg.locator("#m-photos img")).to_have_count(1)
     shot(pg, "phone-report-form")
     pg.locator("#m-send").tap()
-    expect(pg.locator("#m-toast")).to_contain_text("已发送")
+    expect(pg.locator("#m-toast")).to_contain_text("已发送", timeout=SEND_MS)
     assert count_issues(map_engine, title) == 1
     with map_engine.connect() as c:
         row = c.execute(text("SELECT i.id, i.grid_code, i.kind, i.source, p.width, p.height FROM issue i "
@@ -200,7 +203,7 @@ def test_offline_report_is_queued_and_sent_exactly_once(phone, phone_server, sta
     pg2.goto(phone_server.url + "/m/#me")   # offline: the shell from the service worker's cache
     expect(pg2.locator("#m-queue li")).to_have_count(1)
     ctx.set_offline(False)
-    expect(pg2.locator("#m-queue-empty")).to_be_visible()
+    expect(pg2.locator("#m-queue-empty")).to_be_visible(timeout=SEND_MS)
     assert count_issues(map_engine, title) == 1
     pg2.reload()
     pg2.wait_for_function("window.gwPhone !== undefined")
@@ -302,8 +305,8 @@ def test_patrol_track_and_report_from_a_finding(phone, phone_server, staff, map_
     pg.locator("#m-findings").fill("康宁小区东门垃圾堆放")
     pg.locator("#m-patrol-stop").tap()
     entry = pg.locator("#m-diary-today li[data-id]")
-    expect(entry).to_have_count(1)
-    expect(entry).to_contain_text("康宁小区东门垃圾堆放")
+    expect(entry).to_have_count(1, timeout=SEND_MS)
+    expect(entry).to_contain_text("康宁小区东门垃圾堆放", timeout=SEND_MS)
     did = int(entry.get_attribute("data-id"))
     with map_engine.connect() as c:
         d = c.execute(text("SELECT households, shops, ended_at, ST_NPoints(track) AS n FROM patrol_diary WHERE id = :i"),
@@ -313,9 +316,34 @@ def test_patrol_track_and_report_from_a_finding(phone, phone_server, staff, map_
     expect(pg.locator("#m-description")).to_have_value("康宁小区东门垃圾堆放")
     fill_report(pg, title := f"据日记上报 {secrets.token_hex(3)}", accuracy=8)
     pg.locator("#m-send").tap()
-    expect(pg.locator("#m-diary-today li[data-id]")).to_have_count(1)
-    pg.wait_for_function("async () => (await window.gwPhone.queue()).length === 0")
+    expect(pg.locator("#m-toast")).to_contain_text("已发送", timeout=SEND_MS)
     with map_engine.connect() as c:
         issue_id = c.execute(text("SELECT issue_id FROM patrol_diary WHERE id = :i"), {"i": did}).scalar_one()
         assert c.execute(text("SELECT title FROM issue WHERE id = :i"), {"i": issue_id}).scalar_one() == title
     expect(pg.locator(".m-report-finding")).to_have_count(0)
+
+
+def test_stays_signed_in_until_signed_out_or_revoked(phone, phone_server, staff, map_engine):
+    _ctx, pg = phone()
+    sign_in(pg, phone_server, staff["gl_login"])
+    token = pg.evaluate("() => localStorage.getItem('gw_m_token')")
+    pg.reload()   # still signed in: the report form, no sign-in
+    expect(pg.locator("#m-report-form")).to_be_visible()
+    # revoked elsewhere (e.g. the phone was lost): the next answer is a 401 and the app asks to sign in
+    with session_scope(map_engine) as s:
+        assert accounts.revoke_token_value(s, token)
+    pg.locator("#m-tab-tasks").tap()
+    expect(pg.locator("#m-signin-form")).to_be_visible()
+    expect(pg.locator("#m-signin-msg")).to_contain_text("登录已失效")
+    assert pg.evaluate("() => localStorage.getItem('gw_m_token')") is None
+    # sign in again, then sign out: the device's token is revoked on the server
+    pg.locator("#m-login").fill(staff["gl_login"])
+    pg.locator("#m-password").fill(PASSWORD)
+    pg.locator("#m-signin").tap()
+    expect(pg.locator("#m-report-form")).to_be_visible()
+    token2 = pg.evaluate("() => localStorage.getItem('gw_m_token')")
+    pg.locator("#m-tab-me").tap()
+    pg.locator("#m-sign-out").tap()
+    expect(pg.locator("#m-signin-form")).to_be_visible()
+    r = pg.request.get(f"{phone_server.url}/api/v1/me", headers={"Authorization": f"Bearer {token2}"})
+    assert r.status == 401

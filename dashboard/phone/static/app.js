@@ -199,7 +199,9 @@
     if (it.type === 'report' || it.type === 'diary_report') toast(t('sent', { n: data.number }), 'm-ok');
     if (current.view === 'tasks') render();
     if (current.view === 'diary') loadToday();   // the list only: what is being typed stays
-    if (current.view === 'issue' && it.type === 'transition' && String(it.issue) === current.arg) render();
+    if (current.view === 'issue' && it.type === 'transition' && issueRefresh && String(it.issue) === String(issueRefresh.id)) {
+      issueRefresh.refresh();
+    }
   });
 
   // -- the network indicator ---------------------------------------------------------------------
@@ -528,9 +530,13 @@
     let issue = jget(K.issue + id, null);
     const box = h('div', { id: 'm-issue' });
     MAIN.replaceChildren(h('button', { type: 'button', onclick: () => go('tasks') }, '‹ ' + t('back')), box);
+    let shown = null;   // what is drawn: redrawn only when it changed (an open action form is kept)
     const draw = async () => {
       if (!issue) { box.replaceChildren(h('p', { class: 'm-meta' }, t('tasks_offline'))); return; }
       const pending = (await qAll()).filter(q => q.type === 'transition' && q.issue === issue.id);
+      const sig = `${issue.id}:${issue.version}:${pending.length}:${lang}`;
+      if (sig === shown && box.isConnected) return;
+      shown = sig;
       const s = seen(); s.add(issue.id + ':' + issue.assigned_at); jset(K.seen, Array.from(s).slice(-500));
       const cd = countdown(issue.due_at);
       const acts = (issue.allowed_actions || []).filter(a => ACTIONS_SHOWN.includes(a));
@@ -549,12 +555,16 @@
             (e.actor && e.actor.name ? e.actor.name + ' ' : '') + (e.note || ''))))));
       refreshTaskBadge();
     };
-    draw();
-    if (navigator.onLine) {
-      try { issue = await api('GET', '/api/v1/issues/' + id); jset(K.issue + id, issue); if (current.view === 'issue') draw(); }
+    const refresh = async () => {
+      if (!navigator.onLine) return;
+      try { issue = await api('GET', '/api/v1/issues/' + id); jset(K.issue + id, issue); if (box.isConnected) draw(); }
       catch (e) { if (!issue) box.replaceChildren(h('p', { class: 'm-err' }, msg(e.body || e))); }
-    }
+    };
+    issueRefresh = { id, refresh };
+    draw();
+    await refresh();
   }
+  let issueRefresh = null;
   function actionForm(issue, action) {
     const slot = document.getElementById('m-action-form');
     const photos = [];
