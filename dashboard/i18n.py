@@ -185,6 +185,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "js_timeline": ("查看办理过程 ›", "Timeline ›"),
     # --- phone (the grid staff's app at /m/, dashboard/phone; keys m_*, shipped to the browser) ---
     "m_app": ("网格员", "Grid staff"),
+    "m_html_title": ("网格员 Gridwatch", "Grid staff · Gridwatch"),
+    "m_loading": ("加载中…", "Loading…"),
+    "m_manifest_desc": ("网格员上报、任务、民情日记", "Grid staff: report, tasks, patrol diary"),
     "m_lang_switch": ("EN", "中文"),
     "m_online": ("在线", "Online"),
     "m_offline": ("离线", "Offline"),

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, redirect, request
 
-from ..i18n import TEXT
+from ..i18n import TEXT, t
 from ..web import content_security_policy
 
 STATIC = Path(__file__).with_name("static")
@@ -79,7 +79,7 @@ SHELL_TEMPLATE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
 <meta name="theme-color" content="#b71c1c">
-<title>网格员 Gridwatch</title>
+<title>{title}</title>
 <link rel="manifest" href="/m/manifest.webmanifest">
 <link rel="icon" href="{icon}">
 <link rel="apple-touch-icon" href="{icon}">
@@ -89,9 +89,9 @@ SHELL_TEMPLATE = """<!doctype html>
 <div id="m-app" class="m-app" data-version="{version}" data-basemap="{basemap}" data-basemap-crs="{basemap_crs}"
      data-attribution="{attribution}" data-leaflet="{leaflet_js}"
      data-leaflet-css="{leaflet_css}" data-tz="{tz}">
-  <header class="m-top"><h1 id="m-title">网格员</h1><span id="m-net" class="m-net"></span>
+  <header class="m-top"><h1 id="m-title">{app}</h1><span id="m-net" class="m-net"></span>
     <button type="button" id="m-lang" class="m-lang">EN</button></header>
-  <main id="m-main"><p class="m-loading">加载中… Loading…</p></main>
+  <main id="m-main"><p class="m-loading">{loading}</p></main>
   <nav id="m-nav" class="m-nav" hidden></nav>
 </div>
 <script type="application/json" id="m-texts">{texts}</script>
@@ -123,14 +123,15 @@ def shell_html(settings: Any) -> str:
         leaflet_js=asset_url("leaflet.js"), app_js=_inline("app.js"), version=version(),
         basemap=html.escape(basemap), basemap_crs=crs,
         attribution=html.escape(getattr(settings, "basemap_attribution", "") or ""), texts=texts,
-        tz=html.escape(settings.timezone))
+        tz=html.escape(settings.timezone), title=t("m_html_title", "zh"), app=t("m_app", "zh"),
+        loading=f'{t("m_loading", "zh")} {t("m_loading", "en")}')
 
 
 def manifest() -> dict:
-    return {"name": "网格员 Gridwatch", "short_name": "网格员", "lang": "zh-CN", "start_url": f"{PREFIX}/",
+    return {"name": t("m_html_title", "zh"), "short_name": t("m_app", "zh"), "lang": "zh-CN", "start_url": f"{PREFIX}/",
             "scope": f"{PREFIX}/", "display": "standalone", "orientation": "portrait",
             "background_color": "#ffffff", "theme_color": "#b71c1c",
-            "description": "网格员上报、任务、民情日记 — grid staff: report, tasks, patrol diary",
+            "description": f'{t("m_manifest_desc", "zh")} — {t("m_manifest_desc", "en")}',
             "icons": [{"src": asset_url("icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
                       {"src": asset_url("icon-512.png"), "sizes": "512x512", "type": "image/png",
                        "purpose": "any maskable"}]}
