@@ -28,12 +28,14 @@ def create_app(settings: Settings | None = None):
     """Build the Dash app (with the HTTP API on the same Flask server). Wiring only."""
     from dashboard import create_dash
     from dashboard.api import register_api
+    from dashboard.phone import register_phone
     from geodata.db import get_engine
 
     settings = settings or get_settings()
     engine = get_engine(settings)
     dash_app = create_dash(settings, engine)
     register_api(dash_app.server, settings, engine)
+    register_phone(dash_app.server, settings)   # the grid staff's phone app at /m/
     return dash_app
 
 

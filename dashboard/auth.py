@@ -50,9 +50,10 @@ SESSION_COOKIE = "gw_session"
 FORM_COOKIE = "gw_form"
 PRINCIPAL_TTL_S = 5.0
 
-#: never behind the gate: the API authenticates by token itself; static files; the sign-in page
-OPEN_PREFIXES = ("/api/", "/open311/", "/assets/", "/_dash-component-suites/")
-OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico"})
+#: never behind the gate: the API authenticates by token itself; static files; the sign-in page;
+#: the phone app's shell (``/m/``: static, it signs in through the API with a device token)
+OPEN_PREFIXES = ("/api/", "/open311/", "/assets/", "/_dash-component-suites/", "/m/")
+OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico", "/m"})
 #: routes that answer data (401/403 in the API's format), not pages (a redirect to sign in)
 DATA_PREFIXES = ("/_dash-", "/_reload-hash", "/geo/", "/tiles/")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

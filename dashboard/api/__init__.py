@@ -32,6 +32,7 @@ from . import v1
 
 # the resources register their operations on the v1 registry when imported: in the document's order
 from . import meta, issues, contact, diary, notices, photos, grids, open311  # noqa: F401  # isort: skip
+from . import device  # noqa: F401  # isort: skip  (the phone app: device sign-in, me)
 from .core import ApiState, openapi_document, principal_from_request
 from .limits import register_limits
 

@@ -366,6 +366,16 @@ def revoke_token(session: Session, token_id: int, *, actor_account_id: int | Non
               detail={"token_id": tok.id}, now=now)
 
 
+def revoke_token_value(session: Session, raw: str, *, now: dt.datetime | None = None) -> bool:
+    """Revoke the token whose value is ``raw`` (a device signing itself out); False when no live
+    token has that value. Audited as ``token_revoked`` by its own account."""
+    tok = session.scalars(select(ApiToken).where(ApiToken.token_hash == _digest(raw or ""))).first()
+    if tok is None or tok.revoked_at is not None:
+        return False
+    revoke_token(session, tok.id, actor_account_id=tok.account_id, now=now)
+    return True
+
+
 def list_tokens(session: Session, account_id: int) -> list[dict]:
     rows = session.scalars(select(ApiToken).where(ApiToken.account_id == account_id).order_by(ApiToken.id))
     return [{"id": t.id, "label": t.label, "created_at": t.created_at, "last_used_at": t.last_used_at,

@@ -175,3 +175,80 @@ def diary_to_report(session: Session, diary_id: int, actor: Actor, *, kind: str,
     session.flush()
     issue["diary_id"] = d.id
     return issue
+
+
+# -- a patrol recorded as it goes (the phone: start, points in batches, end) -----------------------
+MAX_TRACK_POINTS = 20000
+MAX_BATCH_POINTS = 2000
+
+
+def _own_entry(session: Session, diary_id: int, actor: Actor) -> PatrolDiary:
+    d = session.get(PatrolDiary, diary_id) if isinstance(diary_id, int) and 0 < diary_id <= BIGINT_MAX else None
+    if d is None:
+        raise not_found("民情日记", "diary entry", diary_id)
+    if actor.official_id is None or actor.official_id != d.official_id:
+        raise ForbiddenError("forbidden", "只有日记作者可以续写该日记", "only the diary's author may add to it")
+    return d
+
+
+def append_track(session: Session, diary_id: int, actor: Actor, points: Sequence[Sequence[float]], *,
+                 crs: str = "wgs84", tz: ZoneInfo) -> dict:
+    """Append a batch of GPS points (``[lon, lat]``, in order) to an open patrol's track: a Point
+    becomes a LineString once it has two points. Refused once the entry has ended."""
+    d = _own_entry(session, diary_id, actor)
+    if d.ended_at is not None:
+        raise ConflictError("diary_ended", "该日记已结束，不能再添加轨迹", "this diary entry has ended: no more "
+                            "track points", field="points")
+    if not points:
+        raise DomainError("required", "points 不能为空", "points must not be empty", field="points")
+    if len(points) > MAX_BATCH_POINTS:
+        raise DomainError("too_many_points", f"每批最多 {MAX_BATCH_POINTS} 个点",
+                           f"at most {MAX_BATCH_POINTS} points per batch", field="points")
+    new = []
+    for i, p in enumerate(points):
+        if len(p) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in p):
+            raise DomainError("invalid_point", f"第 {i + 1} 个点须为 [经度, 纬度]", f"point {i + 1} must be "
+                              "[lon, lat]", field=f"points[{i}]")
+        check_lon_lat(float(p[0]), float(p[1]), f"points[{i}].lon", f"points[{i}].lat")
+        new.append((float(p[0]), float(p[1])))
+    geom = shapely.MultiPoint(new) if len(new) > 1 else shapely.Point(new[0])
+    if crs not in INPUT_CRS:
+        to_wgs84(0, 0, crs)  # raises the unknown-crs error
+    if crs == "gcj02":
+        geom = gcj02_geometry_to_wgs84(geom)
+    added = [tuple(c) for c in shapely.get_coordinates(geom)]
+    old = [tuple(c) for c in shapely.get_coordinates(to_shape(d.track))] if d.track is not None else []
+    coords = old + added
+    if len(coords) > MAX_TRACK_POINTS:
+        raise DomainError("track_too_long", f"轨迹点数过多（最多 {MAX_TRACK_POINTS}）",
+                           f"too many track points (max {MAX_TRACK_POINTS})", field="points")
+    track = shapely.LineString(coords) if len(coords) > 1 else shapely.Point(coords[0])
+    d.track = from_shape(track, srid=4326)
+    session.flush()
+    return _render_diary(d, tz, actor.name)
+
+
+def end_diary(session: Session, diary_id: int, actor: Actor, *, ended_at: dt.datetime | None = None,
+              households: int = 0, shops: int = 0, firms: int = 0, findings: str = "",
+              now: dt.datetime | None = None, tz: ZoneInfo) -> dict:
+    """End an open patrol or visit: its end time (default now), visits by kind, findings."""
+    now = at_or_now(now, "now")
+    d = _own_entry(session, diary_id, actor)
+    if d.ended_at is not None:
+        raise ConflictError("diary_ended", "该日记已结束", "this diary entry has already ended", field="ended_at")
+    ended_at = ended_at or now
+    if ended_at.tzinfo is None:
+        raise DomainError("naive_datetime", "ended_at 须带时区", "ended_at must include a time zone", field="ended_at")
+    if not ended_at <= now + dt.timedelta(minutes=10):
+        raise DomainError("out_of_range", "ended_at 不能晚于当前时间", "ended_at must not be in the future",
+                           field="ended_at")
+    if ended_at < d.started_at:
+        raise DomainError("invalid_range", "结束时间早于开始时间", "ended_at is before started_at", field="ended_at")
+    for value, name in ((households, "households"), (shops, "shops"), (firms, "firms")):
+        if not isinstance(value, int) or not 0 <= value <= 100000:
+            raise DomainError("invalid_count", f"{name} 须为 0–100000 的整数", f"{name} must be 0–100000", field=name)
+    d.ended_at = ended_at
+    d.households, d.shops, d.firms = households, shops, firms
+    d.findings = clean_text(findings, "findings", max_len=MAX_TEXT["description"])
+    session.flush()
+    return _render_diary(d, tz, actor.name)

@@ -53,13 +53,25 @@ class Actor:
         """Refuses (:class:`~geodata.errors.TransitionForbiddenError`) a workflow step the actor's
         grants do not allow on ``grid_code``; the assignee's steps are scoped by the assignment, the
         reporter's own evaluation by the issue they reported."""
-        if action == "evaluate" and self.reporter_of is not None and self.reporter_of == issue_id:
-            return
-        relational = wf.ALLOWED_ROLES.get(action) == frozenset({wf.ASSIGNEE})
-        if not action_allowed(self.grants, action, grid_code, relational=relational):
+        if not self.permits(action, grid_code, issue_id):
             zh_a, en_a = ACTION_LABELS.get(action, (action, action))
             raise TransitionForbiddenError("forbidden_capability", f"账号无权在该网格执行“{zh_a}”",
                                            f"this account may not {en_a.lower()} in this grid")
+
+    def permits(self, action: str, grid_code: str, issue_id: int | None = None) -> bool:
+        """Do the actor's grants allow the workflow step ``action`` on ``grid_code``? (what
+        :meth:`require_action` enforces; the reporter's own evaluation is theirs)"""
+        if action == "evaluate" and self.reporter_of is not None and self.reporter_of == issue_id:
+            return True
+        relational = wf.ALLOWED_ROLES.get(action) == frozenset({wf.ASSIGNEE})
+        return action_allowed(self.grants, action, grid_code, relational=relational)
+
+    def allowed_actions(self, issue: Issue) -> list[str]:
+        """THE answer to "which steps may this actor take on ``issue`` now": the workflow's state and
+        role table (``rules.available_actions``) and the account's grants (:meth:`permits`) — what
+        ``apply_transition`` would accept, so a client shows exactly these buttons."""
+        return [a for a in wf.available_actions(issue.status, self.roles_on_issue(issue))
+                if self.permits(a, issue.grid_code, issue.id)]
 
     @property
     def is_official(self) -> bool:

@@ -185,6 +185,7 @@ def render(session: Session, issue: Issue, *, personal: bool, tz: ZoneInfo, now:
     }
     if actor is not None:
         out["actions"] = wf.available_actions(issue.status, actor.roles_on_issue(issue))
+        out["allowed_actions"] = actor.allowed_actions(issue)
     if timeline:
         out["timeline"] = [_event_dict(e, tz) for e in events(session, issue.id)]
     return out

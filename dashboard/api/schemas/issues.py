@@ -185,6 +185,8 @@ class IssueOut(Out):
     reporter: Reporter | None = Field(None, description="personal data: only for entitled officials")
     photos: list[PhotoOut]
     actions: list[str] | None = Field(None, description="actions the caller may take now")
+    allowed_actions: list[str] | None = Field(None, description="the steps the caller may take now under the workflow's "
+                                                "role table AND their account's grants (what a transition would accept)")
     timeline: list[EventOut] | None = None
     placement: Placement | None = None
     evaluation_key: str | None = Field(None, description="a resident's report only, shown once: the key to their own "
