@@ -11,7 +11,7 @@ from typing import Any
 import dash
 from sqlalchemy import Engine
 
-from . import auth, guard, outage
+from . import admin, auth, guard, outage
 from .api.limits import register_limits
 from .context import current_context
 from .i18n import t
@@ -39,6 +39,7 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     # gate: sign-in pages, capability of the page, cross-site refusal), then the callback guard
     register_limits(app.server, settings, light_callbacks=pages.light_callbacks())
     auth.install(app.server, settings, engine, svc.limits, page_capability=home.capability)
+    admin.install(app.server, settings, engine, svc.limits)   # /admin, /admin/audit
     guard.install(app)   # after every callback: each one gets its request model
     register_tiles(app.server, svc.tiles)
     not_found.register(app.server, (p.path for p in pages.PAGES))
