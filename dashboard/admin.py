@@ -48,14 +48,14 @@ AUDIT_PAGE = 100
 class CreateForm(FlaskForm):
     login = StringField(validators=[DataRequired(), Length(max=40)])
     display_name = StringField(validators=[Optional(), Length(max=100)])
-    kind = SelectField(choices=[("user", "user"), ("display", "display")], default="user")
+    kind = SelectField(choices=["user", "display"], default="user")
     official = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
-    role = SelectField(choices=[("", "")] + [(r, r) for r in GRANTABLE], default="", validate_choice=True)
+    role = SelectField(choices=["", *GRANTABLE], default="", validate_choice=True)
     grid = StringField(validators=[Optional(), Length(max=14)])
 
 
 class GrantForm(FlaskForm):
-    role = SelectField(choices=[(r, r) for r in GRANTABLE], validate_choice=True)
+    role = SelectField(choices=list(GRANTABLE), validate_choice=True)
     grid = StringField(validators=[Optional(), Length(max=14)])
 
 

@@ -441,15 +441,17 @@ def _make_view(op: Operation):
         # malformed Authorization header is a 401 before anything else; no token on an operation
         # that needs a capability, a 401 without touching the database)
         token = bearer_token()
-        if op.capability is not None and token is None and not op.open311:
-            require(Principal.anonymous(), op.capability)
         known: Principal | None = None
-        if op.body is not None and op.capability is not None:
-            # the token is checked in its own short transaction, so that no connection is held
-            # while a (large) body arrives and is parsed
-            with session_scope(state.engine, state.limits) as s:
-                known = principal_from_request(s)
-            require(known, op.capability)
+        if op.capability is not None and not (op.open311 and token is None):   # Open311's api_key: in the body
+            if token is None:
+                known = Principal.anonymous()
+            elif op.body is not None:
+                # the token is checked in its own short transaction, so that no connection is held
+                # while a (large) body arrives and is parsed
+                with session_scope(state.engine, state.limits) as s:
+                    known = principal_from_request(s)
+            if known is not None:
+                require(known, op.capability)
         if op.body is not None:
             body, photos = _parse_body(op, state)
             query = _parse_query(op, state.tz) if op.query is not None else None
