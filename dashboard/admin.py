@@ -110,7 +110,7 @@ LIST_BODY = """<table class="gw-admin-table" id="gw-admin-accounts">
 DETAIL_BODY = """<dl class="gw-admin-facts" id="gw-admin-account" data-login="{{ a.login }}">
 <dt>{{ t('login_name') }}</dt><dd>{{ a.login }}</dd><dt>{{ t('admin_name') }}</dt><dd>{{ a.display_name }}</dd>
 <dt>{{ t('admin_kind') }}</dt><dd>{{ a.kind_label }}</dd>
-<dt>{{ t('admin_official') }}</dt><dd>{{ a.official_label }}</dd>
+<dt>{{ t('admin_official_linked') }}</dt><dd>{{ a.official_label }}</dd>
 <dt>{{ t('admin_state') }}</dt><dd id="gw-admin-state">{{ a.state }}</dd>
 <dt>{{ t('admin_last_sign_in') }}</dt><dd>{{ a.last }}</dd></dl>
 <h3>{{ t('admin_roles') }}</h3>

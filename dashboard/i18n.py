@@ -199,6 +199,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "admin_state": ("状态", "State"),
     "admin_last_sign_in": ("最近登录", "Last sign-in"),
     "admin_official": ("关联工作人员编号（可选）", "Linked official id (optional)"),
+    "admin_official_linked": ("关联工作人员", "Linked official"),
     "admin_grid": ("网格编码", "Grid code"),
     "admin_grid_hint": ("14 位编码；留空为全部网格", "14 digits; empty: every grid"),
     "admin_all_grids": ("全部网格", "every grid"),
