@@ -314,7 +314,8 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any) -> None:
             with session_scope(engine, limits) as s:
                 aid = accounts.create_account(s, form.login.data, display_name=(form.display_name.data or None),
                                               kind=kind, official_id=form.official.data, password=password,
-                                              password_is_default=True, grants=grants, actor_account_id=me)
+                                              password_is_default=True, grants=grants, actor_account_id=me,
+                                              existing_grids=True)
         except DomainError as exc:
             return list_page(form, message=err_text(exc), error=True, status=status_of(exc))
         return detail_page(aid, message=t("admin_created_ok", _lang()), secret=password,
@@ -343,7 +344,7 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any) -> None:
 
     def grant(aid: int, form: GrantForm) -> Response:
         return act(aid, lambda s, me: accounts.grant_role(s, aid, form.role.data, grid_value(form.grid.data),
-                                                          actor_account_id=me), "admin_granted_ok")
+                                                          actor_account_id=me, existing_grids=True), "admin_granted_ok")
 
     def revoke(aid: int, form: GrantForm) -> Response:
         return act(aid, lambda s, me: accounts.revoke_role(s, aid, form.role.data, grid_value(form.grid.data),
@@ -367,12 +368,8 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any) -> None:
                    "admin_token_ok", secret_key="admin_token_once")
 
     def revoke_token(aid: int, _form: ActionForm, tid: int) -> Response:
-        def run(s, me):
-            if not any(k["id"] == tid for k in accounts.list_tokens(s, aid)):
-                raise NotFoundError("not_found", f"该账号没有令牌 {tid}", f"the account has no token {tid}",
-                                    field="token_id")
-            accounts.revoke_token(s, tid, actor_account_id=me)
-        return act(aid, run, "admin_token_revoked_ok")
+        return act(aid, lambda s, me: accounts.revoke_token(s, tid, actor_account_id=me, account_id=aid),
+                   "admin_token_revoked_ok")
 
     for name, fn, cls, rule in (("grant", grant, GrantForm, "/accounts/<int:aid>/grant"),
                                 ("revoke", revoke, GrantForm, "/accounts/<int:aid>/revoke"),

@@ -368,10 +368,11 @@ def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None =
 
 
 def revoke_token(session: Session, token_id: int, *, actor_account_id: int | None = None,
-                 now: dt.datetime | None = None) -> None:
+                 now: dt.datetime | None = None, account_id: int | None = None) -> None:
+    """Revoke a token (``account_id``: only if it is that account's)."""
     now = _now(now)
     tok = session.get(ApiToken, token_id)
-    if tok is None:
+    if tok is None or (account_id is not None and tok.account_id != account_id):
         raise NotFoundError("not_found", f"令牌 {token_id} 不存在", f"no token {token_id}", field="token_id")
     if tok.revoked_at is None:
         tok.revoked_at = now
@@ -404,9 +405,12 @@ def account_id(session: Session, login: str) -> int:
 def create_account(session: Session, login: str, *, display_name: str | None = None, kind: str = "user",
                    official_id: int | None = None, password: str | None = None, password_is_default: bool = False,
                    demo: bool = False, grants: tuple[tuple[str, str | None], ...] = (),
-                   actor_account_id: int | None = None, now: dt.datetime | None = None) -> int:
+                   actor_account_id: int | None = None, now: dt.datetime | None = None,
+                   existing_grids: bool = False) -> int:
     """A new account with its grants ((role, grid code or None) pairs, each checked by
-    ``capabilities.check_grant``). Without ``password`` it cannot sign in (tokens only)."""
+    ``capabilities.check_grant``; ``existing_grids``: each grid must also be a current grid — the
+    admin page; the CLI may grant before the grids are imported). Without ``password`` it cannot
+    sign in (tokens only)."""
     import re
 
     now = _now(now)
@@ -417,7 +421,7 @@ def create_account(session: Session, login: str, *, display_name: str | None = N
                           field="login")
     if kind not in ACCOUNT_KINDS:
         raise DomainError("invalid_kind", "账号类型须为 user 或 display", "kind must be user or display", field="kind")
-    checked = [_check_grant(kind, r, g, session) for r, g in grants]
+    checked = [_check_grant(kind, r, g, session if existing_grids else None) for r, g in grants]
     if session.scalar(select(Account.id).where(Account.login == name)) is not None:
         raise ConflictError("login_taken", f"登录名“{name}”已存在", f"the login '{name}' exists", field="login")
     if official_id is not None:
@@ -447,6 +451,7 @@ def create_account(session: Session, login: str, *, display_name: str | None = N
 
 
 def _check_grant(kind: str, role: str, grid_code: str | None, session: Session | None = None) -> Grant:
+    """A grant ``kind`` of account may hold; with ``session``, its grid must also be a current grid."""
     g = check_grant(role, grid_code)
     if session is not None and g.grid_code is not None and session.scalar(
             select(Grid.code).where(Grid.code == g.grid_code, Grid.valid_to.is_(None)).limit(1)) is None:
@@ -460,9 +465,11 @@ def _check_grant(kind: str, role: str, grid_code: str | None, session: Session |
 
 
 def grant_role(session: Session, account_id: int, role: str, grid_code: str | None = None, *,
-               actor_account_id: int | None = None, now: dt.datetime | None = None) -> None:
+               actor_account_id: int | None = None, now: dt.datetime | None = None,
+               existing_grids: bool = False) -> None:
+    """Grant ``role`` on ``grid_code`` (``existing_grids``: which must be a current grid's code)."""
     acc = _get(session, account_id)
-    g = _check_grant(acc.kind, role, grid_code, session)
+    g = _check_grant(acc.kind, role, grid_code, session if existing_grids else None)
     if any(x.role == g.role and x.grid_code == g.grid_code for x in acc.grants):
         return
     acc.grants.append(RoleGrant(account_id=acc.id, role=g.role, grid_code=g.grid_code, created_at=_now(now)))

@@ -307,8 +307,9 @@ def test_account_operations(site):
         with pytest.raises(NotFoundError):
             accounts.get_account(s, 10**8)
         with pytest.raises(NotFoundError) as err:
-            accounts.grant_role(s, aid, "grid_leader", "41010200100109")
+            accounts.grant_role(s, aid, "grid_leader", "41010200100109", existing_grids=True)
         assert err.value.field == "grid"
+        accounts.grant_role(s, aid, "grid_leader", B11, existing_grids=True)
         with pytest.raises(ConflictError):
             accounts.set_disabled(s, aid, actor_account_id=aid)
         pw = accounts.reset_password(s, aid, actor_account_id=site.admin_id)
