@@ -13,7 +13,7 @@ import dash
 import flask
 from sqlalchemy import Engine
 
-from . import auth, guard, outage
+from . import admin, auth, guard, outage
 from .api.limits import register_limits
 from .context import current_context, request_principal
 from .i18n import t
@@ -58,6 +58,7 @@ def create_dash(settings: Any, engine: Engine) -> dash.Dash:
     register_limits(app.server, settings, light_callbacks=pages.light_callbacks())
     auth.install(app.server, settings, engine, svc.limits, page_capability=home.capability,
                  page_capabilities={p.path: p.capability for p in pages.PAGES if p.capability != home.capability})
+    admin.install(app.server, settings, engine, svc.limits)   # /admin, /admin/audit
     guard.install(app)   # after every callback: each one gets its request model
     register_tiles(app.server, svc.tiles)
     not_found.register(app.server, (p.path for p in pages.PAGES))

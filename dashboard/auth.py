@@ -208,6 +208,7 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
                          SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=bool(settings.secure_cookies),
                          WTF_CSRF_TIME_LIMIT=None)   # the token lives as long as the form cookie
     cache = _PrincipalCache()
+    server.extensions["gridwatch_principal_cache"] = cache   # dashboard.admin forgets changed accounts
     tz = business_zone(settings)
     ttl = dt.timedelta(hours=settings.session_hours)
 
@@ -251,7 +252,8 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
         setattr(g, PRINCIPAL_ATTR, principal)
         if path in OPEN_PATHS:
             return None
-        if path.startswith("/account/"):
+        if path.startswith(("/account/", "/admin/")) or path == "/admin":
+            # the admin pages check their own capabilities (dashboard.admin)
             return _sign_in_first() if principal.is_anonymous else None
         if path in extra_pages:
             if principal.is_anonymous:

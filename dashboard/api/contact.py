@@ -1,7 +1,7 @@
 """/api/v1/responsible: 该找谁 — a point → its block grid → the officials responsible."""
 from __future__ import annotations
 
-from geodata.access.accounts import Principal
+from geodata.access.accounts import Principal, audit_personal_view
 from geodata.workflow.queries import responsible_for_point
 
 from .core import Call, Result
@@ -16,8 +16,13 @@ def responsible(call: Call) -> Result:
     publishes them (``GRIDWATCH_PUBLISH_CONTACTS``), else for accounts only; mobile phones only for
     an account with personal data whose grids cover the point."""
     q: PointQuery = call.query
-    return Result(200, ContactCard, contact_card(call.session, call.state.settings, call.principal, q.lon, q.lat,
-                                                 crs=q.crs))
+    card = contact_card(call.session, call.state.settings, call.principal, q.lon, q.lat, crs=q.crs)
+    people = [*(card.get("officials") or []), *(card.get("six_ones") or {}).values()]
+    shown = len({(o.get("official_id"), o.get("phone")) for o in people if o and o.get("phone")})
+    if shown and not call.principal.is_anonymous:   # one audit row per answer that showed phones
+        audit_personal_view(call.session, call.principal.account_id, "official_phone",
+                            grid_code=(card.get("block") or {}).get("code"), count=shown, via="api.responsible")
+    return Result(200, ContactCard, card)
 
 
 def contact_card(session, settings, principal: Principal, lon: float, lat: float, *, crs: str = "wgs84") -> dict:

@@ -437,17 +437,37 @@ def _make_view(op: Operation):
     def view(**path: Any):
         # any exception goes to the server's one error handler (dashboard.web → error_from_exception)
         state: ApiState = current_app.extensions["gridwatch_api"]
+        # who calls and what they may do come first: a stranger's body or query is never parsed (a
+        # malformed Authorization header is a 401 before anything else; no token on an operation
+        # that needs a capability, a 401 without touching the database)
+        token = bearer_token()
+        known: Principal | None = None
+        if op.capability is not None and not (op.open311 and token is None):   # Open311's api_key: in the body
+            if token is None:
+                known = Principal.anonymous()
+            elif op.body is not None:
+                # the token is checked in its own short transaction, so that no connection is held
+                # while a (large) body arrives and is parsed
+                with session_scope(state.engine, state.limits) as s:
+                    known = principal_from_request(s)
+            if known is not None:
+                require(known, op.capability)
         if op.body is not None:
             body, photos = _parse_body(op, state)
+            query = _parse_query(op, state.tz) if op.query is not None else None
         else:
-            body, photos = None, []
-        query = _parse_query(op, state.tz) if op.query is not None else None
+            body, photos, query = None, [], None
         with session_scope(state.engine, state.limits) as session:
-            # GeoReport v2: the key is a form/JSON field of a POST, a query parameter of a GET
-            api_key = (getattr(body, "api_key", None) or request.args.get("api_key")) if op.open311 else None
-            principal = principal_from_request(session, api_key)   # accounts and tokens: no scope needed
-            if op.capability is not None:
-                require(principal, op.capability)
+            if known is not None:
+                principal = known
+            else:
+                # GeoReport v2: the key is a form/JSON field of a POST, a query parameter of a GET
+                api_key = (getattr(body, "api_key", None) or request.args.get("api_key")) if op.open311 else None
+                principal = principal_from_request(session, api_key)   # accounts and tokens: no scope needed
+                if op.capability is not None:
+                    require(principal, op.capability)
+            if op.body is None and op.query is not None:
+                query = _parse_query(op, state.tz)
             set_scope(session, request_scope(op, principal))
             result = op.fn(Call(state, session, principal, query, body, path, photos))
             if result.raw is None and result.model is not None and not isinstance(result.data, (bytes, str)):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import orjson
 
+from geodata.access.accounts import audit_personal_view
 from geodata.access.capabilities import EVALUATE_ON_BEHALF, REPORT, VIEW_ISSUES
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.queries import get_issue, issue_timeline, query_issues, resolve_issue_id
@@ -75,8 +76,11 @@ def list_issues(call: Call) -> Result:
              tag="issues", responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
 def one_issue(call: Call) -> Result:
     """``actions`` lists what the caller may do next; send ``version`` back with it."""
-    return Result(200, IssueOut, get_issue(call.session, call.path["key"], call.scope, actor=call.actor,
-                                           tz=call.tz))
+    out = get_issue(call.session, call.path["key"], call.scope, actor=call.actor, tz=call.tz)
+    if out.get("reporter") and any(out["reporter"].values()):   # the reporter's contact was shown: audited
+        audit_personal_view(call.session, call.principal.account_id, "reporter_contact", grid_code=out["grid"]["code"],
+                            record_id=out["id"], via="api.issue")
+    return Result(200, IssueOut, out)
 
 
 @registry.op("GET", bp, "/issues/<key>/timeline", capability=VIEW_ISSUES, summary="The issue's events (append-only audit trail)",

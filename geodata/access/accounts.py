@@ -26,14 +26,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from geodata.access.capabilities import ANONYMOUS, Grant, allowed, check_grant
 from geodata.access.models import ACCOUNT_KINDS, Account, ApiToken, AuditLog, RoleGrant, WebSession
 from geodata.access.scope import Scope
 from geodata.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
-from geodata.models import Official
+from geodata.models import Grid, Official
 from geodata.workflow.identity import Actor, actor_for
 
 UTC = dt.UTC
@@ -121,7 +121,10 @@ def _principal(session: Session, acc: Account, as_of: dt.datetime | None) -> Pri
 # -- audit -----------------------------------------------------------------------------------------
 AUDIT_EVENTS = ("sign_in", "sign_in_failed", "sign_in_refused", "locked", "sign_out", "password_changed",
                 "password_set", "token_issued", "token_used", "token_revoked", "account_created",
-                "account_disabled", "account_enabled", "role_granted", "role_revoked")
+                "account_disabled", "account_enabled", "role_granted", "role_revoked", "account_unlocked",
+                "personal_data_viewed")
+#: what personal data a ``personal_data_viewed`` row says was shown
+PERSONAL_KINDS = ("official_phone", "reporter_contact")
 
 
 def audit(session: Session, event: str, *, account_id: int | None = None, actor_account_id: int | None = None,
@@ -134,11 +137,21 @@ def audit(session: Session, event: str, *, account_id: int | None = None, actor_
     session.flush()
 
 
-def read_audit(session: Session, *, account_id: int | None = None, limit: int = 200) -> list[dict]:
-    """The newest audit rows first (for an admin: ``read_audit``)."""
+def read_audit(session: Session, *, account_id: int | None = None, limit: int = 200,
+               events: tuple[str, ...] | None = None, before_id: int | None = None) -> list[dict]:
+    """The newest audit rows first (for an admin: ``read_audit``): of one account (acted on, or
+    acting), of some ``events``, older than ``before_id`` (the next page)."""
     q = select(AuditLog).order_by(AuditLog.id.desc()).limit(max(1, min(limit, 1000)))
     if account_id is not None:
-        q = q.where(AuditLog.account_id == account_id)
+        q = q.where((AuditLog.account_id == account_id) | (AuditLog.actor_account_id == account_id))
+    if events:
+        unknown = [e for e in events if e not in AUDIT_EVENTS]
+        if unknown:
+            raise DomainError("invalid_event", f"未知的审计事件“{unknown[0]}”", f"unknown audit event '{unknown[0]}'",
+                              field="event")
+        q = q.where(AuditLog.event.in_(events))
+    if before_id is not None:
+        q = q.where(AuditLog.id < before_id)
     return [{"id": r.id, "at": r.at, "event": r.event, "account_id": r.account_id,
              "actor_account_id": r.actor_account_id, "login": r.login, "detail": r.detail}
             for r in session.scalars(q)]
@@ -355,10 +368,11 @@ def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None =
 
 
 def revoke_token(session: Session, token_id: int, *, actor_account_id: int | None = None,
-                 now: dt.datetime | None = None) -> None:
+                 now: dt.datetime | None = None, account_id: int | None = None) -> None:
+    """Revoke a token (``account_id``: only if it is that account's)."""
     now = _now(now)
     tok = session.get(ApiToken, token_id)
-    if tok is None:
+    if tok is None or (account_id is not None and tok.account_id != account_id):
         raise NotFoundError("not_found", f"令牌 {token_id} 不存在", f"no token {token_id}", field="token_id")
     if tok.revoked_at is None:
         tok.revoked_at = now
@@ -401,9 +415,12 @@ def account_id(session: Session, login: str) -> int:
 def create_account(session: Session, login: str, *, display_name: str | None = None, kind: str = "user",
                    official_id: int | None = None, password: str | None = None, password_is_default: bool = False,
                    demo: bool = False, grants: tuple[tuple[str, str | None], ...] = (),
-                   actor_account_id: int | None = None, now: dt.datetime | None = None) -> int:
+                   actor_account_id: int | None = None, now: dt.datetime | None = None,
+                   existing_grids: bool = False) -> int:
     """A new account with its grants ((role, grid code or None) pairs, each checked by
-    ``capabilities.check_grant``). Without ``password`` it cannot sign in (tokens only)."""
+    ``capabilities.check_grant``; ``existing_grids``: each grid must also be a current grid — the
+    admin page; the CLI may grant before the grids are imported). Without ``password`` it cannot
+    sign in (tokens only)."""
     import re
 
     now = _now(now)
@@ -414,7 +431,7 @@ def create_account(session: Session, login: str, *, display_name: str | None = N
                           field="login")
     if kind not in ACCOUNT_KINDS:
         raise DomainError("invalid_kind", "账号类型须为 user 或 display", "kind must be user or display", field="kind")
-    checked = [_check_grant(kind, r, g) for r, g in grants]
+    checked = [_check_grant(kind, r, g, session if existing_grids else None) for r, g in grants]
     if session.scalar(select(Account.id).where(Account.login == name)) is not None:
         raise ConflictError("login_taken", f"登录名“{name}”已存在", f"the login '{name}' exists", field="login")
     if official_id is not None:
@@ -443,8 +460,13 @@ def create_account(session: Session, login: str, *, display_name: str | None = N
     return acc.id
 
 
-def _check_grant(kind: str, role: str, grid_code: str | None) -> Grant:
+def _check_grant(kind: str, role: str, grid_code: str | None, session: Session | None = None) -> Grant:
+    """A grant ``kind`` of account may hold; with ``session``, its grid must also be a current grid."""
     g = check_grant(role, grid_code)
+    if session is not None and g.grid_code is not None and session.scalar(
+            select(Grid.code).where(Grid.code == g.grid_code, Grid.valid_to.is_(None)).limit(1)) is None:
+        raise NotFoundError("unknown_grid", f"网格“{g.grid_code}”不存在（须为现行网格的编码）",
+                            f"no grid '{g.grid_code}' (the code of a current grid is needed)", field="grid")
     if (kind == "display") != (role == "display"):
         raise DomainError("display_role", "显示屏账号只能授予“大屏显示”角色，该角色也只能授予显示屏",
                           "a display screen holds the display role only, and only a display screen holds it",
@@ -453,9 +475,11 @@ def _check_grant(kind: str, role: str, grid_code: str | None) -> Grant:
 
 
 def grant_role(session: Session, account_id: int, role: str, grid_code: str | None = None, *,
-               actor_account_id: int | None = None, now: dt.datetime | None = None) -> None:
+               actor_account_id: int | None = None, now: dt.datetime | None = None,
+               existing_grids: bool = False) -> None:
+    """Grant ``role`` on ``grid_code`` (``existing_grids``: which must be a current grid's code)."""
     acc = _get(session, account_id)
-    g = _check_grant(acc.kind, role, grid_code)
+    g = _check_grant(acc.kind, role, grid_code, session if existing_grids else None)
     if any(x.role == g.role and x.grid_code == g.grid_code for x in acc.grants):
         return
     acc.grants.append(RoleGrant(account_id=acc.id, role=g.role, grid_code=g.grid_code, created_at=_now(now)))
@@ -481,6 +505,8 @@ def set_disabled(session: Session, account_id: int, disabled: bool = True, *, ac
     """Disable (sessions end, tokens are revoked) or enable an account."""
     now = _now(now)
     acc = _get(session, account_id)
+    if disabled and actor_account_id is not None and actor_account_id == acc.id:
+        raise ConflictError("own_account", "不能停用自己的账号", "you cannot disable your own account", field="login")
     if acc.disabled == disabled:
         return
     acc.disabled = disabled
@@ -495,16 +521,81 @@ def set_disabled(session: Session, account_id: int, disabled: bool = True, *, ac
           actor_account_id=actor_account_id, login=acc.login, detail=detail, now=now)
 
 
+def _account_dict(a: Account, last_sign_in: dt.datetime | None) -> dict:
+    return {"id": a.id, "login": a.login, "display_name": a.display_name, "kind": a.kind,
+            "official_id": a.official_id, "disabled": a.disabled, "demo": a.demo,
+            "password_is_default": a.password_is_default, "has_password": a.password_hash is not None,
+            "locked_until": a.locked_until, "failed_attempts": a.failed_attempts,
+            "grants": [(g.role, g.grid_code) for g in a.grants], "last_sign_in": last_sign_in,
+            "created_at": a.created_at}
+
+
+def _last_sign_ins(session: Session, account_ids: list[int] | None = None) -> dict[int, dt.datetime]:
+    q = select(AuditLog.account_id, func.max(AuditLog.at)).where(AuditLog.event == "sign_in")
+    if account_ids is not None:
+        q = q.where(AuditLog.account_id.in_(account_ids))
+    return dict(session.execute(q.group_by(AuditLog.account_id)).all())
+
+
 def list_accounts(session: Session) -> list[dict]:
-    """Every account with its grants (for the CLI and the admin page); no secrets."""
-    out = []
-    for a in session.scalars(select(Account).order_by(Account.login)):
-        out.append({"id": a.id, "login": a.login, "display_name": a.display_name, "kind": a.kind,
-                    "official_id": a.official_id, "disabled": a.disabled, "demo": a.demo,
-                    "password_is_default": a.password_is_default, "has_password": a.password_hash is not None,
-                    "locked_until": a.locked_until, "failed_attempts": a.failed_attempts,
-                    "grants": [(g.role, g.grid_code) for g in a.grants]})
+    """Every account with its grants and last sign-in (for the CLI and the admin page); no secrets."""
+    last = _last_sign_ins(session)
+    return [_account_dict(a, last.get(a.id)) for a in session.scalars(select(Account).order_by(Account.login))]
+
+
+def get_account(session: Session, account_id: int) -> dict:
+    """One account as :func:`list_accounts` gives it, with its API tokens (no secrets) and the
+    official it is linked to (:class:`~geodata.errors.NotFoundError` if none)."""
+    acc = _get(session, account_id)
+    out = _account_dict(acc, _last_sign_ins(session, [acc.id]).get(acc.id))
+    out["tokens"] = list_tokens(session, acc.id)
+    out["official_name"] = session.scalar(select(Official.name).where(Official.id == acc.official_id)) \
+        if acc.official_id is not None else None
     return out
+
+
+def unlock(session: Session, account_id: int, *, actor_account_id: int | None = None,
+           now: dt.datetime | None = None) -> bool:
+    """Lift a lockout and forget the failures so far (False: nothing to lift); audited."""
+    now = _now(now)
+    acc = _get(session, account_id)
+    locked = acc.locked_until is not None and acc.locked_until > now
+    if not locked and not acc.failed_attempts:
+        return False
+    acc.failed_attempts, acc.last_failed_at, acc.locked_until = 0, None, None
+    session.flush()
+    audit(session, "account_unlocked", account_id=acc.id, actor_account_id=actor_account_id, login=acc.login,
+          detail={"was_locked": locked}, now=now)
+    return True
+
+
+def reset_password(session: Session, account_id: int, *, actor_account_id: int | None = None,
+                   now: dt.datetime | None = None) -> str:
+    """An administrator resets an account's password: a generated one, returned this once (a
+    default password: production refuses to start until its holder changes it); sessions end, a
+    lockout is lifted (:func:`set_password`)."""
+    pw = generate_password()
+    set_password(session, account_id, pw, default=True, actor_account_id=actor_account_id, now=now)
+    return pw
+
+
+def audit_personal_view(session: Session, account_id: int | None, kind: str, *, grid_code: str | None = None,
+                        record_id: int | None = None, count: int = 1, via: str = "",
+                        now: dt.datetime | None = None) -> None:
+    """One ``personal_data_viewed`` row for a request that showed personal data (officials'
+    phones, a reporter's contact) to ``account_id``: what kind, which grid or record, how many —
+    one insert per request, never the data itself."""
+    if kind not in PERSONAL_KINDS:
+        raise ValueError(f"unknown personal data kind {kind!r}")
+    detail: dict[str, Any] = {"kind": kind, "count": int(count)}
+    if grid_code is not None:
+        detail["grid_code"] = grid_code
+    if record_id is not None:
+        detail["record_id"] = int(record_id)
+    if via:
+        detail["via"] = via[:60]
+    audit(session, "personal_data_viewed", account_id=account_id, actor_account_id=account_id, detail=detail,
+          now=now)
 
 
 def unsafe_accounts(session: Session) -> list[str]:

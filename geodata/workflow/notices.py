@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, false, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from geodata.access.capabilities import SEND_NOTICES
@@ -203,11 +203,13 @@ def send_weekly_notices(session: Session, actor: Actor, *, delivery: Delivery | 
 
 
 def list_outbox(session: Session, *, official_id: int | None = None, page: int = 1, page_size: int = 50,
-                tz: ZoneInfo) -> dict:
+                tz: ZoneInfo, nobody: bool = False) -> dict:
+    """Outgoing messages, newest first: to ``official_id`` (None: to everyone; ``nobody``: none —
+    the page of an account that receives no messages)."""
     if not 1 <= page_size <= 200 or not 1 <= page <= 1_000_000:
         raise DomainError("invalid_page_size", "page_size 须在 1–200 之间", "page_size must be 1–200",
                            field="page_size")
-    conds = [] if official_id is None else [Outbox.official_id == official_id]
+    conds = [false()] if nobody else [] if official_id is None else [Outbox.official_id == official_id]
     total = session.execute(select(func.count()).select_from(Outbox).where(*conds)).scalar_one()
     rows = session.execute(
         select(Outbox, Official.name).outerjoin(Official, Official.id == Outbox.official_id).where(*conds)

@@ -12,6 +12,7 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, html, no_update
 from dash import ctx as dash_ctx
 
+from geodata.access import accounts
 from geodata.codes import level_of
 from geodata.maps import layers as map_layers
 from geodata.maps import live as map_live
@@ -214,6 +215,11 @@ def panel_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | None,
         rows = queries.latest_issues(s, ctx.scope, flt, code, tz=ctx.tz, limit=50)
         domains = domain_names(svc, ctx, s)
         names = grid_names(svc, ctx, s)
+        shown = sum(1 for o in detail.officials if o.phone) if ctx.scope.personal_data else 0
+        if shown and ctx.viewer.account_id is not None:   # phones shown: one audit row for the panel
+            accounts.audit_personal_view(s, ctx.viewer.account_id, "official_phone", grid_code=code, count=shown,
+                                         via="map.panel")
+            s.commit()
     return (panel_children(detail, counts, ctx.lang, domains, ctx.scope.personal_data),
             issue_rows(rows, ctx.lang, ctx.tz, domains, names))
 
