@@ -14,7 +14,8 @@ snapshots (:mod:`geodata.assessment.store`) keep what was computed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union,
     values,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -139,11 +141,11 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
     now, p = q.now, q.period_rows()
     ev = (select(IssueEvent.issue_id.label("issue_id"),
                  func.min(IssueEvent.at).filter(IssueEvent.action == "assign").label("accepted_at"),
-                 (func.array_agg(aggregate_order_by(IssueEvent.data["due_at"].astext, IssueEvent.at))
-                  .filter(IssueEvent.action == "assign"))[1].label("orig_due"),
+                 cast((func.array_agg(aggregate_order_by(IssueEvent.data["due_at"].astext, IssueEvent.at))
+                       .filter(IssueEvent.action == "assign"))[1], TSTZ).label("orig_due"),
                  func.min(IssueEvent.at).filter(IssueEvent.action == "extend").label("extended_at"))
           .where(IssueEvent.at <= now, IssueEvent.action.in_(("assign", "extend")))
-          .group_by(IssueEvent.issue_id).subquery("ev"))
+          .group_by(IssueEvent.issue_id).cte("ev"))
     orig_due = func.coalesce(cast(ev.c.orig_due, TSTZ), Issue.due_at)
     closed = is_closed()
     reported = _in(Issue.reported_at, p)
@@ -166,7 +168,18 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
     cols = [p.c.pk.label("pk"), q.by.issue_key().label("k"), Issue.id.label("rid"),
             *(_flag(v).label(k) for k, v in flags.items()),
             case((_flag(closed_in), hours), else_=null()).label("hours")]
-    rows = (select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(p, true())
+    # Set-wise by period: the (case, period) pairs where one of the case's instants falls in the
+    # period, each found by a range join (an index scan per period: issue_reported_idx and 0015's
+    # issue_due_idx / issue_closed_idx), instead of every case against every period — the 10⁶
+    # benchmark's cost (docs/assessment.md, Speed).
+    pairs = union(
+        *(select(Issue.id.label("iid"), p.c.pk.label("ppk")).select_from(Issue).join(p, _in(col, p))
+          for col in (Issue.reported_at, Issue.due_at, Issue.closed_at)),
+        select(ev.c.issue_id, p.c.pk).select_from(ev).join(p, or_(_in(ev.c.accepted_at, p),
+                                                                   _in(cast(ev.c.orig_due, TSTZ), p))),
+    ).subquery("pairs")
+    rows = (select(*cols).select_from(pairs).join(Issue, Issue.id == pairs.c.iid).join(p, p.c.pk == pairs.c.ppk)
+            .outerjoin(ev, ev.c.issue_id == Issue.id)
             .where(visible_issues(q.scope), Issue.reported_at <= now,
                    or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in),
                    *_within_issue(q)))
@@ -296,6 +309,20 @@ assert set(FAMILY_SQL) == set(FAMILIES)
 CONTEXT_MEASURES = ("working_days",)
 
 
+@contextmanager
+def _no_jit(session: Session) -> Iterator[None]:
+    """PostgreSQL's JIT off for these statements (restored after): their cost estimates (range
+    joins on a VALUES list of periods) cross ``jit_above_cost``, and compiling the many filtered
+    aggregates took longer than running them — 0.15 s per statement on the demo, seconds at 10⁶
+    (EXPLAIN ANALYZE in docs/assessment.md, Speed)."""
+    before = session.execute(select(func.current_setting("jit"))).scalar()
+    session.execute(select(func.set_config("jit", "off", true())))
+    try:
+        yield
+    finally:
+        session.execute(select(func.set_config("jit", before, true())))
+
+
 def _family_measures(session: Session, fam: str, q: Query) -> dict[tuple[str, str], dict[str, float]]:
     family = FAMILY_SQL[fam]
     rows, _ = family.rows(q)
@@ -310,8 +337,9 @@ def _family_measures(session: Session, fam: str, q: Query) -> dict[tuple[str, st
         aggs.append(func.count().filter(cond) if val is None else func.coalesce(func.sum(val).filter(cond), 0))
     out: dict[tuple[str, str], dict[str, float]] = {}
     stmt = select(sub.c.pk, sub.c.k, *aggs).where(sub.c.k.is_not(None)).group_by(sub.c.pk, sub.c.k)
-    for pk, k, *vals in session.execute(stmt):
-        out[(pk, k)] = {n: float(v) for n, v in zip(names, vals)}
+    with _no_jit(session):
+        for pk, k, *vals in session.execute(stmt):
+            out[(pk, k)] = {n: float(v) for n, v in zip(names, vals)}
     return out
 
 
@@ -402,13 +430,62 @@ def compute(session: Session, scope: Scope, periods: Sequence[Period], by: By, *
     if kind is not None:
         check_kind(kind)
     q = Query(tuple(dict.fromkeys(periods)), by, scope, at_or_now(as_of), tz, within, kind)
+    raw: dict[tuple[str, str], dict[str, float]] = {}
+    for fam in families:
+        for cell, ms in _family_measures(session, fam, q).items():
+            raw.setdefault(cell, {}).update(ms)
+    return _assemble(session, q, raw)
+
+
+def compute_levels(session: Session, scope: Scope, periods: Sequence[Period], levels: Sequence[int], *,
+                   tz: ZoneInfo, as_of: dt.datetime | None = None, within: str | None = None,
+                   kind: str | None = None, families: Sequence[str] = tuple(FAMILIES)) -> dict[int, Table]:
+    """:func:`compute` for the grids of several levels at once — the same numbers, from one query
+    per family: the records are grouped by their own grid code, and every count and sum of a
+    grid of a level is the sum over the codes it holds (each record has one grid), as
+    :func:`geodata.grids.store.ancestor_key` maps them."""
+    if not periods:
+        raise DomainError("invalid_period", "至少需要一个考核周期", "at least one period is needed", field="period")
+    if kind is not None:
+        check_kind(kind)
+    for level in levels:
+        By.grid(level)   # checked
+    now = at_or_now(as_of)
+    finest = Query(tuple(dict.fromkeys(periods)), By.grid(3), scope, now, tz, within, kind)
+    by_code: dict[tuple[str, str], dict[str, float]] = {}
+    for fam in families:
+        for cell, ms in _family_measures(session, fam, finest).items():
+            by_code.setdefault(cell, {}).update(ms)
+    out: dict[int, Table] = {}
+    for level in dict.fromkeys(levels):
+        raw: dict[tuple[str, str], dict[str, float]] = {}
+        for (pk, code), ms in by_code.items():
+            acc = raw.setdefault((pk, ancestor_code(code, level)), {})
+            for m, v in ms.items():
+                acc[m] = acc.get(m, 0.0) + v
+        q = Query(finest.periods, By.grid(level), scope, now, tz, within, kind)
+        out[level] = _assemble(session, q, raw)
+    return out
+
+
+def ancestor_code(code: str, level: int) -> str:
+    """:func:`geodata.grids.store.ancestor_key` in Python (the same text for the same code)."""
+    if level == 3:
+        return code
+    keep = {2: 12, 1: 9}[level]
+    return code[:keep] + "0" * (14 - keep)
+
+
+def _assemble(session: Session, q: Query, raw: dict[tuple[str, str], dict[str, float]]) -> Table:
+    """The table from the families' measures per (period, key): subjects listed, other keys
+    left out, working days added, indicators evaluated."""
+    by = q.by
     subs = subjects(session, q)
     open_subjects = by.link is not None and LINK_ROLES[by.link] is None
     measures: dict[tuple[str, str], dict[str, float]] = {}
-    for fam in families:
-        for cell, ms in _family_measures(session, fam, q).items():
-            if cell[1] in subs or open_subjects:
-                measures.setdefault(cell, _zero_measures()).update(ms)
+    for cell, ms in raw.items():
+        if cell[1] in subs or open_subjects:
+            measures.setdefault(cell, _zero_measures()).update(ms)
     for (_pk, k) in measures:
         if k not in subs:
             subs[k] = Subject(k, _name_of(session, by, k), by.subject)
@@ -461,7 +538,8 @@ def trace(session: Session, scope: Scope, indicator: str, period: Period, by: By
         sub = rows.subquery("r")
         cond, _val = family.measures(sub.c)[measure]
         stmt = select(sub.c.rid).where(sub.c.k == key, cond).distinct().order_by(sub.c.rid)
-        return list(session.execute(stmt).scalars())
+        with _no_jit(session):
+            return list(session.execute(stmt).scalars())
 
     return Trace(indicator, family.table, ids(ind.num), ids(ind.den))
 
