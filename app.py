@@ -34,7 +34,16 @@ def create_app(settings: Settings | None = None):
     engine = get_engine(settings)
     dash_app = create_dash(settings, engine)
     register_api(dash_app.server, settings, engine)
+    wire_bulletins(dash_app.server, settings, engine)
     return dash_app
+
+
+def wire_bulletins(server, settings: Settings, engine) -> None:
+    """The assessment page's bulletin buttons → etl's bulletin builder (the dashboard does not import etl)."""
+    from dashboard.pages.assessment import bulletin_route
+    from etl.bulletins import issue_bulletin
+
+    bulletin_route.install(server, settings, engine, issue_bulletin)
 
 
 def _engine(ready: bool = True):

@@ -23,6 +23,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -353,3 +354,24 @@ def csrf_field() -> tuple[str, str]:
     """(name, value) of the CSRF field for a form a page renders (the sign-out button); outside a
     request (a callback body rendered by a test) the value is empty, and the form is refused."""
     return "csrf_token", generate_csrf() if flask.has_request_context() else ""
+
+
+def page_gate(server: Flask, capabilities: Mapping[str, str]) -> None:
+    """Pages that need a capability of their own (``Page.capability``): a signed-in viewer without
+    it gets a bilingual 403 page, an anonymous one the sign-in page (installed after :func:`install`,
+    which has read the principal). Their callbacks check the capability again."""
+    needed = dict(capabilities)
+
+    @server.before_request
+    def _page_gate() -> Response | None:
+        cap = needed.get(request.path)
+        if cap is None or request.method != "GET":
+            return None
+        principal = request_principal()
+        if principal.may(cap):
+            return None
+        if principal.is_anonymous:
+            target = request.full_path if request.query_string else request.path
+            return redirect(f"/login?next={_quote(target)}", 302)
+        return _render(page_lang(), "no_page_access", FORBIDDEN_BODY, status=403, name=principal.display_name,
+                       csrf=f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">')

@@ -9,12 +9,14 @@ from typing import Any
 
 from dash import Dash
 
-from geodata.access.capabilities import VIEW_MAP
+from geodata.access.capabilities import VIEW_ASSESSMENT, VIEW_MAP
 
 from ..components import outbox, widgets
 from ..components import values as component_values
 from ..context import Context
 from ..services import Services
+from .assessment import callbacks as assessment_callbacks
+from .assessment import values as assessment_values
 from .map import callbacks as map_callbacks
 from .map import values as map_values
 
@@ -36,6 +38,9 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page(name="map", path="/", layout=map_callbacks.page_layout, register=map_callbacks.register,
          light_callbacks=map_callbacks.LIGHT_CALLBACKS, values=map_values.VALUES),
+    Page(name="assessment", path="/assessment", layout=assessment_callbacks.page_layout,
+         register=assessment_callbacks.register, light_callbacks=assessment_callbacks.LIGHT_CALLBACKS,
+         values=assessment_values.VALUES, capability=VIEW_ASSESSMENT),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)
@@ -44,6 +49,11 @@ COMPONENTS: tuple[Callable[[Dash, Services], None], ...] = (outbox.register, wid
 
 def home() -> Page:
     return PAGES[0]
+
+
+def for_path(path: str | None) -> Page:
+    """The page served at ``path`` (the home page for any other)."""
+    return next((p for p in PAGES if p.path == path), home())
 
 
 def register_all(app: Dash, svc: Services) -> None:
