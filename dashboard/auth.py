@@ -373,5 +373,6 @@ def page_gate(server: Flask, capabilities: Mapping[str, str]) -> None:
         if principal.is_anonymous:
             target = request.full_path if request.query_string else request.path
             return redirect(f"/login?next={_quote(target)}", 302)
+        both = f'{t("no_page_access", "zh")} / {t("no_page_access", "en")}'
         return _render(page_lang(), "no_page_access", FORBIDDEN_BODY, status=403, name=principal.display_name,
-                       csrf=f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">')
+                       message=both, error=True, csrf=f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">')

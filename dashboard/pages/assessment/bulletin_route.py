@@ -18,18 +18,23 @@ from wtforms import ValidationError
 from geodata.access.capabilities import ASSESS, SEND_NOTICES, VIEW_ASSESSMENT
 from geodata.assessment.periods import parse_period
 from geodata.clock import business_zone
-from geodata.db import open_session, request_limits
+from geodata.db import Limits, open_session, request_limits
 
 from ...api.core import ApiError
 from ...context import current_context, request_principal
 
 PATH = "/assessment/bulletin"
+BULLETIN_IDLE_MS = 120_000
 FORMATS = {"pdf": "application/pdf",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 def install(server: Flask, settings: Any, engine: Any, issue: Callable[..., Any]) -> None:
-    limits = request_limits(settings)
+    # a bulletin renders its PDF (charts, the choropleth) inside its transaction: seconds with no
+    # statement running, so the request's idle-in-transaction limit is raised for it (the
+    # statement timeout stays the request's)
+    req = request_limits(settings)
+    limits = Limits(req.statement_timeout_ms, max(req.idle_in_transaction_ms, BULLETIN_IDLE_MS))
     tz = business_zone(settings)
 
     @server.route(PATH, methods=["POST"])

@@ -23,6 +23,7 @@ from sqlalchemy import text as sql
 
 from dashboard import guard
 from dashboard.components import ids as app_ids
+from dashboard.pages.assessment import ids as assessment_ids
 from dashboard.pages.map import ids
 from geodata.settings import Settings
 from tests.world import sign_in_every_client
@@ -35,7 +36,9 @@ TABLES = ("grid", "official", "grid_assignment", "domain", "issue", "issue_event
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 #: properties whose values are free text (a string of any content is valid there)
-FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data")}
+FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data"),
+             # the assessment page's 定性 form: checked by geodata (a bilingual message in the form)
+             (assessment_ids.Q_SCORE, "value"), (assessment_ids.Q_COMMENT, "value")}
 #: boolean properties
 BOOLEAN = {(ids.F_OVERDUE, "value"), (app_ids.OUTAGE, "data")}
 
