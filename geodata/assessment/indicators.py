@@ -38,10 +38,10 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union,
     values,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -122,10 +122,23 @@ class Query:
     within: str | None = None
     kind: str | None = None     # cases and steps of one kind only ('problem' 问题 / 'sentiment' 社情)
 
+    def _by_start(self) -> list[int]:
+        return sorted(range(len(self.periods)), key=lambda i: self.periods[i].bounds(self.tz)[0])
+
     def period_rows(self):
-        rows = [(p.key, *p.bounds(self.tz)) for p in self.periods]
-        return (values(column("pk", String), column("ps", TSTZ), column("pe", TSTZ), name="periods")
-                .data(rows))
+        # pi: the period's place by start (see disjoint_bounds)
+        place = {i: n + 1 for n, i in enumerate(self._by_start())}
+        rows = [(place[i], p.key, *p.bounds(self.tz)) for i, p in enumerate(self.periods)]
+        return (values(column("pi", Integer), column("pk", String), column("ps", TSTZ), column("pe", TSTZ),
+                       name="periods").data(rows))
+
+    def disjoint_bounds(self) -> list[dt.datetime] | None:
+        """[start₁, end₁, start₂, end₂, …] of the periods by start when they do not overlap (the
+        period of place i in :meth:`period_rows` is width_bucket's bucket 2i − 1); else None."""
+        b = [self.periods[i].bounds(self.tz) for i in self._by_start()]
+        if any(b[i][1] > b[i + 1][0] for i in range(len(b) - 1)):
+            return None
+        return [t for pair in b for t in pair]
 
 
 def _in(col: ColumnElement, p) -> ColumnElement[bool]:
@@ -168,21 +181,29 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
     cols = [p.c.pk.label("pk"), q.by.issue_key().label("k"), Issue.id.label("rid"),
             *(_flag(v).label(k) for k, v in flags.items()),
             case((_flag(closed_in), hours), else_=null()).label("hours")]
-    # Set-wise by period: the (case, period) pairs where one of the case's instants falls in the
-    # period, each found by a range join (an index scan per period: issue_reported_idx and 0015's
-    # issue_due_idx / issue_closed_idx), instead of every case against every period — the 10⁶
-    # benchmark's cost (docs/assessment.md, Speed).
-    pairs = union(
-        *(select(Issue.id.label("iid"), p.c.pk.label("ppk")).select_from(Issue).join(p, _in(col, p))
-          for col in (Issue.reported_at, Issue.due_at, Issue.closed_at)),
-        select(ev.c.issue_id, p.c.pk).select_from(ev).join(p, or_(_in(ev.c.accepted_at, p),
-                                                                   _in(cast(ev.c.orig_due, TSTZ), p))),
-    ).subquery("pairs")
-    rows = (select(*cols).select_from(pairs).join(Issue, Issue.id == pairs.c.iid).join(p, p.c.pk == pairs.c.ppk)
-            .outerjoin(ev, ev.c.issue_id == Issue.id)
-            .where(visible_issues(q.scope), Issue.reported_at <= now,
-                   or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in),
-                   *_within_issue(q)))
+    # Set-wise by period. When the periods do not overlap (months, a period with its 环比 and 同比),
+    # each case is paired only with the periods its instants fall in: width_bucket over the
+    # periods' bounds gives each instant's period in one pass, and the distinct ones are the case's
+    # rows — about one row per case instead of one per case and period (the 10⁶ benchmark's cost:
+    # docs/assessment.md, Speed). Overlapping periods: every case against every period.
+    where = [visible_issues(q.scope), Issue.reported_at <= now,
+             or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in), *_within_issue(q)]
+    bounds = q.disjoint_bounds()
+    if bounds is None:
+        rows = select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(p, true()).where(*where)
+        return rows, {}
+    edges = literal(bounds, ARRAY(TSTZ))
+
+    def slot(col: ColumnElement) -> ColumnElement:
+        b = func.width_bucket(col, edges)
+        return case((b % 2 == 1, (b + 1) / 2), else_=null())
+
+    instants = pg_array([slot(c) for c in (Issue.reported_at, ev.c.accepted_at, ev.c.orig_due, Issue.due_at,
+                                           Issue.closed_at)])
+    u = func.unnest(instants).table_valued("pi").render_derived()
+    slots = select(u.c.pi).where(u.c.pi.is_not(None)).distinct().lateral("slots")
+    rows = (select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(slots, true())
+            .join(p, p.c.pi == slots.c.pi).where(*where))
     return rows, {}
 
 
@@ -317,10 +338,8 @@ def _no_jit(session: Session) -> Iterator[None]:
     (EXPLAIN ANALYZE in docs/assessment.md, Speed)."""
     before = session.execute(select(func.current_setting("jit"))).scalar()
     session.execute(select(func.set_config("jit", "off", true())))
-    try:
-        yield
-    finally:
-        session.execute(select(func.set_config("jit", before, true())))
+    yield   # on an error the transaction is rolled back, and the local setting with it
+    session.execute(select(func.set_config("jit", before, true())))
 
 
 def _family_measures(session: Session, fam: str, q: Query) -> dict[tuple[str, str], dict[str, float]]:

@@ -167,6 +167,8 @@ def test_assessor_ranks_traces_and_scores(open_as, officer, shot, no_scores_left
 def test_street_leader_in_english(open_as, shot):
     page = open_as("street_leader", locale="en")
     expect(page.locator("h1#hdr-title")).to_have_text("Grid management assessment")
+    settle(page)
+    shot(page, "assessment-00-open-en")
     page.locator("#as-level").click()
     page.get_by_role("option", name="Grid leaders").click()
     settle(page)

@@ -39,6 +39,13 @@ def today(ctx: Context) -> dt.date:
     return dt.datetime.now(ctx.tz).date()
 
 
+def ranking_of(svc: Services, ctx: Context, s: Any, period: Any, level: str, version: int | None = None) -> Any:
+    """The level's ranking, shared by the callbacks one pick fires (ranking, charts, a number's
+    records) for ``svc.ttl_s``; a saved 定性 score bumps ``version``, so it is read again."""
+    return svc.cached(ctx, ("assessment", period.key, level, version or 0),
+                      lambda: views.ranking(s, ctx.scope, period, level, tz=ctx.tz))
+
+
 def _error_text(exc: DomainError, lang: str) -> str:
     return exc.message_zh if lang == "zh" else exc.message_en
 
@@ -80,13 +87,14 @@ def chosen_outputs(ctx: Context, kind: str | None, period: str | None, start: st
     return (no_update if new == old else new), ""
 
 
-def ranking_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None) -> tuple[Any, ...]:
+def ranking_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None,
+                    version: int | None = None) -> tuple[Any, ...]:
     """(rows, columns, 优秀, 通报, KPIs, scores chart, 定性 subjects, bulletin buttons)."""
     if not allowed() or not chosen:
         return [], [], [], [], [], presenters.go.Figure(), [], []
     period, level = parse_period(chosen["period"]), chosen["level"]
     with svc.session(ctx) as s:
-        r = views.ranking(s, ctx.scope, period, level, tz=ctx.tz)
+        r = ranking_of(svc, ctx, s, period, level, version)
     forms = presenters.bulletin_form(period.key, level, csrf_field(), ctx.lang) \
         if allowed(ASSESS) or allowed(SEND_NOTICES) else []
     return (presenters.ranking_rows(r, ctx.lang), presenters.column_defs(ctx.lang, level),
@@ -96,14 +104,14 @@ def ranking_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None) 
 
 
 def chart_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, indicator: str | None,
-                  subject: str | None) -> tuple[Any, Any]:
+                  subject: str | None, version: int | None = None) -> tuple[Any, Any]:
     """(the indicator's trend for the clicked subject or the whole level, its 环比/同比 chart)."""
     if not allowed() or not chosen:
         return presenters.go.Figure(), presenters.go.Figure()
     period, level = parse_period(chosen["period"]), chosen["level"]
     indicator = indicator or "on_time_rate"
     with svc.session(ctx) as s:
-        r = views.ranking(s, ctx.scope, period, level, tz=ctx.tz)
+        r = ranking_of(svc, ctx, s, period, level, version)
         key = subject if any(x.key == subject for x in r.rows) else None
         points = views.trend(s, ctx.scope, period, level, indicator, key, tz=ctx.tz)
     name = next((x.name for x in r.rows if x.key == key), None)
@@ -111,8 +119,8 @@ def chart_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, in
             presenters.changes_figure(r, key, ctx.lang))
 
 
-def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, cell: dict[str, Any] | None
-                  ) -> tuple[Any, Any, Any, Any]:
+def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, cell: dict[str, Any] | None,
+                  version: int | None = None) -> tuple[Any, Any, Any, Any]:
     """A clicked cell → (modal open, title, body, the subject store). A number of an indicator
     column opens its records; any other cell of a row picks the row for the charts."""
     if not allowed() or not chosen or not cell:
@@ -124,7 +132,7 @@ def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, ce
         return no_update, no_update, no_update, key
     period, level = parse_period(chosen["period"]), chosen["level"]
     with svc.session(ctx) as s:
-        r = views.ranking(s, ctx.scope, period, level, tz=ctx.tz)
+        r = ranking_of(svc, ctx, s, period, level, version)
         row = next((x for x in r.rows if x.key == key), None)
         if row is None:
             return no_update, no_update, no_update, no_update
@@ -203,21 +211,21 @@ def register(app: Dash, svc: Services) -> None:
                   Output(ids.KPIS, "children"), Output(ids.SCORES, "figure"),
                   Output(ids.Q_SUBJECT, "options"), Output(ids.BULLETIN_PDF, "children"),
                   Input(ids.CHOSEN, "data"), Input(ids.Q_VERSION, "data"), State(app_ids.LANG, "value"))
-    def _ranking(chosen, _version, lang):
-        return ranking_outputs(svc, at(lang), chosen)
+    def _ranking(chosen, version, lang):
+        return ranking_outputs(svc, at(lang), chosen, version)
 
     @app.callback(Output(ids.TREND, "figure"), Output(ids.CHANGES, "figure"),
                   Input(ids.CHOSEN, "data"), Input(ids.TREND_IND, "value"), Input(ids.SUBJECT, "data"),
                   Input(ids.Q_VERSION, "data"), State(app_ids.LANG, "value"))
-    def _charts(chosen, indicator, subject, _version, lang):
-        return chart_outputs(svc, at(lang), chosen, indicator, subject)
+    def _charts(chosen, indicator, subject, version, lang):
+        return chart_outputs(svc, at(lang), chosen, indicator, subject, version)
 
     @app.callback(Output(ids.TRACE, "is_open"), Output(ids.TRACE_TITLE, "children"),
                   Output(ids.TRACE_BODY, "children"), Output(ids.SUBJECT, "data"),
-                  Input(ids.RANKING, "cellClicked"), State(ids.CHOSEN, "data"), State(app_ids.LANG, "value"),
-                  prevent_initial_call=True)
-    def _trace(cell, chosen, lang):
-        return trace_outputs(svc, at(lang), chosen, cell)
+                  Input(ids.RANKING, "cellClicked"), State(ids.CHOSEN, "data"), State(ids.Q_VERSION, "data"),
+                  State(app_ids.LANG, "value"), prevent_initial_call=True)
+    def _trace(cell, chosen, version, lang):
+        return trace_outputs(svc, at(lang), chosen, cell, version)
 
     @app.callback(Output(ids.TRACE, "is_open", allow_duplicate=True), Input(ids.TRACE_CLOSE, "n_clicks"),
                   prevent_initial_call=True)
