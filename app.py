@@ -36,7 +36,16 @@ def create_app(settings: Settings | None = None):
     dash_app = create_dash(settings, engine)
     register_api(dash_app.server, settings, engine)
     register_phone(dash_app.server, settings)   # the grid staff's phone app at /m/
+    wire_bulletins(dash_app.server, settings, engine)
     return dash_app
+
+
+def wire_bulletins(server, settings: Settings, engine) -> None:
+    """The assessment page's bulletin buttons → etl's bulletin builder (the dashboard does not import etl)."""
+    from dashboard.pages.assessment import bulletin_route
+    from etl.bulletins import issue_bulletin
+
+    bulletin_route.install(server, settings, engine, issue_bulletin)
 
 
 def _engine(ready: bool = True):

@@ -171,6 +171,9 @@ class Issue(Base):
         Index("issue_leader_in_charge_idx", "leader_in_charge_id"),
         Index("issue_status_idx", "status"),
         Index("issue_reported_idx", "reported_at"),
+        # the assessment's range joins on deadline and closing time (migration 0015)
+        Index("issue_due_idx", "due_at"),
+        Index("issue_closed_idx", "closed_at"),
         # the text search (?q=): ILIKE '%…%' through pg_trgm (migration 0004)
         Index("issue_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}),
         Index("issue_number_trgm", "number", postgresql_using="gin", postgresql_ops={"number": "gin_trgm_ops"}),

@@ -67,6 +67,7 @@ CAPABILITY_LABELS: dict[str, Label] = {
     "assess": ("考核评分", "Assessment scores"),
     "manage_accounts": ("管理账号", "Manage accounts"),
     "read_audit": ("查看审计日志", "Read the audit log"),
+    "view_assessment": ("查看考核排名", "View the assessment"),
 }
 
 #: Kinds of account: a person signs in; a display screen shows the wall with a token.

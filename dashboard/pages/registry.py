@@ -9,12 +9,14 @@ from typing import Any
 
 from dash import Dash
 
-from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_MAP
+from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_ASSESSMENT, VIEW_MAP
 
 from ..components import outbox, widgets
 from ..components import values as component_values
 from ..context import Context
 from ..services import Services
+from .assessment import callbacks as assessment_callbacks
+from .assessment import values as assessment_values
 from .map import callbacks as map_callbacks
 from .map import values as map_values
 from .planner import callbacks as planner_callbacks
@@ -40,6 +42,9 @@ PAGES: tuple[Page, ...] = (
          light_callbacks=map_callbacks.LIGHT_CALLBACKS, values=map_values.VALUES),
     Page(name="planner", path="/planner", layout=planner_callbacks.page_layout, register=planner_callbacks.register,
          values=planner_values.VALUES, capability=EDIT_BOUNDARIES),
+    Page(name="assessment", path="/assessment", layout=assessment_callbacks.page_layout,
+         register=assessment_callbacks.register, light_callbacks=assessment_callbacks.LIGHT_CALLBACKS,
+         values=assessment_values.VALUES, capability=VIEW_ASSESSMENT),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)

@@ -30,10 +30,11 @@ REPORT, ASSIGN, SIGN, HANDLE, VERIFY, EXTEND = "report", "assign", "sign", "hand
 EVALUATE_ON_BEHALF = "evaluate_on_behalf"
 EDIT_BOUNDARIES, SEND_NOTICES, ASSESS = "edit_boundaries", "send_notices", "assess"
 MANAGE_ACCOUNTS, READ_AUDIT = "manage_accounts", "read_audit"
+VIEW_ASSESSMENT = "view_assessment"       # the /assessment page: rankings, scores, the records behind them
 
 CAPABILITIES: tuple[str, ...] = (VIEW_MAP, VIEW_ISSUES, VIEW_WALL, VIEW_PERSONAL_DATA, REPORT, ASSIGN, SIGN, HANDLE, VERIFY,
                                  EXTEND, EVALUATE_ON_BEHALF, EDIT_BOUNDARIES, SEND_NOTICES, ASSESS,
-                                 MANAGE_ACCOUNTS, READ_AUDIT)
+                                 MANAGE_ACCOUNTS, READ_AUDIT, VIEW_ASSESSMENT)
 
 #: workflow action (geodata.workflow.rules.ACTIONS) → the capability it needs
 ACTION_CAPABILITY: dict[str, str] = {
@@ -62,11 +63,12 @@ ANY_LEVEL: tuple[int | None, ...] = (None, 1, 2, 3)
 ROLES: dict[str, Role] = {r.name: r for r in (
     Role("system_admin", frozenset({VIEW_MAP, MANAGE_ACCOUNTS, READ_AUDIT}), ALL_GRIDS),
     # 网格化管理中心: the command centre dispatches, verifies and closes for every grid
-    Role("operator", _OFFICIAL | {VIEW_WALL, ASSIGN, VERIFY, EXTEND, EVALUATE_ON_BEHALF, SEND_NOTICES}, (None, 1)),
+    Role("operator", _OFFICIAL | {VIEW_WALL, ASSIGN, VERIFY, EXTEND, EVALUATE_ON_BEHALF, SEND_NOTICES,
+                                  VIEW_ASSESSMENT}, (None, 1)),
     # the street's leaders: every grid; they approve extensions
-    Role("street_leader", _OFFICIAL | {VIEW_WALL, EXTEND, EVALUATE_ON_BEHALF}, (None, 1)),
+    Role("street_leader", _OFFICIAL | {VIEW_WALL, EXTEND, EVALUATE_ON_BEHALF, VIEW_ASSESSMENT}, (None, 1)),
     # a community's leaders (分包领导, 支书, 主任, 民警…): their community and its blocks
-    Role("community_leader", _OFFICIAL | {EXTEND, EVALUATE_ON_BEHALF}, (2,)),
+    Role("community_leader", _OFFICIAL | {EXTEND, EVALUATE_ON_BEHALF, VIEW_ASSESSMENT}, (2,)),
     # the community's platform maintainer dispatches and verifies there
     Role("platform_maintainer", _OFFICIAL | {ASSIGN, VERIFY, EVALUATE_ON_BEHALF}, (2,)),
     Role("sunk_member", _OFFICIAL, (2,)),                      # 下沉人员 in a community
@@ -74,7 +76,7 @@ ROLES: dict[str, Role] = {r.name: r for r in (
     # a functional department's handler: the cases assigned to them, wherever (no map: no grids of their own)
     Role("handler", frozenset({VIEW_ISSUES, VIEW_PERSONAL_DATA, REPORT, SIGN, HANDLE}), ALL_GRIDS),
     Role("planner", frozenset({VIEW_MAP, VIEW_ISSUES, EDIT_BOUNDARIES}), ANY_LEVEL),
-    Role("assessor", frozenset({VIEW_MAP, VIEW_ISSUES, ASSESS}), ANY_LEVEL),
+    Role("assessor", frozenset({VIEW_MAP, VIEW_ISSUES, ASSESS, VIEW_ASSESSMENT}), ANY_LEVEL),
     Role("display", frozenset({VIEW_WALL, VIEW_MAP}), ANY_LEVEL),   # never personal data
     Role("resident", frozenset({REPORT}), ALL_GRIDS),          # anonymous: Open311, 该找谁
 )}

@@ -14,7 +14,8 @@ snapshots (:mod:`geodata.assessment.store`) keep what was computed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +40,8 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -120,10 +122,23 @@ class Query:
     within: str | None = None
     kind: str | None = None     # cases and steps of one kind only ('problem' 问题 / 'sentiment' 社情)
 
+    def _by_start(self) -> list[int]:
+        return sorted(range(len(self.periods)), key=lambda i: self.periods[i].bounds(self.tz)[0])
+
     def period_rows(self):
-        rows = [(p.key, *p.bounds(self.tz)) for p in self.periods]
-        return (values(column("pk", String), column("ps", TSTZ), column("pe", TSTZ), name="periods")
-                .data(rows))
+        # pi: the period's place by start (see disjoint_bounds)
+        place = {i: n + 1 for n, i in enumerate(self._by_start())}
+        rows = [(place[i], p.key, *p.bounds(self.tz)) for i, p in enumerate(self.periods)]
+        return (values(column("pi", Integer), column("pk", String), column("ps", TSTZ), column("pe", TSTZ),
+                       name="periods").data(rows))
+
+    def disjoint_bounds(self) -> list[dt.datetime] | None:
+        """[start₁, end₁, start₂, end₂, …] of the periods by start when they do not overlap (the
+        period of place i in :meth:`period_rows` is width_bucket's bucket 2i − 1); else None."""
+        b = [self.periods[i].bounds(self.tz) for i in self._by_start()]
+        if any(b[i][1] > b[i + 1][0] for i in range(len(b) - 1)):
+            return None
+        return [t for pair in b for t in pair]
 
 
 def _in(col: ColumnElement, p) -> ColumnElement[bool]:
@@ -139,11 +154,11 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
     now, p = q.now, q.period_rows()
     ev = (select(IssueEvent.issue_id.label("issue_id"),
                  func.min(IssueEvent.at).filter(IssueEvent.action == "assign").label("accepted_at"),
-                 (func.array_agg(aggregate_order_by(IssueEvent.data["due_at"].astext, IssueEvent.at))
-                  .filter(IssueEvent.action == "assign"))[1].label("orig_due"),
+                 cast((func.array_agg(aggregate_order_by(IssueEvent.data["due_at"].astext, IssueEvent.at))
+                       .filter(IssueEvent.action == "assign"))[1], TSTZ).label("orig_due"),
                  func.min(IssueEvent.at).filter(IssueEvent.action == "extend").label("extended_at"))
           .where(IssueEvent.at <= now, IssueEvent.action.in_(("assign", "extend")))
-          .group_by(IssueEvent.issue_id).subquery("ev"))
+          .group_by(IssueEvent.issue_id).cte("ev"))
     orig_due = func.coalesce(cast(ev.c.orig_due, TSTZ), Issue.due_at)
     closed = is_closed()
     reported = _in(Issue.reported_at, p)
@@ -166,10 +181,29 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
     cols = [p.c.pk.label("pk"), q.by.issue_key().label("k"), Issue.id.label("rid"),
             *(_flag(v).label(k) for k, v in flags.items()),
             case((_flag(closed_in), hours), else_=null()).label("hours")]
-    rows = (select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(p, true())
-            .where(visible_issues(q.scope), Issue.reported_at <= now,
-                   or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in),
-                   *_within_issue(q)))
+    # Set-wise by period. When the periods do not overlap (months, a period with its 环比 and 同比),
+    # each case is paired only with the periods its instants fall in: width_bucket over the
+    # periods' bounds gives each instant's period in one pass, and the distinct ones are the case's
+    # rows — about one row per case instead of one per case and period (the 10⁶ benchmark's cost:
+    # docs/assessment.md, Speed). Overlapping periods: every case against every period.
+    where = [visible_issues(q.scope), Issue.reported_at <= now,
+             or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in), *_within_issue(q)]
+    bounds = q.disjoint_bounds()
+    if bounds is None:
+        rows = select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(p, true()).where(*where)
+        return rows, {}
+    edges = literal(bounds, ARRAY(TSTZ))
+
+    def slot(col: ColumnElement) -> ColumnElement:
+        b = func.width_bucket(col, edges)
+        return case((b % 2 == 1, (b + 1) / 2), else_=null())
+
+    instants = pg_array([slot(c) for c in (Issue.reported_at, ev.c.accepted_at, ev.c.orig_due, Issue.due_at,
+                                           Issue.closed_at)])
+    u = func.unnest(instants).table_valued("pi").render_derived()
+    slots = select(u.c.pi).where(u.c.pi.is_not(None)).distinct().lateral("slots")
+    rows = (select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(slots, true())
+            .join(p, p.c.pi == slots.c.pi).where(*where))
     return rows, {}
 
 
@@ -296,6 +330,18 @@ assert set(FAMILY_SQL) == set(FAMILIES)
 CONTEXT_MEASURES = ("working_days",)
 
 
+@contextmanager
+def _no_jit(session: Session) -> Iterator[None]:
+    """PostgreSQL's JIT off for these statements (restored after): their cost estimates (range
+    joins on a VALUES list of periods) cross ``jit_above_cost``, and compiling the many filtered
+    aggregates took longer than running them — 0.15 s per statement on the demo, seconds at 10⁶
+    (EXPLAIN ANALYZE in docs/assessment.md, Speed)."""
+    before = session.execute(select(func.current_setting("jit"))).scalar()
+    session.execute(select(func.set_config("jit", "off", true())))
+    yield   # on an error the transaction is rolled back, and the local setting with it
+    session.execute(select(func.set_config("jit", before, true())))
+
+
 def _family_measures(session: Session, fam: str, q: Query) -> dict[tuple[str, str], dict[str, float]]:
     family = FAMILY_SQL[fam]
     rows, _ = family.rows(q)
@@ -310,8 +356,9 @@ def _family_measures(session: Session, fam: str, q: Query) -> dict[tuple[str, st
         aggs.append(func.count().filter(cond) if val is None else func.coalesce(func.sum(val).filter(cond), 0))
     out: dict[tuple[str, str], dict[str, float]] = {}
     stmt = select(sub.c.pk, sub.c.k, *aggs).where(sub.c.k.is_not(None)).group_by(sub.c.pk, sub.c.k)
-    for pk, k, *vals in session.execute(stmt):
-        out[(pk, k)] = {n: float(v) for n, v in zip(names, vals)}
+    with _no_jit(session):
+        for pk, k, *vals in session.execute(stmt):
+            out[(pk, k)] = {n: float(v) for n, v in zip(names, vals)}
     return out
 
 
@@ -402,13 +449,62 @@ def compute(session: Session, scope: Scope, periods: Sequence[Period], by: By, *
     if kind is not None:
         check_kind(kind)
     q = Query(tuple(dict.fromkeys(periods)), by, scope, at_or_now(as_of), tz, within, kind)
+    raw: dict[tuple[str, str], dict[str, float]] = {}
+    for fam in families:
+        for cell, ms in _family_measures(session, fam, q).items():
+            raw.setdefault(cell, {}).update(ms)
+    return _assemble(session, q, raw)
+
+
+def compute_levels(session: Session, scope: Scope, periods: Sequence[Period], levels: Sequence[int], *,
+                   tz: ZoneInfo, as_of: dt.datetime | None = None, within: str | None = None,
+                   kind: str | None = None, families: Sequence[str] = tuple(FAMILIES)) -> dict[int, Table]:
+    """:func:`compute` for the grids of several levels at once — the same numbers, from one query
+    per family: the records are grouped by their own grid code, and every count and sum of a
+    grid of a level is the sum over the codes it holds (each record has one grid), as
+    :func:`geodata.grids.store.ancestor_key` maps them."""
+    if not periods:
+        raise DomainError("invalid_period", "至少需要一个考核周期", "at least one period is needed", field="period")
+    if kind is not None:
+        check_kind(kind)
+    for level in levels:
+        By.grid(level)   # checked
+    now = at_or_now(as_of)
+    finest = Query(tuple(dict.fromkeys(periods)), By.grid(3), scope, now, tz, within, kind)
+    by_code: dict[tuple[str, str], dict[str, float]] = {}
+    for fam in families:
+        for cell, ms in _family_measures(session, fam, finest).items():
+            by_code.setdefault(cell, {}).update(ms)
+    out: dict[int, Table] = {}
+    for level in dict.fromkeys(levels):
+        raw: dict[tuple[str, str], dict[str, float]] = {}
+        for (pk, code), ms in by_code.items():
+            acc = raw.setdefault((pk, ancestor_code(code, level)), {})
+            for m, v in ms.items():
+                acc[m] = acc.get(m, 0.0) + v
+        q = Query(finest.periods, By.grid(level), scope, now, tz, within, kind)
+        out[level] = _assemble(session, q, raw)
+    return out
+
+
+def ancestor_code(code: str, level: int) -> str:
+    """:func:`geodata.grids.store.ancestor_key` in Python (the same text for the same code)."""
+    if level == 3:
+        return code
+    keep = {2: 12, 1: 9}[level]
+    return code[:keep] + "0" * (14 - keep)
+
+
+def _assemble(session: Session, q: Query, raw: dict[tuple[str, str], dict[str, float]]) -> Table:
+    """The table from the families' measures per (period, key): subjects listed, other keys
+    left out, working days added, indicators evaluated."""
+    by = q.by
     subs = subjects(session, q)
     open_subjects = by.link is not None and LINK_ROLES[by.link] is None
     measures: dict[tuple[str, str], dict[str, float]] = {}
-    for fam in families:
-        for cell, ms in _family_measures(session, fam, q).items():
-            if cell[1] in subs or open_subjects:
-                measures.setdefault(cell, _zero_measures()).update(ms)
+    for cell, ms in raw.items():
+        if cell[1] in subs or open_subjects:
+            measures.setdefault(cell, _zero_measures()).update(ms)
     for (_pk, k) in measures:
         if k not in subs:
             subs[k] = Subject(k, _name_of(session, by, k), by.subject)
@@ -461,7 +557,8 @@ def trace(session: Session, scope: Scope, indicator: str, period: Period, by: By
         sub = rows.subquery("r")
         cond, _val = family.measures(sub.c)[measure]
         stmt = select(sub.c.rid).where(sub.c.k == key, cond).distinct().order_by(sub.c.rid)
-        return list(session.execute(stmt).scalars())
+        with _no_jit(session):
+            return list(session.execute(stmt).scalars())
 
     return Trace(indicator, family.table, ids(ind.num), ids(ind.den))
 

@@ -23,6 +23,7 @@ from sqlalchemy import text as sql
 
 from dashboard import guard
 from dashboard.components import ids as app_ids
+from dashboard.pages.assessment import ids as assessment_ids
 from dashboard.pages.map import ids
 from dashboard.pages.planner import ids as planner_ids
 from geodata.settings import Settings
@@ -37,7 +38,9 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 #: properties whose values are free text (a string of any content is valid there)
 FREE_TEXT = {(app_ids.URL, "search"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data"),
-             (planner_ids.REASON, "value")}
+             (planner_ids.REASON, "value"),
+             # the assessment page's 定性 form: checked by geodata (a bilingual message in the form)
+             (assessment_ids.Q_SCORE, "value"), (assessment_ids.Q_COMMENT, "value")}
 #: boolean properties
 BOOLEAN = {(ids.F_OVERDUE, "value"), (app_ids.OUTAGE, "data")}
 

@@ -1,0 +1,295 @@
+"""The assessment page's presenters (pure): period options, the ranking's columns and rows, the
+lists, the KPI strip, the charts, the records behind a number, the Excel export. Labels, units
+and formulas come from the indicator registry (``geodata.assessment.registry``)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import plotly.graph_objects as go
+from dash import html
+
+from geodata.assessment.periods import Period, month_period, parse_period
+from geodata.assessment.registry import COMPARISONS, INDICATORS
+from geodata.errors import DomainError
+
+from ...i18n import fmt_dt, status_label, t
+
+#: the indicator columns of the ranking (each number is clickable: its records)
+RANK_INDICATORS = ("reported", "closed", "closure_rate", "on_time_rate", "overdue_open", "closed_late",
+                   "rework_rate", "extension_rate", "sign_on_time_rate", "handling_hours", "satisfaction",
+                   "reassignments", "patrol_coverage", "visits")
+#: the KPI strip (the level's total)
+KPI_INDICATORS = ("reported", "closed", "closure_rate", "on_time_rate", "overdue_open", "rework_rate",
+                  "satisfaction", "patrol_coverage")
+#: the 环比 / 同比 chart's indicators (rates: percentage points)
+CHANGE_INDICATORS = ("closure_rate", "on_time_rate", "sign_on_time_rate", "rework_rate", "extension_rate",
+                     "patrol_coverage", "resolution_rate")
+LEVELS = ("grid:2", "grid:3", "official:grid_leader")
+
+
+# -- periods ------------------------------------------------------------------------------------------
+def default_period(today: dt.date) -> str:
+    """The last whole month before ``today`` (the month a 月通报 is about)."""
+    m = today.year * 12 + today.month - 2
+    return month_period(m // 12, m % 12 + 1).key
+
+
+def kind_of(period: str) -> str:
+    return parse_period(period).kind
+
+
+def custom_days(period: str) -> tuple[str | None, str | None]:
+    p = parse_period(period)
+    return (p.first.isoformat(), p.last.isoformat()) if p.kind == "custom" else (None, None)
+
+
+def period_options(kind: str, today: dt.date, lang: str) -> list[dict[str, str]]:
+    """The choices of a kind, newest first: 24 months, 8 quarters, 4 years (custom: none)."""
+    out: list[Period] = []
+    m0 = today.year * 12 + today.month - 1
+    if kind == "month":
+        out = [month_period((m0 - i) // 12, (m0 - i) % 12 + 1) for i in range(24)]
+    elif kind == "quarter":
+        q0 = (m0 // 3) * 3
+        out = [month_period((q0 - 3 * i) // 12, (q0 - 3 * i) % 12 + 1, "quarter") for i in range(8)]
+    elif kind == "year":
+        out = [month_period(today.year - i, 1, "year") for i in range(4)]
+    return [{"label": p.label(lang), "value": p.key} for p in out]
+
+
+def chosen_period(kind: str | None, period: str | None, start: str | None, end: str | None) -> str:
+    """The picked period's key; a bad custom range raises a bilingual DomainError (field period)."""
+    if kind == "custom":
+        if not start or not end:
+            raise DomainError("required", "请选择自定义周期的起止日期", "pick the first and the last day",
+                              field="period")
+        return parse_period(f"{start[:10]}..{end[:10]}").key
+    if not period:
+        raise DomainError("required", "请选择考核周期", "choose a period", field="period")
+    p = parse_period(period)
+    if kind and p.kind != kind:
+        raise DomainError("invalid_period", "考核周期与类型不符", "the period is not of the kind chosen", field="period")
+    return p.key
+
+
+# -- the ranking --------------------------------------------------------------------------------------
+def _header(code: str, lang: str) -> str:
+    ind = INDICATORS[code]
+    unit = ind.unit_label(lang)
+    return f"{ind.name(lang)}（{unit}）" if lang == "zh" else f"{ind.name(lang)} ({unit})"
+
+
+def column_defs(lang: str, level: str) -> list[dict[str, Any]]:
+    who = t("as_col_leader" if level.startswith("official") else "as_col_grid", lang)
+    num = {"type": "numericColumn", "filter": "agNumberColumnFilter", "width": 118}
+    cols: list[dict[str, Any]] = [
+        {"field": "rank", "headerName": t("as_col_rank", lang), **num, "width": 80, "pinned": "left"},
+        {"field": "name", "headerName": who, "filter": "agTextColumnFilter", "width": 170, "pinned": "left"},
+        {"field": "final", "headerName": t("as_col_final", lang), **num, "sort": None},
+        {"field": "quantitative", "headerName": t("as_col_quant", lang), **num},
+        {"field": "qualitative", "headerName": t("as_col_qual", lang), **num},
+        {"field": "standing", "headerName": t("as_col_standing", lang), "filter": "agTextColumnFilter", "width": 110},
+    ]
+    for code in RANK_INDICATORS:
+        cols.append({"field": code, "headerName": _header(code, lang), **num, "cellClass": "gw-as-traceable",
+                     "headerTooltip": INDICATORS[code].formula(lang)})
+    for cmp in ("mom", "yoy"):
+        cols.append({"field": f"on_time_rate_{cmp}", **num, "width": 140,
+                     "headerName": f"{INDICATORS['on_time_rate'].name(lang)} {_cmp_label(cmp, lang)}",
+                     "headerTooltip": t("as_pp_hint", lang)})
+    return cols
+
+
+def _cmp_label(cmp: str, lang: str) -> str:
+    zh, en = COMPARISONS[cmp]
+    return zh if lang == "zh" else en
+
+
+def _r(v: float | None, digits: int = 2) -> float | None:
+    return None if v is None else round(float(v), digits)
+
+
+def standing(row: Any, lang: str) -> str:
+    if row.excellent:
+        return t("as_excellent_mark", lang)
+    if row.named:
+        return t("as_named_mark", lang)
+    return ""
+
+
+def ranking_rows(ranking: Any, lang: str) -> list[dict[str, Any]]:
+    rows = []
+    for r in ranking.rows:
+        d: dict[str, Any] = {"key": r.key, "rank": r.rank, "name": r.name, "final": _r(r.final),
+                             "quantitative": _r(r.quantitative), "qualitative": _r(r.qualitative),
+                             "standing": standing(r, lang)}
+        for code in RANK_INDICATORS:
+            d[code] = _r(r.values.get(code))
+        d["on_time_rate_mom"] = _r(r.mom.get("on_time_rate"))
+        d["on_time_rate_yoy"] = _r(r.yoy.get("on_time_rate"))
+        rows.append(d)
+    return rows
+
+
+def fmt_value(code: str, v: float | None, lang: str) -> str:
+    if v is None:
+        return "—"
+    ind = INDICATORS[code]
+    if ind.unit == "percent":
+        return f"{v:.2f}%"
+    if ind.kind == "mean":
+        return f"{v:.2f}"
+    return f"{v:.0f}"
+
+
+def excellent_items(ranking: Any, lang: str) -> list[Any]:
+    rows = [r for r in ranking.rows if r.excellent]
+    if not rows:
+        return [html.Li(t("as_none", lang), className="gw-as-empty")]
+    return [html.Li(f"{r.rank}. {r.name} · {r.final:.2f}", **{"data-key": r.key}) for r in rows]
+
+
+def named_items(ranking: Any, lang: str) -> list[Any]:
+    rows = [r for r in ranking.rows if r.named]
+    if not rows:
+        return [html.Li(t("as_none", lang), className="gw-as-empty")]
+    return [html.Li(**{"data-key": r.key}, children=[
+        html.Strong(f"{r.name}"), f" · {r.final:.2f} · ",
+        "；".join(x["zh"] if lang == "zh" else x["en"] for x in r.reasons)]) for r in rows]
+
+
+def kpi_children(ranking: Any, lang: str) -> list[Any]:
+    head = html.Div(className="gw-as-kpi gw-as-kpi-period", children=[
+        html.Span(ranking.period.label(lang), className="gw-as-kpi-value"),
+        html.Span(t("as_rule_version", lang, v=ranking.rule_id, w=round(ranking.qualitative_weight * 100)),
+                  className="gw-as-kpi-label")])
+    return [head] + [html.Div(className="gw-as-kpi", title=INDICATORS[c].formula(lang), children=[
+        html.Span(fmt_value(c, ranking.street.get(c), lang), className="gw-as-kpi-value"),
+        html.Span(INDICATORS[c].name(lang), className="gw-as-kpi-label")]) for c in KPI_INDICATORS]
+
+
+def subject_options(ranking: Any) -> list[dict[str, str]]:
+    return [{"label": f"{r.name}", "value": r.key} for r in ranking.rows]
+
+
+def indicator_options(codes: tuple[str, ...], lang: str) -> list[dict[str, str]]:
+    return [{"label": INDICATORS[c].name(lang), "value": c} for c in codes]
+
+
+# -- charts ---------------------------------------------------------------------------------------------
+def _layout(fig: go.Figure, title: str) -> go.Figure:
+    fig.update_layout(title={"text": title, "font": {"size": 14}}, margin={"l": 40, "r": 10, "t": 40, "b": 40},
+                      height=300, legend={"orientation": "h", "y": -0.2}, template="plotly_white")
+    return fig
+
+
+def trend_figure(points: list[Any], indicator: str, subject: str | None, lang: str) -> go.Figure:
+    ind = INDICATORS[indicator]
+    x = [p.period for p in points]
+    fig = go.Figure([
+        go.Scatter(x=x, y=[p.value for p in points], mode="lines+markers", name=t("as_this_year", lang)),
+        go.Scatter(x=x, y=[p.year_ago for p in points], mode="lines", name=_cmp_label("yoy", lang),
+                   line={"dash": "dot"}),
+    ])
+    who = subject or t("as_all", lang)
+    fig.update_yaxes(title=ind.unit_label(lang))
+    return _layout(fig, t("as_trend_title", lang, ind=ind.name(lang), who=who))
+
+
+def changes_figure(ranking: Any, key: str | None, lang: str) -> go.Figure:
+    row = next((r for r in ranking.rows if r.key == key), None)
+    names = [INDICATORS[c].name(lang) for c in CHANGE_INDICATORS]
+    if row is None:
+        fig = go.Figure()
+        return _layout(fig, t("as_changes_pick", lang))
+    fig = go.Figure([go.Bar(x=names, y=[row.mom.get(c) for c in CHANGE_INDICATORS], name=_cmp_label("mom", lang)),
+                     go.Bar(x=names, y=[row.yoy.get(c) for c in CHANGE_INDICATORS], name=_cmp_label("yoy", lang))])
+    fig.update_yaxes(title=t("as_pp", lang))
+    return _layout(fig, t("as_changes_title", lang, who=row.name))
+
+
+def scores_figure(ranking: Any, lang: str) -> go.Figure:
+    rows = ranking.rows[:30]
+    fig = go.Figure([go.Bar(x=[r.name for r in rows], y=[r.quantitative for r in rows], name=t("as_col_quant", lang)),
+                     go.Scatter(x=[r.name for r in rows], y=[r.final for r in rows], mode="markers",
+                                name=t("as_col_final", lang))])
+    fig.update_yaxes(range=[0, 100])
+    return _layout(fig, t("as_scores_title", lang, n=len(rows)))
+
+
+# -- the records behind a number --------------------------------------------------------------------------
+def _record_rows(records: list[Any], table: str, lang: str, tz: ZoneInfo) -> html.Table:
+    head = html.Tr([html.Th(t(k, lang)) for k in ("as_t_id", "as_t_title", "as_t_status", "as_t_when", "as_t_grid")])
+    body = []
+    for r in records:
+        if table == "issue":
+            status = status_label(r.status, lang)
+            if r.overdue:
+                status += f" · {t('state_overdue', lang)}"
+            ident: Any = html.A(r.label, href=f"/?issue={r.id}", target="_blank", className="gw-as-case-link")
+        else:
+            status, ident = "", r.label
+        body.append(html.Tr([html.Td(ident), html.Td(r.title), html.Td(status), html.Td(fmt_dt(r.when, lang, tz)),
+                             html.Td(r.grid_code)], className="gw-as-record"))
+    return html.Table(className="table table-sm gw-as-records", children=[html.Thead(head), html.Tbody(body)])
+
+
+def trace_children(view: Any, subject: str, period: Period, lang: str, tz: ZoneInfo) -> tuple[str, list[Any]]:
+    ind = INDICATORS[view.indicator]
+    title = t("as_trace_title", lang, ind=ind.name(lang), who=subject, period=period.label(lang),
+              v=fmt_value(view.indicator, view.value, lang))
+    parts: list[Any] = [html.P(ind.formula(lang), className="gw-as-formula")]
+    label = "as_trace_num" if view.denominator is not None else "as_trace_count"
+    parts.append(html.H4(t(label, lang, n=view.numerator_count), id="as-trace-num",
+                         **{"data-count": str(view.numerator_count)}))
+    if view.numerator_count > len(view.numerator):
+        parts.append(html.P(t("as_trace_cut", lang, n=len(view.numerator)), className="gw-as-hint"))
+    parts.append(_record_rows(view.numerator, view.table, lang, tz))
+    if view.denominator is not None:
+        parts.append(html.H4(t("as_trace_den", lang, n=view.denominator_count), id="as-trace-den",
+                             **{"data-count": str(view.denominator_count)}))
+        parts.append(_record_rows(view.denominator, view.table, lang, tz))
+    return title, parts
+
+
+# -- export ---------------------------------------------------------------------------------------------
+def xlsx_bytes(rows: list[dict[str, Any]], columns: list[dict[str, Any]], title: str) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "排名"
+    ws.append([title])
+    ws.append([c["headerName"] for c in columns])
+    for r in rows:
+        ws.append([r.get(c["field"]) for c in columns])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def bulletin_form(period: str, level: str, csrf: tuple[str, str], lang: str) -> list[Any]:
+    """The bulletin buttons: plain forms posted to the bulletin route (it issues the period's 通报
+    and answers the file); the level is the grid level (a grid-leader ranking: the blocks')."""
+    grid_level = "2" if level == "grid:2" else "3"
+    name, value = csrf
+    out = []
+    for fmt in ("pdf", "xlsx"):
+        out.append(html.Form(action="/assessment/bulletin", method="POST", className="gw-as-bulletin-form",
+                             children=[
+                                 html.Div(hidden=True, children=[
+                                     _hidden(name, value), _hidden("period", period), _hidden("level", grid_level),
+                                     _hidden("format", fmt)]),
+                                 html.Button(t(f"as_bulletin_{fmt}", lang), type="submit",
+                                             id=f"as-bulletin-{fmt}-button",
+                                             className="btn btn-outline-primary btn-sm")]))
+    return out
+
+
+def _hidden(name: str, value: str) -> Any:
+    from dash import dcc
+
+    return dcc.Input(type="hidden", name=name, value=value)

@@ -1,0 +1,200 @@
+"""The /assessment page in a real browser (chromium, Playwright), as an assessor and a street
+leader, in zh-CN and English: pick a month, the ranking shows, sort by a column, click a number →
+its cases, as many as the number; a 定性 score changes the composite; a grid leader is refused."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
+
+from tests.e2e.conftest import LiveServer, csp_safe_waits, csp_violations, watch_csp
+
+pytestmark = pytest.mark.e2e
+API = "dash_ag_grid.getApi('as-ranking')"
+
+
+@pytest.fixture(scope="module")
+def assessment_server(map_settings):
+    """The app as ``app.create_app`` wires it (the bulletin route included)."""
+    from app import wire_bulletins
+    from dashboard import create_dash
+
+    engine = create_engine(map_settings.database_url, pool_size=6, max_overflow=6)   # the app role
+    app = create_dash(map_settings, engine)
+    wire_bulletins(app.server, map_settings, engine)
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+    engine.dispose()
+
+
+@pytest.fixture
+def open_as(browser, assessment_server, map_engine):
+    contexts = []
+
+    def _open(role: str, grid: str | None = None, official_id: int | None = None, locale: str = "zh-CN"):
+        from dashboard.auth import SESSION_COOKIE
+        from tests.world import session_id
+
+        context = browser.new_context(viewport={"width": 1500, "height": 1000}, locale=locale,
+                                      timezone_id="Asia/Shanghai")
+        contexts.append(context)
+        url = assessment_server.url
+        context.add_cookies([
+            {"name": SESSION_COOKIE, "value": session_id(map_engine, role, grid, official_id), "url": url,
+             "httpOnly": True, "secure": True, "sameSite": "Lax"},
+            {"name": "gw_lang", "value": "en" if locale == "en" else "zh", "url": url}])
+        watch_csp(context)
+        pg = context.new_page()
+        pg.set_default_timeout(20000)
+        pg.csp_violations = csp_violations(pg)  # type: ignore[attr-defined]
+        pg.errors = []  # type: ignore[attr-defined]
+        pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+        csp_safe_waits(pg)
+        pg.goto(url + "/assessment")
+        return pg
+
+    yield _open
+    for c in contexts:
+        pages = c.pages
+        c.close()
+        for pg in pages:
+            assert not pg.csp_violations, pg.csp_violations
+
+
+def free_official(c) -> int:
+    """An active official with no account yet (an account is linked to one official, and back)."""
+    return c.execute(sql("SELECT o.id FROM official o WHERE o.active AND NOT EXISTS (SELECT 1 FROM account a"
+                         " WHERE a.official_id = o.id) ORDER BY o.id LIMIT 1")).scalar_one()
+
+
+@pytest.fixture
+def officer(map_engine) -> int:
+    with map_engine.connect() as c:
+        return free_official(c)
+
+
+@pytest.fixture
+def no_scores_left(map_engine):
+    yield
+    with map_engine.begin() as c:
+        c.execute(sql("DELETE FROM assessment_qualitative WHERE comment LIKE 'e2e%'"))
+
+
+def settle(page, ms: int = 300) -> None:
+    page.wait_for_function("!document.querySelector('[data-dash-is-loading=\"true\"]')")
+    page.wait_for_timeout(ms)
+
+
+def pick_month(page, label: str) -> None:
+    page.locator("#as-period").click()
+    page.get_by_role("option", name=label).click()
+    settle(page)
+
+
+def rows(page) -> list[dict]:
+    return page.evaluate(f"() => {{ const out = []; {API}.forEachNodeAfterFilterAndSort(n => out.push(n.data));"
+                         " return out; }")
+
+
+def wait_rows(page, n: int) -> None:
+    page.wait_for_function(f"() => window.dash_ag_grid && {API} && {API}.getDisplayedRowCount() === {n}")
+
+
+def open_number(page, col: str, row_index: int = 0) -> int:
+    """Click the number in column ``col`` of the displayed row ``row_index``; the modal lists its
+    records: returns how many (checked against the count it states)."""
+    cell = page.locator(f".ag-center-cols-container .ag-row[row-index='{row_index}'] .ag-cell[col-id='{col}']")
+    shown = float(cell.inner_text())
+    cell.click()
+    expect(page.locator("#as-trace-num")).to_be_visible()
+    settle(page)
+    n = int(page.locator("#as-trace-num").get_attribute("data-count"))
+    assert n == shown
+    assert page.locator("#as-trace-body a.gw-as-case-link").count() == min(n, 500)
+    return n
+
+
+def test_assessor_ranks_traces_and_scores(open_as, officer, shot, no_scores_left, map_engine):
+    page = open_as("assessor", None, officer)
+    expect(page.locator("h1#hdr-title")).to_have_text("网格化管理考核")
+    pick_month(page, "2026年10月")
+    wait_rows(page, 59)
+    expect(page.locator(".gw-as-kpi-period .gw-as-kpi-value")).to_have_text("2026年10月")
+    expect(page.locator(".ag-header-cell[col-id='rank']")).to_contain_text("名次")
+    shot(page, "assessment-01-ranking-zh")
+    # sort by 上报数, most first: the first row has the most cases
+    header = page.locator(".ag-header-cell[col-id='reported'] .ag-header-cell-label")
+    header.click()
+    settle(page, 200)
+    header.click()
+    settle(page)
+    data = rows(page)
+    assert data[0]["reported"] == max(r["reported"] for r in data) > 0
+    assert [r["reported"] for r in data] == sorted((r["reported"] for r in data), reverse=True)
+    # its number → its cases, as many as the number
+    n = open_number(page, "reported")
+    assert n == data[0]["reported"]
+    link = page.locator("#as-trace-body a.gw-as-case-link").first
+    assert link.get_attribute("href").startswith("/?issue=")
+    shot(page, "assessment-02-cases-zh")
+    page.locator("#as-trace-close").click()
+    expect(page.locator("#as-trace-num")).to_be_hidden()
+    # a 定性 score for the first row's subject → its composite changes (weight 30 %)
+    first = data[0]
+    page.locator("#as-q-subject").click()
+    page.get_by_role("option", name=first["name"], exact=True).first.click()
+    page.locator("#as-q-score").fill("20")
+    page.locator("#as-q-comment").fill("e2e 推诿扯皮，整改不力")
+    page.locator("#as-q-save").click()
+    expect(page.locator("#as-q-message")).to_contain_text("已保存定性得分 20")
+    page.wait_for_function(f"() => {API}.getRowNode('{first['key']}').data.qualitative === 20")
+    after = page.evaluate(f"() => {API}.getRowNode('{first['key']}').data")
+    assert after["final"] == round(0.7 * first["quantitative"] + 0.3 * 20, 2) != first["final"]
+    # a bad score is said in the form, in the page's language, and nothing is written
+    with map_engine.connect() as c:
+        before = c.execute(sql("SELECT count(*) FROM assessment_qualitative")).scalar_one()
+    page.locator("#as-q-score").fill("120")
+    page.locator("#as-q-save").click()
+    expect(page.locator("#as-q-message")).to_contain_text("0–100")
+    with map_engine.connect() as c:
+        assert c.execute(sql("SELECT count(*) FROM assessment_qualitative")).scalar_one() == before
+    shot(page, "assessment-03-qualitative-zh")
+    assert not page.errors
+
+
+def test_street_leader_in_english(open_as, shot):
+    page = open_as("street_leader", locale="en")
+    expect(page.locator("h1#hdr-title")).to_have_text("Grid management assessment")
+    settle(page)
+    shot(page, "assessment-00-open-en")
+    page.locator("#as-level").click()
+    page.get_by_role("option", name="Grid leaders").click()
+    settle(page)
+    pick_month(page, "October 2026")
+    page.wait_for_function(f"() => window.dash_ag_grid && {API} && {API}.getDisplayedRowCount() > 10")
+    expect(page.locator(".ag-header-cell[col-id='name']")).to_contain_text("Grid leader")
+    assert page.locator("#as-form").is_hidden()          # no 定性 form for a leader who does not assess
+    assert page.locator("#as-bulletin-pdf-button").count() == 0
+    header = page.locator(".ag-header-cell[col-id='overdue_open'] .ag-header-cell-label")
+    header.click()
+    settle(page, 200)
+    header.click()
+    settle(page)
+    data = rows(page)
+    assert [r["overdue_open"] for r in data] == sorted((r["overdue_open"] for r in data), reverse=True)
+    n = open_number(page, "closed")
+    expect(page.locator("#as-trace-num")).to_contain_text(f"Numerator: {n}" if False else f"Records counted: {n}")
+    shot(page, "assessment-04-leaders-en")
+    assert not page.errors
+
+
+def test_a_grid_leader_is_refused(open_as, map_engine):
+    with map_engine.connect() as c:
+        block = c.execute(sql("SELECT code FROM grid WHERE level = 3 AND valid_to IS NULL ORDER BY code LIMIT 1")
+                          ).scalar_one()
+    page = open_as("grid_leader", block)
+    expect(page.locator("body")).to_contain_text("该账号无权查看此页面")
+    expect(page.locator("body")).to_contain_text("This account may not view this page")
+    assert page.locator("#as-ranking").count() == 0
