@@ -183,6 +183,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "js_age": ("时长", "Age"),
     "js_closed": ("办结于", "Closed on"),
     "js_timeline": ("查看办理过程 ›", "Timeline ›"),
+    # --- map: the view in the URL (filters, layers) ---
+    "url_ignored": ("链接中的无效参数已忽略：{fields}", "Invalid values in the link were ignored: {fields}"),
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
