@@ -99,7 +99,7 @@ NO_LAYERS = "-"
 
 def view_params(search: str | None) -> dict[str, str]:
     """The view part of a URL's query, as it stands (no check: :func:`view_from_query` checks)."""
-    q = parse_qs((search or "").lstrip("?"))
+    q = parse_qs(search.lstrip("?") if isinstance(search, str) else "")
     return {k: q[k][0][:200] for k in VIEW_KEYS if q.get(k)}
 
 
