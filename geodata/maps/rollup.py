@@ -26,13 +26,15 @@ from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
 from geodata.access.visibility import CHAIN_COLUMNS
+from geodata.clock import zone
 from geodata.codes import level_of
 from geodata.models import Issue, IssueClosedRollup, IssueClosedTotal
+from geodata.settings import DEFAULT_TIMEZONE
 from geodata.workflow.filters import IssueFilter, is_closed, is_open, open_overdue, overdue_condition
 from geodata.workflow.rules import CLOSED_STATUSES
 
-#: the zone of the rollup's days (``gw_rollup_zone()`` in migration 0017)
-ROLLUP_ZONE = "Asia/Shanghai"
+#: the zone of the rollup's days (``gw_rollup_zone()`` in migration 0017: the default business zone)
+ROLLUP_ZONE = DEFAULT_TIMEZONE
 
 # counts per group, in this order: total, open, closed, overdue, overdue_open, should_close
 COUNTS = 6
@@ -70,7 +72,7 @@ def _rollup_conditions(R: type, scope: Scope, flt: IssueFilter, now: dt.datetime
     if flt.domains:
         conds.append(R.domain_code.in_(flt.domains))
     start, end = flt.window(now, tz)
-    local = ZoneInfo(ROLLUP_ZONE)
+    local = zone(ROLLUP_ZONE)
     if start is not None:
         conds.append(R.day >= start.astimezone(local).date())
     if end is not None:
