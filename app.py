@@ -200,8 +200,12 @@ def demo(
     if_empty: bool = typer.Option(False, "--if-empty", help="do nothing when grids are already loaded"),
     notices: bool = typer.Option(True, "--notices/--no-notices",
                                  help="also write the last complete week's weekly notices to the outbox"),
+    issues: int | None = typer.Option(None, "--issues", min=1,
+                                      help="N issues in total: the demo year plus earlier years of history "
+                                           "(copies of its closed issues with their events), e.g. 1000000"),
 ) -> None:
-    """Load the synthetic 三官庙街道 demo dataset into an empty database."""
+    """Load the synthetic 三官庙街道 demo dataset into an empty database (``--issues N``: grown to N
+    issues of history; with ``--if-empty`` an already loaded demo is grown)."""
     from etl.demo import DemoError, load_demo
     from geodata.db import migrate_database
 
@@ -215,6 +219,15 @@ def demo(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     console.print(summary)
+    if issues:
+        from etl.demo_scale import ScaleError, grow_history
+
+        try:
+            grown = grow_history(engine, issues, progress=True)
+        except ScaleError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"问题总数 issues: {grown['issues']:,} (+{grown['added']:,} in {grown['seconds']} s)")
     _demo_accounts(engine)
 
 

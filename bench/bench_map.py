@@ -366,7 +366,164 @@ def browser_timings(settings: Any, engine: Engine, session_cookie: str, scope: A
             "callbacks": per_cb}
 
 
+# -- history size: demo, 10⁵, 10⁶ issues in one run ------------------------------------------------
+SCALE_RESULTS = Path(__file__).resolve().parent / "results" / "map_scale.json"
+SCALE_DB = "gridwatch_bench_map_scale"
+SCALE_SIZES = (100_000, 1_000_000)
+
+
+def scale_cases(s: Any, scope: Any) -> dict[str, Callable[[], Any]]:
+    """The map's data queries whose cost could grow with the history; ``*_raw`` is the same count
+    read from every issue row (the baseline, ``use_rollup=False``), measured beside it."""
+    from dashboard.tiles import render_heat_png
+    from geodata.maps import heat as map_heat
+    from geodata.maps import layers as map_layers
+    from geodata.maps import live as map_live
+    from geodata.maps import markers as map_markers
+    from geodata.maps import metrics as map_metrics
+    from geodata.maps import search as map_search
+    from geodata.workflow.filters import IssueFilter
+
+    flt = IssueFilter()
+    year = IssueFilter(kind="problem", preset="year")
+    street = map_layers.street_code(s, scope)
+    sd = map_layers.grid_detail(s, scope, street)
+    community = map_layers.grid_layer(s, scope, 2)["features"][0]["properties"]["code"]
+    z = 15
+    n = 2 ** z
+    lon, lat = (sd.bbox[0] + sd.bbox[2]) / 2, (sd.bbox[1] + sd.bbox[3]) / 2
+    tx = int((lon + 180) / 360 * n)
+    ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    scale = map_heat.heat_scale(s, scope, flt, tz=TZ)
+    out: dict[str, Callable[[], Any]] = {}
+    for name, f in (("", flt), ("_year", year)):
+        for raw in (False, True):
+            sfx = name + ("_raw" if raw else "")
+            out[f"choropleth_street{sfx}"] = (lambda f=f, raw=raw: map_metrics.grid_metrics(
+                s, scope, f, 2, street, tz=TZ, use_rollup=not raw))
+            out[f"choropleth_community{sfx}"] = (lambda f=f, raw=raw: map_metrics.grid_metrics(
+                s, scope, f, 3, community, tz=TZ, use_rollup=not raw))
+            out[f"panel_counts_street{sfx}"] = (lambda f=f, raw=raw: map_metrics.grid_counts(
+                s, scope, f, street, tz=TZ, use_rollup=not raw))
+    out.update({
+        "markers_street": lambda: map_markers.markers(s, scope, flt, sd.bbox, 2000, tz=TZ),
+        "markers_street_year": lambda: map_markers.markers(s, scope, year, sd.bbox, 2000, tz=TZ),
+        "heat_tile": lambda: render_heat_png(map_heat.heat_grid(s, scope, flt, z, tx, ty, tz=TZ), scale),
+        "heat_scale": lambda: map_heat.heat_scale(s, scope, flt, tz=TZ),
+        "search_title": lambda: map_search.search(s, scope, "垃圾", 8),
+        "search_number": lambda: map_search.search(s, scope, "2026000", 8),
+        "live_stamp": lambda: map_live.latest_change(s, scope),
+    })
+    return out
+
+
+def _time_cases(cases: dict[str, Callable[[], Any]], reps: int) -> dict[str, Any]:
+    out = {}
+    for name, fn in cases.items():
+        fn()
+        ms = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            ms.append((time.perf_counter() - t0) * 1000)
+        out[name] = _summary(ms)
+    return out
+
+
+def explain_rollup(engine: Engine, scope: Any) -> dict[str, str]:
+    """EXPLAIN ANALYZE of the street choropleth's three statements (open issues, closed totals) as
+    the app role runs them: proof of the indexes they use."""
+    from sqlalchemy.dialects import postgresql
+
+    from geodata.db import open_session
+    from geodata.maps import layers as map_layers
+    from geodata.maps import metrics as map_metrics
+
+    captured: list[Any] = []
+    with open_session(engine, scope=scope) as s:
+        street = map_layers.street_code(s, scope)
+        real = s.execute
+
+        def spy(stmt, *a, **kw):
+            captured.append(stmt)
+            return real(stmt, *a, **kw)
+
+        s.execute = spy
+        from geodata.workflow.filters import IssueFilter
+
+        map_metrics.grid_metrics(s, scope, IssueFilter(), 2, street, tz=TZ)
+        s.execute = real
+        plans = {}
+        for k, stmt in enumerate(captured):
+            sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+            if "issue" not in sql:
+                continue
+            rows = s.execute(text("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)).scalars().all()
+            plans[f"statement_{k}"] = "\n".join(rows)
+    return plans
+
+
+def scale_main(argv: list[str]) -> int:
+    """``python -m bench map --scale [--sizes 100000,1000000] [--keep]``: the map's data queries at
+    demo size and grown (``gridwatch demo --issues N``'s generator) to each size, in one run; each
+    count both ways (rollup and the raw baseline); slope = log(time ratio) / log(size ratio)."""
+    from bench.common import account, app_url, context_of, owner_engine, principal, scratch_demo
+    from etl.demo_scale import grow_history
+    from geodata.db import open_session
+    from geodata.db.admin import drop_database
+    from geodata.db.roles import OWNER_ROLE, role_url
+    from geodata.settings import Settings
+
+    sizes = SCALE_SIZES
+    if "--sizes" in argv:
+        sizes = tuple(int(x) for x in argv[argv.index("--sizes") + 1].split(","))
+    reps = 10 if "--quick" in argv else 20
+    admin, url = scratch_demo(SCALE_DB)
+    owner = owner_engine(url)
+    engine = create_engine(app_url(url), pool_size=4)
+    result: dict[str, Any] = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                              "cpus": __import__("os").cpu_count(), "runs": {}}
+    try:
+        settings = Settings(database_url=app_url(url), owner_database_url=role_url(url, OWNER_ROLE),
+                            basemap_url="", basemap_path=None)
+        ctx = context_of(settings, principal(owner, account(owner, "operator")))
+        for size in (0, *sizes):
+            grown = grow_history(owner, size, progress=True) if size else None
+            with open_session(engine, scope=ctx.scope) as s:
+                issues = s.execute(text("SELECT count(*) FROM issue")).scalar_one()
+                events = s.execute(text("SELECT count(*) FROM issue_event")).scalar_one()
+                rollup_rows = s.execute(text("SELECT (SELECT count(*) FROM issue_closed_rollup), "
+                                             "(SELECT count(*) FROM issue_closed_total)")).one()
+                print(f"queries at {issues} issues…", flush=True)
+                timings = _time_cases(scale_cases(s, ctx.scope), reps)
+            result["runs"][str(issues)] = {
+                "issues": issues, "events": events, "rollup_rows": list(rollup_rows),
+                "load_s": grown["seconds"] if grown else None,
+                "load_average_1m": round(__import__("os").getloadavg()[0], 2), "queries": timings}
+        result["explain_street_choropleth"] = explain_rollup(engine, ctx.scope)
+        runs = list(result["runs"].values())
+        first, last = runs[0], runs[-1]
+        result["slope"] = {
+            name: round(math.log(max(last["queries"][name]["p50_ms"], 0.01) / max(first["queries"][name]["p50_ms"], 0.01))
+                        / math.log(last["issues"] / first["issues"]), 2)
+            for name in first["queries"]}
+    finally:
+        engine.dispose()
+        owner.dispose()
+        if "--keep" not in argv:
+            drop_database(admin, SCALE_DB)
+    SCALE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    SCALE_RESULTS.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    for name in result["slope"]:
+        print(f"{name:34s}", "  ".join(f"{r['queries'][name]['p50_ms']:8.1f}/{r['queries'][name]['p95_ms']:8.1f}"
+                                       for r in runs), f"  slope {result['slope'][name]}")
+    print(f"→ {SCALE_RESULTS}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if "--scale" in argv:
+        return scale_main(argv)
     from bench.common import account, app_url, context_of, owner_engine, principal, scratch_demo, web_session
     from geodata.db.admin import drop_database
     from geodata.db.roles import OWNER_ROLE, role_url

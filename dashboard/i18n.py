@@ -499,6 +499,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "as_q_forbidden": ("该账号无权评定定性得分", "This account may not enter qualitative scores"),
     "as_bulletin_pdf": ("签发本期通报（PDF）", "Issue the bulletin (PDF)"),
     "as_bulletin_xlsx": ("签发本期通报（Excel）", "Issue the bulletin (Excel)"),
+    # --- map: the view in the URL (filters, layers) ---
+    "url_ignored": ("链接中的无效参数已忽略：{fields}", "Invalid values in the link were ignored: {fields}"),
 }
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

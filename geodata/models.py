@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Computed,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -580,3 +581,35 @@ class AssessmentBulletin(Base):
     pdf_sha256: Mapped[str] = mapped_column(String(64))
     xlsx_sha256: Mapped[str] = mapped_column(String(64))
     issued_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
+
+
+class IssueClosedRollup(Base):
+    """Closed issues counted per block, kind, domain, status and local day of report (migration
+    0017: kept by statement-level triggers on ``issue``; read by ``geodata.maps.rollup``)."""
+
+    __tablename__ = "issue_closed_rollup"
+
+    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    street_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    domain_code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)     # closed after the deadline (超期办结)
+
+
+class IssueClosedTotal(Base):
+    """:class:`IssueClosedRollup` over all time (no day): bounded by the grids, not the history."""
+
+    __tablename__ = "issue_closed_total"
+
+    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    street_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    domain_code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)

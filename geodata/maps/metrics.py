@@ -8,14 +8,15 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now
 from geodata.grids.store import ancestor_key, valid_at
+from geodata.maps import rollup
 from geodata.models import Grid, Issue
-from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue, overdue_condition
+from geodata.workflow.filters import IssueFilter, issue_conditions
 from geodata.workflow.rules import STATUSES
 
 #: The choropleth's measures, the default first. Overdue is two measures, never one number: open past
@@ -65,23 +66,15 @@ class Counts:
 
 
 def _count_columns(now: dt.datetime) -> list[ColumnElement]:
-    closed = is_closed()
-    return [
-        func.count(Issue.id),
-        func.count(Issue.id).filter(~closed),
-        func.count(Issue.id).filter(closed),
-        func.count(Issue.id).filter(overdue_condition(now)),
-        func.count(Issue.id).filter(open_overdue(now)),
-        func.count(Issue.id).filter(or_(closed, and_(Issue.due_at.is_not(None),
-                                                     Issue.due_at <= literal(now)))),
-    ]
+    return rollup.raw_count_columns(now)
 
 
 def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
-                 parent_code: str | None = None, as_of: dt.datetime | None = None, *, tz: ZoneInfo
-                 ) -> dict[str, Counts]:
+                 parent_code: str | None = None, as_of: dt.datetime | None = None, *, tz: ZoneInfo,
+                 use_rollup: bool = True) -> dict[str, Counts]:
     """Counts per grid of ``level`` (optionally only children of ``parent_code``), for the
-    choropleth. Grids with no matching issue get zero counts."""
+    choropleth. Grids with no matching issue get zero counts. Closed issues are summed from the
+    rollup when it serves the filter (``use_rollup=False``: every issue row read, the reference)."""
     now = at_or_now(as_of)
     key = ancestor_key(Issue.grid_code, level)
     grid_q = (select(Grid.code, Grid.area_m2).where(Grid.level == level, valid_at(now),
@@ -91,12 +84,16 @@ def grid_metrics(session: Session, scope: Scope, flt: IssueFilter, level: int,
     grids = dict(session.execute(grid_q).all())
     if not grids:
         return {}
-    q = (select(key.label("k"), *_count_columns(now))
-         .where(*issue_conditions(scope, flt, now, tz, parent_code), key.in_(list(grids)))
-         .group_by(key))
     out = {c: Counts(area_km2=(a or 0) / 1e6) for c, a in grids.items()}
-    for k, total, open_, closed, overdue, overdue_open, should in session.execute(q).all():
-        out[k] = Counts(total, open_, closed, overdue, overdue_open, should, (grids[k] or 0) / 1e6)
+    conds = [*issue_conditions(scope, flt, now, tz, parent_code), key.in_(list(grids))]
+    if use_rollup and rollup.serves(flt, tz):   # history from the rollup, open work from issue
+        rows = [(k, *v) for (k,), v in rollup.grouped_counts(
+            session, scope, flt, now, tz, parent_code, [key], [rollup.rollup_key(level)], conds).items()]
+    else:
+        rows = session.execute(select(key.label("k"), *_count_columns(now)).where(*conds).group_by(key)).all()
+    for k, total, open_, closed, overdue, overdue_open, should in rows:
+        if k in grids:
+            out[k] = Counts(total, open_, closed, overdue, overdue_open, should, (grids[k] or 0) / 1e6)
     return out
 
 
@@ -117,11 +114,27 @@ class GridCounts:
 
 
 def grid_counts(session: Session, scope: Scope, flt: IssueFilter, code: str | None,
-                as_of: dt.datetime | None = None, *, tz: ZoneInfo) -> GridCounts:
+                as_of: dt.datetime | None = None, *, tz: ZoneInfo, use_rollup: bool = True) -> GridCounts:
     """Totals, counts by status and by domain of the issues in grid ``code`` (None: whole scope),
-    in one pass (GROUPING SETS)."""
+    in one pass (GROUPING SETS); closed issues from the rollup when it serves the filter."""
     now = at_or_now(as_of)
     conds = issue_conditions(scope, flt, now, tz, code)
+    area = 0.0
+    if code:
+        area = (session.execute(select(Grid.area_m2).where(Grid.code == code, valid_at(now)))
+                .scalar_one_or_none() or 0) / 1e6
+    if use_rollup and rollup.serves(flt, tz):
+        groups = rollup.grouped_counts(session, scope, flt, now, tz, code, [Issue.status, Issue.domain_code],
+                                       ["status", "domain_code"], conds)
+        total = [0] * rollup.COUNTS
+        st: dict[str, int] = {}
+        dom: dict[str, int] = {}
+        for (status, domain), vals in groups.items():
+            total = [a + b for a, b in zip(total, vals)]
+            st[status] = st.get(status, 0) + vals[0]
+            dom[domain] = dom.get(domain, 0) + vals[0]
+        return GridCounts(Counts(*total, area), {s: st[s] for s in STATUSES if st.get(s)},
+                          {d: v for d, v in dom.items() if v})
     rows = session.execute(
         select(Issue.status, Issue.domain_code, func.grouping(Issue.status, Issue.domain_code),
                *_count_columns(now))
@@ -138,9 +151,5 @@ def grid_counts(session: Session, scope: Scope, flt: IssueFilter, code: str | No
             by_status[status] = cols[0]
         elif g == 2:      # grouped by domain
             by_domain[domain] = cols[0]
-    area = 0.0
-    if code:
-        area = (session.execute(select(Grid.area_m2).where(Grid.code == code, valid_at(now)))
-                .scalar_one_or_none() or 0) / 1e6
     return GridCounts(Counts(*totals, area),
                       {s: by_status[s] for s in STATUSES if by_status.get(s)}, by_domain)

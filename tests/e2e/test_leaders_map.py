@@ -275,3 +275,87 @@ def test_an_issue_opened_from_the_list_goes_into_the_url(open_page, shot):
     scale = page.locator(".leaflet-control-scale-line").inner_text()
     value, unit = re.match(r"(\d+)\s*(k?m)", scale).groups()
     assert unit == "m" and int(value) <= 50, scale
+
+
+def _legend_title(page) -> str:
+    return page.locator("#map-legend-choro .gw-legend-title").inner_text()
+
+
+def _heat_ticked(page) -> bool:
+    return page.locator(".leaflet-control-layers label", has_text="热力图").locator("input").is_checked()
+
+
+def test_filters_layers_and_metric_are_in_the_url_and_back_forward_restore_them(open_page, shot):
+    page = open_page(LAPTOP)
+    street_url = page.url
+    _until_url(page, lambda: page.locator("#map-f-kind label", has_text="社情").click(), r"[?&]k=sentiment(&|$)")
+    settle(page)
+    page.locator("#map-f-date").click()
+    page.get_by_role("option", name="本年").click()
+    page.wait_for_url(re.compile(r"[?&]p=year(&|$)"))
+    settle(page)
+    page.locator("#map-metric").click()
+    page.get_by_role("option", name="结案率").click()
+    page.wait_for_url(re.compile(r"[?&]m=closure_rate(&|$)"))
+    settle(page)
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    page.wait_for_url(re.compile(r"[?&]l=choro,heat,markers(&|$)"))
+    settle(page)
+    # a grid clicked now keeps the view in the URL
+    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
+                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+    _until_url(page, lambda: page.mouse.click(*_free_point(page, code)), rf"\?grid={code}&k=sentiment&p=year&")
+    settle(page)
+    shared = page.url
+    assert "m=closure_rate" in shared and "l=choro,heat,markers" in shared
+    shot(page, "leaders-view-in-url")
+
+    # the copied URL reproduces the view in another browser
+    other = open_page(LAPTOP, query="?" + shared.split("?", 1)[1])
+    settle(other)
+    expect(other.locator("#map-f-kind input[value=sentiment]")).to_be_checked(timeout=20000)
+    expect(other.locator("#map-f-date")).to_contain_text("本年", timeout=20000)
+    expect(other.locator("#map-legend-choro .gw-legend-title")).to_have_text("结案率", use_inner_text=True, timeout=20000)
+    assert _heat_ticked(other)
+    other.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
+                            ".some(i => i.src.includes('k=sentiment') && i.src.includes('p=year'))")
+    expect(other.locator("#map-grid-name")).not_to_be_empty()
+    assert other.url == shared
+    shot(other, "leaders-view-from-copied-url")
+
+    # Back and Forward step through the view
+    page.go_back()                                   # before the grid click
+    page.wait_for_url(re.compile(r"\?k=sentiment&p=year&m=closure_rate&l=choro,heat,markers$"))
+    page.go_back()                                   # before the heat layer
+    page.wait_for_url(re.compile(r"\?k=sentiment&p=year&m=closure_rate$"))
+    settle(page)
+    assert not _heat_ticked(page)
+    page.go_back()                                   # before the metric
+    page.wait_for_url(re.compile(r"\?k=sentiment&p=year$"))
+    settle(page)
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("超期未办结数", use_inner_text=True, timeout=20000)
+    page.go_forward()
+    page.wait_for_url(re.compile(r"m=closure_rate$"))
+    settle(page)
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("结案率", use_inner_text=True, timeout=20000)
+    for _ in range(3):
+        page.go_back()
+    page.wait_for_url(street_url)
+    settle(page)
+    expect(page.locator("#map-f-kind input[value='']")).to_be_checked(timeout=20000)
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("超期未办结数", use_inner_text=True, timeout=20000)
+    shot(page, "leaders-view-back-to-start")
+
+
+def test_invalid_view_values_in_the_url_are_ignored_with_a_notice(open_page, shot):
+    page = open_page(LAPTOP, query="?k=problem&p=someday&m=nope&l=choro,sky&f=2026-13-40&d=nowhere")
+    settle(page)
+    notice = page.locator("#map-url-ignored")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("d, p, f, m, l")
+    # the valid value applies, the rest are the defaults
+    expect(page.locator("#map-f-kind input[value=problem]")).to_be_checked(timeout=20000)
+    expect(page.locator("#map-legend-choro .gw-legend-title")).to_have_text("超期未办结数", use_inner_text=True, timeout=20000)
+    assert not _heat_ticked(page)
+    shot(page, "leaders-url-invalid-values")
+    assert not page.csp_violations

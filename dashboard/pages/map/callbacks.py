@@ -43,6 +43,7 @@ from .presenters import (
     heat_shown,
     heat_url,
     heat_version,
+    ignored_notice,
     issue_rows,
     legend_children,
     legend_styles,
@@ -56,6 +57,9 @@ from .presenters import (
     search_target,
     timeline_children,
     url_search,
+    view_from_query,
+    view_params,
+    view_query,
     viewport_for,
     with_issue,
 )
@@ -136,6 +140,7 @@ def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: st
         if detail is None and (street := map_layers.street_code(s, ctx.scope)):  # the fallback
             detail = grid_detail(svc, ctx, s, street, stamp)
         issue = queries.issue_detail(s, ctx.scope, issue_id) if issue_id else None
+        bad = view_from_query(search, set(domain_names(svc, ctx, s)))[2] if view_params(search) else []
     if detail is None:
         return {}, no_update, [], outline_hideout({}, ctx.lang)
     shown = detail.name if ctx.lang == "zh" else detail.name_en
@@ -148,7 +153,8 @@ def selection_outputs(svc: Services, ctx: Context, search: str | None, stamp: st
     else:
         viewport = viewport_for(detail.bbox)
     crumbs = breadcrumb_children(detail.path, ctx.lang)
-    return (selected, viewport, [notice, *crumbs] if notice else crumbs, outline_hideout(selected, ctx.lang))
+    notices = [n for n in (notice, ignored_notice(bad, ctx.lang)) if n is not None]
+    return (selected, viewport, [*notices, *crumbs], outline_hideout(selected, ctx.lang))
 
 
 def choropleth_outputs(svc: Services, ctx: Context, selected: dict[str, Any] | None,
@@ -248,20 +254,51 @@ def navigate_outputs(svc: Services, ctx: Context, trigger: str | None, search_va
 
     A picked result is cleared from the search box, so picking the same result again is a new
     selection; if the URL already shows it, the map flies there again (the URL does not change)."""
+    view = view_params(current)
     if trigger == ids.SEARCH:
-        target = search_target(search_value)
+        target = search_target(search_value, view)
         if target is None:
             return no_update, no_update, no_update      # the box was cleared (by us, or the user)
         if target == (current or ""):
             return no_update, None, selection_outputs(svc, ctx, target)[1]
         return target, None, no_update
     code = ((click or {}).get("properties") or {}).get("code")
-    target = url_search(code) if code else None
+    target = url_search(code, view=view) if code else None
     if target is None:
         return no_update, no_update, no_update
     if target == (current or ""):          # the grid shown already: fly back to it
         return no_update, no_update, selection_outputs(svc, ctx, target)[1]
     return target, no_update, no_update
+
+
+def view_outputs(svc: Services, ctx: Context, search: str | None, filter_data: dict[str, Any] | None,
+                 overlays: list[str] | None, version: int | None, stamp: str | None = None
+                 ) -> tuple[Any, Any, Any, Any]:
+    """The URL's view (opened from a link, or Back/Forward) → (body, body version, filter store,
+    overlays store) when it differs from what is shown; the body is rebuilt with the URL's filter
+    and layers ticked (as for a language switch). Invalid values are ignored (the selection's
+    notice names them)."""
+    with svc.session(ctx) as s:
+        domains = set(domain_names(svc, ctx, s))
+    wanted, keys, _bad = view_from_query(search, domains)
+    shown = layout.overlay_keys(overlays) if isinstance(overlays, list) else list(layout.DEFAULT_OVERLAYS)
+    if view_query(wanted, keys) == view_query(filter_data, shown):
+        return no_update, no_update, no_update, no_update
+    body = body_outputs(svc, ctx, wanted, layout.overlay_names(keys, ctx.lang), stamp)
+    return body, (version or 0) + 1, wanted, layout.overlay_names(keys, ctx.lang)
+
+
+def url_outputs(filter_data: dict[str, Any] | None, overlays: list[str] | None, current: str | None) -> Any:
+    """The filter or the layers changed → the URL's query with the view (grid and issue kept), a
+    new history entry; unchanged: no update."""
+    keys = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
+    view = view_query(filter_data, keys)
+    # what the URL shows already (its invalid values ignored, as the view callback reads it)
+    shown, shown_keys, _bad = view_from_query(current, set((filter_data or {}).get("domains") or ()))
+    if view_query(shown, shown_keys) == view_query(filter_data, keys if keys is not None else shown_keys):
+        return no_update
+    code, issue = parse_query(current)
+    return url_search(code, issue, view=view)
 
 
 def live_outputs(svc: Services, ctx: Context, stamp: str | None, outage: bool = False,
@@ -395,6 +432,21 @@ def register(app: Dash, svc: Services) -> None:
         shown, title, body = timeline_outputs(svc, at(lang), issue_id)
         url = with_issue(current, issue_id) if shown else no_update
         return shown, title, body, (no_update if url == current else url)
+
+    @app.callback(Output(app_ids.BODY, "children", allow_duplicate=True),
+                  Output(app_ids.BODY_VERSION, "data", allow_duplicate=True),
+                  Output(ids.FILTER, "data", allow_duplicate=True), Output(ids.OVERLAYS, "data", allow_duplicate=True),
+                  Input(app_ids.URL, "search"), State(ids.FILTER, "data"), State(ids.OVERLAYS, "data"),
+                  State(app_ids.BODY_VERSION, "data"), State(app_ids.LANG, "value"), State(app_ids.STAMP, "data"),
+                  prevent_initial_call="initial_duplicate")
+    def _view(search, filter_data, overlays, version, lang, stamp):
+        return view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp)
+
+    @app.callback(Output(app_ids.URL, "search", allow_duplicate=True),
+                  Input(ids.FILTER, "data"), Input(ids.OVERLAYS, "data"), State(app_ids.URL, "search"),
+                  prevent_initial_call=True)
+    def _url(filter_data, overlays, current):
+        return url_outputs(filter_data, overlays, current)
 
     @app.callback(Output(ids.SEARCH, "options"), Input(ids.SEARCH, "search_value"),
                   State(app_ids.LANG, "value"), prevent_initial_call=True)

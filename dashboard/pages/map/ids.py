@@ -55,3 +55,4 @@ TIMELINE_BODY = _id("timeline-body")
 TIMELINE_ISSUE = _id("timeline-issue")   # the issue's title inside the timeline body
 TIMELINE_CLOSE = _id("timeline-close")
 OPEN_ISSUE = _id("open-issue")     # {id, n}: a popup's "timeline" link asks for an issue's timeline
+URL_IGNORED = _id("url-ignored")   # the notice: invalid view values in the URL were ignored

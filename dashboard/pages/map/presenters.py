@@ -17,6 +17,7 @@ from geodata.maps import markers as map_markers
 from geodata.maps import metrics as map_metrics
 from geodata.maps import search as map_search
 from geodata.maps.metrics import METRICS
+from geodata.vocab import KINDS
 from geodata.workflow import filters, queries
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.rules import STATUSES
@@ -84,18 +85,107 @@ def not_found_notice(grid: str | None, issue: str | None, shown: str, lang: str)
 
 
 def with_issue(search: str | None, issue_id: int) -> str:
-    """The URL's query with ``issue`` set to ``issue_id``, its grid kept."""
+    """The URL's query with ``issue`` set to ``issue_id``, its grid and view (filters, layers) kept."""
     code, _ = parse_query(search)
-    return url_search(code, issue_id)
+    return url_search(code, issue_id, view=view_params(search))
 
 
-def url_search(code: str | None, issue: int | None = None) -> str:
+# -- the view in the URL: filters, metric and layers beside grid and issue ------------------------
+#: query keys of the view (IssueFilter.to_query's k d s p f t o, the metric m, the layers l), in order
+VIEW_KEYS = ("k", "d", "s", "p", "f", "t", "o", "m", "l")
+#: ``l`` when no layer is ticked
+NO_LAYERS = "-"
+
+
+def view_params(search: str | None) -> dict[str, str]:
+    """The view part of a URL's query, as it stands (no check: :func:`view_from_query` checks)."""
+    q = parse_qs(search.lstrip("?") if isinstance(search, str) else "")
+    return {k: q[k][0][:200] for k in VIEW_KEYS if q.get(k)}
+
+
+def view_query(filter_data: dict[str, Any] | None, overlays: list[str] | None) -> dict[str, str]:
+    """The view's query keys for the filter store and the ticked overlay keys; defaults left out,
+    so the plain map's URL stays ``?grid=…``."""
+    params = IssueFilter.from_dict(filter_data).to_query()
+    metric = metric_of(filter_data)
+    if metric != DEFAULT_METRIC:
+        params["m"] = metric
+    if overlays is not None and list(overlays) != list(layout.DEFAULT_OVERLAYS):
+        params["l"] = ",".join(overlays) or NO_LAYERS
+    return {k: params[k] for k in VIEW_KEYS if k in params}
+
+
+def view_from_query(search: str | None, domains: set[str] | frozenset[str]
+                    ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """A URL's view → (filter store, overlay keys, the keys whose values were invalid and ignored).
+    Every key is checked alone, so one bad value leaves the others applied."""
+    q = view_params(search)
+    bad: list[str] = []
+
+    def split(key: str) -> list[str]:
+        return [x for x in q.get(key, "").split(",") if x]
+
+    kind = q.get("k")
+    if kind and kind not in KINDS:
+        bad.append("k")
+        kind = None
+    picked = split("d")
+    if any(d not in domains for d in picked):
+        bad.append("d")
+    statuses = split("s")
+    if any(x not in STATUSES for x in statuses):
+        bad.append("s")
+    preset = q.get("p")
+    if preset and preset not in filters.DATE_PRESETS:
+        bad.append("p")
+        preset = None
+    days = {}
+    for key in ("f", "t"):
+        v = q.get(key)
+        if v and (len(v) != 10 or _iso_date(v) is None):
+            bad.append(key)
+            v = None
+        days[key] = v
+    if q.get("o") not in (None, "1"):
+        bad.append("o")
+    metric = q.get("m")
+    if metric and metric not in METRICS:
+        bad.append("m")
+        metric = None
+    layers = split("l")
+    if q.get("l") == NO_LAYERS:
+        keys: list[str] = []
+    elif not layers:
+        keys = list(layout.DEFAULT_OVERLAYS)
+    elif any(x not in layout.OVERLAY_KEYS for x in layers):
+        bad.append("l")
+        keys = list(layout.DEFAULT_OVERLAYS)
+    else:
+        keys = [k for k in layout.OVERLAY_KEYS if k in layers]
+    if not preset and (days["f"] or days["t"]):
+        preset = "custom"
+    data = filter_from_controls(kind, [d for d in picked if d in domains], [x for x in statuses if x in STATUSES],
+                                preset, q.get("o") == "1", metric, days["f"], days["t"])
+    return data, keys, bad
+
+
+def ignored_notice(bad: list[str], lang: str) -> html.Div | None:
+    """The notice that a URL's invalid view values were ignored (naming their keys)."""
+    if not bad:
+        return None
+    return html.Div(t("url_ignored", lang, fields=", ".join(bad)), className="gw-notice", role="status",
+                    id=ids.URL_IGNORED)
+
+
+def url_search(code: str | None, issue: int | None = None, view: dict[str, str] | None = None) -> str:
+    """``?grid=…&issue=…`` and the view's keys (:func:`view_query`), in that order."""
     params: dict[str, Any] = {}
     if code:
         params["grid"] = code
     if issue:
         params["issue"] = issue
-    return ("?" + urlencode(params)) if params else ""
+    params.update(view or {})
+    return ("?" + urlencode(params, safe=",")) if params else ""
 
 
 def _iso_date(v: str | None) -> dt.date | None:
@@ -415,13 +505,13 @@ def search_options(hits: list[map_search.SearchHit], lang: str) -> list[dict[str
     return out
 
 
-def search_target(value: str | None) -> str | None:
-    """A search option value → the URL search string to navigate to."""
+def search_target(value: str | None, view: dict[str, str] | None = None) -> str | None:
+    """A search option value → the URL search string to navigate to (the ``view`` kept)."""
     if not value:
         return None
     parts = value.split(":")
     if parts[0] == "grid" and len(parts) == 2:
-        return url_search(parts[1])
+        return url_search(parts[1], view=view)
     if parts[0] == "issue" and len(parts) == 3 and parts[1].isdigit():
-        return url_search(parts[2], int(parts[1]))
+        return url_search(parts[2], int(parts[1]), view=view)
     return None

@@ -699,3 +699,73 @@ def test_no_basemap_says_how_to_add_one(svc):
     tianditu = Settings(basemap_url="https://t{s}.tianditu.gov.cn/vec_w/wmts?tk=k", basemap_path=None)
     assert "未配置底图" not in _text(layout.map_component(tianditu, "zh", data))
     assert "No basemap configured" in _text(layout.map_component(Settings(basemap_url="", basemap_path=None), "en", data))
+
+
+# -- the view in the URL (issue 11) ---------------------------------------------------------------
+DOMAIN_SET = {"safety", "sanitation"}
+
+
+def test_view_roundtrips_through_the_url():
+    flt = pr.filter_from_controls("sentiment", ["safety"], ["closed"], "year", True, "closure_rate")
+    view = pr.view_query(flt, ["choro", "heat", "markers"])
+    assert view == {"k": "sentiment", "d": "safety", "s": "closed", "p": "year", "o": "1", "m": "closure_rate",
+                    "l": "choro,heat,markers"}
+    search = pr.url_search("41010200100100", 42, view=view)
+    assert search == ("?grid=41010200100100&issue=42&k=sentiment&d=safety&s=closed&p=year&o=1"
+                      "&m=closure_rate&l=choro,heat,markers")
+    assert pr.parse_query(search) == ("41010200100100", 42)
+    assert pr.view_from_query(search, DOMAIN_SET) == (flt, ["choro", "heat", "markers"], [])
+    # a custom range, and no layer at all
+    rng = pr.filter_from_controls(None, [], [], "custom", False, None, "2026-03-01", "2026-03-31")
+    v2 = pr.view_query(rng, [])
+    assert v2 == {"f": "2026-03-01", "t": "2026-03-31", "l": "-"}
+    assert pr.view_from_query(pr.url_search(None, view=v2), DOMAIN_SET) == (rng, [], [])
+    # defaults are left out: the plain map's URL is unchanged
+    assert pr.view_query(pr.filter_from_controls(None, [], [], "", False, None), list(layout.DEFAULT_OVERLAYS)) == {}
+    assert pr.with_issue("?grid=41010200100100&k=problem", 7) == "?grid=41010200100100&issue=7&k=problem"
+    assert pr.search_target("grid:41010200100101", {"m": "open"}) == "?grid=41010200100101&m=open"
+
+
+@pytest.mark.parametrize("query, bad", [
+    ("?k=bogus", ["k"]), ("?d=safety,nowhere", ["d"]), ("?s=closed,lost", ["s"]), ("?p=someday", ["p"]),
+    ("?f=2026-13-40", ["f"]), ("?t=yesterday", ["t"]), ("?o=yes", ["o"]), ("?m=nope", ["m"]),
+    ("?l=choro,sky", ["l"]), ("?k=%00&m=%3Cscript%3E&l=" + "x" * 5000, ["k", "m", "l"]),
+])
+def test_invalid_view_values_are_ignored_and_named(query, bad):
+    data, keys, found = pr.view_from_query(query, DOMAIN_SET)
+    assert found == bad
+    assert IssueFilter.from_dict(data) is not None          # a valid filter whatever the input
+    assert set(keys) <= set(layout.OVERLAY_KEYS)
+    notice = pr.ignored_notice(found, "zh")
+    assert notice.id == ids.URL_IGNORED and ", ".join(bad) in notice.children
+    assert "Invalid values" in pr.ignored_notice(found, "en").children
+    # the other values still apply
+    mixed, keys2, found2 = pr.view_from_query(query + "&k=problem&m=open&l=heat", DOMAIN_SET)
+    if "k" not in bad:
+        assert mixed["kind"] == "problem"
+    if "m" not in bad:
+        assert mixed["metric"] == "open"
+    if "l" not in bad:
+        assert keys2 == ["heat"]
+    assert found2 == bad
+
+
+def test_view_callbacks_rebuild_only_on_a_change_and_write_canonical_urls(svc):
+    ctx = at("zh")
+    default = pr.filter_from_controls(None, [], [], "", False, None)
+    names = layout.overlay_names(layout.DEFAULT_OVERLAYS, "zh")
+    # the plain URL and the page as it is: nothing to do
+    assert cb.view_outputs(svc, ctx, "?grid=41010200500100", default, names, 3) == (no_update,) * 4
+    body, version, data, overlays = cb.view_outputs(svc, ctx, "?k=problem&l=heat", default, names, 3)
+    assert version == 4 and data["kind"] == "problem" and overlays == ["热力图"]
+    assert "热力图" in json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+    # only invalid values: the view stays, the selection's notice names them
+    assert cb.view_outputs(svc, ctx, "?k=bogus", default, names, 3) == (no_update,) * 4
+    *_rest, crumbs, _outline = cb.selection_outputs(svc, ctx, "?k=bogus&m=nope")
+    assert any(getattr(c, "id", None) == ids.URL_IGNORED for c in crumbs)
+    # the writer: the filter changed → the URL (grid and issue kept); unchanged → no update
+    flt = pr.filter_from_controls("problem", [], [], "", False, None)
+    assert cb.url_outputs(flt, names, "?grid=41010200500100&issue=5") == "?grid=41010200500100&issue=5&k=problem"
+    assert cb.url_outputs(flt, names, "?grid=41010200500100&k=problem") is no_update
+    assert cb.url_outputs(flt, names, "?k=problem&m=nope") is no_update       # the URL's junk stays ignored
+    assert cb.url_outputs(default, ["分级设色"], "") == "?l=choro"

@@ -25,7 +25,8 @@ from geodata.db.roles import APP_ROLE, OWNER_ROLE, prepare_database, role_url
 from geodata.models import Issue
 from tests.conftest import SUFFIX
 
-PROTECTED = ("issue", "issue_event", "issue_photo", "patrol_diary", "official_contact", "issue_reporter")
+PROTECTED = ("issue", "issue_event", "issue_photo", "patrol_diary", "official_contact", "issue_reporter",
+             "issue_closed_rollup", "issue_closed_total")
 
 
 # -- helpers ------------------------------------------------------------------------------------
