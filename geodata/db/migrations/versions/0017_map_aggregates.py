@@ -22,7 +22,7 @@ itself (the partial index ``issue_open_grid_idx``: bounded by the open work, not
   (``geodata/maps/rollup.py``).
 
 Revision ID: 0017_map_aggregates
-Revises: 0011_evaluation_keys
+Revises: 0015_assessment_page
 Create Date: 2026-12-02 13:00:00
 """
 from alembic import op
@@ -30,7 +30,7 @@ from alembic import op
 from geodata.db.migrate import grant_app
 
 revision = '0017_map_aggregates'
-down_revision = '0011_evaluation_keys'
+down_revision = '0015_assessment_page'
 branch_labels = None
 depends_on = None
 
