@@ -55,6 +55,8 @@ OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico"})
 #: routes that answer data (401/403 in the API's format), not pages (a redirect to sign in)
 DATA_PREFIXES = ("/_dash-", "/_reload-hash", "/geo/", "/tiles/")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: the wall page and its streams: a display token (cookie gw_wall) or a signed-in view_wall account
+WALL_PATH = "/wall"
 
 
 class LoginForm(FlaskForm):
@@ -247,6 +249,8 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
             return None
         if path.startswith("/account/"):
             return _sign_in_first() if principal.is_anonymous else None
+        if path == WALL_PATH or path.startswith(WALL_PATH + "/"):
+            return None   # the wall checks its display token itself (dashboard/pages/wall)
         if principal.may(page_capability) or (principal.is_anonymous and (settings.public_map or not checked)):
             return None
         data = path.startswith(DATA_PREFIXES)

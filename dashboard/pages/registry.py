@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import Dash
 
-from geodata.access.capabilities import VIEW_MAP
+from geodata.access.capabilities import VIEW_MAP, VIEW_WALL
 
 from ..components import outbox, widgets
 from ..components import values as component_values
@@ -17,6 +17,8 @@ from ..context import Context
 from ..services import Services
 from .map import callbacks as map_callbacks
 from .map import values as map_values
+from .wall import callbacks as wall_callbacks
+from .wall import values as wall_values
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Page:
 PAGES: tuple[Page, ...] = (
     Page(name="map", path="/", layout=map_callbacks.page_layout, register=map_callbacks.register,
          light_callbacks=map_callbacks.LIGHT_CALLBACKS, values=map_values.VALUES),
+    # the wall: its own Flask routes (/wall, /wall/events, /wall/state) and display-token gate
+    Page(name="wall", path="/wall", layout=wall_callbacks.page_layout, register=wall_callbacks.register,
+         values=wall_values.VALUES, capability=VIEW_WALL),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)
