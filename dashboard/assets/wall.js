@@ -106,7 +106,12 @@
     if (seen[it.key]) { return false; }
     seen[it.key] = true;
     var ol = $("wall-feed");
-    if (prepend) { ol.insertBefore(feedLi(it), ol.firstChild); } else { ol.appendChild(feedLi(it)); }
+    var li = feedLi(it);
+    if (prepend) {
+      li.classList.add("wall-new");
+      ol.insertBefore(li, ol.firstChild);
+      setTimeout(function () { li.classList.remove("wall-new"); }, 2500);
+    } else { ol.appendChild(li); }
     while (ol.children.length > FEED_MAX) { delete seen[ol.lastChild.dataset.key]; ol.removeChild(ol.lastChild); }
     if (it.kind === "report") { pulse(it); }
     return true;
@@ -115,7 +120,11 @@
   // -- map (SVG; lon/lat with x scaled by cos(latitude)) -------------------------------------------------
   var geo = opening.geometry || {}, b = opening.bounds, kx = 1, full = null, mapSvg = $("wall-map");
   var layers = {};
-  function px(c) { return [(c[0] * kx).toFixed(6), (-c[1]).toFixed(6)]; }
+  // projected units of about a metre (SVG text misrenders at tiny user units): x east, y south
+  var S = 111320, x0 = b ? b[0] : 0, y0 = b ? b[3] : 0;
+  function X(lon) { return (lon - x0) * kx * S; }
+  function Y(lat) { return (y0 - lat) * S; }
+  function px(c) { return [X(c[0]).toFixed(1), Y(c[1]).toFixed(1)]; }
   function pathOf(g) {
     var polys = g.type === "MultiPolygon" ? g.coordinates : [g.coordinates], d = "";
     polys.forEach(function (poly) { poly.forEach(function (ring) {
@@ -138,7 +147,7 @@
     if (!b) { return; }
     kx = Math.cos(((b[1] + b[3]) / 2) * Math.PI / 180);
     var pad = (b[2] - b[0]) * 0.04;
-    full = [(b[0] - pad) * kx, -(b[3] + pad), (b[2] - b[0] + 2 * pad) * kx, (b[3] - b[1] + 2 * pad)];
+    full = [X(b[0] - pad), Y(b[3] + pad), (b[2] - b[0] + 2 * pad) * kx * S, (b[3] - b[1] + 2 * pad) * S];
     setView(full);
     var defs = el("defs", {}, mapSvg);
     var grad = el("radialGradient", { id: "wall-heat-grad" }, defs);
@@ -161,15 +170,16 @@
       grids[f.code] = { bbox: bb, name: cfg.lang === "en" ? f.name_en : f.name };
       grids[f.code].path = el("path", { d: pathOf(f.geometry), "class": "wall-community wall-band-green", "data-code": f.code }, layers.communities);
       var c = px([(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2]);
-      var t = el("text", { x: c[0], y: c[1], "class": "wall-maplabel", "font-size": fontU }, layers.labels);
+      var t = el("text", { x: c[0], y: c[1], "class": "wall-maplabel", "font-size": fontU.toFixed(2),
+                           "stroke-width": (fontU * 0.16).toFixed(2) }, layers.labels);
       t.textContent = grids[f.code].name;
     });
   }
   function labelUnits() {
     var w = mapSvg.clientWidth || 600, vb = mapSvg.viewBox.baseVal;
-    return (Math.max(24, window.innerHeight * 0.024) * (vb.width / w)).toFixed(6);
+    return Math.max(24, window.innerHeight * 0.024) * (vb.width / w);
   }
-  function setView(v) { mapSvg.setAttribute("viewBox", v.map(function (x) { return x.toFixed(6); }).join(" ")); }
+  function setView(v) { mapSvg.setAttribute("viewBox", v.map(function (x) { return x.toFixed(1); }).join(" ")); }
   function drawMapState(s) {
     if (!b) { return; }
     var comm = s.communities || {};
@@ -215,8 +225,8 @@
     var cap = $("wall-caption");
     if (!hs.length || Date.now() < pausedUntil || !full) { cap.classList.remove("wall-on"); return; }
     var h = hs[tourIdx % hs.length]; tourIdx++;
-    var bb = grids[h.code].bbox, w = (bb[2] - bb[0]) * kx, hgt = bb[3] - bb[1], m = Math.max(w, hgt) * 0.8;
-    flyTo([bb[0] * kx - m, -bb[3] - m, w + 2 * m, hgt + 2 * m], 1500);
+    var bb = grids[h.code].bbox, w = (bb[2] - bb[0]) * kx * S, hgt = (bb[3] - bb[1]) * S, m = Math.max(w, hgt) * 0.8;
+    flyTo([X(bb[0]) - m, Y(bb[3]) - m, w + 2 * m, hgt + 2 * m], 1500);
     cap.textContent = fmt(T.wall_tour, { name: h.name, overdue: h.overdue, open: h.open });
     cap.classList.add("wall-on");
     setTimeout(function () { if (full) { flyTo(full, 1500); } cap.classList.remove("wall-on"); }, Math.max(3000, cfg.tour_s * 500));
