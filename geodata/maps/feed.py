@@ -130,7 +130,7 @@ class Cursor:
         """The events of ``batch`` (a read of ids above ``resume``) not sent before; moves ``resume``
         up to the lowest gap still waited for."""
         now = time.monotonic() if now is None else now
-        fresh = [e for e in batch if e.id not in self.sent]
+        fresh = [e for e in batch if e.id > self.resume and e.id not in self.sent]
         self.sent.update(e.id for e in fresh)
         seen = {e.id for e in batch} | self.sent
         top = max(seen, default=self.resume)
