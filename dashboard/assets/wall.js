@@ -18,6 +18,7 @@
   var lastId = cfg.last_id || 0;
   var mode = "live";        // live | polling | down | stopped
   var downSince = cfg.down_since || null;
+  var timers = [];
   var es = null, pollTimer = null, lastDataAt = state.as_of ? new Date(state.as_of) : null;
 
   function $(id) { return document.getElementById(id); }
@@ -190,7 +191,7 @@
         if (g.path.getAttribute("class") !== cls) { g.path.setAttribute("class", cls); }
       }
     });
-    var r = full[2] / 40;
+    var r = (full[2] / 40).toFixed(1);
     while (layers.heat.firstChild) { layers.heat.removeChild(layers.heat.firstChild); }
     (s.heat || []).forEach(function (p) { var c = px(p); el("circle", { cx: c[0], cy: c[1], r: r, "class": "wall-heat" }, layers.heat); });
     var want = {};
@@ -203,7 +204,7 @@
   function dot(p, key, fresh) {
     if (!b || layers.today.querySelector('[data-key="' + key + '"]')) { return; }
     var c = px([p.lon, p.lat]);
-    var e = el("circle", { cx: c[0], cy: c[1], r: full[2] / 120, "class": "wall-today" + (fresh ? " wall-fresh-dot" : "") }, layers.today);
+    var e = el("circle", { cx: c[0], cy: c[1], r: (full[2] / 120).toFixed(1), "class": "wall-today" + (fresh ? " wall-fresh-dot" : "") }, layers.today);
     e.dataset.key = key;
   }
   function pulse(it) { dot({ lon: it.lon, lat: it.lat }, "i-ev" + it.id, true); }
@@ -221,6 +222,7 @@
     anim = requestAnimationFrame(step);
   }
   function tour() {
+    if (mode === "stopped") { return; }
     var hs = (state.hotspots || []).filter(function (h) { return grids[h.code]; });
     var cap = $("wall-caption");
     if (!hs.length || Date.now() < pausedUntil || !full) { cap.classList.remove("wall-on"); return; }
@@ -261,19 +263,19 @@
   function drawTrend() {
     var tr = state.trend, svg = $("wall-trend");
     if (!tr || !tr.days) { return; }
-    var n = tr.days.length, max = Math.max.apply(null, [1].concat(tr.problem, tr.sentiment));
-    svg.setAttribute("viewBox", "0 0 " + (n - 1) + " " + (max * 1.1));
+    var n = tr.days.length, max = Math.max.apply(null, [1].concat(tr.problem, tr.sentiment)), top = Math.ceil(max * 1.1);
+    svg.setAttribute("viewBox", "0 0 " + (n - 1) + " " + top);
     while (svg.firstChild) { svg.removeChild(svg.firstChild); }
-    el("line", { x1: 0, y1: max * 1.1, x2: n - 1, y2: max * 1.1, "class": "wall-axis" }, svg);
+    el("line", { x1: 0, y1: top, x2: n - 1, y2: top, "class": "wall-axis" }, svg);
     ["problem", "sentiment"].forEach(function (k) {
-      var pts = tr[k].map(function (v, i) { return i + "," + (max * 1.1 - v).toFixed(3); }).join(" ");
+      var pts = tr[k].map(function (v, i) { return i + "," + (top - v); }).join(" ");
       el("polyline", { points: pts, "class": "wall-line-" + k }, svg);
     });
   }
 
   // -- applying what the server sends ---------------------------------------------------------------------
   function applyState(s) {
-    if (!s || !s.kpis) { return; }
+    if (!s || !s.kpis || mode === "stopped") { return; }
     state = s;
     lastDataAt = s.as_of ? new Date(s.as_of) : new Date();
     drawKpis(s.kpis); drawMapState(s); drawTrend(); drawRank(); showStatus();
@@ -286,6 +288,8 @@
     mode = "stopped";
     if (es) { es.close(); es = null; }
     if (pollTimer) { clearInterval(pollTimer); }
+    timers.forEach(clearInterval);
+    if (anim) { cancelAnimationFrame(anim); }
     document.body.replaceChildren();
     var box = document.createElement("div"); box.id = "wall-stopped"; box.className = "wall-stopped";
     var h = document.createElement("h1"); h.textContent = T.wall_stopped_title;
@@ -340,11 +344,11 @@
   (state.feed || []).forEach(function (it) { addFeed(it, false); });
   applyState(state);
   tickClock(); showStatus();
-  setInterval(tickClock, 1000);
-  setInterval(function () { rankIdx++; drawRank(); }, 8000);
-  if (cfg.tour_s > 0) { setInterval(tour, cfg.tour_s * 1000); }
+  timers.push(setInterval(tickClock, 1000));
+  timers.push(setInterval(function () { rankIdx++; drawRank(); }, 8000));
+  if (cfg.tour_s > 0) { timers.push(setInterval(tour, cfg.tour_s * 1000)); }
   if (!state.kpis) { poll(); }     // opened while the database was down: fetch when it answers
-  setInterval(function () { if (mode === "down" && !es) { poll(); } }, 5000);
+  timers.push(setInterval(function () { if (mode === "down" && !es) { poll(); } }, 5000));
   window.gridwatchWall = { lastId: function () { return lastId; }, mode: function () { return mode; } };
   connect();
 })();
