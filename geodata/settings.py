@@ -101,8 +101,9 @@ class Settings(BaseSettings):
     wall_band_open: int = Field(default=10, ge=1)
     #: Seconds per stop of the wall's hotspot tour (0: no tour); a wall's URL may say ?tour=N.
     wall_tour_s: int = Field(default=20, ge=0, le=3600)
-    #: Seconds between the stream's heartbeats (and its safety-net read of the event table).
-    wall_heartbeat_s: float = Field(default=5.0, gt=0, le=60)
+    #: The wall's numbers (KPIs, colours, ranking, trend) are recomputed at most this often, in the
+    #: background, shared by every wall of the process; the feed lines never wait for them.
+    wall_state_min_s: float = Field(default=10.0, ge=0.5, le=600)
 
     @field_validator("frame_ancestors")
     @classmethod

@@ -219,6 +219,10 @@ class Listener:
         with self._lock:
             return len(self._subs)
 
+    def wake(self) -> None:
+        """Every subscriber looks again (e.g. new numbers were computed for them)."""
+        self._fan_out(0)
+
     def _fan_out(self, event_id: int) -> None:
         with self._lock:
             subs = list(self._subs)

@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -59,29 +60,81 @@ def page_layout(svc: Services, ctx: Context) -> str:
     return layout.stopped(ctx.lang, need_token=True)
 
 
-class StateCache:
-    """One computation of the wall's state per (scope, newest event id, half minute), shared by
-    every wall of the process: 20 walls after one event compute it once."""
+@dataclass(frozen=True)
+class Entry:
+    version: int
+    covers: int          # the newest event id the numbers include
+    at: float            # time.monotonic() when computed
+    state: dict
 
-    def __init__(self) -> None:
-        self._data: dict[Any, tuple[float, dict]] = {}
-        self._locks: dict[Any, threading.Lock] = {}
+
+class StateCache:
+    """The wall's numbers per scope, computed in the background — never in a stream's path, so a
+    feed line is never held up by them — at most once per ``min_interval_s`` whatever the number of
+    walls and events (the indicator queries cost seconds on a year of data), shared by every wall of
+    the process; ``wake`` tells the streams when a new version is ready."""
+
+    def __init__(self, compute, wake, min_interval_s: float) -> None:
+        self._compute, self._wake, self.min_interval_s = compute, wake, min_interval_s
+        self._entries: dict[Any, Entry] = {}
+        self._want: dict[Any, int] = {}
+        self._busy: set[Any] = set()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, fn) -> dict:
+    def latest(self, scope) -> Entry | None:
         with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
-            hit = self._data.get(key)
-            if hit is not None and time.monotonic() - hit[0] < STATE_TTL_S:
-                return hit[1]
-            value = fn()
+            return self._entries.get(scope)
+
+    def now(self, scope) -> Entry:
+        """A fresh enough entry, computed here if there is none (a page being opened)."""
+        e = self.latest(scope)
+        if e is not None and time.monotonic() - e.at < STATE_TTL_S:
+            return e
+        covers, state = self._compute(scope)
+        with self._lock:
+            old = self._entries.get(scope)
+            e = Entry((old.version if old else 0) + 1, covers, time.monotonic(), state)
+            self._entries[scope] = e
+        return e
+
+    def request(self, scope, need_id: int) -> None:
+        """Numbers including event ``need_id`` are wanted: computed soon, in the background."""
+        with self._lock:
+            e = self._entries.get(scope)
+            if e is not None and e.covers >= need_id and time.monotonic() - e.at < STATE_TTL_S:
+                return
+            self._want[scope] = max(self._want.get(scope, 0), need_id)
+            if scope in self._busy:
+                return
+            self._busy.add(scope)
+        threading.Thread(target=self._work, args=(scope,), name="gridwatch-wall-state", daemon=True).start()
+
+    def _work(self, scope) -> None:
+        try:
+            while True:
+                e = self.latest(scope)
+                wait = self.min_interval_s - (time.monotonic() - e.at) if e else 0
+                if wait > 0:
+                    time.sleep(wait)
+                with self._lock:
+                    self._want.pop(scope, None)
+                covers, state = self._compute(scope)
+                with self._lock:
+                    old = self._entries.get(scope)
+                    self._entries[scope] = Entry((old.version if old else 0) + 1, covers, time.monotonic(), state)
+                    if self._want.get(scope, 0) <= covers:
+                        self._want.pop(scope, None)
+                        self._busy.discard(scope)
+                        done = True
+                    else:
+                        done = False
+                self._wake()
+                if done:
+                    return
+        except Exception as exc:   # the database went away: the next request tries again
+            log.warning("wall numbers: %s", type(exc).__name__)
             with self._lock:
-                if len(self._data) > 64:
-                    self._data.clear()
-                    self._locks = {key: lock}
-                self._data[key] = (time.monotonic(), value)
-            return value
+                self._busy.discard(scope)
 
 
 def _int_param(raw: str | None, name: str) -> int | None:
@@ -100,7 +153,18 @@ def register(app: Dash, svc: Services) -> None:
                               connect_timeout_s=settings.db_connect_timeout_s)
     server.extensions["gridwatch_wall_listener"] = listener
     slots = threading.BoundedSemaphore(max(settings.wall_streams, 1)) if settings.wall_streams else None
-    cache = StateCache()
+
+    def compute(scope) -> tuple[int, dict]:
+        from geodata.clock import business_zone
+
+        ctx = Context(viewer=Viewer(key="wall"), scope=scope, lang="zh", tz=business_zone(settings))
+        with svc.session(ctx) as s:
+            covers = gfeed.latest_event_id(s)
+            return covers, wall_state(s, scope, tz=ctx.tz, overdue_red=settings.wall_band_overdue,
+                                      open_amber=settings.wall_band_open)
+
+    cache = StateCache(compute, listener.wake, settings.wall_state_min_s)
+    server.extensions["gridwatch_wall_state"] = cache
 
     def context(p: Principal, lang: str) -> Context:
         from geodata.clock import business_zone
@@ -132,9 +196,8 @@ def register(app: Dash, svc: Services) -> None:
         return resp
 
     def state_for(ctx: Context, s, latest: int) -> dict:
-        key = (ctx.scope, latest, int(time.time() // STATE_TTL_S))
-        return cache.get(key, lambda: wall_state(s, ctx.scope, tz=ctx.tz, overdue_red=settings.wall_band_overdue,
-                                                 open_amber=settings.wall_band_open))
+        cache.request(ctx.scope, latest)
+        return cache.now(ctx.scope).state
 
     def names(ctx: Context, s) -> dict[str, str]:
         return svc.cached(ctx, ("wall-grid-names",),
@@ -257,6 +320,8 @@ def register(app: Dash, svc: Services) -> None:
             overdue_check = time.monotonic()
             down = False
             first = True
+            now_entry = cache.latest(ctx.scope)
+            sent_version = now_entry.version if now_entry is not None else 0   # the page has those numbers
             while True:
                 woke = [] if first else sub.wait(WAIT_S)
                 first = False
@@ -281,8 +346,6 @@ def register(app: Dash, svc: Services) -> None:
                             overdue_at, overdue_check = now, time.monotonic()
                         fresh = cursor.take(batch)
                         items = presenters.feed_items(fresh + late, ctx.lang, ctx.tz, names(ctx, s) if fresh or late else {})
-                        state = state_for(ctx, s, max([cursor.resume, *(e.id for e in fresh)])) \
-                            if (fresh or late or down) else None
                 except Exception as exc:
                     if not is_unavailable(exc):
                         log.warning("wall stream: %s", type(exc).__name__)
@@ -299,11 +362,18 @@ def register(app: Dash, svc: Services) -> None:
                 if down:
                     down = False
                     yield presenters.sse("restored", "{}")
+                    cache.request(ctx.scope, cursor.resume + 1)   # fresh numbers after the outage
                 for it in items:
                     yield presenters.sse("feed", json.dumps(it, ensure_ascii=False), cursor.resume)
-                if state is not None:
-                    yield presenters.sse("state", json.dumps(state, ensure_ascii=False, default=str), cursor.resume)
-                elif not woke:
+                if fresh or late:
+                    cache.request(ctx.scope, max(e.id for e in fresh) if fresh else cursor.resume)
+                entry = cache.latest(ctx.scope)
+                if entry is None or time.monotonic() - entry.at > 2 * STATE_TTL_S:
+                    cache.request(ctx.scope, cursor.resume)   # time passes: deadlines, today's day
+                if entry is not None and entry.version > sent_version:
+                    sent_version = entry.version
+                    yield presenters.sse("state", json.dumps(entry.state, ensure_ascii=False, default=str), cursor.resume)
+                elif not woke and not items:
                     yield ": hb\n\n"
         finally:
             sub.close()

@@ -42,7 +42,7 @@ class Served:
 @pytest.fixture(scope="module")
 def site(server_url, tmp_path_factory):
     with scratch_api(server_url, f"gridwatch_test_wall{SUFFIX}", tmp_path_factory.mktemp("var"), dash=True,
-                     secure_cookies=False) as a:
+                     secure_cookies=False, wall_state_min_s=1.0) as a:
         a.served = Served(a.app)
         yield a
         a.served.stop()
@@ -169,7 +169,7 @@ def test_two_processes_each_wall_gets_each_event_once(site):
         a = stream(site.served.url, display_token(site))
         b = stream(other.url, display_token(site))
         made = [report(site, site.served.url, f"两屏测试{i}")["number"] for i in range(3)]
-        got_a, got_b = a.drain(5), b.drain(1)
+        got_a, got_b = a.drain(8), b.drain(1)
         for got in (got_a, got_b):
             for number in made:
                 assert len(feeds_of(got, number)) == 1, (number, [m.data[:80] for m in got])
