@@ -559,7 +559,11 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
     # that in the API's error format, dashboard.api.limits) and headers over 64 KB.
     from waitress import serve as waitress_serve
 
-    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads, ident="gridwatch",
+    # the wall's live streams (Server-Sent Events) each hold a thread while open: they get their own
+    # settings.wall_streams threads on top of the API's, and the wall caps its streams at that
+    # (docs/wall.md), so 20 walls never take a thread from the API or the map
+    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads + settings.wall_streams,
+                   ident="gridwatch",
                    channel_timeout=settings.channel_timeout_s, max_request_body_size=2 * settings.max_body_bytes,
                    max_request_header_size=64 * 1024)
 
@@ -692,6 +696,32 @@ def user_token(login: str = typer.Argument(...), label: str = typer.Option("", "
     with session_scope(_engine()) as session:
         raw = accounts.issue_token(session, accounts.account_id(session, login), label)
     print(raw)
+
+
+@cli.command("wall-url")
+def wall_url(name: str = typer.Option("wall", "--name", help="the display account's login (made if missing)"),
+             base_url: str = typer.Option(None, "--base-url", help="the server's address as the wall reaches it "
+                                          "(default http://HOST:PORT from the settings)")) -> None:
+    """A display token for a command-centre wall, printed as the URL to open (大屏地址): the display
+    account NAME is made if missing (role display: never personal data); each run adds a new token
+    (revoke one with the admin page or by disabling the account)."""
+    from geodata.access import accounts
+    from geodata.db import session_scope
+    from geodata.errors import ConflictError, NotFoundError
+
+    settings = get_settings()
+    with session_scope(_engine()) as session:
+        try:
+            aid = accounts.account_id(session, name)
+        except NotFoundError:
+            aid = accounts.create_account(session, name, display_name=name, kind="display",
+                                          grants=(("display", None),))
+        if next(a for a in accounts.list_accounts(session) if a["id"] == aid)["kind"] != "display":
+            raise ConflictError("not_a_display", f"账号“{name}”不是显示屏账号", f"the account '{name}' is no display screen",
+                                field="name")
+        raw = accounts.issue_token(session, aid, "wall")
+    base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    print(f"{base}/wall?token={raw}")
 
 
 if __name__ == "__main__":

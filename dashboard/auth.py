@@ -57,6 +57,8 @@ OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico", "/
 #: routes that answer data (401/403 in the API's format), not pages (a redirect to sign in)
 DATA_PREFIXES = ("/_dash-", "/_reload-hash", "/geo/", "/tiles/")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: the wall page and its streams: a display token (cookie gw_wall) or a signed-in view_wall account
+WALL_PATH = "/wall"
 
 
 class LoginForm(FlaskForm):
@@ -255,6 +257,8 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
         if path.startswith(("/account/", "/admin/")) or path == "/admin":
             # the admin pages check their own capabilities (dashboard.admin)
             return _sign_in_first() if principal.is_anonymous else None
+        if path == WALL_PATH or path.startswith(WALL_PATH + "/"):
+            return None   # the wall checks its display token itself (dashboard/pages/wall)
         if path in extra_pages:
             if principal.is_anonymous:
                 return _sign_in_first()

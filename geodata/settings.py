@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     #: Who may frame the pages (CSP ``frame-ancestors``): space-separated sources, e.g.
     #: ``'self' https://wall.example.cn``; ``'none'`` forbids framing.
     frame_ancestors: str = "'self'"
+    #: The wall (/wall, docs/wall.md): live streams (Server-Sent Events) served at once. Each holds
+    #: one waitress thread for as long as it is open, so `gridwatch serve` runs server_threads +
+    #: wall_streams threads: the streams never take the API's threads. A wall beyond the cap polls.
+    wall_streams: int = Field(default=24, ge=0, le=500)
+    #: The wall's colour bands per grid: red with this many overdue open cases or more …
+    wall_band_overdue: int = Field(default=1, ge=1)
+    #: … amber with this many open cases or more, else green.
+    wall_band_open: int = Field(default=10, ge=1)
+    #: Seconds per stop of the wall's hotspot tour (0: no tour); a wall's URL may say ?tour=N.
+    wall_tour_s: int = Field(default=20, ge=0, le=3600)
+    #: The wall's numbers (KPIs, colours, ranking, trend) are recomputed at most this often, in the
+    #: background, shared by every wall of the process; the feed lines never wait for them.
+    wall_state_min_s: float = Field(default=10.0, ge=0.5, le=600)
 
     @field_validator("frame_ancestors")
     @classmethod

@@ -9,7 +9,7 @@ from typing import Any
 
 from dash import Dash
 
-from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_ASSESSMENT, VIEW_MAP
+from geodata.access.capabilities import EDIT_BOUNDARIES, VIEW_ASSESSMENT, VIEW_MAP, VIEW_WALL
 
 from ..components import outbox, widgets
 from ..components import values as component_values
@@ -21,6 +21,8 @@ from .map import callbacks as map_callbacks
 from .map import values as map_values
 from .planner import callbacks as planner_callbacks
 from .planner import values as planner_values
+from .wall import callbacks as wall_callbacks
+from .wall import values as wall_values
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ PAGES: tuple[Page, ...] = (
     Page(name="assessment", path="/assessment", layout=assessment_callbacks.page_layout,
          register=assessment_callbacks.register, light_callbacks=assessment_callbacks.LIGHT_CALLBACKS,
          values=assessment_values.VALUES, capability=VIEW_ASSESSMENT),
+    # the wall: its own Flask routes (/wall, /wall/events, /wall/state) and display-token gate
+    Page(name="wall", path="/wall", layout=wall_callbacks.page_layout, register=wall_callbacks.register,
+         values=wall_values.VALUES, capability=VIEW_WALL),
 )
 
 #: the callbacks of components several pages share (registered once, whichever pages use them)

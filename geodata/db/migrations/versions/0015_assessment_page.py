@@ -6,7 +6,7 @@ computation scan each period's slice instead of the whole table (docs/assessment
 No new table: the app role's grants are unchanged.
 
 Revision ID: 0015_assessment_page
-Revises: 0012_contact_scope
+Revises: 0013_live_feed
 Create Date: 2026-12-02 12:40:00
 """
 from alembic import op
@@ -14,7 +14,7 @@ from alembic import op
 from geodata.db.migrate import grant_app
 
 revision = '0015_assessment_page'
-down_revision = '0012_contact_scope'
+down_revision = '0013_live_feed'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,137 @@
+"""The wall's live push: commit → wall receipt latency (p50/p95) over Server-Sent Events with 1 and
+with 20 walls connected, and the API's ``POST /api/v1/issues`` p95 with no wall and with 20 — served
+by waitress as ``gridwatch serve`` runs it (server_threads + wall_streams threads), on the demo.
+
+A report is committed before its answer leaves the server, so a wall's receipt time minus the
+moment the client *sent* the POST is an upper bound of commit → wall (it includes the report's own
+request). Targets (issue 12): p95 ≤ 1 s; the API's p95 with 20 walls ≤ 1.5× its p95 with none.
+Writes bench/results/wall.json.
+
+    python -m bench wall [--reports 40] [--walls 20] [--gap 0.25]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "wall.json"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else float("nan")
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="bench wall")
+    ap.add_argument("--reports", type=int, default=40)
+    ap.add_argument("--walls", type=int, default=20)
+    ap.add_argument("--gap", type=float, default=0.25, help="seconds between reports")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import requests
+    from sqlalchemy import create_engine
+    from waitress import create_server
+
+    from bench.common import account, api_token, app_url, scratch_demo
+    from dashboard import create_dash
+    from dashboard.api import register_api
+    from geodata.db.admin import drop_database
+    from geodata.settings import Settings
+    from tests.sse import SSEClient
+
+    name = f"gridwatch_bench_wall_{secrets.token_hex(3)}"
+    admin, url = scratch_demo(name)
+    owner = create_engine(url)
+    settings = Settings(database_url=app_url(url), basemap_url="", basemap_path=None, wall_tour_s=0)
+    engine = create_engine(settings.database_url, pool_size=settings.server_threads, max_overflow=0)
+    app = create_dash(settings, engine)
+    register_api(app.server, settings, engine)
+    server = create_server(app.server, host="127.0.0.1", port=0, threads=settings.server_threads + settings.wall_streams,
+                           channel_timeout=settings.channel_timeout_s)
+    base = f"http://127.0.0.1:{server.effective_port}"
+    threading.Thread(target=server.run, daemon=True).start()
+    reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator'))}"}
+    display = api_token(owner, account(owner, "display"))
+    http = requests.Session()
+
+    def post(i: int) -> tuple[float, float, str]:
+        body = {"kind": "problem" if i % 3 else "sentiment", "domain": "sanitation", "title": f"大屏基准{i}",
+                "lon": 113.632, "lat": 34.752}
+        t0 = time.time()
+        r = http.post(f"{base}/api/v1/issues", json=body, headers=reporter, timeout=30)
+        t1 = time.time()
+        assert r.status_code == 201, r.text
+        return t0, t1, r.json()["number"]
+
+    def run(walls: int) -> dict:
+        clients = [SSEClient(f"{base}/wall/events", cookies={"gw_wall": display}).start() for _ in range(walls)]
+        assert all(c.status == 200 for c in clients), [c.status for c in clients]
+        time.sleep(1.0)
+        for c in clients:
+            c.drain(0.05)
+        sent: dict[str, float] = {}
+        api_ms = []
+        for i in range(args.reports):
+            t0, t1, number = post(i)
+            sent[number] = t0
+            api_ms.append((t1 - t0) * 1000)
+            time.sleep(args.gap)
+        time.sleep(3.0)
+        lat, missing, dup = [], 0, 0
+        for c in clients:
+            got: dict[str, list[float]] = {}
+            for m in c.drain(0.5):
+                if m.event == "feed":
+                    got.setdefault(m.json()["number"], []).append(m.at)
+            for number, t0 in sent.items():
+                if number not in got:
+                    missing += 1
+                    continue
+                dup += len(got[number]) - 1
+                lat.append((got[number][0] - t0) * 1000)
+            c.close()
+        time.sleep(3.0)   # the streams notice their closed sockets and give back their slots
+        return {"walls": walls, "events": len(sent), "received": len(lat), "missing": missing, "duplicates": dup,
+                "p50_ms": round(pct(lat, 0.5), 1), "p95_ms": round(pct(lat, 0.95), 1), "max_ms": round(max(lat), 1),
+                "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(pct(api_ms, 0.95), 1)}
+
+    try:
+        for i in range(5):      # warm-up: caches, pools
+            post(10_000 + i)
+        idle_api = []
+        for i in range(args.reports):
+            t0, t1, _ = post(20_000 + i)
+            idle_api.append((t1 - t0) * 1000)
+            time.sleep(args.gap)
+        one = run(1)
+        many = run(args.walls)
+        result = {
+            "one_wall": one, "many_walls": many,
+            "api_no_wall_p95_ms": round(pct(idle_api, 0.95), 1),
+            "api_p95_ratio_many_vs_none": round(many["api_p95_ms"] / pct(idle_api, 0.95), 2),
+            "latency_p95_ratio_many_vs_one": round(many["p95_ms"] / one["p95_ms"], 2),
+            "targets": {"p95_ms": 1000, "api_ratio": 1.5},
+        }
+        result["ok"] = (one["p95_ms"] <= 1000 and many["p95_ms"] <= 1000 and not one["missing"] and not many["missing"]
+                        and not one["duplicates"] and not many["duplicates"] and result["api_p95_ratio_many_vs_none"] <= 1.5)
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+    finally:
+        server.close()
+        app.server.extensions["gridwatch_wall_listener"].stop()
+        engine.dispose()
+        owner.dispose()
+        drop_database(admin, name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

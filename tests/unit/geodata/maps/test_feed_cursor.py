@@ -1,0 +1,32 @@
+"""The feed's cursor: ids that commit out of order are sent once each and none is skipped."""
+from geodata.maps.feed import GAP_WAIT_S, Cursor, FeedEvent
+
+
+def ev(i: int) -> FeedEvent:
+    import datetime as dt
+
+    return FeedEvent(i, "report", dt.datetime(2026, 1, 1, tzinfo=dt.UTC), "WT1", "problem", "环境", "Env", "sanitation",
+                     "41010200100101", "格", "41010200100100", "t", 113.6, 34.7)
+
+
+def test_in_order_moves_on():
+    c = Cursor(resume=5)
+    assert [e.id for e in c.take([ev(6), ev(7)], now=0)] == [6, 7]
+    assert c.resume == 7 and not c.gaps
+
+
+def test_a_gap_is_waited_for_and_nothing_is_sent_twice():
+    c = Cursor(resume=5)
+    assert [e.id for e in c.take([ev(7)], now=0)] == [7]     # 6 not committed yet
+    assert c.resume == 5 and set(c.gaps) == {6}
+    assert [e.id for e in c.take([ev(6), ev(7)], now=1)] == [6]   # 6 arrives: only it is new
+    assert c.resume == 7 and not c.gaps
+    assert c.take([ev(7)], now=2) == []
+
+
+def test_a_gap_is_given_up_after_the_wait():
+    c = Cursor(resume=5)
+    c.take([ev(7), ev(8)], now=0)
+    assert c.resume == 5
+    c.take([ev(7), ev(8)], now=GAP_WAIT_S + 1)      # 6 was a rolled-back id
+    assert c.resume == 8 and not c.gaps and not c.sent
