@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     #: one waitress thread for as long as it is open, so `gridwatch serve` runs server_threads +
     #: wall_streams threads: the streams never take the API's threads. A wall beyond the cap polls.
     wall_streams: int = Field(default=24, ge=0, le=500)
+    #: The longest one wall stream lasts (s): then it ends and the browser reconnects at once with
+    #: Last-Event-ID, missing nothing (bounded work per request; a dropped peer frees its slot).
+    wall_stream_max_s: float = Field(default=900.0, gt=0, le=86400)
     #: The wall's colour bands per grid: red with this many overdue open cases or more …
     wall_band_overdue: int = Field(default=1, ge=1)
     #: … amber with this many open cases or more, else green.

@@ -151,6 +151,12 @@ def principal_from_request(session: Session, api_key: str | None = None) -> Prin
     return principal
 
 
+def require_signed_in(principal: Principal) -> None:
+    """Operations about the caller's own account: anonymous → 401 ``sign_in_required``."""
+    if principal.is_anonymous:
+        raise unauthorized("sign_in_required", "请先登录", "sign in first")
+
+
 def require(principal: Principal, capability: str, grid_code: str | None = None) -> None:
     """THE capability check of the API: anonymous → 401 ``sign_in_required``, an account without
     ``capability`` (on ``grid_code``) → 403 ``forbidden_capability``."""
@@ -352,6 +358,7 @@ class Operation:
     operation_id: str
     form_schema: dict | None = None
     capability: str | None = None   # what the caller needs (None: public, residents included)
+    signed_in: bool = False         # no capability, but an account (its own token): anonymous → 401
 
 
 ERROR_CODES = (400, 401, 403, 404, 405, 409, 413, 414, 415, 422)
@@ -365,15 +372,16 @@ class Registry:
            query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
            media: tuple[str, ...] = ("application/json",), idempotent: bool = False, open311: bool = False,
            path_params: dict[str, dict] | None = None, description: str = "", form_schema: dict | None = None,
-           capability: str | None):
+           capability: str | None, signed_in: bool = False):
         """``capability``: what the caller must hold (somewhere) to call it, checked before the view
-        runs (:func:`require`); ``None`` declares the operation public. Grid-bound checks happen
+        runs (:func:`require`); ``None`` declares the operation public, or with ``signed_in`` open to
+        any account (about the caller itself: who am I, sign this device out). Grid-bound checks happen
         where the grid is known (the workflow, the scope of every read)."""
         def deco(fn: Callable[[Call], Result]):
             path = (bp.url_prefix or "") + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
             op = Operation(method, rule, path, fn, summary, description or (fn.__doc__ or "").strip(), tag, query,
                            body, media, responses, idempotent, open311, path_params or {}, fn.__name__,
-                           form_schema, capability)
+                           form_schema, capability, signed_in)
             self.ops.append(op)
             bp.add_url_rule(rule, endpoint=fn.__name__, view_func=_make_view(op), methods=[method])
             return fn
@@ -452,6 +460,8 @@ def _make_view(op: Operation):
                     known = principal_from_request(s)
             if known is not None:
                 require(known, op.capability)
+        elif op.signed_in and token is None:
+            require_signed_in(Principal.anonymous())
         if op.body is not None:
             body, photos = _parse_body(op, state)
             query = _parse_query(op, state.tz) if op.query is not None else None
@@ -466,6 +476,8 @@ def _make_view(op: Operation):
                 principal = principal_from_request(session, api_key)   # accounts and tokens: no scope needed
                 if op.capability is not None:
                     require(principal, op.capability)
+                elif op.signed_in:
+                    require_signed_in(principal)
             if op.body is None and op.query is not None:
                 query = _parse_query(op, state.tz)
             set_scope(session, request_scope(op, principal))
@@ -542,7 +554,7 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
         item: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag],
                                 "parameters": params, "responses": {}}
         # a capability: an official's token; public: anonymous too (Open311 also takes api_key)
-        item["security"] = [{"bearer": []}] if op.capability else [{}, {"bearer": []}]
+        item["security"] = [{"bearer": []}] if op.capability or op.signed_in else [{}, {"bearer": []}]
         if op.capability:
             item["x-capability"] = op.capability
         if op.description:

@@ -50,15 +50,9 @@ def device_sign_in(call: Call) -> Result:
     return Result(201, DeviceTokenOut, {"token": token, "me": me_data(call.session, res.principal)})
 
 
-def _signed_in(call: Call) -> None:
-    if call.principal.is_anonymous:
-        raise unauthorized("sign_in_required", "请先登录", "sign in first")
-
-
-@registry.op("POST", bp, "/device/sign-out", capability=None, summary="Sign this device out: revoke the token "
+@registry.op("POST", bp, "/device/sign-out", capability=None, signed_in=True, summary="Sign this device out: revoke the token "
              "the request carries", tag="device", responses={200: SignedOutOut})
 def device_sign_out(call: Call) -> Result:
-    _signed_in(call)
     token = bearer_token()
     if token is None:
         raise unauthorized("sign_in_required", "请使用 Authorization: Bearer 令牌", "send Authorization: Bearer",
@@ -66,8 +60,7 @@ def device_sign_out(call: Call) -> Result:
     return Result(200, SignedOutOut, {"revoked": accounts.revoke_token_value(call.session, token)})
 
 
-@registry.op("GET", bp, "/me", capability=None, summary="Who am I: account, official, grids, capabilities",
+@registry.op("GET", bp, "/me", capability=None, signed_in=True, summary="Who am I: account, official, grids, capabilities",
              tag="device", responses={200: MeOut})
 def me(call: Call) -> Result:
-    _signed_in(call)
     return Result(200, MeOut, me_data(call.session, call.principal))

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine
 from sqlalchemy import text as sql
 
+from dashboard.i18n import t
 from tests.e2e.conftest import LiveServer, csp_safe_waits, csp_violations, watch_csp
 
 pytestmark = pytest.mark.e2e
@@ -195,6 +196,6 @@ def test_a_grid_leader_is_refused(open_as, map_engine):
         block = c.execute(sql("SELECT code FROM grid WHERE level = 3 AND valid_to IS NULL ORDER BY code LIMIT 1")
                           ).scalar_one()
     page = open_as("grid_leader", block)
-    expect(page.locator("body")).to_contain_text("该账号无权查看此页面")
+    expect(page.locator("body")).to_contain_text(t("no_page_access", "zh"))
     expect(page.locator("body")).to_contain_text("This account may not view this page")
     assert page.locator("#as-ranking").count() == 0

@@ -62,11 +62,14 @@ class Case:
     path: str
     capability: str | None
     kind: str            # 'api' | 'page' | 'data'
+    signed_in: bool = False   # no capability, but an account (the operation is about the caller)
 
     @property
     def allowed(self) -> bool:
         """THE expectation, from the capabilities table only."""
-        return self.capability is None or allowed(grants_of(self.role), self.capability)
+        if self.capability is None:
+            return not (self.signed_in and self.role == "anonymous")
+        return allowed(grants_of(self.role), self.capability)
 
 
 def api_cases() -> list[Case]:
@@ -74,7 +77,7 @@ def api_cases() -> list[Case]:
     for op in v1.registry.ops:
         path = re.sub(r"\{(\w+)\}", lambda m: "ISSUE" if m.group(1) == "key" else "1", op.path)
         for role in MATRIX_ROLES:
-            out.append(Case(role, op.method, path, op.capability, "api"))
+            out.append(Case(role, op.method, path, op.capability, "api", op.signed_in))
     return out
 
 
@@ -88,7 +91,7 @@ def site(server_url, tmp_path_factory):
     with scratch_api(server_url, f"gridwatch_test_matrix{SUFFIX}", tmp_path_factory.mktemp("var"), dash=True) as a:
         with session_scope(a.engine) as s:
             a.world.issues = seed_issues(s, a.world)
-            creds = {}
+            creds, ids_ = {}, {}
             for role in MATRIX_ROLES:
                 if role == "anonymous":
                     continue
@@ -96,7 +99,8 @@ def site(server_url, tmp_path_factory):
                                               kind="display" if role == "display" else "user",
                                               grants=((role, grid_for(role)),))
                 creds[role] = (accounts.issue_token(s, aid, "matrix"), accounts.start_session(s, aid))
-        a.creds = creds
+                ids_[role] = aid
+        a.creds, a.account_ids = creds, ids_
         assert a.app.test_client().get("/login").status_code == 200   # Dash's first-request set-up
         yield a
 
@@ -114,6 +118,10 @@ def client(site, role: str, *, cookie: bool = False, token: bool = False):
 
 def call(site, case: Case):
     c = client(site, case.role, token=case.kind == "api", cookie=case.kind != "api")
+    if case.path.endswith("/device/sign-out") and case.role != "anonymous":
+        # signing out revokes the token it is sent with: a token of its own, not the role's
+        with session_scope(site.engine) as s:
+            c.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {accounts.issue_token(s, site.account_ids[case.role], 'out')}"
     path = case.path.replace("ISSUE", str(site.world.issues[0]))
     if case.method == "GET":
         return c.get(path)

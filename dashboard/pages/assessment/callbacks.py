@@ -176,7 +176,7 @@ def export_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None) -
         r = views.ranking(s, ctx.scope, period, level, tz=ctx.tz)
     cols = presenters.column_defs(ctx.lang, level)
     data = presenters.xlsx_bytes(presenters.ranking_rows(r, ctx.lang), cols,
-                                 f"{t('as_title', ctx.lang)} · {period.label(ctx.lang)}")
+                                 f"{t('as_title', ctx.lang)} · {period.label(ctx.lang)}", sheet=t("as_ranking", ctx.lang))
     return dcc.send_bytes(data, f"assessment-{period.key}-{level.replace(':', '-')}.xlsx")
 
 

@@ -256,12 +256,12 @@ def trace_children(view: Any, subject: str, period: Period, lang: str, tz: ZoneI
 
 
 # -- export ---------------------------------------------------------------------------------------------
-def xlsx_bytes(rows: list[dict[str, Any]], columns: list[dict[str, Any]], title: str) -> bytes:
+def xlsx_bytes(rows: list[dict[str, Any]], columns: list[dict[str, Any]], title: str, sheet: str = "ranking") -> bytes:
     from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "排名"
+    ws.title = sheet[:31]
     ws.append([title])
     ws.append([c["headerName"] for c in columns])
     for r in rows:

@@ -37,6 +37,7 @@ from geodata.errors import DomainError
 from geodata.maps import feed as gfeed
 from geodata.maps.layers import grid_layer, grid_names
 
+from ...api.core import ApiError, error_response
 from ...context import Context, Viewer, request_principal
 from ...i18n import norm_lang
 from ...services import Services
@@ -291,9 +292,8 @@ def register(app: Dash, svc: Services) -> None:
         if p is None:
             return Response(presenters.sse("stopped", "{}"), mimetype="text/event-stream", status=200)
         if slots is None or not slots.acquire(blocking=False):
-            resp = Response(json.dumps({"error": {"code": "wall_streams_full", "message_zh": "实时连接已满，改为轮询",
-                                                  "message_en": "live streams full: poll instead", "field": None}}),
-                            status=503, mimetype="application/json")
+            resp = error_response(ApiError(503, "wall_streams_full", "实时连接已满，改为轮询",
+                                           "live streams full: poll instead", None))
             resp.headers["Retry-After"] = "30"
             return resp
         ctx = context(p, lang)
@@ -322,8 +322,9 @@ def register(app: Dash, svc: Services) -> None:
             first = True
             now_entry = cache.latest(ctx.scope)
             sent_version = now_entry.version if now_entry is not None else 0   # the page has those numbers
-            while True:
-                woke = [] if first else sub.wait(WAIT_S)
+            ends = time.monotonic() + settings.wall_stream_max_s
+            while time.monotonic() < ends:
+                woke = [] if first else sub.wait(min(WAIT_S, settings.wall_stream_max_s))
                 first = False
                 if raw is not None and time.monotonic() - checked >= RECHECK_S:
                     checked = time.monotonic()

@@ -14,6 +14,7 @@ from dash._utils import split_callback_id
 from sqlalchemy import text as sql
 
 from dashboard.components import ids as app_ids
+from dashboard.i18n import t
 from dashboard.pages.assessment import ids
 from geodata.settings import Settings
 from tests.world import sign_in
@@ -113,7 +114,7 @@ def test_the_page_is_for_leaders_and_assessors(app, demo_engine, db):
     r = leader.get("/assessment")
     assert r.status_code == 403
     page = r.get_data(as_text=True)
-    assert "该账号无权查看此页面" in page and "This account may not view this page" in page
+    assert t("no_page_access", "zh") in page and t("no_page_access", "en") in page
     # and its callbacks answer nothing: the ranking is empty for a grid leader who posts them anyway
     res = ranking(leader, app)
     assert res[ids.RANKING]["rowData"] == []
