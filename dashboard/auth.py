@@ -263,7 +263,9 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
             if principal.is_anonymous:
                 return _sign_in_first()
             if not principal.may(extra_pages[path]):
+                both = f'{t("no_page_access", "zh")} / {t("no_page_access", "en")}'
                 return _render(page_lang(), "no_page_access", FORBIDDEN_BODY, status=403, name=principal.display_name,
+                               message=both, error=True,
                                csrf=f'<input type="hidden" name="csrf_token" value="{generate_csrf()}">')
             return None
         if principal.may(page_capability) or (principal.is_anonymous and (settings.public_map or not checked)):

@@ -63,17 +63,22 @@ def empty_engine(empty_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def demo_url(server_url: str) -> str:
+def load_demo_database(server_url: str, name: str) -> str:
+    """A fresh database named ``name`` with the demo dataset (fixed end date), loaded by the owner."""
     from etl.demo import load_demo
 
-    url = _fresh_database(server_url, f"gridwatch_test_demo{SUFFIX}")
+    url = _fresh_database(server_url, name)
     engine = create_engine(role_url(url, OWNER_ROLE))   # as `gridwatch demo` loads it: the owner
     try:
         load_demo(engine, end=DEMO_END, progress=False)
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def demo_url(server_url: str) -> str:
+    return load_demo_database(server_url, f"gridwatch_test_demo{SUFFIX}")
 
 
 @pytest.fixture(scope="session")
