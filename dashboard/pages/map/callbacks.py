@@ -288,11 +288,19 @@ def view_outputs(svc: Services, ctx: Context, search: str | None, filter_data: d
     return body, (version or 0) + 1, wanted, layout.overlay_names(keys, ctx.lang)
 
 
-def url_outputs(filter_data: dict[str, Any] | None, overlays: list[str] | None, current: str | None) -> Any:
+def url_outputs(filter_data: dict[str, Any] | None, overlays: list[str] | None, current: str | None,
+                source: str | None = None) -> Any:
     """The filter or the layers changed → the URL's query with the view (grid and issue kept), a
-    new history entry; unchanged: no update."""
+    new history entry; unchanged: no update. ``source`` is the URL query the stores were last read
+    from: stores that show just that view were set from the URL (Back/Forward), not by the user,
+    and never write it back — after several quick Backs the URL may have moved on already, and
+    writing an older view would cut the history."""
     keys = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     view = view_query(filter_data, keys)
+    if source is not None:
+        was, was_keys, _bad = view_from_query(source, set((filter_data or {}).get("domains") or ()))
+        if view_query(was, was_keys) == view:
+            return no_update
     # what the URL shows already (its invalid values ignored, as the view callback reads it)
     shown, shown_keys, _bad = view_from_query(current, set((filter_data or {}).get("domains") or ()))
     if view_query(shown, shown_keys) == view_query(filter_data, keys if keys is not None else shown_keys):
@@ -436,17 +444,18 @@ def register(app: Dash, svc: Services) -> None:
     @app.callback(Output(app_ids.BODY, "children", allow_duplicate=True),
                   Output(app_ids.BODY_VERSION, "data", allow_duplicate=True),
                   Output(ids.FILTER, "data", allow_duplicate=True), Output(ids.OVERLAYS, "data", allow_duplicate=True),
+                  Output(ids.VIEW_SOURCE, "data"),
                   Input(app_ids.URL, "search"), State(ids.FILTER, "data"), State(ids.OVERLAYS, "data"),
                   State(app_ids.BODY_VERSION, "data"), State(app_ids.LANG, "value"), State(app_ids.STAMP, "data"),
                   prevent_initial_call="initial_duplicate")
     def _view(search, filter_data, overlays, version, lang, stamp):
-        return view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp)
+        return *view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp), search or ""
 
     @app.callback(Output(app_ids.URL, "search", allow_duplicate=True),
                   Input(ids.FILTER, "data"), Input(ids.OVERLAYS, "data"), State(app_ids.URL, "search"),
-                  prevent_initial_call=True)
-    def _url(filter_data, overlays, current):
-        return url_outputs(filter_data, overlays, current)
+                  State(ids.VIEW_SOURCE, "data"), prevent_initial_call=True)
+    def _url(filter_data, overlays, current, source):
+        return url_outputs(filter_data, overlays, current, source)
 
     @app.callback(Output(ids.SEARCH, "options"), Input(ids.SEARCH, "search_value"),
                   State(app_ids.LANG, "value"), prevent_initial_call=True)

@@ -12,6 +12,7 @@ def _id(name: str) -> str:
 FILTER = _id("filter")           # IssueFilter.to_dict() and the metric
 SELECTED = _id("selected")       # {code, level, parent, bbox, issue}
 OVERLAYS = _id("overlays")       # ticked map overlays (names; written by gridwatch_map.js)
+VIEW_SOURCE = _id("view-source")  # the URL query the filter and overlay stores were last read from
 VIEW = _id("view")               # the map's bounds once a move has settled (clientside, deduplicated)
 
 # header slot

@@ -73,6 +73,8 @@ def page_stores(lang: str) -> list[Any]:
         dcc.Store(id=ids.OPEN_ISSUE),
         # ticked overlay names, written by gridwatch_map.js from the layer control's check boxes
         dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
+        # the URL query the two stores above were last read from (Back/Forward, a shared link)
+        dcc.Store(id=ids.VIEW_SOURCE),
     ]
 
 

@@ -119,6 +119,7 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.SELECTED, "data"): SelectedStore,
     (ids.OVERLAYS, "data"): Annotated[list[Overlay], Field(max_length=len(layout.OVERLAY_KEYS) * 2)],
     (ids.VIEW, "data"): Bounds,
+    (ids.VIEW_SOURCE, "data"): Text(2048),
     (ids.SEARCH, "value"): SearchValue,
     (ids.SEARCH, "search_value"): Text(200),
     (ids.F_KIND, "value"): Literal["", "problem", "sentiment"],

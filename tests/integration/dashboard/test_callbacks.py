@@ -779,3 +779,9 @@ def test_view_callbacks_rebuild_only_on_a_change_and_write_canonical_urls(svc):
     assert cb.url_outputs(flt, names, "?grid=41010200500100&k=problem") is no_update
     assert cb.url_outputs(flt, names, "?k=problem&m=nope") is no_update       # the URL's junk stays ignored
     assert cb.url_outputs(default, ["分级设色"], "") == "?l=choro"
+    # stores just read from a URL never write it back: after quick Backs the URL has moved on
+    # (to the street's plain view here) and writing ?k=problem would cut the history
+    assert cb.url_outputs(flt, names, "", source="?k=problem") is no_update
+    assert cb.url_outputs(flt, names, "", source="?grid=41010200500100&k=problem") is no_update
+    # the user changed the view after the URL was read: written
+    assert cb.url_outputs(flt, names, "?k=sentiment", source="?k=sentiment") == "?k=problem"
