@@ -78,6 +78,24 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+#: bytes at the start of a photo that tell its type (WebP's the most: RIFF, a size, WEBP)
+SNIFF_BYTES = 12
+
+
+def photo_kind(head: bytes, content_type: str | None, i: int, fld: str) -> str:
+    """The photo's type from its first :data:`SNIFF_BYTES` bytes (magic numbers; what it claims to be
+    must agree), or ``UnsupportedTypeError`` (415). Checked on the first bytes alone before anything
+    decodes the whole photo, so a body of junk costs next to nothing."""
+    kind = _sniff(head)
+    declared = (content_type or "").split(";")[0].strip().lower() or None
+    if declared == "image/jpg":
+        declared = "image/jpeg"
+    if kind is None or (declared not in (None, "application/octet-stream") and declared != kind):
+        raise UnsupportedTypeError("photo_type", f"第 {i + 1} 张照片不是 JPEG、PNG 或 WebP 图片",
+                                   f"photo {i + 1} is not a JPEG, PNG or WebP image", field=fld)
+    return kind
+
+
 class PhotoStore:
     """Content-addressed photo files under ``root`` (``settings.var_dir / 'uploads'``): type checked
     by magic bytes, size ≤ ``max_bytes``, at most ``max_count``, at most ``max_pixels``; every photo
@@ -100,13 +118,7 @@ class PhotoStore:
                                    f"photo {i + 1} is larger than {self.max_bytes // 1024} KB", field=fld)
             if not p.data:
                 raise DomainError("photo_empty", f"第 {i + 1} 张照片为空", f"photo {i + 1} is empty", field=fld)
-            kind = _sniff(p.data)
-            declared = (p.content_type or "").split(";")[0].strip().lower() or None
-            if declared == "image/jpg":
-                declared = "image/jpeg"
-            if kind is None or (declared not in (None, "application/octet-stream") and declared != kind):
-                raise UnsupportedTypeError("photo_type", f"第 {i + 1} 张照片不是 JPEG、PNG 或 WebP 图片",
-                                   f"photo {i + 1} is not a JPEG, PNG or WebP image", field=fld)
+            kind = photo_kind(p.data, p.content_type, i, fld)
             data, w, h = self._reencode(p.data, kind, i, fld)
             out.append(CheckedPhoto(data, kind, hashlib.sha256(data).hexdigest(), w, h))
         return out

@@ -194,6 +194,11 @@ def test_map_runs_under_the_content_security_policy(page, live_server, demo):
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
                            ".some(i => i.complete && i.naturalWidth === 256)")
+    # the ticked layer is in the URL before the next click, as a user sees the view settle (a grid
+    # clicked while the layer's URL is still on its way is a known race: the URL writer works from
+    # the URL as it was when the layer was ticked, and the later of the two writes wins)
+    page.wait_for_url(re.compile(r"[?&]l=choro,heat,markers(&|$)"))
+    wait_settled(page)
     click_grid(page, demo["community"])
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length > 0")
     wait_settled(page)
