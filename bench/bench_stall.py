@@ -86,14 +86,20 @@ def start_server(url: str, var_dir: Path, port: int) -> subprocess.Popen:
 
     # served as in production: the app role (row-level security)
     env = {**os.environ, "GRIDWATCH_DATABASE_URL": role_url(url, APP_ROLE), "GRIDWATCH_VAR_DIR": str(var_dir)}
+    # the server's log goes to a file, never a pipe read only at the end: a full pipe blocks the
+    # log handler's write, and every thread that logs then waits on the handler's lock (the
+    # "unanswered for 120 s" of earlier runs was this harness, not the server)
+    log = open(var_dir / "server.log", "w+", encoding="utf-8")   # noqa: SIM115 (read at the end)
     proc = subprocess.Popen([*cmd, "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log  # type: ignore[attr-defined]
     import requests
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gridwatch serve exited: {proc.stderr.read()[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"gridwatch serve exited: {log.read()[-2000:]}")
         try:
             if requests.get(f"http://127.0.0.1:{port}/api/v1/meta", timeout=2).status_code == 200:
                 return proc
@@ -370,9 +376,12 @@ def main(argv: list[str]) -> int:
         if proc is not None:
             proc.terminate()
             try:
-                _, stderr = proc.communicate(timeout=20)
+                proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            proc.log.seek(0)   # open still, though its folder is gone
+            stderr = proc.log.read()
+            proc.log.close()
         if not args.keep:
             drop_database(admin, DB_NAME)
     idle, busy = summary_ms(idle_times), summary_ms(busy_times)
