@@ -351,6 +351,24 @@
           resolve(mine !== boundsSeq || sameBounds(bounds, current) ? nu : bounds);
         }, SETTLE_MS);
       });
+    },
+    // The server's new view (filters, layers) as a whole query, merged into the URL as it is now:
+    // its view keys with the grid and issue of the live URL. The server computed it from the URL
+    // as it was when the layer was ticked or the filter changed; a grid clicked meanwhile stays.
+    mergeView: function (wanted) {
+      var nu = window.dash_clientside.no_update;
+      if (typeof wanted !== 'string') { return nu; }
+      var live = new URLSearchParams(window.location.search);
+      var parts = [];
+      ['grid', 'issue'].forEach(function (k) {
+        if (live.get(k)) { parts.push(k + '=' + encodeURIComponent(live.get(k))); }
+      });
+      wanted.replace(/^\?/, '').split('&').forEach(function (kv) {
+        var k = kv.split('=')[0];
+        if (kv && k !== 'grid' && k !== 'issue') { parts.push(kv); }
+      });
+      var out = parts.length ? '?' + parts.join('&') : '';
+      return out === window.location.search ? nu : out;
     }
   });
 }());

@@ -359,3 +359,37 @@ def test_invalid_view_values_in_the_url_are_ignored_with_a_notice(open_page, sho
     assert not _heat_ticked(page)
     shot(page, "leaders-url-invalid-values")
     assert not page.csp_violations
+
+
+def test_a_grid_clicked_while_a_ticked_layer_is_on_its_way_to_the_url_keeps_both(open_page):
+    """The layer's URL is written from the URL as it was when the layer was ticked; a grid clicked
+    before that answer arrives must stay in the URL (the later write used to win, dropping it)."""
+    page = open_page(LAPTOP)
+    settle(page)
+    held = []
+
+    def hold(route):
+        if (route.request.post_data or "").startswith('{"output":"map-url-view.'):
+            held.append(route)   # answered below, after the grid click
+        else:
+            route.continue_()
+
+    def dash(url: str) -> bool:
+        return "/_dash-update-component" in url
+
+    page.route(dash, hold)
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the layer's URL request was never sent"
+    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
+                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+    _until_url(page, lambda: page.mouse.click(*_free_point(page, code)), rf"\?grid={code}$")
+    held[0].continue_()
+    page.wait_for_url(re.compile(rf"\?grid={code}&l=choro,heat,markers$"))
+    page.unroute(dash, hold)
+    settle(page)
+    assert _heat_ticked(page)
+    expect(page.locator("#map-grid-name")).not_to_be_empty()

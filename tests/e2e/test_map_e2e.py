@@ -195,8 +195,7 @@ def test_map_runs_under_the_content_security_policy(page, live_server, demo):
     page.wait_for_function("[...document.querySelectorAll(\"img.leaflet-tile[src*='/tiles/heat/']\")]"
                            ".some(i => i.complete && i.naturalWidth === 256)")
     # the ticked layer is in the URL before the next click, as a user sees the view settle (a grid
-    # clicked while the layer's URL is still on its way is a known race: the URL writer works from
-    # the URL as it was when the layer was ticked, and the later of the two writes wins)
+    # clicked while it is on its way: test_leaders_map's ..._on_its_way_to_the_url_keeps_both)
     page.wait_for_url(re.compile(r"[?&]l=choro,heat,markers(&|$)"))
     wait_settled(page)
     click_grid(page, demo["community"])

@@ -67,7 +67,7 @@ from .presenters import (
 #: callbacks that cost next to nothing (no query, or one tiny one; server p95 ≤ 10 ms in bench_map),
 #: by their first output's component id: never queued behind heavy ones (``api.limits``) — above
 #: all the live poll every open screen sends
-LIGHT_CALLBACKS = frozenset({app_ids.STAMP, app_ids.URL, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
+LIGHT_CALLBACKS = frozenset({app_ids.STAMP, app_ids.URL, ids.URL_VIEW, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
                              ids.LEGEND_MARKERS, ids.TIMELINE, app_ids.LANG})
 
 
@@ -451,11 +451,17 @@ def register(app: Dash, svc: Services) -> None:
     def _view(search, filter_data, overlays, version, lang, stamp):
         return *view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp), search or ""
 
-    @app.callback(Output(app_ids.URL, "search", allow_duplicate=True),
+    @app.callback(Output(ids.URL_VIEW, "data"),
                   Input(ids.FILTER, "data"), Input(ids.OVERLAYS, "data"), State(app_ids.URL, "search"),
                   State(ids.VIEW_SOURCE, "data"), prevent_initial_call=True)
     def _url(filter_data, overlays, current, source):
         return url_outputs(filter_data, overlays, current, source)
+
+    # merged into the URL as it is by then (a grid clicked while this was on its way stays)
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridwatch", function_name="mergeView"),
+        Output(app_ids.URL, "search", allow_duplicate=True), Input(ids.URL_VIEW, "data"),
+        prevent_initial_call=True)
 
     @app.callback(Output(ids.SEARCH, "options"), Input(ids.SEARCH, "search_value"),
                   State(app_ids.LANG, "value"), prevent_initial_call=True)

@@ -75,6 +75,7 @@ def page_stores(lang: str) -> list[Any]:
         dcc.Store(id=ids.OVERLAYS, data=overlay_names(DEFAULT_OVERLAYS, lang)),
         # the URL query the two stores above were last read from (Back/Forward, a shared link)
         dcc.Store(id=ids.VIEW_SOURCE),
+        dcc.Store(id=ids.URL_VIEW),
     ]
 
 
