@@ -290,20 +290,26 @@ def view_outputs(svc: Services, ctx: Context, search: str | None, filter_data: d
 
 def url_outputs(filter_data: dict[str, Any] | None, overlays: list[str] | None, current: str | None,
                 source: str | None = None) -> Any:
-    """The filter or the layers changed → the URL's query with the view (grid and issue kept), a
-    new history entry; unchanged: no update. ``source`` is the URL query the stores were last read
+    """The filter or the layers changed → the URL's query with the view (grid and issue kept; the
+    browser merges the view into the URL as it is by then, ``mergeView``), a new history entry;
+    unchanged: no update. ``source`` is the URL query the stores were last read
     from: stores that show just that view were set from the URL (Back/Forward), not by the user,
     and never write it back — after several quick Backs the URL may have moved on already, and
     writing an older view would cut the history."""
     keys = layout.overlay_keys(overlays) if isinstance(overlays, list) else None
     view = view_query(filter_data, keys)
-    if source is not None:
-        was, was_keys, _bad = view_from_query(source, set((filter_data or {}).get("domains") or ()))
-        if view_query(was, was_keys) == view:
-            return no_update
-    # what the URL shows already (its invalid values ignored, as the view callback reads it)
-    shown, shown_keys, _bad = view_from_query(current, set((filter_data or {}).get("domains") or ()))
-    if view_query(shown, shown_keys) == view_query(filter_data, keys if keys is not None else shown_keys):
+    domains = set((filter_data or {}).get("domains") or ())
+
+    def read(search: str | None) -> tuple[dict[str, str], list[str]]:
+        """A URL's view as the view callback reads it (invalid values ignored) and its layers."""
+        flt, layer_keys, _bad = view_from_query(search, domains)
+        return view_query(flt, layer_keys), layer_keys
+
+    if source is not None and read(source)[0] == view:
+        return no_update
+    # what the URL shows already
+    shown, shown_keys = read(current)
+    if shown == view_query(filter_data, keys if keys is not None else shown_keys):
         return no_update
     code, issue = parse_query(current)
     return url_search(code, issue, view=view)
