@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -76,29 +77,37 @@ def load_demo_database(server_url: str, name: str) -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-def demo_url(server_url: str) -> str:
-    return load_demo_database(server_url, f"gridwatch_test_demo{SUFFIX}")
+def demo_fixtures(name: str) -> tuple[Any, Any, Any, Any]:
+    """The session fixtures ``demo_url``, ``demo_app_url``, ``demo_app_engine`` and ``demo_engine``
+    on a demo database of its own named ``name``. A conftest that binds them overrides all four
+    for its tests: overriding ``demo_url`` alone would not do, since a session fixture built on it
+    keeps the first value it was made with."""
+
+    @pytest.fixture(scope="session")
+    def demo_url(server_url: str) -> str:
+        return load_demo_database(server_url, name)
+
+    @pytest.fixture(scope="session")
+    def demo_app_url(demo_url: str) -> str:
+        """The demo database as the web server connects to it: the app role (row-level security)."""
+        return role_url(demo_url, APP_ROLE)
+
+    @pytest.fixture(scope="session")
+    def demo_app_engine(demo_app_url: str) -> Iterator[Engine]:
+        engine = create_engine(demo_app_url)
+        yield engine
+        engine.dispose()
+
+    @pytest.fixture(scope="session")
+    def demo_engine(demo_url: str) -> Iterator[Engine]:
+        engine = create_engine(demo_url)
+        yield engine
+        engine.dispose()
+
+    return demo_url, demo_app_url, demo_app_engine, demo_engine
 
 
-@pytest.fixture(scope="session")
-def demo_app_url(demo_url: str) -> str:
-    """The demo database as the web server connects to it: the app role (row-level security)."""
-    return role_url(demo_url, APP_ROLE)
-
-
-@pytest.fixture(scope="session")
-def demo_app_engine(demo_app_url: str) -> Iterator[Engine]:
-    engine = create_engine(demo_app_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def demo_engine(demo_url: str) -> Iterator[Engine]:
-    engine = create_engine(demo_url)
-    yield engine
-    engine.dispose()
+demo_url, demo_app_url, demo_app_engine, demo_engine = demo_fixtures(f"gridwatch_test_demo{SUFFIX}")
 
 
 @pytest.fixture

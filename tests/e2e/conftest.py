@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine
 from werkzeug.serving import make_server
 
 from geodata.settings import Settings
+from tests.conftest import SUFFIX, demo_fixtures
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -41,32 +42,7 @@ class LiveServer:
 # The browser tests write to the demo (reports, change sets, accounts): they get a demo database of
 # their own, so that the integration tests' demo stays exactly as loaded (these override the root
 # conftest's fixtures of the same names for every test under tests/e2e).
-@pytest.fixture(scope="session")
-def demo_url(server_url: str) -> str:
-    from tests.conftest import SUFFIX, load_demo_database
-
-    return load_demo_database(server_url, f"gridwatch_test_demo_e2e{SUFFIX}")
-
-
-@pytest.fixture(scope="session")
-def demo_app_url(demo_url: str) -> str:
-    from geodata.db.roles import APP_ROLE, role_url
-
-    return role_url(demo_url, APP_ROLE)
-
-
-@pytest.fixture(scope="session")
-def demo_app_engine(demo_app_url: str) -> Iterator[Engine]:
-    engine = create_engine(demo_app_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def demo_engine(demo_url: str) -> Iterator[Engine]:
-    engine = create_engine(demo_url)
-    yield engine
-    engine.dispose()
+demo_url, demo_app_url, demo_app_engine, demo_engine = demo_fixtures(f"gridwatch_test_demo_e2e{SUFFIX}")
 
 
 @pytest.fixture(scope="session")
