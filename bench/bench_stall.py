@@ -21,8 +21,9 @@ account's web session cookie (the gate lets them through to the callbacks).
    - ``dash_markers``: the markers callback for the whole world (every issue: aggregated cells);
    - ``heat_tiles``: zoom 10–13 heat tiles over the street with no data version (never cached) and
      a changing filter (the scale is computed every time);
-   - ``big_body``: ``POST /api/v1/issues`` with the biggest allowed body (two photos of random bytes
-     just under the photo cap; refused after decoding);
+   - ``big_body``: ``POST /api/v1/issues`` with the biggest allowed bodies, by turns: multipart with
+     two photos just under the photo cap, or JSON just under the (lower) JSON cap with one base64
+     photo; each photo a JPEG header and random bytes (read whole and opened, then refused);
    - ``long_url``: ``GET /api/v1/issues`` with every text parameter at its longest and a query string
      just under the cap;
    - ``slow_body``: a slowloris-ish client: headers, then a declared 1 MB body one byte at a time
@@ -237,19 +238,34 @@ class Attack:
         return "GET", f"/tiles/heat/{z}/{x}/{y}.png", {"params": params}
 
     def big_body(self, rng):
-        # made once: the attacker's own CPU time must not be what slows the machine
-        if getattr(self, "_big_body", None) is None:
-            self._big_body = self._make_big_body(rng)
-        return self._big_body
+        # made once each: the attacker's own CPU time must not be what slows the machine
+        if getattr(self, "_big_bodies", None) is None:
+            self._big_bodies = self._make_big_bodies(rng)
+        return rng.choice(self._big_bodies)
 
-    def _make_big_body(self, rng):
-        cap, photo = self.settings.max_body_bytes, self.settings.max_photo_bytes
-        raw = min(photo - 16, (cap - 4096) * 3 // 8)   # two photos, base64 (4/3), under the body cap
-        data = base64.b64encode(rng.randbytes(raw)).decode()
-        body = orjson.dumps({"kind": "problem", "domain": "sanitation", "title": "t", "lon": self.center[0],
-                             "lat": self.center[1], "photos": [{"content_type": "image/jpeg", "data": data}] * 2})
-        assert len(body) <= cap, len(body)
-        return "POST", "/api/v1/issues", {"data": body, "headers": {"Content-Type": "application/json"}}
+    def _make_big_bodies(self, rng):
+        """The biggest bodies the caps allow: multipart with two photos just under the photo cap
+        (under the body cap), and JSON just under the JSON cap with one base64 photo. Each photo is
+        a JPEG header and random bytes: it passes the type check and is read whole and opened
+        before it is refused."""
+        from urllib3 import encode_multipart_formdata
+
+        cap, photo, jcap = self.settings.max_body_bytes, self.settings.max_photo_bytes, self.settings.max_json_bytes
+        fields = {"kind": "problem", "domain": "sanitation", "title": "t", "lon": str(self.center[0]),
+                  "lat": str(self.center[1])}
+        jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+        raw = min(photo - 16, (cap - 8192) // 2)
+        parts = list(fields.items()) + [("photos", (f"p{i}.jpg", jpeg + rng.randbytes(raw - len(jpeg)), "image/jpeg"))
+                                        for i in range(2)]
+        multi, ctype = encode_multipart_formdata(parts)
+        assert len(multi) <= cap, len(multi)
+        fields.update(lon=self.center[0], lat=self.center[1])
+        empty = len(orjson.dumps({**fields, "photos": [{"content_type": "image/jpeg", "data": ""}]}))
+        data = base64.b64encode(jpeg + rng.randbytes((jcap - empty - 64) * 3 // 4 - len(jpeg))).decode()
+        js = orjson.dumps({**fields, "photos": [{"content_type": "image/jpeg", "data": data}]})
+        assert len(js) <= jcap, len(js)
+        return [("POST", "/api/v1/issues", {"data": multi, "headers": {"Content-Type": ctype}}),
+                ("POST", "/api/v1/issues", {"data": js, "headers": {"Content-Type": "application/json"}})]
 
     def long_url(self, rng):
         params = {"status": ",".join(["reported"] * 22)[:200], "domain": ",".join(["sanitation"] * 27)[:300],

@@ -20,7 +20,7 @@ ISSUE_KEY = {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[0-
              "description": "issue id or number (e.g. WT2026000123)"}
 
 
-@registry.op("POST", bp, "/issues", capability=REPORT, summary="上报 Report an issue (JSON with base64 photos, or multipart)",
+@registry.op("POST", bp, "/issues", capability=REPORT, summary="上报 Report an issue (JSON, or multipart with photo files)",
              tag="issues", body=ReportIn, media=("application/json", "multipart/form-data"), idempotent=True,
              responses={201: IssueOut}, form_schema=form_schema(ReportIn))
 def report(call: Call) -> Result:
@@ -92,6 +92,7 @@ def timeline(call: Call) -> Result:
 
 @registry.op("POST", bp, "/issues/<key>/transitions", capability=VIEW_ISSUES, summary="Make a workflow step (assign, sign, handle, "
              "feedback, verify, rework, close, evaluate, extend, reassign)", tag="issues", body=TransitionIn,
+             media=("application/json", "multipart/form-data"), form_schema=form_schema(TransitionIn),
              idempotent=True, responses={200: IssueOut}, path_params={"key": ISSUE_KEY})
 def transition(call: Call) -> Result:
     """Illegal steps → 409 (wrong state) or 403 (role); a stale ``version`` → 409

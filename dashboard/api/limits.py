@@ -2,8 +2,10 @@
 ``register_limits(server, settings)``.
 
 - the query string: at most ``settings.max_query_chars`` characters, else 414 ``uri_too_long``;
-- the body: at most ``settings.max_body_bytes`` (``MAX_CONTENT_LENGTH``), and a Dash callback request
-  (``/_dash-update-component``) at most ``settings.max_callback_bytes``, else 413 ``too_large`` —
+- the body: at most ``settings.max_body_bytes`` (``MAX_CONTENT_LENGTH``: multipart photo uploads), a
+  JSON body at most ``settings.max_json_bytes`` (parsing it holds the interpreter throughout; its
+  413 points to multipart for photos) and a Dash callback request (``/_dash-update-component``) at
+  most ``settings.max_callback_bytes``, else 413 ``too_large`` —
   refused from ``Content-Length`` before anything is read, and enforced while reading when there is
   none (per-request ``max_content_length``);
 - CPU-heavy requests (Dash callbacks but the light ones the pages declare, heat tiles, text
@@ -78,9 +80,14 @@ def register_limits(server: Flask, settings: Any, light_callbacks: frozenset[str
             return _refuse(ApiError(414, "uri_too_long", f"查询参数过长（最多 {settings.max_query_chars} 字符）",
                                     f"the query string is longer than {settings.max_query_chars} characters",
                                     "query"))
-        cap = settings.max_callback_bytes if request.path == DASH_CALLBACK_PATH else settings.max_body_bytes
+        cap, json_body = _body_cap()
         request.max_content_length = cap
         if request.content_length is not None and request.content_length > cap:
+            if json_body:
+                return _refuse(ApiError(413, "too_large", f"JSON 请求体过大（最多 {cap // 1024} KB）；照片请以 "
+                                        "multipart/form-data 文件上传（字段 photos）",
+                                        f"the JSON body is larger than {cap // 1024} KB; upload photos as "
+                                        "multipart/form-data files (field 'photos')", "body"))
             return _refuse(ApiError(413, "too_large", f"请求体过大（最多 {cap // 1024} KB）",
                                     f"the request body is larger than {cap // 1024} KB", "body"))
         if is_heavy():
@@ -88,6 +95,15 @@ def register_limits(server: Flask, settings: Any, light_callbacks: frozenset[str
                 return _refuse(error_from_exception(PoolTimeout()))
             g.gridwatch_heavy = True
         return None
+
+    def _body_cap() -> tuple[int, bool]:
+        """(the cap on this request's body, is it a JSON body)."""
+        if request.path == DASH_CALLBACK_PATH:
+            return settings.max_callback_bytes, False
+        mt = request.mimetype or ""
+        if mt == "application/json" or mt.endswith("+json"):
+            return min(settings.max_json_bytes, settings.max_body_bytes), True
+        return settings.max_body_bytes, False
 
     @server.teardown_request
     def _release(_exc: BaseException | None) -> None:

@@ -162,7 +162,10 @@ def test_sign_in_and_report_with_a_photo(phone, phone_server, staff, map_engine)
     pg.locator("#m-photo-input").set_input_files(files=[{"name": "p.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
     expect(pg.locator("#m-photos img")).to_have_count(1)
     shot(pg, "phone-report-form")
-    pg.locator("#m-send").tap()
+    with pg.expect_request(lambda r: r.url.endswith("/api/v1/issues") and r.method == "POST") as sent:
+        pg.locator("#m-send").tap()
+    # the photo goes as a file (a JSON body is capped at settings.max_json_bytes)
+    assert sent.value.headers["content-type"].startswith("multipart/form-data; boundary=")
     expect(pg.locator("#m-toast")).to_contain_text("已发送", timeout=SEND_MS)
     assert count_issues(map_engine, title) == 1
     with map_engine.connect() as c:

@@ -151,9 +151,9 @@
         }
         let resp;
         try {
-          resp = await fetch(path, { method: 'POST', cache: 'no-store', body: JSON.stringify(it.body), headers: {
-            'Content-Type': 'application/json', Accept: 'application/json', Authorization: 'Bearer ' + token(),
-            'Idempotency-Key': it.key } });
+          const w = wire(it.body);
+          resp = await fetch(path, { method: 'POST', cache: 'no-store', body: w.body, headers: Object.assign(w.headers, {
+            Accept: 'application/json', Authorization: 'Bearer ' + token(), 'Idempotency-Key': it.key }) });
         } catch (e) {   // no connection: try later (the online event, or the backoff)
           await backoff(it, e); delayed = true; break;
         }
@@ -175,6 +175,23 @@
       if (flushAgain) flush();
       else if (delayed) scheduleRetry();
     }
+  }
+  /** A queued body as sent: JSON, or with photos multipart/form-data (the photos as files: the
+   *  server caps JSON bodies at 1 MB, since parsing base64 photos in JSON holds it up). */
+  function wire(body) {
+    if (!body.photos || !body.photos.length) return { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
+    const fd = new FormData();
+    for (const [k, v] of Object.entries(body)) {
+      if (k === 'photos' || v === null || v === undefined) continue;
+      fd.append(k, String(v));
+    }
+    body.photos.forEach((p, i) => {
+      const bin = atob(p.data), bytes = new Uint8Array(bin.length);
+      for (let j = 0; j < bin.length; j++) bytes[j] = bin.charCodeAt(j);
+      const type = p.content_type || 'image/jpeg';
+      fd.append('photos', new Blob([bytes], { type }), `photo-${i + 1}.${type.split('/')[1]}`);
+    });
+    return { body: fd, headers: {} };   // the browser sets the multipart boundary
   }
   async function backoff(it, why) {
     it.attempts += 1;

@@ -33,7 +33,7 @@ def world(server_url, tmp_path_factory):
     name = f"gridwatch_test_limits{SUFFIX}"
     url = scratch_database(server_url, name)
     settings = Settings(database_url=app_url(url), var_dir=tmp_path_factory.mktemp("var"), statement_timeout_s=0.3,
-                        max_body_bytes=100_000, max_callback_bytes=20_000, max_query_chars=1000,
+                        max_body_bytes=100_000, max_json_bytes=30_000, max_callback_bytes=20_000, max_query_chars=1000,
                         server_threads=4)
     engine = create_engine(url)   # the test's own (superuser); the app's is get_engine(settings)
     with session_scope(engine) as s:
@@ -203,6 +203,36 @@ def test_body_over_the_cap_is_413_on_every_route(world):
     r = client.post("/open311/v2/requests.json", data=big, content_type="application/x-www-form-urlencoded")
     assert r.status_code == 413 and r.get_json()[0]["error"]["code"] == "too_large"   # Open311's error list
     error(client.get("/tiles/heat/15/26724/13166.png", data=big), 413)   # even a GET with a body
+
+
+def test_json_body_has_a_lower_cap_and_photos_go_multipart(world):
+    """A JSON body over ``max_json_bytes`` (under the body cap) is refused from its length, naming
+    multipart; the same photo as a file in a multipart body is taken."""
+    import base64
+    import io
+    import random
+
+    from PIL import Image
+
+    server, settings, engine = world
+    client = server.test_client()
+    buf = io.BytesIO()
+    Image.frombytes("L", (200, 200), random.Random(8).randbytes(40_000)).save(buf, "PNG")   # noise: ~40 KB
+    photo = buf.getvalue()
+    assert settings.max_json_bytes < len(photo) * 4 // 3 < settings.max_body_bytes
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM issue")).scalar_one()
+    body = {**REPORT, "title": "大照片", "photos": [{"content_type": "image/png", "data": base64.b64encode(photo).decode()}]}
+    e = error(client.post("/api/v1/issues", json=body), 413)
+    assert e["field"] == "body" and "multipart/form-data" in e["message_en"] and "multipart/form-data" in e["message_zh"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM issue")).scalar_one() == before
+    r = client.post("/api/v1/issues", content_type="multipart/form-data",
+                    data={**{k: str(v) for k, v in REPORT.items()}, "title": "大照片",
+                          "photos": [(io.BytesIO(photo), "big.png", "image/png")]})
+    assert r.status_code == 201, r.data
+    out = client.get(f"/api/v1/issues/{r.get_json()['id']}").get_json()
+    assert [p["stage"] for p in out["photos"]] == ["report"]
 
 
 def test_dash_callback_body_has_its_own_cap(world):
