@@ -554,21 +554,22 @@ def serve(host: str = typer.Option(None), port: int = typer.Option(None),
         return
     # a production WSGI server: many wall displays and phones at once; it logs no request lines,
     # so nothing personal (query strings, bodies) reaches the logs. It reads each whole request
-    # before a worker thread runs it (a slow client holds a connection slot, never a thread) and
-    # refuses, before reading them, bodies over twice the app's cap (the app answers those up to
-    # that in the API's error format, dashboard.api.limits) and headers over 64 KB.
-    from waitress import serve as waitress_serve
+    # before a worker thread runs it (a slow client holds a connection slot, never a thread), big
+    # bodies under one budget of settings.upload_bytes_per_s (dashboard.serving), and refuses,
+    # before reading them, bodies over twice the app's cap (the app answers those up to that in
+    # the API's error format, dashboard.api.limits) and headers over 64 KB.
+    from dashboard.serving import make_server
 
     # the wall's live streams (Server-Sent Events) each hold a thread while open: they get their own
     # settings.wall_streams threads on top of the API's, and the wall caps its streams at that
     # (docs/wall.md), so 20 walls never take a thread from the API or the map
-    waitress_serve(app.server, host=host, port=port, threads=settings.server_threads + settings.wall_streams,
-                   ident="gridwatch",
-                   channel_timeout=settings.channel_timeout_s, max_request_body_size=2 * settings.max_body_bytes,
-                   max_request_header_size=64 * 1024,
-                   # a big upload in 64 KB reads, not 8 KB ones (each read takes the interpreter's
-                   # lock back from the workers; 64 KB stays below malloc's mmap threshold)
-                   recv_bytes=64 * 1024)
+    make_server(app.server, upload_bytes_per_s=settings.upload_bytes_per_s, host=host, port=port,
+                threads=settings.server_threads + settings.wall_streams, ident="gridwatch",
+                channel_timeout=settings.channel_timeout_s, max_request_body_size=2 * settings.max_body_bytes,
+                max_request_header_size=64 * 1024,
+                # a big upload in 64 KB reads, not 8 KB ones (each read takes the interpreter's
+                # lock back from the workers; 64 KB stays below malloc's mmap threshold)
+                recv_bytes=64 * 1024).run()
 
 
 def _refuse_unsafe_accounts(engine) -> None:

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     #: 11 ms more per 5 MB photo decoded), so big photos come as multipart/form-data files, read
     #: and stored in small steps (413 ``too_large`` names the multipart route).
     max_json_bytes: int = Field(default=1024 * 1024, gt=0)
+    #: `gridwatch serve` reads the bodies of big requests (photo uploads) at most this fast, all
+    #: together (dashboard.serving): a flood of uploads cannot take the processor from the others.
+    upload_bytes_per_s: int = Field(default=32 * 1024 * 1024, gt=0)
     max_query_chars: int = 4096
     #: Who may frame the pages (CSP ``frame-ancestors``): space-separated sources, e.g.
     #: ``'self' https://wall.example.cn``; ``'none'`` forbids framing.
