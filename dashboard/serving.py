@@ -22,6 +22,9 @@ from waitress.channel import HTTPChannel
 
 #: bodies declared larger than this (or chunked) are read under the upload budget
 BIG_BODY_BYTES = 256 * 1024
+#: the shortest pause of a throttled read: the I/O loop is woken at most 50 times a second for it
+#: (each wake-up is a pass over every connection, holding the interpreter's lock)
+MIN_WAIT_S = 0.02
 
 
 class UploadBudget:
@@ -58,7 +61,7 @@ class UploadBudget:
         """Seconds until the bucket has tokens again."""
         with self._lock:
             self._refill()
-            return max(0.0, -self.tokens / self.rate) + 0.002
+            return max(MIN_WAIT_S, -self.tokens / self.rate)
 
     def wake_later(self, pull: Callable[[], None]) -> None:
         """Wake the I/O loop (``pull``) when the bucket has refilled; one timer at a time."""

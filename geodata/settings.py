@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     #: Keeps the cheap requests (API reads and writes) fast while heavy ones queue. Default: one
     #: fewer than the CPU cores (at least 1), so one core is always left for the cheap requests.
     heavy_concurrency: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1), ge=1)
+    #: Under sustained contention (the heavy lane busy for over a second while others wait), a slot
+    #: rests this many times as long as its request took (dashboard.api.limits.HeavyLane): heavy
+    #: work then has at most 1 / (1 + heavy_pause) of the lane; 0 never rests.
+    heavy_pause: float = Field(default=2.0, ge=0, le=10)
     #: Seconds between live refreshes of the map.
     live_interval_s: float = Field(default=5.0, gt=0)
     #: Upper bound of issue markers sent for one viewport; beyond it the server aggregates.

@@ -8,7 +8,7 @@ import threading
 import pytest
 import requests
 
-from dashboard.serving import BIG_BODY_BYTES, UploadBudget, make_server
+from dashboard.serving import BIG_BODY_BYTES, MIN_WAIT_S, UploadBudget, make_server
 
 
 class Clock:
@@ -24,10 +24,10 @@ def test_budget_empties_refills_and_says_when():
     b = UploadBudget(1000, burst=500, clock=clock)
     assert b.ready()
     b.take(800)   # spent after the read: the balance may go below zero
-    assert not b.ready() and b.delay() == pytest.approx(0.3 + 0.002)
-    clock.t += 0.2
-    assert not b.ready()
-    clock.t += 0.11
+    assert not b.ready() and b.delay() == pytest.approx(0.3)
+    clock.t += 0.29
+    assert not b.ready() and b.delay() == pytest.approx(MIN_WAIT_S)   # never a busy wake-up
+    clock.t += 0.02
     assert b.ready()
     clock.t += 60   # never more than the burst
     b.take(500)
@@ -85,3 +85,56 @@ def test_chunked_bodies_are_read_under_the_budget_too(slow_server):
     r = requests.post(base + "/up", data=(chunk for _ in range(16)), timeout=60)   # 1 MB, chunked
     assert r.text == f"{16 * len(chunk)} {hashlib.sha256(chunk * 16).hexdigest()}"
     assert server.upload_budget.waits > 0
+
+
+# -- the heavy lane's rest under sustained contention (dashboard.api.limits.HeavyLane) ------------
+def _waiter(lane, got: list) -> threading.Thread:
+    t = threading.Thread(target=lambda: got.append(lane.acquire(timeout=10)), daemon=True)
+    t.start()
+    for _ in range(500):
+        if lane.waiting:
+            return t
+        t.join(0.01)
+    raise AssertionError("the waiter never queued")
+
+
+def test_heavy_lane_runs_bursts_at_full_speed_and_rests_under_sustained_contention():
+    from dashboard.api.limits import HeavyLane
+
+    clock = Clock()
+    lane = HeavyLane(1, pause=0.1, sustained_s=1.0, clock=clock)
+    got: list = []
+    assert lane.acquire(timeout=1)
+    start = clock()
+    w = _waiter(lane, got)
+    clock.t += 0.5   # a burst: busy for half a second
+    lane.release(start)
+    w.join(5)
+    assert got == [True] and lane.rests == 0
+    start = clock()
+    w = _waiter(lane, got)
+    clock.t += 1.0   # busy without a break for 1.5 s, and someone waits: the slot rests 0.1 s
+    lane.release(start)
+    assert lane.rests == 1
+    w.join(5)
+    assert got == [True, True]
+    lane.release(clock())   # nobody waits: no rest, and the lane's busy spell is over
+    assert lane.rests == 1 and lane.busy_since is None and lane.active == 0
+    assert lane.acquire(timeout=1)   # a new burst
+    assert lane.busy_since == clock()
+    lane.release(clock())
+
+
+def test_heavy_lane_with_no_pause_never_rests():
+    from dashboard.api.limits import HeavyLane
+
+    clock = Clock()
+    lane = HeavyLane(1, pause=0.0, sustained_s=0.0, clock=clock)
+    got: list = []
+    assert lane.acquire(timeout=1)
+    w = _waiter(lane, got)
+    clock.t += 5
+    lane.release(clock() - 5)
+    w.join(5)
+    assert got == [True] and lane.rests == 0
+    lane.release(clock())
