@@ -339,6 +339,19 @@
   }
   guardRemovedMaps(1500);
 
+  // a URL query from the grid and issue of ``place`` and the view keys (all the others) of ``view``
+  function composeQuery(place, view) {
+    var at = new URLSearchParams(place), parts = [];
+    ['grid', 'issue'].forEach(function (k) {
+      if (at.get(k)) { parts.push(k + '=' + encodeURIComponent(at.get(k))); }
+    });
+    (view || '').replace(/^\?/, '').split('&').forEach(function (kv) {
+      var k = kv.split('=')[0];
+      if (kv && k !== 'grid' && k !== 'issue') { parts.push(kv); }
+    });
+    return parts.length ? '?' + parts.join('&') : '';
+  }
+
   window.dash_clientside = window.dash_clientside || {};
   window.dash_clientside.gridwatch = Object.assign(window.dash_clientside.gridwatch || {}, {
     settledBounds: function (bounds, current) {
@@ -358,16 +371,15 @@
     mergeView: function (wanted) {
       var nu = window.dash_clientside.no_update;
       if (typeof wanted !== 'string') { return nu; }
-      var live = new URLSearchParams(window.location.search);
-      var parts = [];
-      ['grid', 'issue'].forEach(function (k) {
-        if (live.get(k)) { parts.push(k + '=' + encodeURIComponent(live.get(k))); }
-      });
-      wanted.replace(/^\?/, '').split('&').forEach(function (kv) {
-        var k = kv.split('=')[0];
-        if (kv && k !== 'grid' && k !== 'issue') { parts.push(kv); }
-      });
-      var out = parts.length ? '?' + parts.join('&') : '';
+      var out = composeQuery(window.location.search, wanted);
+      return out === window.location.search ? nu : out;
+    },
+    // The other way round: a grid clicked or a search result picked ({q: the server's URL}) takes
+    // its grid and issue, with the view of the live URL (a layer ticked meanwhile stays).
+    mergeNav: function (wanted) {
+      var nu = window.dash_clientside.no_update;
+      if (!wanted || typeof wanted.q !== 'string') { return nu; }
+      var out = composeQuery(wanted.q, window.location.search);
       return out === window.location.search ? nu : out;
     }
   });

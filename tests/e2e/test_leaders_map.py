@@ -393,3 +393,42 @@ def test_a_grid_clicked_while_a_ticked_layer_is_on_its_way_to_the_url_keeps_both
     settle(page)
     assert _heat_ticked(page)
     expect(page.locator("#map-grid-name")).not_to_be_empty()
+
+
+def test_a_layer_ticked_while_a_grid_click_is_on_its_way_to_the_url_keeps_both(open_page):
+    """The other way round: the grid's URL is computed from the URL as it was at the click; a layer
+    ticked before that answer arrives must stay in the URL (the click's answer used to drop it)."""
+    page = open_page(LAPTOP)
+    settle(page)
+    held = []
+
+    def hold(route):
+        if (route.request.post_data or "").startswith('{"output":"..map-url-nav.'):
+            held.append(route)   # answered below, after the layer is ticked
+        else:
+            route.continue_()
+
+    def dash(url: str) -> bool:
+        return "/_dash-update-component" in url
+
+    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
+                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+    page.route(dash, hold)
+    x, y = _free_point(page, code)
+    for _ in range(3):   # a busy machine may swallow a click mid-animation
+        page.mouse.click(x, y)
+        for _ in range(50):
+            if held:
+                break
+            page.wait_for_timeout(100)
+        if held:
+            break
+    assert held, "the grid click's request was never sent"
+    page.locator(".leaflet-control-layers label", has_text="热力图").click()
+    page.wait_for_url(re.compile(r"\?l=choro,heat,markers$"))
+    held[0].continue_()
+    page.wait_for_url(re.compile(rf"\?grid={code}&l=choro,heat,markers$"))
+    page.unroute(dash, hold)
+    settle(page)
+    assert _heat_ticked(page)
+    expect(page.locator("#map-grid-name")).not_to_be_empty()

@@ -7,6 +7,7 @@ scope, language, time zone) and plain values, so tests call them without a brows
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, html, no_update
@@ -67,7 +68,7 @@ from .presenters import (
 #: callbacks that cost next to nothing (no query, or one tiny one; server p95 ≤ 10 ms in bench_map),
 #: by their first output's component id: never queued behind heavy ones (``api.limits``) — above
 #: all the live poll every open screen sends
-LIGHT_CALLBACKS = frozenset({app_ids.STAMP, app_ids.URL, ids.URL_VIEW, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
+LIGHT_CALLBACKS = frozenset({app_ids.STAMP, app_ids.URL, ids.URL_VIEW, ids.URL_NAV, ids.FILTER, ids.LEGEND_CHORO, ids.LEGEND_HEAT,
                              ids.LEGEND_MARKERS, ids.TIMELINE, app_ids.LANG})
 
 
@@ -364,7 +365,9 @@ def register(app: Dash, svc: Services) -> None:
         new = filter_from_controls(kind, domains, statuses, preset, overdue, metric, start, end)
         return (no_update if new == old else new), ("custom" if picked else no_update)
 
-    @app.callback(Output(app_ids.URL, "search"), Output(ids.SEARCH, "value"),
+    # the URL a grid click or a picked result wants, merged into the URL as it is by then (a layer
+    # ticked while this was on its way stays; a nonce: the same place asked again is a new ask)
+    @app.callback(Output(ids.URL_NAV, "data"), Output(ids.SEARCH, "value"),
                   Output(ids.MAP, "viewport", allow_duplicate=True),
                   # clicks counted, not the clicked feature: clicking the same grid again (after Back
                   # or the breadcrumb) is a new click although its clickData is unchanged
@@ -375,7 +378,12 @@ def register(app: Dash, svc: Services) -> None:
     def _navigate(_community_clicks, _block_clicks, search_value, community_click, block_click, current, lang):
         trigger = dash_ctx.triggered_id
         click = community_click if trigger == ids.L_COMMUNITY else block_click
-        return navigate_outputs(svc, at(lang), trigger, search_value, click, current)
+        url, value, viewport = navigate_outputs(svc, at(lang), trigger, search_value, click, current)
+        return (url if url is no_update else {"q": url, "n": time.monotonic_ns()}), value, viewport
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="gridwatch", function_name="mergeNav"),
+        Output(app_ids.URL, "search"), Input(ids.URL_NAV, "data"), prevent_initial_call=True)
 
     @app.callback(Output(ids.SELECTED, "data"), Output(ids.MAP, "viewport"),
                   Output(ids.BREADCRUMB, "children"), Output(ids.L_COMMUNITY, "hideout"),

@@ -13,6 +13,7 @@ FILTER = _id("filter")           # IssueFilter.to_dict() and the metric
 SELECTED = _id("selected")       # {code, level, parent, bbox, issue}
 OVERLAYS = _id("overlays")       # ticked map overlays (names; written by gridwatch_map.js)
 VIEW_SOURCE = _id("view-source")  # the URL query the filter and overlay stores were last read from
+URL_NAV = _id("url-nav")        # the URL a grid click or search result wants (merged likewise)
 URL_VIEW = _id("url-view")      # the URL the view writer wants (merged into the live URL, clientside)
 VIEW = _id("view")               # the map's bounds once a move has settled (clientside, deduplicated)
 

@@ -76,6 +76,7 @@ def page_stores(lang: str) -> list[Any]:
         # the URL query the two stores above were last read from (Back/Forward, a shared link)
         dcc.Store(id=ids.VIEW_SOURCE),
         dcc.Store(id=ids.URL_VIEW),
+        dcc.Store(id=ids.URL_NAV),
     ]
 
 

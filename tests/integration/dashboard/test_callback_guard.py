@@ -236,7 +236,7 @@ def test_ranges_and_nested_values_are_refused(app, client, log, unchanged):
           "...map-layer-block.hideout...map-layer-markers.hideout.."
     tl = next(o for o in app.callback_map if o.startswith(
         "..map-timeline.is_open...map-timeline-title.children...map-timeline-body.children...app-url.search@"))
-    nav = "..app-url.search...map-search.value...map-leaflet.viewport@"
+    nav = "..map-url-nav.data...map-search.value...map-leaflet.viewport@"
     nav = next(o for o in app.callback_map if o.startswith(nav))
     choro = "..map-layer-choro-community.hideout...map-layer-choro-block.hideout...map-legend-choro.children.."
     cases = [
