@@ -77,10 +77,23 @@ def list_issues(call: Call) -> Result:
 def one_issue(call: Call) -> Result:
     """``actions`` lists what the caller may do next; send ``version`` back with it."""
     out = get_issue(call.session, call.path["key"], call.scope, actor=call.actor, tz=call.tz)
-    if out.get("reporter") and any(out["reporter"].values()):   # the reporter's contact was shown: audited
-        audit_personal_view(call.session, call.principal.account_id, "reporter_contact", grid_code=out["grid"]["code"],
-                            record_id=out["id"], via="api.issue")
+    audit_answer(call, out, "api.issue")
     return Result(200, IssueOut, out)
+
+
+def audit_answer(call: Call, out: dict, via: str) -> None:
+    """An answer that showed an issue's personal data is audited, one row per kind: the reporter's
+    contact, the officials' phones of its six-ones chain (how many). Answers kept for idempotent
+    replay carry none (``public_if_keyed``), so a replay shows nothing to audit."""
+    acc, grid, rid = call.principal.account_id, (out.get("grid") or {}).get("code"), out.get("id")
+    if out.get("reporter") and any(out["reporter"].values()):
+        audit_personal_view(call.session, acc, "reporter_contact", grid_code=grid, record_id=rid, via=via)
+    chain = out.get("six_ones") or {}
+    phones = {p["id"] for k in ("leader_in_charge", "responsible", "grid_leader", "assignee")
+              if (p := chain.get(k)) and p.get("phone")}
+    if phones:
+        audit_personal_view(call.session, acc, "official_phone", grid_code=grid, record_id=rid, count=len(phones),
+                            via=via)
 
 
 @registry.op("GET", bp, "/issues/<key>/timeline", capability=VIEW_ISSUES, summary="The issue's events (append-only audit trail)",
@@ -106,6 +119,7 @@ def transition(call: Call) -> Result:
         out = apply_transition(call.session, iid, b.action, call.actor, expected_version=b.version, note=b.note,
                                payload=payload, photos=call.photos, photo_store=call.state.photos, tz=call.tz,
                                view_scope=view)
+        audit_answer(call, out, "api.transition")
         return 200, json_ready(IssueOut, out)
 
     return run_idempotent(call, "transition", compute)
@@ -129,4 +143,5 @@ def evaluation(call: Call) -> Result:
                            "key" if b.key else "phone")
     out = apply_transition(call.session, iid, "evaluate", actor, expected_version=b.version, note=b.comment,
                            payload={"satisfaction": b.satisfaction}, tz=call.tz)
+    audit_answer(call, out, "api.evaluation")
     return Result(200, IssueOut, out)

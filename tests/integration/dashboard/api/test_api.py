@@ -333,6 +333,30 @@ def test_report_to_evaluation_over_http(api):
     assert r.status_code == 422 and err(r)["field"] == "satisfaction"
 
 
+def test_answers_showing_officials_phones_are_audited(api):
+    """Every answer that showed personal data leaves one row per kind: the issue, a workflow step's
+    answer; an answer kept for replay (Idempotency-Key) shows none and leaves none."""
+    def audited(via: str) -> list[dict]:
+        with api.engine.connect() as c:
+            return list(c.execute(text("SELECT detail FROM audit_log WHERE event = 'personal_data_viewed' "
+                                       "AND detail->>'via' = :v ORDER BY id"), {"v": via}).scalars())
+
+    out = post_report(api, {"lon": 113.635, "lat": 34.755}).get_json()
+    before = len(audited("api.transition"))
+    r = step(api, out["number"], "operator", "assign", out["version"])
+    assert r.status_code == 200 and r.get_json()["six_ones"]["assignee"]["phone"]
+    rows = audited("api.transition")
+    assert len(rows) == before + 1
+    assert rows[-1]["kind"] == "official_phone" and rows[-1]["record_id"] == out["id"] and rows[-1]["count"] >= 1
+    n_issue = len(audited("api.issue"))
+    assert api.client("operator").get(f"/api/v1/issues/{out['id']}").status_code == 200
+    assert [d["kind"] for d in audited("api.issue")[n_issue:]] == ["official_phone"]
+    keyed = api.client().post(f"/api/v1/issues/{out['id']}/transitions", headers={**api.hdr("c2_secretary"),
+                              "Idempotency-Key": "audit-sign-1"}, json={"action": "sign", "version": r.get_json()["version"]})
+    assert keyed.status_code == 200 and keyed.get_json()["six_ones"]["assignee"]["phone"] is None
+    assert len(audited("api.transition")) == before + 1
+
+
 def test_extend_and_reassign_over_http(api):
     out = post_report(api, {"lon": 113.625, "lat": 34.745}).get_json()
     v = step(api, out["id"], "operator", "assign", 1).get_json()["version"]
