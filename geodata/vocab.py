@@ -18,6 +18,7 @@ ACTION_LABELS: dict[str, Label] = {
     "sign": ("签收", "Sign"), "handle": ("办理", "Handle"), "feedback": ("反馈", "Feedback"),
     "verify": ("认定", "Verify"), "rework": ("返工", "Rework"), "close": ("办结", "Close"),
     "evaluate": ("综合评价", "Evaluate"), "extend": ("延期", "Extend deadline"),
+    "request_extension": ("申请延期", "Request an extension"),
 }
 
 #: The workflow roles, in the order officials are listed (a grid's panel, contact cards).

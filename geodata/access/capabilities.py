@@ -40,7 +40,7 @@ CAPABILITIES: tuple[str, ...] = (VIEW_MAP, VIEW_ISSUES, VIEW_WALL, VIEW_PERSONAL
 ACTION_CAPABILITY: dict[str, str] = {
     "report": REPORT, "assign": ASSIGN, "reassign": ASSIGN, "sign": SIGN, "handle": HANDLE,
     "feedback": HANDLE, "verify": VERIFY, "rework": VERIFY, "close": VERIFY,
-    "evaluate": EVALUATE_ON_BEHALF, "extend": EXTEND,
+    "evaluate": EVALUATE_ON_BEHALF, "request_extension": HANDLE, "extend": EXTEND,
 }
 
 

@@ -2,7 +2,7 @@
 
 上报 report → 交办 assign → 签收 sign → 办理 handle → 反馈 feedback → 认定 verify → 办结 close →
 综合评价 evaluate; a failed verification sends the case back to handling (返工 rework); deadlines may
-be extended (延期) by an approver; reassignment (改派) is recorded every time (the 推诿 signal).
+be extended (延期) by an approver, asked for by the assignee (申请延期); reassignment (改派) is recorded every time (the 推诿 signal).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CLOSED_STATUSES = frozenset({CLOSED, EVALUATED})
 
 
 ACTIONS = ("report", "assign", "reassign", "sign", "handle", "feedback", "verify", "rework", "close",
-           "evaluate", "extend")
+           "evaluate", "request_extension", "extend")
 
 #: action -> (allowed from-states, resulting state; None keeps the state)
 TRANSITIONS: dict[str, tuple[frozenset[str | None], str | None]] = {
@@ -38,6 +38,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str | None], str | None]] = {
     "rework": (frozenset({FEEDBACK}), HANDLING),   # verification failed: 返工
     "close": (frozenset({VERIFIED}), CLOSED),
     "evaluate": (frozenset({CLOSED}), EVALUATED),
+    "request_extension": (frozenset({ASSIGNED, SIGNED, HANDLING}), None),   # 申请延期: the approver decides
     "extend": (frozenset({ASSIGNED, SIGNED, HANDLING}), None),
 }
 
@@ -62,6 +63,7 @@ ALLOWED_ROLES: dict[str, frozenset[str]] = {
     "rework": DISPATCHERS,
     "close": DISPATCHERS,
     "evaluate": frozenset({"operator", "platform_maintainer", "first_responsible", "resident"}),
+    "request_extension": frozenset({ASSIGNEE}),   # the one who has to meet the deadline asks
     "extend": frozenset({"operator", "first_responsible"}),  # the approver
 }
 

@@ -145,19 +145,35 @@ def evaluate(s: Step) -> dict:
     return {"satisfaction": sat}
 
 
-def extend(s: Step) -> dict:
-    """延期: ``new_due`` later than the due date and now (at most MAX_EXTEND_DAYS ahead), with a
-    reason; the actor is the approver; the 倒排工作表 is rescheduled."""
-    issue, now, tz = s.issue, s.now, s.tz
-    _required(s.payload.get("new_due") is not None, "延期须指定新的期限 new_due", "extend needs new_due", "new_due")
-    _required(s.note, "延期须说明理由", "a reason (note) is required to extend", "note")
-    new_due = _as_due(s.payload["new_due"], tz)
+def _new_due(s: Step, what_zh: str, what_en: str) -> dt.datetime:
+    """The ``new_due`` of an extension or its request: later than the due date and now, at most
+    MAX_EXTEND_DAYS ahead, with a reason."""
+    issue, now = s.issue, s.now
+    _required(s.payload.get("new_due") is not None, f"{what_zh}须指定新的期限 new_due", f"{what_en} needs new_due",
+              "new_due")
+    _required(s.note, f"{what_zh}须说明理由", f"a reason (note) is required to {what_en}", "note")
+    new_due = _as_due(s.payload["new_due"], s.tz)
     if new_due > now + dt.timedelta(days=MAX_EXTEND_DAYS):
         raise DomainError("invalid_new_due", f"新的期限不能超过 {MAX_EXTEND_DAYS} 天之后",
                           f"new_due may be at most {MAX_EXTEND_DAYS} days ahead", field="new_due")
     if issue.due_at is None or new_due <= issue.due_at or new_due <= now:
         raise DomainError("invalid_new_due", "新的期限须晚于原期限和当前时间",
                           "new_due must be later than the current due date and now", field="new_due")
+    return new_due
+
+
+def request_extension(s: Step) -> dict:
+    """申请延期: the assignee asks for ``new_due`` with a reason; nothing changes until an approver
+    extends (the event carries the date asked for, which the approver's form starts from)."""
+    new_due = _new_due(s, "申请延期", "request an extension")
+    return {"old_due": local(s.issue.due_at, s.tz).isoformat(), "requested_due": new_due.astimezone(s.tz).isoformat()}
+
+
+def extend(s: Step) -> dict:
+    """延期: ``new_due`` later than the due date and now (at most MAX_EXTEND_DAYS ahead), with a
+    reason; the actor is the approver; the 倒排工作表 is rescheduled."""
+    issue, tz = s.issue, s.tz
+    new_due = _new_due(s, "延期", "extend")
     data = {"old_due": local(issue.due_at, tz).isoformat(), "new_due": new_due.astimezone(tz).isoformat(),
             "approver_id": s.actor.official_id}
     issue.due_at = new_due
@@ -170,5 +186,5 @@ def extend(s: Step) -> dict:
 #: action → its handler (report has its own entry point, :func:`geodata.workflow.service.report_issue`)
 HANDLERS: dict[str, Callable[[Step], dict]] = {
     "assign": assign, "reassign": reassign, "sign": sign, "feedback": feedback, "rework": rework,
-    "close": close, "evaluate": evaluate, "extend": extend,
+    "close": close, "evaluate": evaluate, "request_extension": request_extension, "extend": extend,
 }

@@ -12,11 +12,12 @@ from collections.abc import Iterator
 import pytest
 from PIL import Image
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from werkzeug.serving import make_server
 
 from geodata.access import accounts
 from geodata.access.capabilities import grant_for_assignment
+from geodata.access.models import Account
 from geodata.db import session_scope
 
 from .conftest import SCREENSHOTS, csp_safe_waits, csp_violations, watch_csp
@@ -86,11 +87,11 @@ def staff(map_engine) -> dict:
             "SELECT role, grid_code FROM grid_assignment WHERE official_id = :o AND valid_to IS NULL"), {"o": leader})
             if (g := grant_for_assignment(r, c)) is not None})
         gl_login = _account(s, leader, grants, "gl")
-        op_aid = accounts.create_account(s, f"m-op-{secrets.token_hex(3)}", official_id=operator,
-                                         grants=(("operator", None),))
-        op_token = accounts.issue_token(s, op_aid, "tests")
+        op_login = _account(s, operator, (("operator", None),), "op")
+        op_token = accounts.issue_token(s, s.scalar(select(Account.id).where(Account.login == op_login)), "tests")
         member_login = _account(s, None, (("sunk_member", block[:12] + "00"),), "member")
-    return {"block": block, "leader": leader, "gl_login": gl_login, "op_token": op_token, "member_login": member_login}
+    return {"block": block, "leader": leader, "gl_login": gl_login, "op_token": op_token, "member_login": member_login,
+            "op_login": op_login}
 
 
 @pytest.fixture
@@ -270,6 +271,44 @@ def test_sign_handle_feedback_only_for_the_assignee(phone, phone_server, staff, 
     expect(pg2.locator("#m-timeline li")).to_have_count(2)
     expect(pg2.locator("#m-no-actions")).to_be_visible()
     expect(pg2.locator("#m-actions button")).to_have_count(0)
+
+
+def test_the_assignee_asks_for_more_time_and_the_approver_starts_from_it(phone, phone_server, staff, map_engine):
+    """申请延期 from the phone: a date and a reason, both required; the approver's 延期 form on their
+    phone shows the request and starts from its date."""
+    import datetime as dt
+
+    _ctx, pg = phone()
+    sign_in(pg, phone_server, staff["gl_login"])
+    iid = _assigned_issue(pg, phone_server, staff, f"延期任务 {secrets.token_hex(3)}")
+    pg.goto(f"{phone_server.url}/m/#issue/{iid}")
+    pg.locator("#m-act-request_extension").tap()
+    pg.locator("#m-action-confirm").tap()
+    expect(pg.locator("#m-action-form .m-err")).to_contain_text("新期限")   # nothing sent without a date
+    later = (dt.date.today() + dt.timedelta(days=20)).isoformat()
+    pg.locator("#m-new-due").fill(later)
+    pg.locator("#m-action-confirm").tap()
+    expect(pg.locator("#m-action-form .m-err")).to_contain_text("理由")
+    pg.locator("#m-action-note").fill("需等待材料")
+    pg.locator("#m-action-confirm").tap()
+    pg.wait_for_function(f"""async () => {{
+        const r = await fetch('/api/v1/issues/{iid}', {{headers: {{Authorization: 'Bearer ' + localStorage.getItem('gw_m_token')}}}});
+        return (await r.json()).timeline.some(e => e.action === 'request_extension'); }}""")
+    with map_engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM issue_event WHERE issue_id = :i AND action = 'request_extension' "
+                              "AND note = '需等待材料'"), {"i": iid}).scalar_one() == 1
+    _ctx2, pg2 = phone()
+    sign_in(pg2, phone_server, staff["op_login"])
+    pg2.goto(f"{phone_server.url}/m/#issue/{iid}")
+    pg2.locator("#m-act-extend").tap()
+    expect(pg2.locator("#m-asked")).to_contain_text(later)
+    expect(pg2.locator("#m-asked")).to_contain_text("需等待材料")
+    expect(pg2.locator("#m-new-due")).to_have_value(later)
+    pg2.locator("#m-action-note").fill("同意")
+    pg2.locator("#m-action-confirm").tap()
+    pg2.wait_for_function(f"""async () => {{
+        const r = await fetch('/api/v1/issues/{iid}', {{headers: {{Authorization: 'Bearer ' + localStorage.getItem('gw_m_token')}}}});
+        return ((await r.json()).due_at || '').startsWith('{later}'); }}""")
 
 
 def test_no_horizontal_scroll_at_360_px_and_english(phone, phone_server, staff):

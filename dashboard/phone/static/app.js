@@ -541,7 +541,7 @@
     try { items = await fetchTasks(); if (current.view === 'tasks') draw(); }
     catch (e) { note.textContent = msg(e.body || e); }
   }
-  const ACTIONS_SHOWN = ['sign', 'handle', 'feedback', 'extend'];
+  const ACTIONS_SHOWN = ['sign', 'handle', 'feedback', 'request_extension', 'extend'];
   async function renderIssue() {
     const id = current.arg;
     let issue = jget(K.issue + id, null);
@@ -586,18 +586,30 @@
     const slot = document.getElementById('m-action-form');
     const photos = [];
     const note = h('textarea', { id: 'm-action-note', maxlength: 2000 });
-    const due = action === 'extend' ? h('input', { type: 'date', id: 'm-new-due' }) : null;
+    const dated = action === 'extend' || action === 'request_extension';
+    const due = dated ? h('input', { type: 'date', id: 'm-new-due' }) : null;
+    // the approver starts from the assignee's request still open (the last one after any extension)
+    let asked = null;
+    for (const e of issue.timeline || []) {
+      if (e.action === 'request_extension') asked = e;
+      else if (e.action === 'extend') asked = null;
+    }
+    if (action === 'extend' && asked && asked.data && asked.data.requested_due) due.value = asked.data.requested_due.slice(0, 10);
     const err = h('p', { class: 'm-err', role: 'alert' });
     slot.replaceChildren(h('form', { novalidate: true, onsubmit: async ev => {
       ev.preventDefault();
-      if (action === 'extend' && !due.value) { err.textContent = t('required', { f: t('new_due') }); return; }
+      if (dated && !due.value) { err.textContent = t('required', { f: t('new_due') }); return; }
+      if (dated && !note.value.trim()) { err.textContent = t('required', { f: t('reason') }); return; }
       const body = { action, version: issue.version, note: note.value };
       if (due) body.new_due = due.value;
       if (action === 'feedback' && photos.length) body.photos = photoBody(photos);
       await enqueue('transition', `/api/v1/issues/${issue.id}/transitions`, body, { issue: issue.id, label: issue.title });
       toast(t('queued'), 'm-warn');
       renderIssue();
-    } }, h('h3', { text: t('act_' + action) }), h('label', { for: 'm-action-note', text: t('note') }), note,
+    } }, h('h3', { text: t('act_' + action) }),
+      action === 'extend' && asked ? h('p', { class: 'm-meta', id: 'm-asked' },
+        t('asked', { d: (asked.data.requested_due || '').slice(0, 10), r: asked.note || '' })) : null,
+      h('label', { for: 'm-action-note', text: t(dated ? 'reason' : 'note') }), note,
       due ? [h('label', { for: 'm-new-due', text: t('new_due') }), due] : null,
       action === 'feedback' ? photoPicker(photos) : null,
       h('div', { class: 'm-row' }, h('button', { type: 'button', onclick: () => slot.replaceChildren() }, t('cancel')),

@@ -115,13 +115,48 @@ def test_allowed_actions_follow_the_workflow_and_the_grants(api):
                json={"action": "assign", "version": 1, "assignee_id": api.world.ids["b11_leader"]})
     assert r.status_code == 200, r.data
     mine = c.get(f"/api/v1/issues/{iid}", headers=bearer(gl)).get_json()
-    assert mine["allowed_actions"] == ["sign"]
+    assert mine["allowed_actions"] == ["sign", "request_extension"]
     theirs = c.get(f"/api/v1/issues/{iid}", headers=bearer(op)).get_json()
     assert "sign" not in theirs["allowed_actions"] and "reassign" in theirs["allowed_actions"]
     # what it lists is what a transition accepts
     assert c.post(f"/api/v1/issues/{iid}/transitions", headers=bearer(gl),
                   json={"action": "sign", "version": mine["version"]}).status_code == 200
-    assert c.get(f"/api/v1/issues/{iid}", headers=bearer(gl)).get_json()["allowed_actions"] == ["handle"]
+    assert c.get(f"/api/v1/issues/{iid}", headers=bearer(gl)).get_json()["allowed_actions"] == [
+        "handle", "request_extension"]
+
+
+def test_the_assignee_asks_for_an_extension_and_the_approver_grants_it(api):
+    """申请延期 from the phone: the assignee asks (a date, a reason), nothing else changes; the date
+    asked for is on the event for the approver, who extends; nobody else may ask."""
+    import datetime as dt
+
+    c = api.app.test_client()
+    gl, op = api.world.tokens["b11_leader"], api.world.tokens["operator"]
+    iid = c.post("/api/v1/issues", headers=bearer(gl), json={"kind": "problem", "domain": "sanitation",
+                 "title": "围墙破损", "lon": 113.625, "lat": 34.755}).get_json()["id"]
+    a = c.post(f"/api/v1/issues/{iid}/transitions", headers=bearer(op),
+               json={"action": "assign", "version": 1, "assignee_id": api.world.ids["b11_leader"]}).get_json()
+    assert "request_extension" not in a["allowed_actions"]   # the operator is not the assignee
+    later = (dt.date.today() + dt.timedelta(days=40)).isoformat()
+    # refused, nothing written: no reason; no date; a date not after the deadline; not the assignee
+    for who, body, status, fld in [(gl, {"new_due": later}, 422, "note"), (gl, {"note": "需采购材料"}, 422, "new_due"),
+                                   (gl, {"new_due": "2020-01-01", "note": "x"}, 422, "new_due"),
+                                   (op, {"new_due": later, "note": "x"}, 403, None)]:
+        r = c.post(f"/api/v1/issues/{iid}/transitions", headers=bearer(who),
+                   json={"action": "request_extension", "version": a["version"], **body})
+        assert r.status_code == status, (body, r.data)
+        assert fld is None or err(r)["field"] == fld
+    r = c.post(f"/api/v1/issues/{iid}/transitions", headers=bearer(gl),
+               json={"action": "request_extension", "version": a["version"], "new_due": later, "note": "需采购材料"})
+    assert r.status_code == 200, r.data
+    asked = r.get_json()
+    assert asked["status"] == "assigned" and asked["due_at"] == a["due_at"]   # only asked
+    ev = c.get(f"/api/v1/issues/{iid}", headers=bearer(op)).get_json()["timeline"][-1]
+    assert (ev["action"], ev["action_zh"], ev["note"]) == ("request_extension", "申请延期", "需采购材料")
+    assert ev["data"]["requested_due"].startswith(later)
+    r = c.post(f"/api/v1/issues/{iid}/transitions", headers=bearer(op),
+               json={"action": "extend", "version": asked["version"], "new_due": later, "note": "同意"})
+    assert r.status_code == 200 and r.get_json()["due_at"].startswith(later)
 
 
 # -- a patrol as it goes -------------------------------------------------------------------------------
