@@ -20,7 +20,7 @@ from geodata.access.capabilities import grant_for_assignment
 from geodata.access.models import Account
 from geodata.db import session_scope
 
-from .conftest import SCREENSHOTS, csp_safe_waits, csp_violations, watch_csp
+from .conftest import SCREENSHOTS, csp_safe_waits, csp_violations, sign_in_context, watch_csp
 
 pytestmark = pytest.mark.e2e
 
@@ -152,7 +152,7 @@ def fill_report(pg, title: str, accuracy: int = 12) -> None:
     pg.locator("#m-description").fill("东门外垃圾未清运")
 
 
-def test_sign_in_and_report_with_a_photo(phone, phone_server, staff, map_engine):
+def test_sign_in_and_report_with_a_photo(phone, phone_server, staff, map_engine, browser):
     _ctx, pg = phone()
     sign_in(pg, phone_server, staff["gl_login"])
     assert pg.evaluate("() => localStorage.getItem('gw_m_token')").startswith("gw_")
@@ -177,6 +177,15 @@ def test_sign_in_and_report_with_a_photo(phone, phone_server, staff, map_engine)
     # and it is on the map's data: the API lists it for the operator
     r = pg.request.get(f"{phone_server.url}/api/v1/issues?q={title}", headers={"Authorization": f"Bearer {staff['op_token']}"})
     assert r.ok and [i["id"] for i in r.json()["items"]] == [row.id]
+    # and on the command centre's map: the dashboard flies to it and opens its popup
+    desk = browser.new_context(viewport={"width": 1400, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    try:
+        sign_in_context(desk, phone_server.url, map_engine)
+        dp = desk.new_page()
+        dp.goto(f"{phone_server.url}/?grid={row.grid_code}&issue={row.id}")
+        expect(dp.locator(".leaflet-popup .gw-popup-title")).to_have_text(title, timeout=20000)
+    finally:
+        desk.close()
 
 
 def test_offline_report_is_queued_and_sent_exactly_once(phone, phone_server, staff, map_engine):
