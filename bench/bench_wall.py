@@ -38,11 +38,11 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, str(ROOT))
     import requests
     from sqlalchemy import create_engine
-    from waitress import create_server
 
     from bench.common import account, api_token, app_url, scratch_demo
     from dashboard import create_dash
     from dashboard.api import register_api
+    from dashboard.serving import make_server
     from geodata.db.admin import drop_database
     from geodata.settings import Settings
     from tests.sse import SSEClient
@@ -54,8 +54,8 @@ def main(argv: list[str]) -> None:
     engine = create_engine(settings.database_url, pool_size=settings.server_threads, max_overflow=0)
     app = create_dash(settings, engine)
     register_api(app.server, settings, engine)
-    server = create_server(app.server, host="127.0.0.1", port=0, threads=settings.server_threads + settings.wall_streams,
-                           channel_timeout=settings.channel_timeout_s)
+    server = make_server(app.server, upload_bytes_per_s=settings.upload_bytes_per_s, host="127.0.0.1", port=0,
+                         threads=settings.server_threads + settings.wall_streams, channel_timeout=settings.channel_timeout_s)
     base = f"http://127.0.0.1:{server.effective_port}"
     threading.Thread(target=server.run, daemon=True).start()
     reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator'))}"}
