@@ -80,13 +80,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, var_dir: Path, port: int) -> subprocess.Popen:
+def start_server(url: str, var_dir: Path, port: int, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     exe = ROOT / ".venv" / "bin" / "gridwatch"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "app"]
     from geodata.db.roles import APP_ROLE, role_url
 
     # served as in production: the app role (row-level security)
-    env = {**os.environ, "GRIDWATCH_DATABASE_URL": role_url(url, APP_ROLE), "GRIDWATCH_VAR_DIR": str(var_dir)}
+    env = {**os.environ, "GRIDWATCH_DATABASE_URL": role_url(url, APP_ROLE), "GRIDWATCH_VAR_DIR": str(var_dir),
+           **(env_extra or {})}
     # the server's log goes to a file, never a pipe read only at the end: a full pipe blocks the
     # log handler's write, and every thread that logs then waits on the handler's lock (the
     # "unanswered for 120 s" of earlier runs was this harness, not the server)

@@ -1,6 +1,7 @@
 """The wall's live push: commit → wall receipt latency (p50/p95) over Server-Sent Events with 1 and
 with 20 walls connected, and the API's ``POST /api/v1/issues`` p95 with no wall and with 20 — served
-by waitress as ``gridwatch serve`` runs it (server_threads + wall_streams threads), on the demo.
+by ``gridwatch serve`` in a subprocess (waitress, server_threads + wall_streams threads, the app
+role), on the demo; the walls and the reporter are threads of this process.
 
 A report is committed before its answer leaves the server, so a wall's receipt time minus the
 moment the client *sent* the POST is an upper bound of commit → wall (it includes the report's own
@@ -14,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,25 +42,20 @@ def main(argv: list[str]) -> None:
     import requests
     from sqlalchemy import create_engine
 
-    from bench.common import account, api_token, app_url, scratch_demo
-    from dashboard import create_dash
-    from dashboard.api import register_api
-    from dashboard.serving import make_server
+    from bench.bench_stall import free_port, start_server
+    from bench.common import account, api_token, scratch_demo
     from geodata.db.admin import drop_database
-    from geodata.settings import Settings
     from tests.sse import SSEClient
 
     name = f"gridwatch_bench_wall_{secrets.token_hex(3)}"
     admin, url = scratch_demo(name)
     owner = create_engine(url)
-    settings = Settings(database_url=app_url(url), basemap_url="", basemap_path=None, wall_tour_s=0)
-    engine = create_engine(settings.database_url, pool_size=settings.server_threads, max_overflow=0)
-    app = create_dash(settings, engine)
-    register_api(app.server, settings, engine)
-    server = make_server(app.server, upload_bytes_per_s=settings.upload_bytes_per_s, host="127.0.0.1", port=0,
-                         threads=settings.server_threads + settings.wall_streams, channel_timeout=settings.channel_timeout_s)
-    base = f"http://127.0.0.1:{server.effective_port}"
-    threading.Thread(target=server.run, daemon=True).start()
+    # served by `gridwatch serve` in a process of its own (as in production): the wall clients here
+    # never share the server's interpreter lock
+    port = free_port()
+    var_dir = Path(tempfile.mkdtemp(prefix="gw-bench-wall-"))
+    proc = start_server(url, var_dir, port, {"GRIDWATCH_BASEMAP_URL": "", "GRIDWATCH_WALL_TOUR_S": "0"})
+    base = f"http://127.0.0.1:{port}"
     reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator'))}"}
     display = api_token(owner, account(owner, "display"))
     http = requests.Session()
@@ -126,12 +124,15 @@ def main(argv: list[str]) -> None:
         RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2))
         print(json.dumps(result, ensure_ascii=False), flush=True)
     finally:
-        server.close()
-        app.server.extensions["gridwatch_wall_listener"].stop()
-        engine.dispose()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        proc.log.close()
         owner.dispose()
         drop_database(admin, name)
-
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 if __name__ == "__main__":
     main(sys.argv[1:])
