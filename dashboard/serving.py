@@ -57,11 +57,14 @@ class UploadBudget:
             self._refill()
             self.tokens -= n
 
+    def _delay(self) -> float:   # under the lock
+        self._refill()
+        return max(MIN_WAIT_S, -self.tokens / self.rate)
+
     def delay(self) -> float:
         """Seconds until the bucket has tokens again."""
         with self._lock:
-            self._refill()
-            return max(MIN_WAIT_S, -self.tokens / self.rate)
+            return self._delay()
 
     def wake_later(self, pull: Callable[[], None]) -> None:
         """Wake the I/O loop (``pull``) when the bucket has refilled; one timer at a time."""
@@ -69,11 +72,9 @@ class UploadBudget:
             self.waits += 1
             if self._wake is not None and self._wake.is_alive():
                 return
-        t = threading.Timer(self.delay(), _quietly, (pull,))
-        t.daemon = True
-        with self._lock:
-            self._wake = t
-        t.start()
+            self._wake = threading.Timer(self._delay(), _quietly, (pull,))
+            self._wake.daemon = True
+            self._wake.start()
 
 
 def _quietly(pull: Callable[[], None]) -> None:

@@ -313,7 +313,7 @@ def error_response(err: ApiError, open311: bool = False) -> Response:
 
 
 # -- parsing --------------------------------------------------------------------------------------
-def _is_json(mimetype: str) -> bool:
+def is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or mimetype.endswith("+json")
 
 
@@ -415,7 +415,7 @@ def _read_body() -> bytes | bytearray:
 
 def _parse_body(op: Operation, state: ApiState) -> tuple[Any, list[PhotoIn]]:
     mt = request.mimetype or ""
-    if _is_json(mt) and any(_is_json(m) for m in op.media):
+    if is_json(mt) and any(is_json(m) for m in op.media):
         data = _read_body()
         try:
             # strict: in JSON a number is a number (``true`` is not 1, ``"34.7"`` is not 34.7); forms and
@@ -588,7 +588,7 @@ def openapi_document(registry: Registry, *, title: str, version: str, descriptio
             content = {}
             ref = {"$ref": f"#/components/schemas/{op.body.__name__}"}
             for media in op.media:
-                if _is_json(media):
+                if is_json(media):
                     content[media] = {"schema": ref}
                 else:
                     content[media] = {"schema": op.form_schema or ref}

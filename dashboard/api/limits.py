@@ -30,7 +30,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from .core import ApiError, error_from_exception, error_response, is_open311_request, route_rule
+from .core import ApiError, error_from_exception, error_response, is_json, is_open311_request, route_rule
 
 DASH_CALLBACK_PATH = "/_dash-update-component"
 HEAVY_PREFIXES = (DASH_CALLBACK_PATH, "/tiles/heat/")
@@ -92,11 +92,12 @@ class HeavyLane:
             self.active -= 1
             rest = (self.pause * (now - started) if self.waiting and self.busy_since is not None
                     and now - self.busy_since >= self.sustained_s else 0.0)
-            if not rest and not self.waiting and not self.active:
-                self.busy_since = None   # a break: the next burst runs at full speed
-            if rest > 0.001:
+            rest = rest if rest > 0.001 else 0.0
+            if rest:
                 self.rests += 1
-        if rest > 0.001:
+            elif not self.waiting and not self.active:
+                self.busy_since = None   # a break: the next burst runs at full speed
+        if rest:
             timer = threading.Timer(rest, self.slots.release)
             timer.daemon = True
             timer.start()
@@ -150,8 +151,7 @@ def register_limits(server: Flask, settings: Any, light_callbacks: frozenset[str
         """(the cap on this request's body, is it a JSON body)."""
         if request.path == DASH_CALLBACK_PATH:
             return settings.max_callback_bytes, False
-        mt = request.mimetype or ""
-        if mt == "application/json" or mt.endswith("+json"):
+        if is_json(request.mimetype or ""):
             return min(settings.max_json_bytes, settings.max_body_bytes), True
         return settings.max_body_bytes, False
 
