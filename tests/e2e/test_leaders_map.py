@@ -361,38 +361,63 @@ def test_invalid_view_values_in_the_url_are_ignored_with_a_notice(open_page, sho
     assert not page.csp_violations
 
 
+class HeldAnswers:
+    """Holds back the Dash callback requests whose outputs start with ``output`` (answered when the
+    test says so: ``release()``); the others go through."""
+
+    def __init__(self, page, output: str):
+        self.page, self.prefix, self.held = page, '{"output":"' + output, []
+        page.route(self._dash, self._hold)
+
+    @staticmethod
+    def _dash(url: str) -> bool:
+        return "/_dash-update-component" in url
+
+    def _hold(self, route):
+        if (route.request.post_data or "").startswith(self.prefix):
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def wait(self, tries: int = 100) -> bool:
+        for _ in range(tries):
+            if self.held:
+                return True
+            self.page.wait_for_timeout(100)
+        return bool(self.held)
+
+    def release(self) -> None:
+        self.held[0].continue_()
+
+    def stop(self) -> None:
+        self.page.unroute(self._dash, self._hold)
+
+
+def _a_community(page) -> str:
+    return page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
+                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+
+
+def _both_kept(page, held: HeldAnswers, code: str) -> None:
+    held.release()
+    page.wait_for_url(re.compile(rf"\?grid={code}&l=choro,heat,markers$"))
+    held.stop()
+    settle(page)
+    assert _heat_ticked(page)
+    expect(page.locator("#map-grid-name")).not_to_be_empty()
+
+
 def test_a_grid_clicked_while_a_ticked_layer_is_on_its_way_to_the_url_keeps_both(open_page):
     """The layer's URL is written from the URL as it was when the layer was ticked; a grid clicked
     before that answer arrives must stay in the URL (the later write used to win, dropping it)."""
     page = open_page(LAPTOP)
     settle(page)
-    held = []
-
-    def hold(route):
-        if (route.request.post_data or "").startswith('{"output":"map-url-view.'):
-            held.append(route)   # answered below, after the grid click
-        else:
-            route.continue_()
-
-    def dash(url: str) -> bool:
-        return "/_dash-update-component" in url
-
-    page.route(dash, hold)
+    held = HeldAnswers(page, "map-url-view.")   # answered below, after the grid click
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
-    for _ in range(100):
-        if held:
-            break
-        page.wait_for_timeout(100)
-    assert held, "the layer's URL request was never sent"
-    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
-                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
+    assert held.wait(), "the layer's URL request was never sent"
+    code = _a_community(page)
     _until_url(page, lambda: page.mouse.click(*_free_point(page, code)), rf"\?grid={code}$")
-    held[0].continue_()
-    page.wait_for_url(re.compile(rf"\?grid={code}&l=choro,heat,markers$"))
-    page.unroute(dash, hold)
-    settle(page)
-    assert _heat_ticked(page)
-    expect(page.locator("#map-grid-name")).not_to_be_empty()
+    _both_kept(page, held, code)
 
 
 def test_a_layer_ticked_while_a_grid_click_is_on_its_way_to_the_url_keeps_both(open_page):
@@ -400,35 +425,14 @@ def test_a_layer_ticked_while_a_grid_click_is_on_its_way_to_the_url_keeps_both(o
     ticked before that answer arrives must stay in the URL (the click's answer used to drop it)."""
     page = open_page(LAPTOP)
     settle(page)
-    held = []
-
-    def hold(route):
-        if (route.request.post_data or "").startswith('{"output":"..map-url-nav.'):
-            held.append(route)   # answered below, after the layer is ticked
-        else:
-            route.continue_()
-
-    def dash(url: str) -> bool:
-        return "/_dash-update-component" in url
-
-    code = page.evaluate("[...document.querySelector('path.gw-grid-l2').classList]"
-                         ".map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]")
-    page.route(dash, hold)
+    code = _a_community(page)
+    held = HeldAnswers(page, "..map-url-nav.")   # answered below, after the layer is ticked
     x, y = _free_point(page, code)
     for _ in range(3):   # a busy machine may swallow a click mid-animation
         page.mouse.click(x, y)
-        for _ in range(50):
-            if held:
-                break
-            page.wait_for_timeout(100)
-        if held:
+        if held.wait(50):
             break
-    assert held, "the grid click's request was never sent"
+    assert held.held, "the grid click's request was never sent"
     page.locator(".leaflet-control-layers label", has_text="热力图").click()
     page.wait_for_url(re.compile(r"\?l=choro,heat,markers$"))
-    held[0].continue_()
-    page.wait_for_url(re.compile(rf"\?grid={code}&l=choro,heat,markers$"))
-    page.unroute(dash, hold)
-    settle(page)
-    assert _heat_ticked(page)
-    expect(page.locator("#map-grid-name")).not_to_be_empty()
+    _both_kept(page, held, code)
