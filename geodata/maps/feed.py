@@ -144,6 +144,33 @@ class Cursor:
         return fresh
 
 
+class SharedReads:
+    """One read of the event table per scope and cursor position, however many walls of the process
+    woke for the same notification: the first wall to ask reads (:func:`events_after` in ``read``),
+    the others that woke before that read started take its rows. With 20 walls this is one query
+    per notification instead of 20. A read is only shared when it started after the asker woke, so
+    it holds every commit the asker was told about."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[Any, threading.Lock] = {}
+        self._last: dict[Any, tuple[float, int, list[FeedEvent]]] = {}
+
+    def read(self, key: Any, after: int, woke_at: float, read) -> list[FeedEvent]:
+        """The events after ``after`` for ``key`` (a scope): a shared read started at or after
+        ``woke_at`` (``time.monotonic()``), else ``read()`` now."""
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = self._last.get(key)
+            if hit is not None and hit[1] == after and hit[0] >= woke_at:
+                return hit[2]
+            started = time.monotonic()
+            rows = read()
+            self._last[key] = (started, after, rows)
+            return rows
+
+
 # -- the listener: one per process ------------------------------------------------------------------
 class Subscription:
     """One wall's wake-ups: the highest event id notified (or 0: "look again", after a reconnect)."""

@@ -17,6 +17,8 @@ geodata.maps.feed and geodata.assessment.screen read no officials or reporters.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import logging
 import threading
@@ -67,6 +69,11 @@ class Entry:
     covers: int          # the newest event id the numbers include
     at: float            # time.monotonic() when computed
     state: dict
+    text: str = ""       # ``state`` as JSON, serialised once for every stream
+
+    @classmethod
+    def of(cls, version: int, covers: int, state: dict) -> Entry:
+        return cls(version, covers, time.monotonic(), state, json.dumps(state, ensure_ascii=False, default=str))
 
 
 class StateCache:
@@ -94,7 +101,7 @@ class StateCache:
         covers, state = self._compute(scope)
         with self._lock:
             old = self._entries.get(scope)
-            e = Entry((old.version if old else 0) + 1, covers, time.monotonic(), state)
+            e = Entry.of((old.version if old else 0) + 1, covers, state)
             self._entries[scope] = e
         return e
 
@@ -122,7 +129,7 @@ class StateCache:
                 covers, state = self._compute(scope)
                 with self._lock:
                     old = self._entries.get(scope)
-                    self._entries[scope] = Entry((old.version if old else 0) + 1, covers, time.monotonic(), state)
+                    self._entries[scope] = Entry.of((old.version if old else 0) + 1, covers, state)
                     if self._want.get(scope, 0) <= covers:
                         self._want.pop(scope, None)
                         self._busy.discard(scope)
@@ -136,6 +143,29 @@ class StateCache:
             log.warning("wall numbers: %s", type(exc).__name__)
             with self._lock:
                 self._busy.discard(scope)
+
+
+class _TokenChecks:
+    """Whether a display token is still live, asked once per :data:`RECHECK_S` per token however
+    many streams use it (each stream asks every RECHECK_S; they share the answer)."""
+
+    def __init__(self, check) -> None:
+        self._check = check
+        self._lock = threading.Lock()
+        self._seen: dict[str, tuple[float, bool]] = {}
+
+    def alive(self, raw: str, now: float) -> bool:
+        key = hashlib.sha256(raw.encode()).hexdigest()
+        with self._lock:
+            hit = self._seen.get(key)
+        if hit is not None and now - hit[0] < RECHECK_S / 2:
+            return hit[1]
+        ok = self._check(raw)
+        with self._lock:
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = (time.monotonic(), ok)
+        return ok
 
 
 def _int_param(raw: str | None, name: str) -> int | None:
@@ -200,10 +230,13 @@ def register(app: Dash, svc: Services) -> None:
         cache.request(ctx.scope, latest)
         return cache.now(ctx.scope).state
 
-    def names(ctx: Context, s) -> dict[str, str]:
-        return svc.cached(ctx, ("wall-grid-names",),
-                          lambda: {c: (e if ctx.lang == "en" else n) for c, (n, e) in grid_names(s, ctx.scope).items()},
-                          by_lang=True)
+    def names(ctx: Context) -> dict[str, str]:
+        """The grids' names in the wall's language (cached: a session is opened only to refill)."""
+        def read() -> dict[str, str]:
+            with svc.session(ctx) as s:
+                return {c: (e if ctx.lang == "en" else n) for c, (n, e) in grid_names(s, ctx.scope).items()}
+
+        return svc.cached(ctx, ("wall-grid-names",), read, by_lang=True)
 
     @server.route("/wall")
     def wall_page() -> Response:
@@ -251,7 +284,7 @@ def register(app: Dash, svc: Services) -> None:
                     config["last_id"] = gfeed.latest_event_id(s)
                     state = state_for(ctx, s, config["last_id"])
                     state = {**state, "feed": presenters.feed_items(gfeed.recent_events(s, ctx.scope), lang, ctx.tz,
-                                                                     names(ctx, s))}
+                                                                     names(ctx))}
                     layers = {lvl: grid_layer(s, ctx.scope, lvl) for lvl in (1, 2, 3)}
                     geometry, bounds = presenters.geometry(layers), presenters.bounds(layers)
             except Exception as exc:
@@ -277,7 +310,7 @@ def register(app: Dash, svc: Services) -> None:
             latest = gfeed.latest_event_id(s)
             evs = gfeed.events_after(s, ctx.scope, after) if after is not None else []
             body = {"state": state_for(ctx, s, latest), "last_id": latest,
-                    "events": presenters.feed_items(evs, lang, ctx.tz, names(ctx, s))}
+                    "events": presenters.feed_items(evs, lang, ctx.tz, names(ctx))}
         resp = Response(json.dumps(body, ensure_ascii=False, default=str), mimetype="application/json")
         resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -310,6 +343,13 @@ def register(app: Dash, svc: Services) -> None:
         resp.headers["X-Accel-Buffering"] = "no"   # nginx: do not buffer the stream
         return resp
 
+    reads = gfeed.SharedReads()
+    tokens = _TokenChecks(lambda raw: check_token(raw) is not None)
+
+    def read_after(ctx: Context, after: int) -> list:
+        with svc.session(ctx) as s:
+            return gfeed.events_after(s, ctx.scope, after)
+
     def _stream(ctx: Context, raw: str | None, start: int):
         sub = listener.subscribe()
         try:
@@ -325,11 +365,12 @@ def register(app: Dash, svc: Services) -> None:
             ends = time.monotonic() + settings.wall_stream_max_s
             while time.monotonic() < ends:
                 woke = [] if first else sub.wait(min(WAIT_S, settings.wall_stream_max_s))
+                woke_at = time.monotonic()
                 first = False
                 if raw is not None and time.monotonic() - checked >= RECHECK_S:
                     checked = time.monotonic()
                     try:
-                        alive = check_token(raw) is not None
+                        alive = tokens.alive(raw, checked)
                     except Exception as exc:
                         if not is_unavailable(exc):
                             raise
@@ -338,15 +379,18 @@ def register(app: Dash, svc: Services) -> None:
                         yield presenters.sse("stopped", "{}")
                         return
                 try:
-                    with svc.session(ctx) as s:
-                        batch = gfeed.events_after(s, ctx.scope, cursor.resume)
-                        late: list = []
-                        if time.monotonic() - overdue_check >= OVERDUE_EVERY_S:
-                            now = dt.datetime.now(dt.UTC)
+                    after = cursor.resume
+                    batch = reads.read(ctx.scope, after, woke_at, functools.partial(read_after, ctx, after))
+                    late: list = []
+                    if time.monotonic() - overdue_check >= OVERDUE_EVERY_S:
+                        now = dt.datetime.now(dt.UTC)
+                        with svc.session(ctx) as s:
                             late = gfeed.newly_overdue(s, ctx.scope, overdue_at, now)
-                            overdue_at, overdue_check = now, time.monotonic()
-                        fresh = cursor.take(batch)
-                        items = presenters.feed_items(fresh + late, ctx.lang, ctx.tz, names(ctx, s) if fresh or late else {})
+                        overdue_at, overdue_check = now, time.monotonic()
+                    fresh = cursor.take(batch)
+                    items = []
+                    if fresh or late:
+                        items = presenters.feed_items(fresh + late, ctx.lang, ctx.tz, names(ctx))
                 except Exception as exc:
                     if not is_unavailable(exc):
                         log.warning("wall stream: %s", type(exc).__name__)
@@ -373,7 +417,7 @@ def register(app: Dash, svc: Services) -> None:
                     cache.request(ctx.scope, cursor.resume)   # time passes: deadlines, today's day
                 if entry is not None and entry.version > sent_version:
                     sent_version = entry.version
-                    yield presenters.sse("state", json.dumps(entry.state, ensure_ascii=False, default=str), cursor.resume)
+                    yield presenters.sse("state", entry.text, cursor.resume)
                 elif not woke and not items:
                     yield ": hb\n\n"
         finally:

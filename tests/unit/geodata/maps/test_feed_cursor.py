@@ -30,3 +30,26 @@ def test_a_gap_is_given_up_after_the_wait():
     assert c.resume == 5
     c.take([ev(7), ev(8)], now=GAP_WAIT_S + 1)      # 6 was a rolled-back id
     assert c.resume == 8 and not c.gaps and not c.sent
+
+
+def test_walls_that_woke_before_a_read_share_it_and_a_later_one_reads_again():
+    import time
+
+    from geodata.maps.feed import SharedReads
+
+    reads, calls = SharedReads(), []
+
+    def read():
+        calls.append(1)
+        return [ev(6)]
+
+    woke = time.monotonic()
+    first = reads.read("street", 5, woke, read)
+    second = reads.read("street", 5, woke, read)           # woke before the first read began
+    assert first == second == [ev(6)] and len(calls) == 1
+    reads.read("street", 6, woke, read)                    # another cursor: its own read
+    assert len(calls) == 2
+    reads.read("street", 6, time.monotonic() + 1, read)    # woke after that read: it may miss a commit
+    assert len(calls) == 3
+    reads.read("community", 6, woke, read)                 # another scope never shares
+    assert len(calls) == 4
