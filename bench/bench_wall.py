@@ -76,16 +76,20 @@ def main(argv: list[str]) -> None:
         ready = child.stdout.readline().split()
         assert ready[:1] == ["ready"] and set(ready[1].split(",")) == {"200"}, ready
         sent: dict[str, float] = {}
-        api_ms = []
+        api_ms: list[float] = []
+        starts: list[float] = []
         for i in range(args.reports):
             t0, t1, number = post(i)
             sent[number] = t0
             api_ms.append((t1 - t0) * 1000)
+            starts.append(t0)
             time.sleep(args.gap)
         time.sleep(3.0)
         out, _ = child.communicate("stop\n", timeout=120)
         lat, missing, dup = [], 0, 0
-        for got in json.loads(out.strip().splitlines()[-1]):
+        walls_got = json.loads(out.strip().splitlines()[-1])
+        states = walls_got[0].get("~state", []) if walls_got else []
+        for got in walls_got:
             for number, t0 in sent.items():
                 if number not in got:
                     missing += 1
@@ -95,7 +99,11 @@ def main(argv: list[str]) -> None:
         time.sleep(3.0)   # the streams notice their closed sockets and give back their slots
         return {"walls": walls, "events": len(sent), "received": len(lat), "missing": missing, "duplicates": dup,
                 "p50_ms": round(pct(lat, 0.5), 1), "p95_ms": round(pct(lat, 0.95), 1), "max_ms": round(max(lat), 1),
-                "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(pct(api_ms, 0.95), 1)}
+                "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(pct(api_ms, 0.95), 1),
+                # the slowest reports, each with how far (ms) the nearest state push to a wall was
+                "api_slowest": [{"ms": round(ms, 1), "state_push_ms": round(min((abs(t - t0) * 1000 for t in states),
+                                                                                default=float("nan")))}
+                                for ms, t0 in sorted(zip(api_ms, starts, strict=True), reverse=True)[:5]]}
 
     try:
         for i in range(5):      # warm-up: caches, pools

@@ -17,6 +17,9 @@ from pathlib import Path
 
 def main(argv: list[str]) -> None:
     url, token, n = argv[0], argv[1], int(argv[2])
+    import os
+    if os.environ.get("GW_NICE"):
+        os.nice(int(os.environ["GW_NICE"]))
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.sse import SSEClient
 
@@ -32,6 +35,8 @@ def main(argv: list[str]) -> None:
         for m in c.drain(0.5):
             if m.event == "feed":
                 got.setdefault(m.json()["number"], []).append(m.at)
+            elif m.event == "state":
+                got.setdefault("~state", []).append(m.at)
         out.append(got)
         c.close()
     print(json.dumps(out), flush=True)

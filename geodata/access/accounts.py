@@ -123,6 +123,10 @@ AUDIT_EVENTS = ("sign_in", "sign_in_failed", "sign_in_refused", "locked", "sign_
                 "password_set", "token_issued", "token_used", "token_revoked", "account_created",
                 "account_disabled", "account_enabled", "role_granted", "role_revoked", "account_unlocked",
                 "personal_data_viewed")
+#: the audit events after which a long-lived stream must check its token again, and the
+#: PostgreSQL channel they are announced on (geodata.maps.feed.Listener hears it)
+ACCESS_LOST = frozenset({"token_revoked", "account_disabled", "role_revoked"})
+ACCESS_CHANNEL = "gridwatch_access"
 #: what personal data a ``personal_data_viewed`` row says was shown
 PERSONAL_KINDS = ("official_phone", "reporter_contact")
 
@@ -132,6 +136,10 @@ def audit(session: Session, event: str, *, account_id: int | None = None, actor_
     """One audit row (append-only). ``detail``: plain facts — never a password, token or phone."""
     if event not in AUDIT_EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
+    if event in ACCESS_LOST:
+        # in the same transaction: open walls (and any other long-lived stream) hear it at commit
+        # and check their tokens again at once, instead of asking the database every few seconds
+        session.execute(select(func.pg_notify(ACCESS_CHANNEL, event)))
     session.add(AuditLog(at=_now(now), event=event, account_id=account_id, actor_account_id=actor_account_id,
                          login=(login or None) and login[:100], detail=detail or {}))
     session.flush()
@@ -365,6 +373,20 @@ def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None =
         tok.last_used_at = now
         audit(session, "token_used", account_id=tok.account_id, detail={"token_id": tok.id}, now=now)
     return principal
+
+
+def token_allows(session: Session, raw: str | None, capability: str) -> bool:
+    """Whether a token is still live (not revoked, its account enabled) and grants ``capability``:
+    one small query, for a long-lived stream that asks again every few seconds (no principal is
+    built, no use is noted — :func:`verify_token` did both when the stream opened)."""
+    if not raw or len(raw) > 200:
+        return False
+    rows = session.execute(select(RoleGrant.role, RoleGrant.grid_code)
+                           .join(ApiToken, ApiToken.account_id == RoleGrant.account_id)
+                           .join(Account, Account.id == ApiToken.account_id)
+                           .where(ApiToken.token_hash == _digest(raw), ApiToken.revoked_at.is_(None),
+                                  Account.disabled.is_(False))).all()
+    return allowed([Grant(r.role, r.grid_code) for r in rows], capability)
 
 
 def revoke_token(session: Session, token_id: int, *, actor_account_id: int | None = None,

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from geodata.access.accounts import ACCESS_CHANNEL
 from geodata.access.scope import Scope
 from geodata.access.visibility import visible_issues
 from geodata.grids.store import valid_at
@@ -217,6 +218,9 @@ class Listener:
         self.connected = threading.Event()
         self.down_since: dt.datetime | None = None
         self.notified = 0
+        #: counts announcements on ACCESS_CHANNEL (and reconnects): a stream whose last token check
+        #: is older than a change checks again
+        self.access_changes = 0
 
     def start(self) -> Listener:
         with self._lock:
@@ -264,6 +268,8 @@ class Listener:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=self.connect_timeout_s) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    conn.execute(f"LISTEN {ACCESS_CHANNEL}")
+                    self.access_changes += 1   # revocations while away: every stream checks again
                     if self.down_since is not None:
                         log.info("event listener reconnected")
                     self.down_since = None
@@ -272,8 +278,12 @@ class Listener:
                     self._fan_out(0)   # whatever was committed while away: every wall reads again
                     while not self._stop.is_set():
                         for n in conn.notifies(timeout=1.0):
-                            self.notified += 1
-                            self._fan_out(int(n.payload) if n.payload.isdigit() else 0)
+                            if n.channel == CHANNEL:
+                                self.notified += 1
+                                self._fan_out(int(n.payload) if n.payload.isdigit() else 0)
+                            else:   # an access change: every stream checks its token again
+                                self.access_changes += 1
+                                self._fan_out(0)
                         conn.execute("SELECT 1")   # notices a dead server within a second
             except Exception as exc:   # the database is away: keep trying, one log line per outage
                 if self.connected.is_set() or self.down_since is None:

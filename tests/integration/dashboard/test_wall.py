@@ -210,6 +210,20 @@ def test_a_revoked_token_stops_the_open_wall(site):
     assert r.status_code == 403 and "已停用" in r.text
 
 
+def test_a_disabled_display_account_stops_the_open_wall_at_once(site):
+    # streams ask the database again only when an access change is announced (NOTIFY in the
+    # disabling transaction) or every RECHECK_S (60 s): stopping within seconds is the announcement
+    token = display_token(site)
+    c = stream(site.served.url, token)
+    assert c.next(timeout=5) is not None
+    with session_scope(site.engine) as s:
+        acc = s.scalar(select(ApiToken.account_id).where(ApiToken.token_hash == accounts._digest(token)))
+        accounts.set_disabled(s, acc)
+    assert c.next("stopped", timeout=8) is not None
+    with session_scope(site.engine) as s:
+        accounts.set_disabled(s, acc, False)
+
+
 def test_streams_beyond_the_cap_poll_instead(site):
     capped = second_process(site, wall_streams=1)
     try:
