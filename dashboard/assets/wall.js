@@ -192,8 +192,21 @@
       }
     });
     var r = (full[2] / 40).toFixed(1);
-    while (layers.heat.firstChild) { layers.heat.removeChild(layers.heat.firstChild); }
-    (s.heat || []).forEach(function (p) { var c = px(p); el("circle", { cx: c[0], cy: c[1], r: r, "class": "wall-heat" }, layers.heat); });
+    // the heat points change by a few per update: keep the circles that stay, add and remove the
+    // rest (redrawing all of them each time made every update cost as much as the open work)
+    var hot = {};
+    (s.heat || []).forEach(function (p) {   // the same place twice is two circles (density)
+      var k = p[0] + "," + p[1], n = 0;
+      while (hot[k + "#" + n]) { n++; }
+      hot[k + "#" + n] = p;
+    });
+    Array.prototype.slice.call(layers.heat.children).forEach(function (c) {
+      if (!hot[c.dataset.key] || c.getAttribute("r") !== r) { layers.heat.removeChild(c); } else { delete hot[c.dataset.key]; }
+    });
+    Object.keys(hot).forEach(function (k) {
+      var c = px(hot[k]);
+      el("circle", { cx: c[0], cy: c[1], r: r, "class": "wall-heat" }, layers.heat).dataset.key = k;
+    });
     var want = {};
     (s.today || []).forEach(function (p) { want["i" + p.id] = p; });
     Array.prototype.slice.call(layers.today.children).forEach(function (c) {
