@@ -705,14 +705,22 @@ def user_token(login: str = typer.Argument(...), label: str = typer.Option("", "
 @cli.command("wall-url")
 def wall_url(name: str = typer.Option("wall", "--name", help="the display account's login (made if missing)"),
              base_url: str = typer.Option(None, "--base-url", help="the server's address as the wall reaches it "
-                                          "(default http://HOST:PORT from the settings)")) -> None:
+                                          "(default http://HOST:PORT from the settings)"),
+             tour: int = typer.Option(None, "--tour", min=0, max=3600,
+                                      help="this wall's seconds per hotspot (0: no tour; default the setting)"),
+             lang: str = typer.Option(None, "--lang", help="this wall's language: zh (default) or en")) -> None:
     """A display token for a command-centre wall, printed as the URL to open (大屏地址): the display
     account NAME is made if missing (role display: never personal data); each run adds a new token
-    (revoke one with the admin page or by disabling the account)."""
+    (revoke one with the admin page or by disabling the account). The wall's own settings (--tour,
+    --lang) go into the URL and stay in it when the token moves into the wall's cookie."""
+    from urllib.parse import urlencode
+
     from geodata.access import accounts
     from geodata.db import session_scope
     from geodata.errors import ConflictError, NotFoundError
 
+    if lang is not None and lang not in ("zh", "en"):
+        raise typer.BadParameter("须为 zh 或 en / must be zh or en", param_hint="--lang")
     settings = get_settings()
     with session_scope(_engine()) as session:
         try:
@@ -725,7 +733,8 @@ def wall_url(name: str = typer.Option("wall", "--name", help="the display accoun
                                 field="name")
         raw = accounts.issue_token(session, aid, "wall")
     base = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    print(f"{base}/wall?token={raw}")
+    extra = {k: v for k, v in (("tour", tour), ("lang", lang)) if v is not None}
+    print(f"{base}/wall?token={raw}" + (f"&{urlencode(extra)}" if extra else ""))
 
 
 if __name__ == "__main__":

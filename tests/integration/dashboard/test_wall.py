@@ -101,6 +101,20 @@ def test_wall_url_prints_a_working_url_and_reuses_the_display(site):
     assert refused.returncode != 0 and "display" in (refused.stdout + refused.stderr)
 
 
+def test_wall_url_carries_the_walls_own_settings(site):
+    out = run_gridwatch(site.url, "wall-url", "--name", "hall-en", "--base-url", "http://w:1", "--tour", "45",
+                        "--lang", "en")
+    assert out.returncode == 0, out.stderr
+    m = re.fullmatch(r"http://w:1/wall\?token=(gw_[A-Za-z0-9_-]+)&tour=45&lang=en\n", out.stdout)
+    assert m, out.stdout
+    r = requests.get(f"{site.served.url}/wall?token={m.group(1)}&tour=45&lang=en", allow_redirects=False, timeout=10)
+    assert r.status_code == 303 and r.headers["Location"] == "/wall?tour=45&lang=en"
+    page = requests.get(f"{site.served.url}/wall?tour=45&lang=en", cookies={"gw_wall": m.group(1)}, timeout=30)
+    assert page.status_code == 200 and '"tour_s":45' in page.text and '"lang":"en"' in page.text
+    bad = run_gridwatch(site.url, "wall-url", "--name", "hall-x", "--lang", "fr")
+    assert bad.returncode != 0 and "--lang" in (bad.stdout + bad.stderr)
+
+
 def test_token_goes_into_a_cookie_and_out_of_the_address(site):
     token = display_token(site)
     r = requests.get(f"{site.served.url}/wall?token={token}&tour=15", allow_redirects=False, timeout=10)
