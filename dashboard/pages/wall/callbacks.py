@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import json
 import logging
 import threading
@@ -148,8 +147,10 @@ class StateCache:
 
 
 class _TokenChecks:
-    """Whether a display token is still live, asked of the database once per token and access
-    change (``changes``: the listener's count of announcements) however many streams use it."""
+    """Whether a display token is still live, asked of the database once per token per
+    :data:`RECHECK_S` and again at once after an access change (``changes``: the listener's count
+    of announcements), however many streams use it. While the database is unreachable a token
+    counts as live (the wall keeps showing)."""
 
     def __init__(self, check) -> None:
         self._check = check
@@ -157,16 +158,20 @@ class _TokenChecks:
         self._seen: dict[str, tuple[float, int, bool]] = {}
 
     def alive(self, raw: str, changes: int) -> bool:
-        key = hashlib.sha256(raw.encode()).hexdigest()
         with self._lock:
-            hit = self._seen.get(key)
-        if hit is not None and hit[1] == changes and time.monotonic() - hit[0] < RECHECK_S / 2:
+            hit = self._seen.get(raw)
+        if hit is not None and hit[1] == changes and time.monotonic() - hit[0] < RECHECK_S:
             return hit[2]
-        ok = self._check(raw)
+        try:
+            ok = self._check(raw)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            ok = True
         with self._lock:
             if len(self._seen) > 1000:
                 self._seen.clear()
-            self._seen[key] = (time.monotonic(), changes, ok)
+            self._seen[raw] = (time.monotonic(), changes, ok)
         return ok
 
 
@@ -346,6 +351,7 @@ def register(app: Dash, svc: Services) -> None:
         return resp
 
     reads = gfeed.SharedReads()
+
     def token_live(raw: str) -> bool:
         with session_scope(svc.engine, svc.limits) as s:
             return accounts.token_allows(s, raw, VIEW_WALL)
@@ -361,7 +367,6 @@ def register(app: Dash, svc: Services) -> None:
         try:
             yield "retry: 2000\n\n"
             cursor = gfeed.Cursor(resume=start)
-            checked, seen_changes = time.monotonic(), listener.access_changes
             overdue_at = dt.datetime.now(dt.UTC)
             overdue_check = time.monotonic()
             down = False
@@ -373,18 +378,9 @@ def register(app: Dash, svc: Services) -> None:
                 woke = [] if first else sub.wait(min(WAIT_S, settings.wall_stream_max_s))
                 woke_at = time.monotonic()
                 first = False
-                changes = listener.access_changes
-                if raw is not None and (changes != seen_changes or time.monotonic() - checked >= RECHECK_S):
-                    checked, seen_changes = time.monotonic(), changes
-                    try:
-                        alive = tokens.alive(raw, changes)
-                    except Exception as exc:
-                        if not is_unavailable(exc):
-                            raise
-                        alive = True   # cannot tell while the database is down: keep showing
-                    if not alive:
-                        yield presenters.sse("stopped", "{}")
-                        return
+                if raw is not None and not tokens.alive(raw, listener.access_changes):
+                    yield presenters.sse("stopped", "{}")
+                    return
                 try:
                     after = cursor.resume
                     batch = reads.read(ctx.scope, after, woke_at, functools.partial(read_after, ctx, after))
