@@ -24,12 +24,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -81,11 +77,6 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else float("nan")
-
-
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="bench soak")
     ap.add_argument("--cycles", type=int, default=2000)
@@ -97,105 +88,97 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, str(ROOT))
     import requests
     from playwright.sync_api import sync_playwright
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from bench.bench_phone import CHROMIUM, CHROMIUM_ARGS
-    from bench.bench_stall import free_port, start_server
-    from bench.common import account, api_token, scratch_demo
-    from geodata.db.admin import drop_database
+    from bench.bench_stall import served_demo
+    from bench.common import account, api_token, pct
     from tests.world import official_token
 
-    name = f"gridwatch_bench_soak_{secrets.token_hex(3)}"
-    admin, url = scratch_demo(name)
-    owner = create_engine(url)
-    port = free_port()
-    var_dir = Path(tempfile.mkdtemp(prefix="gw-bench-soak-"))
-    proc = start_server(url, var_dir, port, {"GRIDWATCH_BASEMAP_URL": "", "GRIDWATCH_WALL_TOUR_S": "5",
-                                             "GRIDWATCH_WALL_STATE_MIN_S": str(args.state_every)})
-    base = f"http://127.0.0.1:{port}"
-    with owner.connect() as c:   # the centre's operator: an official (the workflow acts as people)
-        op = c.execute(text("SELECT official_id FROM grid_assignment WHERE role = 'operator' AND valid_to IS NULL "
-                            "ORDER BY official_id LIMIT 1")).scalar_one()
-    reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator', official_id=op))}"}
-    display = api_token(owner, account(owner, "display"))
-    http = requests.Session()
-    sent: dict[str, float] = {}
-    answered: dict[str, float] = {}
-    shown: dict[str, float] = {}
-    lock = threading.Lock()
+    with served_demo("soak", {"GRIDWATCH_BASEMAP_URL": "", "GRIDWATCH_WALL_TOUR_S": "5",
+                              "GRIDWATCH_WALL_STATE_MIN_S": str(args.state_every)}) as (owner, base, proc):
+        with owner.connect() as c:   # the centre's operator: an official (the workflow acts as people)
+            op = c.execute(text("SELECT official_id FROM grid_assignment WHERE role = 'operator' AND valid_to IS NULL "
+                                "ORDER BY official_id LIMIT 1")).scalar_one()
+        reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator', official_id=op))}"}
+        display = api_token(owner, account(owner, "display"))
+        http = requests.Session()
+        sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
+        shown: dict[str, float] = {}
+        lock = threading.Lock()
 
-    def on_feed(number, at_ms) -> None:
-        with lock:
-            shown.setdefault(str(number), at_ms / 1000)
-
-    tokens: dict[int, dict] = {}
-
-    def post(i: int, record: bool = True) -> tuple[str, int]:
-        body = {"kind": "problem", "domain": "sanitation", "title": f"长时运行{i}",
-                "lon": 113.631 + (i % 10) * 0.0002, "lat": 34.751 + (i % 7) * 0.0002}
-        t0 = time.time()
-        r = http.post(f"{base}/api/v1/issues", json=body, headers=reporter, timeout=30)
-        if r.status_code != 201:
-            raise RuntimeError(f"report {i}: {r.status_code} {r.text[:200]}")
-        out = r.json()
-        if record:
+        def on_feed(number, at_ms) -> None:
             with lock:
-                sent[out["number"]] = t0
-                answered[out["number"]] = time.time()
-        return out["number"], out["version"]
+                shown.setdefault(str(number), at_ms / 1000)
 
-    def step(number: str, version: int, action: str, headers: dict, **extra) -> dict:
-        r = http.post(f"{base}/api/v1/issues/{number}/transitions", json={"action": action, "version": version, **extra},
-                      headers=headers, timeout=30)
-        if r.status_code != 200:
-            raise RuntimeError(f"{action} {number}: {r.status_code} {r.text[:200]}")
-        return r.json()
+        tokens: dict[int, dict] = {}
 
-    def close(number: str, version: int) -> None:
-        """The whole workflow, as the people it names: 交办 → 签收 → 办理 → 反馈 → 认定 → 办结."""
-        a = step(number, version, "assign", reporter)
-        who = a["six_ones"]["assignee"]["id"]
-        if who not in tokens:
-            tokens[who] = {"Authorization": f"Bearer {official_token(owner, who)}"}
-        v = a["version"]
-        for action, headers, extra in (("sign", tokens[who], {}), ("handle", tokens[who], {}),
-                                       ("feedback", tokens[who], {"note": "已处理"}), ("verify", reporter, {}),
-                                       ("close", reporter, {})):
-            v = step(number, v, action, headers, **extra)["version"]
+        def post(i: int, record: bool = True) -> tuple[str, int]:
+            body = {"kind": "problem", "domain": "sanitation", "title": f"长时运行{i}",
+                    "lon": 113.631 + (i % 10) * 0.0002, "lat": 34.751 + (i % 7) * 0.0002}
+            t0 = time.time()
+            r = http.post(f"{base}/api/v1/issues", json=body, headers=reporter, timeout=30)
+            if r.status_code != 201:
+                raise RuntimeError(f"report {i}: {r.status_code} {r.text[:200]}")
+            out = r.json()
+            if record:
+                with lock:
+                    sent[out["number"]] = t0
+                    answered[out["number"]] = time.time()
+            return out["number"], out["version"]
 
-    def measure(page, cdp) -> dict:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:   # every feed line so far has been drawn
+        def step(number: str, version: int, action: str, headers: dict, **extra) -> dict:
+            r = http.post(f"{base}/api/v1/issues/{number}/transitions", json={"action": action, "version": version, **extra},
+                          headers=headers, timeout=30)
+            if r.status_code != 200:
+                raise RuntimeError(f"{action} {number}: {r.status_code} {r.text[:200]}")
+            return r.json()
+
+        def close(number: str, version: int) -> None:
+            """The whole workflow, as the people it names: 交办 → 签收 → 办理 → 反馈 → 认定 → 办结."""
+            a = step(number, version, "assign", reporter)
+            who = a["six_ones"]["assignee"]["id"]
+            if who not in tokens:
+                tokens[who] = {"Authorization": f"Bearer {official_token(owner, who)}"}
+            v = a["version"]
+            for action, headers, extra in (("sign", tokens[who], {}), ("handle", tokens[who], {}),
+                                           ("feedback", tokens[who], {"note": "已处理"}), ("verify", reporter, {}),
+                                           ("close", reporter, {})):
+                v = step(number, v, action, headers, **extra)["version"]
+
+        def measure(page, cdp) -> dict:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:   # every feed line so far has been drawn
+                with lock:
+                    if set(sent) <= set(shown):
+                        break
+                page.wait_for_timeout(200)
+            page.wait_for_timeout(1500)
+            cdp.send("HeapProfiler.collectGarbage")
+            page.wait_for_timeout(300)
+            m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+            # the map's point layers are data, bounded by design (today's new issues ≤ 500, heat ≤ 3 000
+            # open issues: geodata.assessment.screen), and every report adds to both; the rest of the
+            # page (live or detached nodes) must not grow at all
+            heat, today = page.evaluate("() => [document.querySelectorAll('#wall-map .wall-heat').length, "
+                                        "document.querySelectorAll('#wall-map .wall-today').length]")
+            return {"js_heap_mb": round(m["JSHeapUsedSize"] / 2**20, 2), "dom_nodes": int(m["Nodes"]),
+                    "heat_points": heat, "today_points": today, "dom_nodes_besides_points": int(m["Nodes"]) - heat - today,
+                    "listeners": int(m["JSEventListeners"]), "server_rss_mb": round(rss_kb(proc.pid) / 1024, 1)}
+
+        def latencies(numbers: list[str]) -> dict:
             with lock:
-                if set(sent) <= set(shown):
-                    break
-            page.wait_for_timeout(200)
-        page.wait_for_timeout(1500)
-        cdp.send("HeapProfiler.collectGarbage")
-        page.wait_for_timeout(300)
-        m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
-        # the map's point layers are data, bounded by design (today's new issues ≤ 500, heat ≤ 3 000
-        # open issues: geodata.assessment.screen), and every report adds to both; the rest of the
-        # page (live or detached nodes) must not grow at all
-        heat, today = page.evaluate("() => [document.querySelectorAll('#wall-map .wall-heat').length, "
-                                    "document.querySelectorAll('#wall-map .wall-today').length]")
-        return {"js_heap_mb": round(m["JSHeapUsedSize"] / 2**20, 2), "dom_nodes": int(m["Nodes"]),
-                "heat_points": heat, "today_points": today, "dom_nodes_besides_points": int(m["Nodes"]) - heat - today,
-                "listeners": int(m["JSEventListeners"]), "server_rss_mb": round(rss_kb(proc.pid) / 1024, 1)}
+                lat = [(shown[n] - sent[n]) * 1000 for n in numbers if n in shown]
+                push = [(shown[n] - answered[n]) * 1000 for n in numbers if n in shown]
+                api = [(answered[n] - sent[n]) * 1000 for n in numbers]
+                missing = sum(1 for n in numbers if n not in shown)
+            return {"p50_ms": round(statistics.median(lat), 1) if lat else None, "p95_ms": round(pct(lat, 0.95), 1),
+                    "missing": missing,
+                    # the two parts: the report's own request, and its answer → the wall's frame
+                    "report_p50_ms": round(statistics.median(api), 1),
+                    "push_p50_ms": round(statistics.median(push), 1) if push else None}
 
-    def latencies(numbers: list[str]) -> dict:
-        with lock:
-            lat = [(shown[n] - sent[n]) * 1000 for n in numbers if n in shown]
-            push = [(shown[n] - answered[n]) * 1000 for n in numbers if n in shown]
-            api = [(answered[n] - sent[n]) * 1000 for n in numbers]
-            missing = sum(1 for n in numbers if n not in shown)
-        return {"p50_ms": round(statistics.median(lat), 1) if lat else None, "p95_ms": round(pct(lat, 0.95), 1),
-                "missing": missing,
-                # the two parts: the report's own request, and its answer → the wall's frame
-                "report_p50_ms": round(statistics.median(api), 1),
-                "push_p50_ms": round(statistics.median(push), 1) if push else None}
-
-    try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN",
@@ -251,16 +234,6 @@ def main(argv: list[str]) -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2))
         print(json.dumps(result, ensure_ascii=False), flush=True)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        proc.log.close()
-        owner.dispose()
-        drop_database(admin, name)
-        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

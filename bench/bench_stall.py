@@ -52,9 +52,12 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+from sqlalchemy import Engine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stall.json"
 DB_NAME = "gridwatch_bench_stall"
@@ -109,6 +112,51 @@ def start_server(url: str, var_dir: Path, port: int, env_extra: dict[str, str] |
             time.sleep(0.3)
     proc.kill()
     raise RuntimeError("gridwatch serve did not answer within 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> str:
+    """Stop a server :func:`start_server` started (kill it after 20 s); the text of its log."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    proc.log.seek(0)   # open still, though its folder may be gone
+    text = proc.log.read()
+    proc.log.close()
+    return text
+
+
+@contextmanager
+def served_demo(label: str, env_extra: dict[str, str] | None = None
+                ) -> Iterator[tuple[Engine, str, subprocess.Popen]]:
+    """A scratch copy of the demo (``gridwatch_bench_<label>_…``) served by ``gridwatch serve`` in a
+    process of its own, as in production: (an engine on it as the superuser, the server's base URL,
+    the server's process).
+    Afterwards the server is stopped and the database dropped."""
+    import secrets
+    import shutil
+
+    from sqlalchemy import create_engine
+
+    from bench.common import scratch_demo
+    from geodata.db.admin import drop_database
+
+    name = f"gridwatch_bench_{label}_{secrets.token_hex(3)}"
+    admin, url = scratch_demo(name)
+    owner = create_engine(url)
+    var_dir = Path(tempfile.mkdtemp(prefix=f"gw-bench-{label}-"))
+    proc = None
+    try:
+        port = free_port()
+        proc = start_server(url, var_dir, port, env_extra)
+        yield owner, f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        owner.dispose()
+        drop_database(admin, name)
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def victim(base: str, token: str, n: int) -> tuple[list[float], Counter]:
@@ -389,16 +437,7 @@ def main(argv: list[str]) -> int:
             alive = requests.get(f"{base}/api/v1/issues", timeout=30,
                                  headers={"Authorization": f"Bearer {token}"}).status_code
     finally:
-        stderr = ""
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            proc.log.seek(0)   # open still, though its folder is gone
-            stderr = proc.log.read()
-            proc.log.close()
+        stderr = stop_server(proc) if proc is not None else ""
         if not args.keep:
             drop_database(admin, DB_NAME)
     idle, busy = summary_ms(idle_times), summary_ms(busy_times)

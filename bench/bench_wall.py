@@ -15,22 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "wall.json"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else float("nan")
 
 
 def main(argv: list[str]) -> None:
@@ -41,71 +33,63 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import requests
-    from sqlalchemy import create_engine
 
-    from bench.bench_stall import free_port, start_server
-    from bench.common import account, api_token, scratch_demo
-    from geodata.db.admin import drop_database
+    from bench.bench_stall import served_demo
+    from bench.common import account, api_token, pct
 
-    name = f"gridwatch_bench_wall_{secrets.token_hex(3)}"
-    admin, url = scratch_demo(name)
-    owner = create_engine(url)
-    # served by `gridwatch serve` in a process of its own (as in production): the wall clients here
-    # never share the server's interpreter lock
-    port = free_port()
-    var_dir = Path(tempfile.mkdtemp(prefix="gw-bench-wall-"))
-    proc = start_server(url, var_dir, port, {"GRIDWATCH_BASEMAP_URL": "", "GRIDWATCH_WALL_TOUR_S": "0", **json.loads(os.environ.get("BENCH_WALL_ENV", "{}"))})
-    base = f"http://127.0.0.1:{port}"
-    reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator'))}"}
-    display = api_token(owner, account(owner, "display"))
-    http = requests.Session()
+    # served by `gridwatch serve` in a process of its own (as in production); BENCH_WALL_ENV (JSON)
+    # adds settings to it for A/B runs, e.g. '{"GRIDWATCH_WALL_STATE_MIN_S": "600"}'
+    env = {"GRIDWATCH_BASEMAP_URL": "", "GRIDWATCH_WALL_TOUR_S": "0", **json.loads(os.environ.get("BENCH_WALL_ENV", "{}"))}
+    with served_demo("wall", env) as (owner, base, _proc):
+        reporter = {"Authorization": f"Bearer {api_token(owner, account(owner, 'operator'))}"}
+        display = api_token(owner, account(owner, "display"))
+        http = requests.Session()
 
-    def post(i: int) -> tuple[float, float, str]:
-        body = {"kind": "problem" if i % 3 else "sentiment", "domain": "sanitation", "title": f"大屏基准{i}",
-                "lon": 113.632, "lat": 34.752}
-        t0 = time.time()
-        r = http.post(f"{base}/api/v1/issues", json=body, headers=reporter, timeout=30)
-        t1 = time.time()
-        assert r.status_code == 201, r.text
-        return t0, t1, r.json()["number"]
+        def post(i: int) -> tuple[float, float, str]:
+            body = {"kind": "problem" if i % 3 else "sentiment", "domain": "sanitation", "title": f"大屏基准{i}",
+                    "lon": 113.632, "lat": 34.752}
+            t0 = time.time()
+            r = http.post(f"{base}/api/v1/issues", json=body, headers=reporter, timeout=30)
+            t1 = time.time()
+            assert r.status_code == 201, r.text
+            return t0, t1, r.json()["number"]
 
-    def run(walls: int) -> dict:
-        # the walls read in a process of their own (as browsers on other machines would)
-        child = subprocess.Popen([sys.executable, "-m", "bench.wall_clients", f"{base}/wall/events", display, str(walls)],
-                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        ready = child.stdout.readline().split()
-        assert ready[:1] == ["ready"] and set(ready[1].split(",")) == {"200"}, ready
-        sent: dict[str, float] = {}
-        api_ms: list[float] = []
-        starts: list[float] = []
-        for i in range(args.reports):
-            t0, t1, number = post(i)
-            sent[number] = t0
-            api_ms.append((t1 - t0) * 1000)
-            starts.append(t0)
-            time.sleep(args.gap)
-        time.sleep(3.0)
-        out, _ = child.communicate("stop\n", timeout=120)
-        lat, missing, dup = [], 0, 0
-        walls_got = json.loads(out.strip().splitlines()[-1])
-        states = walls_got[0].get("~state", []) if walls_got else []
-        for got in walls_got:
-            for number, t0 in sent.items():
-                if number not in got:
-                    missing += 1
-                    continue
-                dup += len(got[number]) - 1
-                lat.append((got[number][0] - t0) * 1000)
-        time.sleep(3.0)   # the streams notice their closed sockets and give back their slots
-        return {"walls": walls, "events": len(sent), "received": len(lat), "missing": missing, "duplicates": dup,
-                "p50_ms": round(pct(lat, 0.5), 1), "p95_ms": round(pct(lat, 0.95), 1), "max_ms": round(max(lat), 1),
-                "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(pct(api_ms, 0.95), 1),
-                # the slowest reports, each with how far (ms) the nearest state push to a wall was
-                "api_slowest": [{"ms": round(ms, 1), "state_push_ms": round(min((abs(t - t0) * 1000 for t in states),
-                                                                                default=float("nan")))}
-                                for ms, t0 in sorted(zip(api_ms, starts, strict=True), reverse=True)[:5]]}
+        def run(walls: int) -> dict:
+            # the walls read in a process of their own (as browsers on other machines would)
+            child = subprocess.Popen([sys.executable, "-m", "bench.wall_clients", f"{base}/wall/events", display, str(walls)],
+                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            ready = child.stdout.readline().split()
+            assert ready[:1] == ["ready"] and set(ready[1].split(",")) == {"200"}, ready
+            sent: dict[str, float] = {}
+            api_ms: list[float] = []
+            starts: list[float] = []
+            for i in range(args.reports):
+                t0, t1, number = post(i)
+                sent[number] = t0
+                api_ms.append((t1 - t0) * 1000)
+                starts.append(t0)
+                time.sleep(args.gap)
+            time.sleep(3.0)
+            out, _ = child.communicate("stop\n", timeout=120)
+            lat, missing, dup = [], 0, 0
+            walls_got = json.loads(out.strip().splitlines()[-1])
+            states = walls_got[0].get("~state", []) if walls_got else []
+            for got in walls_got:
+                for number, t0 in sent.items():
+                    if number not in got:
+                        missing += 1
+                        continue
+                    dup += len(got[number]) - 1
+                    lat.append((got[number][0] - t0) * 1000)
+            time.sleep(3.0)   # the streams notice their closed sockets and give back their slots
+            return {"walls": walls, "events": len(sent), "received": len(lat), "missing": missing, "duplicates": dup,
+                    "p50_ms": round(pct(lat, 0.5), 1), "p95_ms": round(pct(lat, 0.95), 1), "max_ms": round(max(lat), 1),
+                    "api_p50_ms": round(statistics.median(api_ms), 1), "api_p95_ms": round(pct(api_ms, 0.95), 1),
+                    # the slowest reports, each with how far (ms) the nearest state push to a wall was
+                    "api_slowest": [{"ms": round(ms, 1), "state_push_ms": round(min((abs(t - t0) * 1000 for t in states),
+                                                                                    default=float("nan")))}
+                                    for ms, t0 in sorted(zip(api_ms, starts, strict=True), reverse=True)[:5]]}
 
-    try:
         for i in range(5):      # warm-up: caches, pools
             post(10_000 + i)
         idle_api = []
@@ -127,16 +111,7 @@ def main(argv: list[str]) -> None:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, ensure_ascii=False, indent=2))
         print(json.dumps(result, ensure_ascii=False), flush=True)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        proc.log.close()
-        owner.dispose()
-        drop_database(admin, name)
-        shutil.rmtree(var_dir, ignore_errors=True)
+
 
 if __name__ == "__main__":
     main(sys.argv[1:])

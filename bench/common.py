@@ -15,6 +15,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, select
 
 
+def pct(xs: list[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (0–1) by nearest rank over ``len − 1`` (NaN for none)."""
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))] if xs else float("nan")
+
+
 def scratch_demo(name: str, *, end: dt.date | None = None) -> tuple[str, str]:
     """(admin URL, database URL as the superuser) of a fresh database ``name`` holding the demo,
     loaded by the owner role. Drop it with ``geodata.db.admin.drop_database(admin, name)``."""
