@@ -164,51 +164,68 @@ def _cases_rows(q: Query) -> tuple[Select, dict[str, ColumnElement]]:
                  func.min(IssueEvent.at).filter(IssueEvent.action == "extend").label("extended_at"))
           .where(IssueEvent.at <= now, IssueEvent.action.in_(("assign", "extend")))
           .group_by(IssueEvent.issue_id).cte("ev"))
-    orig_due = func.coalesce(cast(ev.c.orig_due, TSTZ), Issue.due_at)
-    closed = is_closed()
-    reported = _in(Issue.reported_at, p)
-    accepted = _in(ev.c.accepted_at, p)
-    due = or_(_in(orig_due, p), _in(Issue.due_at, p))
-    extended = and_(due, ev.c.extended_at < p.c.pe)
-    deferred = and_(extended, Issue.due_at >= p.c.pe, ~and_(closed, Issue.closed_at < p.c.pe))
-    assessed = and_(due, ~_flag(deferred))
-    closed_in = and_(closed, _in(Issue.closed_at, p))
-    hours = extract("epoch", Issue.closed_at - func.coalesce(ev.c.accepted_at, Issue.reported_at)) / 3600.0
-    flags = {
-        "reported": reported, "accepted": accepted, "resolved": and_(reported, closed), "due": due,
-        "deferred": deferred, "assessed": assessed, "closed": and_(assessed, closed),
-        "closed_on_time": and_(assessed, closed, ~overdue_condition(now)),
-        "overdue_open": and_(assessed, open_overdue(now)),
-        "closed_late": and_(assessed, closed, overdue_condition(now)),
-        "overdue": and_(assessed, overdue_condition(now)),
-        "extended": extended, "closed_in_period": closed_in,
-    }
-    cols = [p.c.pk.label("pk"), q.by.issue_key().label("k"), Issue.id.label("rid"),
-            *(_flag(v).label(k) for k, v in flags.items()),
-            case((_flag(closed_in), hours), else_=null()).label("hours")]
-    # Set-wise by period. When the periods do not overlap (months, a period with its 环比 and 同比),
-    # each case is paired only with the periods its instants fall in: width_bucket over the
-    # periods' bounds gives each instant's period in one pass, and the distinct ones are the case's
-    # rows — about one row per case instead of one per case and period (the 10⁶ benchmark's cost:
-    # docs/assessment.md, Speed). Overlapping periods: every case against every period.
-    where = [visible_issues(q.scope), Issue.reported_at <= now,
-             or_(reported, accepted, _in(orig_due, p), _in(Issue.due_at, p), closed_in), *_within_issue(q)]
+    key = q.by.issue_key()
+    # One row per case ("c"): its instants, what does not depend on the period, and — periods
+    # that do not overlap — the bucket of each instant among the periods' bounds (width_bucket:
+    # bucket 2i − 1 is the period of place i). Kept apart by OFFSET 0, as are "b" below: else
+    # PostgreSQL inlines each expression into every one built on it ("due" was evaluated 14 times
+    # a row, each bucket up to 6 times — most of the statement's time at 10⁶, docs/assessment.md,
+    # Speed). The filters on the key are said here: the outer ones do not cross an OFFSET.
     bounds = q.disjoint_bounds()
+    instants = {"reported_at": Issue.reported_at, "accepted_at": ev.c.accepted_at,
+                "orig_due": func.coalesce(cast(ev.c.orig_due, TSTZ), Issue.due_at), "due_at": Issue.due_at,
+                "extended_at": ev.c.extended_at, "closed_at": Issue.closed_at}
+    once = {**instants, "closed_now": is_closed(), "overdue_now": overdue_condition(now),
+            "overdue_open_now": open_overdue(now),
+            "hours": extract("epoch", Issue.closed_at - func.coalesce(ev.c.accepted_at, Issue.reported_at)) / 3600.0}
+    if bounds is not None:
+        edges = literal(bounds, ARRAY(TSTZ))
+        # the instants a case is paired by (the original deadline by itself, as assigned)
+        for n, col in enumerate((Issue.reported_at, ev.c.accepted_at, ev.c.orig_due, Issue.due_at, Issue.closed_at)):
+            once[f"b{n}"] = func.width_bucket(col, edges)
+    c = (select(Issue.id.label("rid"), key.label("k"), *(v.label(n) for n, v in once.items()))
+         .select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id)
+         .where(visible_issues(q.scope), Issue.reported_at <= now, key.is_not(None), *_within_issue(q))
+         .offset(0).subquery("c"))
+    # Set-wise by period. When the periods do not overlap (months, a period with its 环比 and 同比),
+    # each case is paired only with the periods its instants fall in: the distinct odd buckets
+    # (one kept unless an earlier instant had it), unnested — about one row per case instead of
+    # one per case and period (the 10⁶ benchmark's cost: docs/assessment.md, Speed). Overlapping
+    # periods: every case against every period.
     if bounds is None:
-        rows = select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(p, true()).where(*where)
-        return rows, {}
-    edges = literal(bounds, ARRAY(TSTZ))
-
-    def slot(col: ColumnElement) -> ColumnElement:
-        b = func.width_bucket(col, edges)
-        return case((b % 2 == 1, (b + 1) / 2), else_=null())
-
-    instants = pg_array([slot(c) for c in (Issue.reported_at, ev.c.accepted_at, ev.c.orig_due, Issue.due_at,
-                                           Issue.closed_at)])
-    u = func.unnest(instants).table_valued("pi").render_derived()
-    slots = select(u.c.pi).where(u.c.pi.is_not(None)).distinct().lateral("slots")
-    rows = (select(*cols).select_from(Issue).outerjoin(ev, ev.c.issue_id == Issue.id).join(slots, true())
-            .join(p, p.c.pi == slots.c.pi).where(*where))
+        paired, joined = c, c.join(p, true())
+    else:
+        bs = [c.c[f"b{n}"] for n in range(5)]
+        firsts = [case((and_(b % 2 == 1, *(b.is_distinct_from(e) for e in bs[:n])), (b + 1) // 2), else_=null())
+                  for n, b in enumerate(bs)]
+        paired = select(c, func.unnest(func.array_remove(pg_array(firsts), null())).label("pi")).subquery("s")
+        joined = paired.join(p, p.c.pi == paired.c.pi)
+    x = paired.c
+    closed_in = and_(x.closed_now, _in(x.closed_at, p))
+    tests = {
+        "reported": _in(x.reported_at, p), "accepted": _in(x.accepted_at, p),
+        "due": or_(_in(x.orig_due, p), _in(x.due_at, p)),
+        "extended_by_end": x.extended_at < p.c.pe, "due_after_end": x.due_at >= p.c.pe,
+        "closed_by_end": and_(x.closed_now, x.closed_at < p.c.pe), "closed_now": x.closed_now,
+        "overdue_now": x.overdue_now, "overdue_open_now": x.overdue_open_now, "closed_in": closed_in,
+    }
+    base = select(p.c.pk.label("pk"), x.k, x.rid, *(v.label(k) for k, v in tests.items()),
+                  case((_flag(closed_in), x.hours), else_=null()).label("hours")).select_from(joined)
+    b = base.offset(0).subquery("b").c
+    extended = and_(b.due, b.extended_by_end)
+    deferred = and_(extended, b.due_after_end, ~b.closed_by_end)
+    assessed = and_(b.due, ~_flag(deferred))
+    flags = {
+        "reported": b.reported, "accepted": b.accepted, "resolved": and_(b.reported, b.closed_now), "due": b.due,
+        "deferred": deferred, "assessed": assessed, "closed": and_(assessed, b.closed_now),
+        "closed_on_time": and_(assessed, b.closed_now, ~b.overdue_now),
+        "overdue_open": and_(assessed, b.overdue_open_now),
+        "closed_late": and_(assessed, b.closed_now, b.overdue_now),
+        "overdue": and_(assessed, b.overdue_now),
+        "extended": extended, "closed_in_period": b.closed_in,
+    }
+    rows = (select(b.pk, b.k, b.rid, *(_flag(v).label(k) for k, v in flags.items()), b.hours)
+            .where(or_(b.reported, b.accepted, b.due, b.closed_in)))
     return rows, {}
 
 
