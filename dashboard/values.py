@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geodata.models import BIGINT_MAX
 
-from .api.schemas.common import INT32
+from .api.schemas.common import INT32, Finite, Text
 
 INT64 = BIGINT_MAX         # issue.id, outbox.id: BIGINT
 JS_INT = 2**53 - 1         # counters kept by the browser (n_clicks, n_intervals)
@@ -57,3 +57,35 @@ DomainCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,30}$")]     # domai
 IsoDay = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), AfterValidator(_iso_day)]
 PickedDay = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]{0,15})?$"),
                       AfterValidator(_iso_day)]
+
+
+# -- dash-leaflet's click on a grid layer (the map's and the assessment map's) -----------------------
+class Polygon(Value):
+    type: Literal["Polygon"]
+    coordinates: list[list[tuple[Lon, Lat]]]
+
+
+class MultiPolygon(Value):
+    type: Literal["MultiPolygon"]
+    coordinates: list[list[list[tuple[Lon, Lat]]]]
+
+
+class GridProperties(Value):
+    """``mapdata.grid_layer``'s feature properties, and the two dash-leaflet adds."""
+    code: GridCode | None = None
+    name: Text(200) | None = None
+    name_en: Text(200) | None = None
+    level: Literal[1, 2, 3] | None = None
+    parent_code: GridCode | None = None
+    area_km2: Finite | None = None
+    cluster: bool | None = None                 # dash-leaflet: is this a cluster marker
+    id: Count | None = None                     # dash-leaflet: the feature's index in the layer
+
+
+class GridClick(Value):
+    """dash-leaflet's GeoJSON ``clickData``: the clicked feature, with its bounds."""
+    type: Literal["Feature"] | None = None
+    id: GridCode | None = None
+    geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")] | None = None
+    properties: GridProperties | None = None
+    bounds: tuple[tuple[Lat, Lon], tuple[Lat, Lon]] | None = None

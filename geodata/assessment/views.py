@@ -9,7 +9,7 @@ The ranking is computed, not stored: a stored snapshot is made by a bulletin
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,6 +58,9 @@ class RankRow:
     values: dict[str, float | None]
     mom: dict[str, float | None]       # 环比 change per indicator
     yoy: dict[str, float | None]       # 同比 change per indicator
+    grids: tuple[str, ...] = ()        # the grids the subject answers for (a grid: itself)
+    items: dict[str, float] = field(default_factory=dict)       # indicator → points earned
+    deductions: dict[str, float] = field(default_factory=dict)  # indicator → points taken
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Ranking:
     as_of: dt.datetime
     rows: list[RankRow]            # best first
     street: dict[str, float | None]  # every subject together: the KPIs of the level's total
+    full_points: dict[str, float] = field(default_factory=dict)  # each scored indicator's full points
 
 
 def ranking(session: Session, scope: Scope, period: Period, level: str, *, tz: ZoneInfo,
@@ -90,7 +94,8 @@ def ranking(session: Session, scope: Scope, period: Period, level: str, *, tz: Z
         c = store.comparisons(table, period, prev, ago, r.key)
         rows.append(RankRow(r.key, table.subjects[r.key].name, r.rank, r.score.final, r.score.quantitative,
                             r.score.qualitative, r.excellent, r.named, r.reasons, c["current"],
-                            c["mom_change"], c["yoy_change"]))
+                            c["mom_change"], c["yoy_change"], table.subjects[r.key].grid_codes,
+                            dict(r.score.items), dict(r.score.deductions)))
     total: dict[str, float] = {}
     for k in table.subject_keys():
         for m, v in table.measures.get((period.key, k), {}).items():
@@ -98,7 +103,8 @@ def ranking(session: Session, scope: Scope, period: Period, level: str, *, tz: Z
     from geodata.assessment.registry import value
 
     street = {code: value(i, total) for code, i in INDICATORS.items()} if total else {}
-    return Ranking(period, prev, ago, level, rule.id, rules.qualitative_weight, now, rows, street)
+    return Ranking(period, prev, ago, level, rule.id, rules.qualitative_weight, now, rows, street,
+                   {i.indicator: i.points for i in rules.items})
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,68 @@ def _sum_of(table: ind_sql.Table, p: Period, indicator: str) -> float | None:
         for m, v in table.measures.get((p.key, k), {}).items():
             total[m] = total.get(m, 0.0) + v
     return value(INDICATORS[indicator], total) if total else None
+
+
+#: handling-time classes of the profile's histogram, in hours ([lo, hi); the last is open)
+HOUR_EDGES = (0, 4, 8, 24, 48, 72, 120, 168)
+
+
+@dataclass(frozen=True)
+class DomainCount:
+    code: str
+    name_zh: str
+    name_en: str
+    reported: int
+    closed: int          # 结案数 (cases due in the period, closed)
+    overdue_open: int    # 超期未结 now
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a scorecard shows besides the ranking row: the cases by domain and how long the cases
+    closed in the period took (classes of ``HOUR_EDGES``), for one subject or the whole level."""
+    key: str | None
+    domains: list[DomainCount]
+    hour_edges: tuple[int, ...]
+    hour_counts: list[int]            # one per class of hour_edges (the last: ≥ its edge)
+    median_hours: float | None
+    p90_hours: float | None
+
+
+def profile(session: Session, scope: Scope, period: Period, level: str, key: str | None, *, tz: ZoneInfo,
+            as_of: dt.datetime | None = None) -> Profile:
+    """The domain breakdown and the handling-time distribution of ``period`` for subject ``key``
+    of the level (None: every subject of it), counted by the cases family's own conditions (the
+    same rows that give the ranking's 上报数, 结案数, 超期未结 and 平均处置时长)."""
+    from sqlalchemy import Float, literal
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    from geodata.models import Domain
+
+    by = level_by(level)
+    q = ind_sql.Query((period,), by, scope, at_or_now(as_of), tz)
+    rows, _ = ind_sql.FAMILY_SQL["cases"].rows(q)
+    r = rows.subquery("r")
+    mine = [r.c.k == key] if key is not None else [r.c.k.is_not(None)]
+    n = lambda flag: func.count().filter(flag)
+    with ind_sql._no_jit(session):
+        dom = session.execute(
+            select(Domain.code, Domain.name_zh, Domain.name_en, n(r.c.reported), n(r.c.closed), n(r.c.overdue_open))
+            .select_from(r).join(Issue, Issue.id == r.c.rid).join(Domain, Domain.code == Issue.domain_code)
+            .where(*mine).group_by(Domain.code, Domain.name_zh, Domain.name_en)
+            .order_by(n(r.c.reported).desc(), Domain.code)).all()
+        bucket = func.width_bucket(r.c.hours, literal([float(e) for e in HOUR_EDGES], ARRAY(Float)))
+        hist = dict(session.execute(
+            select(bucket, func.count()).where(*mine, r.c.closed_in_period, r.c.hours.is_not(None))
+            .group_by(bucket)).all())
+        med, p90 = session.execute(
+            select(func.percentile_cont(0.5).within_group(r.c.hours), func.percentile_cont(0.9).within_group(r.c.hours))
+            .where(*mine, r.c.closed_in_period, r.c.hours.is_not(None))).one()
+    # width_bucket: 0 below the first edge (a case closed before it was filed counts in the first class)
+    counts = [int(hist.get(i + 1, 0)) for i in range(len(HOUR_EDGES))]
+    counts[0] += int(hist.get(0, 0))
+    return Profile(key, [DomainCount(c, zh, en, int(a), int(b), int(o)) for c, zh, en, a, b, o in dom],
+                   HOUR_EDGES, counts, None if med is None else float(med), None if p90 is None else float(p90))
 
 
 @dataclass(frozen=True)

@@ -199,3 +199,86 @@ def test_a_grid_leader_is_refused(open_as, map_engine):
     expect(page.locator("body")).to_contain_text(t("no_page_access", "zh"))
     expect(page.locator("body")).to_contain_text(t("no_page_access", "en"))
     assert page.locator("#as-ranking").count() == 0
+
+
+def score_paths(page) -> dict[str, str]:
+    """{grid code: fill colour} of the score map's drawn polygons."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#as-map path.gw-score')]
+        .map(p => [[...p.classList].find(c => /^gw-score-\\d+$/.test(c)).slice(9), p.getAttribute('fill')]))""")
+
+
+def test_score_map_and_scorecards(open_as, shot):
+    """The score choropleth colours every community by its final score (the legend's classes); a
+    grid clicked on the map and a row clicked in the ranking open the same scorecard, whose final
+    score and rank are the ranking's; the domain and handling-time charts follow the pick; the
+    grid-leader level colours each leader's blocks and lists them on the card."""
+    from dashboard.pages.assessment.presenters import SCORE_BREAKS, SCORE_COLORS
+
+    page = open_as("street_leader")
+    page.locator("#as-level").click()
+    page.get_by_role("option", name="社区网格").click()
+    settle(page)
+    pick_month(page, "2026年10月")
+    wait_rows(page, 14)
+    page.wait_for_function("() => document.querySelectorAll('#as-map path.gw-score').length === 14")
+    expect(page.locator("#as-card-empty")).to_be_visible()
+    data = {r["key"]: r for r in rows(page)}
+
+    def colour(v: float) -> str:
+        return SCORE_COLORS[sum(1 for b in SCORE_BREAKS if v >= b)]
+
+    # each community in its score's class (the map's callback may answer after the ranking's)
+    expected = {k: colour(r["final"]) for k, r in data.items()}
+    try:
+        page.wait_for_function("""(want) => Object.entries(want).every(([code, fill]) =>
+            (document.querySelector('#as-map path.gw-score-' + code) || {getAttribute: () => null})
+              .getAttribute('fill') === fill)""", arg=expected, timeout=10000)
+    except Exception:
+        raise AssertionError((score_paths(page), expected)) from None
+    assert set(score_paths(page)) == set(data)
+    # the labels name each community with its score
+    page.wait_for_function("() => document.querySelectorAll('.gw-score-label').length === 14", timeout=5000)
+    labels = page.locator(".gw-score-label").all_inner_texts()
+    assert sorted(x.split("\n")[0] for x in labels) == sorted(r["name"] for r in data.values())
+    # a grid clicked on the map → its card
+    worst = min(data.values(), key=lambda r: r["final"])
+    page.locator(f"#as-map path.gw-score-{worst['key']}").dispatch_event("click")
+    expect(page.locator("#as-card-name")).to_have_text(worst["name"])
+    expect(page.locator("#as-card-final")).to_have_text(f"{worst['final']:.2f}")
+    expect(page.locator(".gw-as-card-rank")).to_have_text(f"第 {worst['rank']} 名 / 共 14 个网格")
+    expect(page.locator(f"#as-map path.gw-score-{worst['key']}.gw-score-picked")).to_have_count(1)
+    # its points: the items earned add up to the quantitative score plus the deductions
+    items = page.locator(".gw-as-card-items li").count()
+    assert items >= 5
+    page.wait_for_function(f"() => (document.querySelector('#as-domains .gtitle') || {{}}).textContent"
+                           f"?.startsWith({worst['name']!r})")
+    page.wait_for_function(f"() => (document.querySelector('#as-hours .gtitle') || {{}}).textContent"
+                           f"?.startsWith({worst['name']!r})")
+    # the domain chart's reported bars add up to the row's 上报数 (the numbers: integration tests)
+    reported = page.evaluate("() => document.querySelector('#as-domains .js-plotly-plot')"
+                             ".data[0].y.reduce((a, b) => a + b, 0)")
+    assert reported == worst["reported"]
+    page.locator("#as-map").scroll_into_view_if_needed()
+    shot(page, "assessment-05-score-map-card-zh")
+    # a row clicked in the ranking → that row's card, and the map's outline moves
+    best = min(data.values(), key=lambda r: r["rank"])
+    page.locator(f".ag-row[row-id='{best['key']}'] .ag-cell[col-id='name']").first.click()
+    expect(page.locator("#as-card-name")).to_have_text(best["name"])
+    expect(page.locator(f"#as-map path.gw-score-{best['key']}.gw-score-picked")).to_have_count(1)
+    expect(page.locator(f"#as-map path.gw-score-{worst['key']}.gw-score-picked")).to_have_count(0)
+    # grid leaders: each leader's blocks coloured by the leader's score; a block → its leader's card
+    page.locator("#as-level").click()
+    page.get_by_role("option", name="网格长").click()
+    settle(page)
+    page.wait_for_function("() => document.querySelectorAll('#as-map path.gw-score').length === 59")
+    leaders = rows(page)
+    block = page.evaluate("() => [...document.querySelector('#as-map path.gw-score').classList]"
+                          ".find(c => /^gw-score-\\d+$/.test(c)).slice(9)")
+    page.locator(f"#as-map path.gw-score-{block}").first.dispatch_event("click")
+    expect(page.locator(".gw-as-card-grids")).to_be_visible()
+    name = page.locator("#as-card-name").inner_text()
+    assert name in {r["name"] for r in leaders}
+    expect(page.locator(".gw-as-card-rank")).to_contain_text("人")
+    page.locator("#as-map").scroll_into_view_if_needed()
+    shot(page, "assessment-06-leader-card-zh")
+    assert not page.errors

@@ -18,6 +18,7 @@ from geodata.access.capabilities import ASSESS, SEND_NOTICES, VIEW_ASSESSMENT
 from geodata.assessment import views
 from geodata.assessment.periods import parse_period
 from geodata.errors import DomainError
+from geodata.maps import layers as map_layers
 
 from ...auth import csrf_field
 from ...components import ids as app_ids
@@ -117,6 +118,43 @@ def chart_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, in
     name = next((x.name for x in r.rows if x.key == key), None)
     return (presenters.trend_figure(points, indicator, name, ctx.lang),
             presenters.changes_figure(r, key, ctx.lang))
+
+
+def card_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, subject: str | None,
+                 version: int | None = None) -> tuple[Any, ...]:
+    """(communities' map hideout, blocks' map hideout, scorecard, cases by domain, handling time)
+    for the picked subject (none picked: the whole level's charts and a hint in the card)."""
+    empty = presenters.go.Figure()
+    if not allowed() or not chosen:
+        return {"show": False}, {"show": False}, [], empty, empty
+    period, level = parse_period(chosen["period"]), chosen["level"]
+    with svc.session(ctx) as s:
+        r = ranking_of(svc, ctx, s, period, level, version)
+        key = subject if any(x.key == subject for x in r.rows) else None
+        prof = svc.cached(ctx, ("assessment-profile", period.key, level, key),
+                          lambda: views.profile(s, ctx.scope, period, level, key, tz=ctx.tz))
+        names = svc.cached(ctx, ("grid_names",), lambda: map_layers.grid_names(s, ctx.scope)) \
+            if level.startswith("official") and key else {}
+    who = next((x.name for x in r.rows if x.key == key), None)
+    h2, h3 = presenters.score_map(r, key, ctx.lang)
+    grid_names = {c: (n[0] if ctx.lang == "zh" else n[1]) for c, n in names.items()}
+    return (h2, h3, presenters.scorecard_children(r, key, grid_names, ctx.lang),
+            presenters.domains_figure(prof, who, ctx.lang), presenters.hours_figure(prof, who, ctx.lang))
+
+
+def map_pick_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None,
+                     feature: dict[str, Any] | None, version: int | None = None) -> Any:
+    """A grid clicked on the score map → the subject store (the grid, or the block's leader)."""
+    if not allowed() or not chosen or not isinstance(feature, dict):
+        return no_update
+    code = (feature.get("properties") or {}).get("code")
+    if not isinstance(code, str):
+        return no_update
+    period, level = parse_period(chosen["period"]), chosen["level"]
+    with svc.session(ctx) as s:
+        r = ranking_of(svc, ctx, s, period, level, version)
+    key = presenters.subject_of_grid(r, code)
+    return no_update if key is None else key
 
 
 def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, cell: dict[str, Any] | None,
@@ -219,6 +257,20 @@ def register(app: Dash, svc: Services) -> None:
                   Input(ids.Q_VERSION, "data"), State(app_ids.LANG, "value"))
     def _charts(chosen, indicator, subject, version, lang):
         return chart_outputs(svc, at(lang), chosen, indicator, subject, version)
+
+    @app.callback(Output(ids.MAP_L2, "hideout"), Output(ids.MAP_L3, "hideout"), Output(ids.CARD, "children"),
+                  Output(ids.DOMAINS, "figure"), Output(ids.HOURS, "figure"),
+                  Input(ids.CHOSEN, "data"), Input(ids.SUBJECT, "data"), Input(ids.Q_VERSION, "data"),
+                  State(app_ids.LANG, "value"))
+    def _card(chosen, subject, version, lang):
+        return card_outputs(svc, at(lang), chosen, subject, version)
+
+    @app.callback(Output(ids.SUBJECT, "data", allow_duplicate=True),
+                  Input(ids.MAP_L2, "clickData"), Input(ids.MAP_L3, "clickData"), State(ids.CHOSEN, "data"),
+                  State(ids.Q_VERSION, "data"), State(app_ids.LANG, "value"), prevent_initial_call=True)
+    def _map_pick(click2, click3, chosen, version, lang):
+        feature = click2 if dash_ctx.triggered_id == ids.MAP_L2 else click3
+        return map_pick_outputs(svc, at(lang), chosen, feature, version)
 
     @app.callback(Output(ids.TRACE, "is_open"), Output(ids.TRACE_TITLE, "children"),
                   Output(ids.TRACE_BODY, "children"), Output(ids.SUBJECT, "data"),

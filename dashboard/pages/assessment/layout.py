@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
+import dash_leaflet as dl
 from dash import dcc, html
 
 from geodata.assessment.periods import KINDS
@@ -44,6 +45,29 @@ def refused(lang: str, account: Any) -> list[Any]:
     return [html.Div(className="gw-as-refused", role="alert", id="as-refused", children=[
         html.H2(t("as_refused_title", lang)), html.P(t("as_refused_text", lang)),
         html.A(t("not_found_back", lang), href="/"), account])]
+
+
+def js(name: str) -> dict[str, str]:
+    """A dash-leaflet functional prop pointing at dashboard/assets/gridwatch_assessment.js."""
+    return {"variable": f"gridwatch.assessment.{name}"}
+
+
+def score_map(lang: str) -> html.Section:
+    """The score choropleth: the communities' and the blocks' polygons, loaded once by URL (the
+    map page's layers) and restyled through ``hideout`` when the period, level or pick changes."""
+    layer = lambda id_, level: dl.GeoJSON(
+        id=id_, url=f"/geo/grids/{level}.json", zoomToBounds=True, style=js("scoreStyle"),
+        filter=js("scoreFilter"), onEachFeature=js("scoreLabel"), hideout={"show": False},
+        hoverStyle={"weight": 3, "color": "#0b1f44"})
+    return html.Section(className="gw-as-map", children=[
+        html.Div(className="gw-as-toolbar", children=[
+            html.H3(t("as_map_title", lang)), html.Span(t("as_map_hint", lang), className="gw-as-hint")]),
+        dl.Map(id=ids.MAP, center=[34.75, 113.63], zoom=14, zoomSnap=0.25, attributionControl=False,
+               style={"height": "420px"}, className="gw-as-leaflet",
+               children=[layer(ids.MAP_L2, 2), layer(ids.MAP_L3, 3),
+                         dl.ScaleControl(position="bottomright", imperial=False)]),
+        html.Div(id=ids.MAP_LEGEND, className="gw-as-legend", children=presenters.score_legend(lang)),
+    ])
 
 
 def _opt(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -111,12 +135,21 @@ def body(lang: str, tz: ZoneInfo, chosen: dict[str, str], today: dt.date, accoun
                 grid,
             ]),
             html.Aside(className="gw-as-side", children=[
-                html.H3(t("as_excellent", lang)), html.Ol(id=ids.EXCELLENT, className="gw-as-list"),
+                html.H3(t("as_excellent", lang)), html.Ul(id=ids.EXCELLENT, className="gw-as-list gw-as-excellent"),
                 html.H3(t("as_named", lang)), html.Ul(id=ids.NAMED, className="gw-as-list gw-as-named"),
                 qualitative,
             ]),
         ]),
+        html.Div(className="gw-as-mapcard", children=[
+            score_map(lang),
+            html.Section(className="gw-as-card", children=[
+                html.H3(t("as_card_title", lang)),
+                html.Div(id=ids.CARD, role="region", **{"aria-live": "polite"}),
+            ]),
+        ]),
         html.Div(className="gw-as-charts", children=[
+            html.Div(className="gw-as-chart", children=dcc.Graph(id=ids.DOMAINS, config={"displaylogo": False})),
+            html.Div(className="gw-as-chart", children=dcc.Graph(id=ids.HOURS, config={"displaylogo": False})),
             html.Div(className="gw-as-chart", children=[
                 html.Label(t("as_trend_of", lang), htmlFor=ids.TREND_IND),
                 widgets.dropdown(lang, id=ids.TREND_IND, value="on_time_rate", clearable=False,

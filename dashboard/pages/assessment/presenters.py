@@ -293,3 +293,143 @@ def _hidden(name: str, value: str) -> Any:
     from dash import dcc
 
     return dcc.Input(type="hidden", name=name, value=value)
+
+
+# -- the score choropleth, the scorecard, the profile charts ------------------------------------------------
+#: score classes [lo, hi) of the choropleth (the street's 考核办法 grades: < 60 fails, ≥ 90 excellent)
+SCORE_BREAKS = (60, 70, 80, 90)
+SCORE_COLORS = ("#d73027", "#fc8d59", "#fee08b", "#91cf60", "#1a9850")
+#: the scorecard's main indicators
+CARD_INDICATORS = ("reported", "closure_rate", "on_time_rate", "overdue_open", "rework_rate", "handling_hours",
+                   "satisfaction", "patrol_coverage")
+
+
+def map_level(level: str) -> int:
+    """The grid level whose polygons the choropleth colours (a grid leader: their blocks)."""
+    return 2 if level == "grid:2" else 3
+
+
+def score_map(ranking: Any, key: str | None, lang: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(communities' hideout, blocks' hideout): every grid the level's subjects answer for, coloured
+    by its subject's final score, labelled with its name (communities) and the score; the picked
+    subject's grids outlined."""
+    values: dict[str, float] = {}
+    labels: dict[str, str] = {}
+    picked: list[str] = []
+    by_grid = not ranking.level.startswith("official")
+    for r in ranking.rows:
+        for code in r.grids:
+            values[code] = round(r.final, 2)
+            labels[code] = f"{r.name}\n{r.final:.1f}" if by_grid and map_level(ranking.level) == 2 else f"{r.final:.1f}"
+            if r.key == key:
+                picked.append(code)
+    shown = {"show": True, "values": values, "labels": labels, "picked": picked, "breaks": list(SCORE_BREAKS),
+             "colors": list(SCORE_COLORS), "none": "#ced4da", "lang": lang}
+    hidden = {"show": False}
+    return (shown, hidden) if map_level(ranking.level) == 2 else (hidden, shown)
+
+
+def score_legend(lang: str) -> list[Any]:
+    edges = ("0", *map(str, SCORE_BREAKS), "100")
+    return [html.Span(className="gw-as-legend-item", children=[
+        html.I(className="gw-as-swatch", style={"background": c}), f"{edges[i]}–{edges[i + 1]}"])
+        for i, c in enumerate(SCORE_COLORS)]
+
+
+def subject_of_grid(ranking: Any, code: str | None) -> str | None:
+    """The subject of the level a clicked grid belongs to (a grid: itself; a block: its leader)."""
+    if not code:
+        return None
+    return next((r.key for r in ranking.rows if code in r.grids), None)
+
+
+def _pts(v: float) -> str:
+    return f"{v:.1f}".rstrip("0").rstrip(".")
+
+
+def scorecard_children(ranking: Any, key: str | None, grid_names: dict[str, str], lang: str) -> list[Any]:
+    """The picked subject's card: rank, final = quantitative and 定性, points earned and taken per
+    rule item (with the value that earned them), the reasons it is named, its grids, and the main
+    indicators with 环比 / 同比."""
+    row = next((r for r in ranking.rows if r.key == key), None)
+    if row is None:
+        return [html.P(t("as_card_pick", lang), className="gw-as-hint", id="as-card-empty")]
+    standing_text = standing(row, lang)
+    head = html.Div(className="gw-as-card-head", children=[
+        html.H4(row.name, id="as-card-name"),
+        html.Span(t("as_card_rank_people" if ranking.level.startswith("official") else "as_card_rank", lang,
+                    rank=row.rank, n=len(ranking.rows)), className="gw-as-card-rank"),
+        *([html.Span(standing_text, className="gw-as-card-standing " + (
+            "gw-as-card-excellent" if row.excellent else "gw-as-card-named"))] if standing_text else []),
+    ])
+    scores = html.Div(className="gw-as-card-scores", children=[
+        html.Div([html.Span(f"{row.final:.2f}", className="gw-as-card-final", id="as-card-final"),
+                  html.Span(t("as_col_final", lang), className="gw-as-kpi-label")]),
+        html.Div([html.Span(f"{row.quantitative:.2f}", className="gw-as-card-part"),
+                  html.Span(t("as_col_quant", lang), className="gw-as-kpi-label")]),
+        html.Div([html.Span("—" if row.qualitative is None else f"{row.qualitative:.2f}", className="gw-as-card-part"),
+                  html.Span(t("as_col_qual", lang) + ("" if row.qualitative is not None
+                                                       else f"（{t('as_card_qual_none', lang)}）"),
+                            className="gw-as-kpi-label")]),
+    ])
+    items = [html.Li(t("as_card_item_row", lang, ind=INDICATORS[c].name(lang), v=fmt_value(c, row.values.get(c), lang),
+                       pts=_pts(p), full=_pts(ranking.full_points.get(c, p))),
+                     className="gw-as-card-short" if p < ranking.full_points.get(c, p) else None,
+                     **{"data-indicator": c}) for c, p in row.items.items()]
+    deductions = [html.Li(t("as_card_deduction_row", lang, ind=INDICATORS[c].name(lang),
+                            v=fmt_value(c, row.values.get(c), lang), pts=_pts(p)), **{"data-indicator": c})
+                  for c, p in row.deductions.items() if p > 0]
+    parts: list[Any] = [head, scores,
+                        html.H5(t("as_card_items", lang)), html.Ul(items, className="gw-as-card-items")]
+    if deductions:
+        parts += [html.H5(t("as_card_deductions", lang)), html.Ul(deductions, className="gw-as-card-deductions")]
+    if row.reasons:
+        parts += [html.H5(t("as_card_reasons", lang)),
+                  html.Ul([html.Li(x["zh"] if lang == "zh" else x["en"]) for x in row.reasons],
+                          className="gw-as-card-reasons")]
+    if row.grids and ranking.level.startswith("official"):
+        parts += [html.H5(t("as_card_grids", lang)),
+                  html.P("、".join(grid_names.get(c, c) for c in row.grids) if lang == "zh"
+                         else ", ".join(grid_names.get(c, c) for c in row.grids), className="gw-as-card-grids")]
+    mom, yoy = _cmp_label("mom", lang), _cmp_label("yoy", lang)
+    table_rows = [html.Tr([html.Th(INDICATORS[c].name(lang), title=INDICATORS[c].formula(lang)),
+                           html.Td(fmt_value(c, row.values.get(c), lang)),
+                           html.Td(_change(row.mom.get(c), c, lang), title=mom),
+                           html.Td(_change(row.yoy.get(c), c, lang), title=yoy)]) for c in CARD_INDICATORS]
+    parts += [html.H5(t("as_card_indicators", lang)),
+              html.Table(className="table table-sm gw-as-card-table", children=[
+                  html.Thead(html.Tr([html.Th(""), html.Th(t("as_this_year", lang)), html.Th(mom), html.Th(yoy)])),
+                  html.Tbody(table_rows)])]
+    return parts
+
+
+def _change(v: float | None, code: str, lang: str) -> str:
+    """A 环比 / 同比 change: percentage points for a rate, per cent for a count or mean."""
+    if v is None:
+        return "—"
+    arrow = "▲" if v > 0 else ("▼" if v < 0 else "＝")
+    unit = t("as_pp_short", lang) if INDICATORS[code].unit == "percent" else "%"
+    return f"{arrow} {abs(v):.1f} {unit}"
+
+
+def domains_figure(prof: Any, who: str | None, lang: str) -> go.Figure:
+    names = [d.name_zh if lang == "zh" else d.name_en for d in prof.domains]
+    fig = go.Figure([
+        go.Bar(x=names, y=[d.reported for d in prof.domains], name=t("as_domain_reported", lang)),
+        go.Bar(x=names, y=[d.closed for d in prof.domains], name=t("as_domain_closed", lang)),
+        go.Bar(x=names, y=[d.overdue_open for d in prof.domains], name=t("as_domain_overdue", lang),
+               marker={"color": "#d73027"}),
+    ])
+    fig.update_yaxes(title=t("as_cases", lang))
+    return _layout(fig, t("as_domains_title", lang, who=who or t("as_all", lang)))
+
+
+def hours_figure(prof: Any, who: str | None, lang: str) -> go.Figure:
+    e = prof.hour_edges
+    x = [f"{e[i]}–{e[i + 1]}" for i in range(len(e) - 1)] + [f"≥{e[-1]}"]
+    fig = go.Figure([go.Bar(x=x, y=prof.hour_counts, name=t("as_cases", lang), marker={"color": "#1c4fa1"})])
+    fig.update_xaxes(title=t("as_hours_axis", lang), type="category")
+    fig.update_yaxes(title=t("as_cases", lang))
+    h = lambda v: "—" if v is None else f"{v:.1f} h"
+    return _layout(fig, t("as_hours_title", lang, who=who or t("as_all", lang), med=h(prof.median_hours),
+                          p90=h(prof.p90_hours)))

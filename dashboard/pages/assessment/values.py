@@ -11,7 +11,7 @@ from pydantic import Field
 from geodata.assessment.periods import KINDS
 
 from ...api.schemas.common import Finite, Text
-from ...values import Count, PickedDay, Value, Version
+from ...values import Count, GridClick, PickedDay, Value, Version
 from . import ids, layout, presenters
 
 #: a period's key: 2026-10, 2026Q3, 2026 (the dropdown's values)
@@ -55,4 +55,6 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.Q_SCORE, "value"): Text(20),
     (ids.Q_COMMENT, "value"): Text(500, multiline=True),
     (ids.EXPORT_XLSX, "n_clicks"): Count,
+    (ids.MAP_L2, "clickData"): GridClick,
+    (ids.MAP_L3, "clickData"): GridClick,
 }

@@ -17,6 +17,7 @@ from ...values import (
     BigIdText,
     Count,
     DomainCode,
+    GridClick,
     GridCode,
     IsoDay,
     IssueId,
@@ -63,37 +64,6 @@ class SelectedStore(Value):
     parent: GridCode | None = None
     bbox: tuple[Lon, Lat, Lon, Lat] | None = None
     issue: IssueId | None = None
-
-
-class Polygon(Value):
-    type: Literal["Polygon"]
-    coordinates: list[list[tuple[Lon, Lat]]]
-
-
-class MultiPolygon(Value):
-    type: Literal["MultiPolygon"]
-    coordinates: list[list[list[tuple[Lon, Lat]]]]
-
-
-class GridProperties(Value):
-    """``mapdata.grid_layer``'s feature properties, and the two dash-leaflet adds."""
-    code: GridCode | None = None
-    name: Text(200) | None = None
-    name_en: Text(200) | None = None
-    level: Literal[1, 2, 3] | None = None
-    parent_code: GridCode | None = None
-    area_km2: Finite | None = None
-    cluster: bool | None = None                 # dash-leaflet: is this a cluster marker
-    id: Count | None = None                     # dash-leaflet: the feature's index in the layer
-
-
-class GridClick(Value):
-    """dash-leaflet's GeoJSON ``clickData``: the clicked feature, with its bounds."""
-    type: Literal["Feature"] | None = None
-    id: GridCode | None = None
-    geometry: Annotated[Polygon | MultiPolygon, Field(discriminator="type")] | None = None
-    properties: GridProperties | None = None
-    bounds: tuple[tuple[Lat, Lon], tuple[Lat, Lon]] | None = None
 
 
 class CellClick(Value):

@@ -63,6 +63,12 @@ def callback(app, output_prefix: str) -> tuple[str, dict[str, Any]]:
 
 def post(client, app, output_prefix: str, values: dict[str, Any], trigger: str | None = None):
     """A callback request with ``values`` by "id.property" (the rest absent), as the renderer sends it."""
+    resp = send(client, app, output_prefix, values, trigger)
+    assert resp.status_code in (200, 204), (resp.status_code, resp.get_data(as_text=True)[:500])
+    return resp.get_json()["response"] if resp.status_code == 200 else None
+
+
+def send(client, app, output_prefix: str, values: dict[str, Any], trigger: str | None = None):
     out, cb = callback(app, output_prefix)
 
     def item(d):
@@ -75,9 +81,7 @@ def post(client, app, output_prefix: str, values: dict[str, Any], trigger: str |
     body["parsedChangedPropsIds"] = body["changedPropIds"]
     if cb["state"]:
         body["state"] = [item(d) for d in cb["state"]]
-    resp = client.post(PATH, data=json.dumps(body), content_type="application/json")
-    assert resp.status_code in (200, 204), (resp.status_code, resp.get_data(as_text=True)[:500])
-    return resp.get_json()["response"] if resp.status_code == 200 else None
+    return client.post(PATH, data=json.dumps(body), content_type="application/json")
 
 
 def ranking(client, app, chosen=OCT, lang="zh", version: int = 0) -> dict[str, Any]:
@@ -169,6 +173,66 @@ def test_a_number_opens_the_cases_behind_it(app, demo_engine, db):
     assert den > 0 and round(100 * num / den, 2) == rated["on_time_rate"]
     en = trace(c, app, "reported", row["key"], lang="en")
     assert "Records counted" in _text(en[ids.TRACE_BODY]["children"])
+
+
+# -- the score map and the scorecard ----------------------------------------------------------------------
+def card(client, app, subject: str | None, chosen=OCT, lang="zh") -> dict[str, Any]:
+    return post(client, app, f"..{ids.MAP_L2}.hideout", {f"{ids.CHOSEN}.data": chosen, f"{ids.SUBJECT}.data": subject,
+                                                         f"{ids.Q_VERSION}.data": 0, f"{app_ids.LANG}.value": lang})
+
+
+def click(code: str, level: int = 3) -> dict[str, Any]:
+    """dash-leaflet's clickData for a grid polygon (the geometry and bounds left out, as allowed)."""
+    return {"type": "Feature", "properties": {"code": code, "level": level, "name": "x"}}
+
+
+def test_the_score_map_and_a_blocks_card(app, demo_engine, db):
+    c = client_as(app, demo_engine, "street_leader")
+    rows = {r["key"]: r for r in ranking(c, app)[ids.RANKING]["rowData"]}
+    res = card(c, app, None)
+    blocks = res[ids.MAP_L3]["hideout"]
+    assert res[ids.MAP_L2]["hideout"] == {"show": False} and blocks["show"] is True
+    assert blocks["values"] == {k: r["final"] for k, r in rows.items()} and blocks["picked"] == []
+    assert "as-card-empty" in _text(res[ids.CARD]["children"])
+    # a block picked: its card, its outline, and its cases by domain and handling time — counted here in SQL
+    key = max(rows, key=lambda k: rows[k]["reported"])
+    res = card(c, app, key)
+    assert res[ids.MAP_L3]["hideout"]["picked"] == [key]
+    text = _text(res[ids.CARD]["children"])
+    assert rows[key]["name"] in text and f"{rows[key]['final']:.2f}" in text
+    by_domain = dict(db.execute(sql("""SELECT d.name_zh, count(*) FROM issue i JOIN domain d ON d.code = i.domain_code
+        WHERE i.grid_code = :g AND i.reported_at >= '2026-10-01 00:00:00+08' AND i.reported_at < '2026-11-01 00:00:00+08'
+        GROUP BY d.name_zh"""), {"g": key}).all())
+    bars = res[ids.DOMAINS]["figure"]["data"][0]
+    assert dict(zip(bars["x"], bars["y"])) == by_domain and sum(by_domain.values()) == rows[key]["reported"]
+    closed = db.execute(sql("""SELECT count(*) FROM issue WHERE grid_code = :g AND status IN ('closed', 'evaluated')
+        AND closed_at >= '2026-10-01 00:00:00+08' AND closed_at < '2026-11-01 00:00:00+08'"""), {"g": key}).scalar_one()
+    assert sum(res[ids.HOURS]["figure"]["data"][0]["y"]) == closed > 0
+    en = card(c, app, key, lang="en")
+    assert "Scorecard" not in _text(en[ids.CARD]["children"]) and "Points earned" in _text(en[ids.CARD]["children"])
+    assert "cases by domain" in en[ids.DOMAINS]["figure"]["layout"]["title"]["text"]
+
+
+def test_a_block_clicked_picks_its_grid_or_its_leader(app, demo_engine, db):
+    c = client_as(app, demo_engine, "assessor")
+    block = db.execute(sql("SELECT code FROM grid WHERE level = 3 AND valid_to IS NULL ORDER BY code LIMIT 1")).scalar_one()
+    pick = lambda chosen, feature: post(c, app, f"{ids.SUBJECT}.data", {
+        f"{ids.MAP_L3}.clickData": feature, f"{ids.CHOSEN}.data": chosen, f"{ids.Q_VERSION}.data": 0,
+        f"{app_ids.LANG}.value": "zh"}, trigger=f"{ids.MAP_L3}.clickData")
+    assert pick(OCT, click(block))[ids.SUBJECT]["data"] == block
+    leaders = {"period": "2026-10", "level": "official:grid_leader"}
+    leader = pick(leaders, click(block))[ids.SUBJECT]["data"]
+    held = db.execute(sql("""SELECT official_id::text FROM grid_assignment WHERE grid_code = :g AND role = 'grid_leader'
+        AND valid_from < '2026-11-01 00:00:00+08' AND (valid_to IS NULL OR valid_to > '2026-10-01 00:00:00+08')"""),
+                      {"g": block}).scalars().all()
+    assert leader in held
+    res = card(c, app, leader, chosen=leaders)
+    assert block in res[ids.MAP_L3]["hideout"]["picked"] and "负责网格" in _text(res[ids.CARD]["children"])
+    # a grid of no subject: nothing changes; a malformed click is refused by the guard, naming the field
+    assert ids.SUBJECT not in (pick(OCT, click("41019999999999")) or {})
+    bad = send(c, app, f"{ids.SUBJECT}.data", {f"{ids.MAP_L3}.clickData": click("<script>"),
+                                               f"{ids.CHOSEN}.data": OCT}, trigger=f"{ids.MAP_L3}.clickData")
+    assert bad.status_code == 422 and ids.MAP_L3 in bad.get_json()["error"]["field"]
 
 
 # -- 定性 scores --------------------------------------------------------------------------------------------
