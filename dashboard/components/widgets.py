@@ -5,6 +5,8 @@ here, so none shows its built-in English inside the Chinese UI.
   the text table;
 - :func:`data_grid`: ``dash_ag_grid.AgGrid`` with ``localeText``: AG Grid's own zh-CN translation
   (``dashboard/locale/``, from its publisher's package) plus a few texts from the text table;
+- :func:`graph`: ``dcc.Graph`` whose plotly.js config carries plotly's own zh-CN locale (the mode
+  bar's buttons, month and weekday names) from its publisher's package (``dashboard/locale/``);
 - the date pickers (Dash's, on date-fns) take the language from ``window.dateFns.locale``, which
   ``assets/gridwatch_locale.js`` sets when the language switch changes (:func:`register`).
 """
@@ -23,6 +25,7 @@ from . import ids
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 AG_GRID_ZH = "ag-grid-35.3.1-zh-CN.json"
+PLOTLY_ZH = "plotly.js-locales-3.7.0-zh-CN.json"
 
 
 def dropdown_labels(lang: str) -> dict[str, str]:
@@ -50,6 +53,23 @@ def grid_locale(lang: str) -> dict[str, str]:
 
 def data_grid(lang: str, *, dashGridOptions: dict[str, Any] | None = None, **props: Any) -> dag.AgGrid:
     return dag.AgGrid(dashGridOptions={**(dashGridOptions or {}), "localeText": grid_locale(lang)}, **props)
+
+
+@cache
+def _plotly_zh() -> dict[str, Any]:
+    return json.loads((LOCALE_DIR / PLOTLY_ZH).read_text(encoding="utf-8"))
+
+
+def graph_config(lang: str) -> dict[str, Any]:
+    """A plotly figure's ``config`` in ``lang``: no Plotly logo; in Chinese, plotly's zh-CN locale."""
+    base: dict[str, Any] = {"displaylogo": False}
+    if lang != "zh":
+        return {**base, "locale": "en"}
+    return {**base, "locale": "zh-CN", "locales": {"zh-CN": _plotly_zh()}}
+
+
+def graph(lang: str, **props: Any) -> dcc.Graph:
+    return dcc.Graph(config=graph_config(lang), **props)
 
 
 def explained(label: str, help_text: str, key: str) -> html.Span:

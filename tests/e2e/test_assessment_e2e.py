@@ -188,6 +188,8 @@ def test_street_leader_in_english(open_as, shot):
     n = open_number(page, "closed")
     expect(page.locator("#as-trace-num")).to_contain_text(f"Numerator: {n}" if False else f"Records counted: {n}")
     shot(page, "assessment-04-leaders-en")
+    titles = page.evaluate("() => [...document.querySelectorAll('#as-trend .modebar-btn')].map(b => b.dataset.title)")
+    assert "Download plot as a PNG" in titles, titles
     assert not page.errors
 
 
@@ -258,6 +260,9 @@ def test_score_map_and_scorecards(open_as, shot):
     reported = page.evaluate("() => document.querySelector('#as-domains .js-plotly-plot')"
                              ".data[0].y.reduce((a, b) => a + b, 0)")
     assert reported == worst["reported"]
+    # the charts' own buttons speak Chinese too (plotly's zh-CN locale)
+    titles = page.evaluate("() => [...document.querySelectorAll('#as-hours .modebar-btn')].map(b => b.dataset.title)")
+    assert "下载图表为PNG格式" in titles and not any("Download" in x for x in titles), titles
     page.locator("#as-map").scroll_into_view_if_needed()
     shot(page, "assessment-05-score-map-card-zh")
     # a row clicked in the ranking → that row's card, and the map's outline moves
