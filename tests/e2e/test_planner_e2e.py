@@ -232,3 +232,166 @@ def test_a_non_planner_is_refused(planner_page, live_server):
     assert resp.status == 403
     expect(pg.locator("body")).to_contain_text("该账号无权打开此页面")
     assert pg.locator("#planner-map").count() == 0
+
+
+# -- split, merge, two planners, the as-of view ------------------------------------------------------------
+def grid_row(map_engine, code: str):
+    with map_engine.connect() as c:
+        return c.execute(text(
+            "SELECT code, parent_code, ST_Area(geom::geography) AS area, ST_XMin(geom) AS x0, ST_XMax(geom) AS x1, "
+            "ST_X(ST_PointOnSurface(geom)) AS px, ST_Y(ST_PointOnSurface(geom)) AS py FROM grid "
+            "WHERE code = :c AND valid_to IS NULL"), {"c": code}).one_or_none()
+
+
+def current_blocks(map_engine) -> dict[str, str]:
+    with map_engine.connect() as c:
+        return dict(c.execute(text("SELECT code, parent_code FROM grid WHERE level = 3 AND valid_to IS NULL")).all())
+
+
+def change_set_count(map_engine) -> int:
+    with map_engine.connect() as c:
+        return c.execute(text("SELECT count(*) FROM grid_change_set")).scalar_one()
+
+
+def save(pg, reason: str) -> int:
+    expect(pg.locator("#planner-save")).to_be_enabled()
+    pg.fill("#planner-reason", reason)
+    pg.click("#planner-save")
+    expect(pg.locator("#planner-saved")).to_contain_text("已保存变更集", timeout=30000)
+    settle(pg)
+    return int(re.search(r"#(\d+)", pg.locator("#planner-saved").inner_text()).group(1))
+
+
+def revert_all(map_engine, ids_: list[int]) -> None:
+    with open_session(map_engine, scope=Scope.everything()) as s, s.begin():
+        for cs_id in reversed(ids_):
+            changesets.revert(s, cs_id, changesets.Author(None, "e2e teardown"))
+
+
+def test_split_by_a_drawn_line_and_the_as_of_view(planner_page, live_server, map_engine, shot):
+    """A block cut by a line drawn across it on the map: two pieces, the larger keeps the code, the
+    other a new code under the same community, areas adding up; the as-of view of yesterday shows
+    the 59 blocks before the cut, today's the 60 after."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    found = pg.evaluate(FIND)
+    g = grid_row(map_engine, found["a"])
+    before = current_blocks(map_engine)
+    select_block(pg, (g.px, g.py))
+    pg.check("#planner-draw")
+    settle(pg)
+    w = g.x1 - g.x0
+    box = map_box(pg)
+    for lon in (g.x0 - 0.15 * w, g.x1 + 0.15 * w):
+        x, y = to_px(pg, (lon, g.py))
+        pg.mouse.click(box["x"] + x, box["y"] + y)
+    settle(pg)
+    pg.click("#planner-op-split")
+    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    expect(pg.locator(".gw-pl-impact .ag-center-cols-container")).to_contain_text(found["a"])
+    shot(pg, "63-planner-split-preview")
+    saved: list[int] = []
+    try:
+        saved.append(save(pg, "e2e: 按道路分割楼院网格"))
+        after = current_blocks(map_engine)
+        new = sorted(set(after) - set(before))
+        assert len(new) == 1 and set(before) <= set(after), new
+        assert after[new[0]] == g.parent_code
+        kept, cut = grid_row(map_engine, found["a"]), grid_row(map_engine, new[0])
+        assert kept.area >= cut.area > 0
+        assert kept.area + cut.area == pytest.approx(g.area, rel=1e-6)
+        expect(pg.locator(f"path.gw-pl-grid-{new[0]}")).to_have_count(1)
+        # the as-of view: yesterday (business day) the 59 blocks, today the 60
+        today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+        pg.fill("#planner-asof-day", (today - dt.timedelta(days=1)).isoformat())
+        pg.wait_for_function("() => document.querySelectorAll('path.gw-pl-asof').length === 59")
+        shot(pg, "64-planner-as-of-yesterday")
+        pg.fill("#planner-asof-day", today.isoformat())
+        pg.wait_for_function("() => document.querySelectorAll('path.gw-pl-asof').length === 60")
+    finally:
+        revert_all(map_engine, saved)
+    assert current_blocks(map_engine).keys() - before.keys() == set()
+
+
+def adjacent_siblings(map_engine) -> tuple[str, str]:
+    """Two current blocks of one community sharing more than 50 m of boundary."""
+    with map_engine.connect() as c:
+        return tuple(c.execute(text(
+            "SELECT a.code, b.code FROM grid a JOIN grid b ON a.parent_code = b.parent_code AND a.code < b.code "
+            "WHERE a.level = 3 AND b.level = 3 AND a.valid_to IS NULL AND b.valid_to IS NULL "
+            "AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) > 50 "
+            "ORDER BY a.code, b.code LIMIT 1")).one())
+
+
+def test_merge_two_neighbours(planner_page, live_server, map_engine, shot):
+    """Two blocks of one community picked (the second with Shift) and merged: one block with both
+    areas, the other code retired; the impact lists the retired code."""
+    a, b = adjacent_siblings(map_engine)
+    ga, gb = grid_row(map_engine, a), grid_row(map_engine, b)
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    select_block(pg, (ga.px, ga.py))
+    box = map_box(pg)
+    x, y = to_px(pg, (gb.px, gb.py))
+    pg.keyboard.down("Shift")
+    pg.mouse.click(box["x"] + x, box["y"] + y)
+    pg.keyboard.up("Shift")
+    settle(pg)
+    assert pg.evaluate("() => window.gridwatch.planner.ui.selected.slice().sort()") == [a, b]
+    pg.click("#planner-op-merge")
+    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    impact = pg.locator(".gw-pl-impact .ag-center-cols-container")
+    expect(impact).to_contain_text(a)
+    expect(impact).to_contain_text(b)
+    shot(pg, "65-planner-merge-preview")
+    saved: list[int] = []
+    try:
+        saved.append(save(pg, "e2e: 合并相邻楼院网格"))
+        kept = [r for r in (grid_row(map_engine, a), grid_row(map_engine, b)) if r is not None]
+        assert len(kept) == 1
+        assert kept[0].area == pytest.approx(ga.area + gb.area, rel=1e-6)
+        expect(pg.locator("path.gw-pl-grid").filter(has=pg.locator(f"xpath=self::*[contains(@class, "
+                                                                    f"'gw-pl-grid-{({a, b} - {kept[0].code}).pop()}')]")
+                                                    )).to_have_count(0)
+    finally:
+        revert_all(map_engine, saved)
+    assert grid_row(map_engine, a) is not None and grid_row(map_engine, b) is not None
+
+
+def test_two_planners_on_one_boundary(planner_page, live_server, map_engine, shot):
+    """Two planners edit the same shared vertex; the first saves; the second's save is refused,
+    saying which grids changed and by which change set; nothing of the second is written."""
+    pages = [planner_page(), planner_page()]
+    for pg in pages:
+        open_planner(pg, live_server.url)
+        pg.fill("#planner-snap", "1")
+        settle(pg)
+    found = pages[0].evaluate(FIND)
+    inner = block_points(map_engine, None)
+    for pg, toward in zip(pages, (found["b"], found["a"])):   # each pushes the boundary the other way
+        select_block(pg, inner[found["a"]])
+        vertex = new_vertex_on_edge(pg, found)
+        tx, ty = to_px(pg, inner[toward])
+        vx, vy = found["at"]
+        d = ((tx - vx) ** 2 + (ty - vy) ** 2) ** 0.5
+        drag(pg, vertex, (vx + (tx - vx) * 15 / d, vy + (ty - vy) * 15 / d))
+        expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    saved: list[int] = []
+    try:
+        saved.append(save(pages[0], "e2e: 第一位规划员"))
+        n = change_set_count(map_engine)
+        second = pages[1]
+        expect(second.locator("#planner-save")).to_be_enabled()
+        second.fill("#planner-reason", "e2e: 第二位规划员")
+        second.click("#planner-save")
+        msg = second.locator("#planner-saved")
+        expect(msg).to_contain_text("已被修改", timeout=30000)
+        expect(msg).to_contain_text(f"#{saved[0]}")
+        assert found["a"] in msg.inner_text() or found["b"] in msg.inner_text()
+        assert change_set_count(map_engine) == n
+        shot(second, "66-planner-second-refused")
+    finally:
+        revert_all(map_engine, saved)
