@@ -354,9 +354,9 @@ CONTEXT_MEASURES = ("working_days",)
 
 @contextmanager
 def _no_jit(session: Session) -> Iterator[None]:
-    """PostgreSQL's JIT off for these statements (restored after): their cost estimates (range
-    joins on a VALUES list of periods) cross ``jit_above_cost``, and compiling the many filtered
-    aggregates took longer than running them — 0.15 s per statement on the demo, seconds at 10⁶
+    """PostgreSQL's JIT off for these statements (restored after): their cost estimates (every
+    case paired with its periods, a million rows at 10⁶) cross ``jit_above_cost``, and compiling
+    the many filtered aggregates took longer than running them — 0.15 s per statement on the demo, seconds at 10⁶
     (EXPLAIN ANALYZE in docs/assessment.md, Speed)."""
     before = session.execute(select(func.current_setting("jit"))).scalar()
     session.execute(select(func.set_config("jit", "off", true())))
