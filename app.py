@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None):
     register_api(dash_app.server, settings, engine)
     register_phone(dash_app.server, settings)   # the grid staff's phone app at /m/
     wire_bulletins(dash_app.server, settings, engine)
+    wire_grid_import(dash_app.server)
     return dash_app
 
 
@@ -46,6 +47,27 @@ def wire_bulletins(server, settings: Settings, engine) -> None:
     from etl.bulletins import issue_bulletin
 
     bulletin_route.install(server, settings, engine, issue_bulletin)
+
+
+def wire_grid_import(server) -> None:
+    """The boundary editor's upload → etl's file import as a proposal (the dashboard does not import
+    etl); the file's problems come back as a DomainError listing them in ``detail["problems"]``."""
+    from dashboard.pages.planner.callbacks import GRID_IMPORT
+    from etl.grids_io import ImportOptions, ImportValidationError, propose_upload
+    from geodata.errors import DomainError
+    from geodata.grids.changesets import problem_data
+
+    def propose(session, data: bytes, filename: str, *, level: int, reason: str, author, crs: str | None) -> int:
+        try:
+            pid, _draft = propose_upload(session, data, filename, ImportOptions(level=level, source_crs=crs),
+                                         reason=reason, author=author)
+        except ImportValidationError as exc:
+            raise DomainError("invalid_file", f"文件有 {len(exc.problems)} 个问题，未保存",
+                              f"the file has {len(exc.problems)} problem(s); nothing saved", field="file",
+                              detail={"problems": [problem_data(p) for p in exc.problems]}) from None
+        return pid
+
+    server.extensions[GRID_IMPORT] = propose
 
 
 def _engine(ready: bool = True):

@@ -220,6 +220,25 @@ TEXT: dict[str, tuple[str, str]] = {
     "planner_save": ("保存", "Save"),
     "planner_saved": ("已保存变更集 #{id}（{n} 个网格，重新分配 {moved} 个未办结问题）",
                       "Saved change set #{id} ({n} grids, {moved} open issues re-assigned)"),
+    "planner_import_title": ("从文件导入方案", "A proposal from a file"),
+    "planner_import_help": ("QGIS 等软件编辑的边界文件（GeoJSON、GeoPackage，或 Shapefile 打包为 .zip），按上方“编辑层级”"
+                            "导入；与文件导入同一套规则校验，无问题则保存为方案并显示影响，确认后应用。",
+                            "A boundary file edited in QGIS or similar (GeoJSON, GeoPackage, or a Shapefile zipped), "
+                            "imported at the editing level above; checked by the file import's rules, saved as a "
+                            "proposal with its impact shown, then applied when you confirm."),
+    "planner_import_drop": ("拖放文件到此处，或", "Drop a file here, or"),
+    "planner_import_pick": ("选择文件", "choose a file"),
+    "planner_import_crs": ("文件坐标系（文件未声明时）", "The file's CRS (if it declares none)"),
+    "planner_import_apply": ("应用此方案", "Apply this proposal"),
+    "planner_import_need_reason": ("请先填写调整原因（“保存为变更集”中），再导入文件",
+                                   "Write the reason first (under “Save as a change set”), then import the file"),
+    "planner_import_saved": ("“{file}”已保存为方案 #{id}：修改 {changed} 个、新增 {created} 个、撤销 {retired} 个网格；"
+                             "请查看下方影响，确认后点击“应用此方案”",
+                             "“{file}” saved as proposal #{id}: {changed} changed, {created} new, {retired} retired; "
+                             "see the impact below, then click “Apply this proposal”"),
+    "planner_import_refused": ("“{file}”有 {n} 个问题，未保存：", "“{file}” has {n} problem(s); nothing saved:"),
+    "upload_bad_base64": ("上传的文件内容无效，请重新选择文件", "the uploaded file's content is invalid; choose the file again"),
+    "planner_import_off": ("本服务器未启用文件导入", "File import is not enabled on this server"),
     "planner_reverted": ("已撤销变更集 #{id}（新变更集 #{new}）", "Reverted change set #{id} (new change set #{new})"),
     "planner_conflict_item": ("网格 {code}：变更集 #{cs}（{author}，{at}）", "grid {code}: change set #{cs} ({author}, {at})"),
     "planner_conflict_nothing": ("未写入任何内容。请放弃修改，基于最新边界重新编辑。",

@@ -53,6 +53,7 @@ __all__ = [
     "export_proposal",
     "import_grids",
     "propose_file",
+    "propose_upload",
     "read_candidates",
 ]
 
@@ -159,6 +160,11 @@ def _has_cpg(path: Path) -> bool:
     return any(p.suffix.lower() == ".cpg" and p.stem == path.stem for p in path.parent.glob(path.stem + ".*"))
 
 
+def _reader_text(exc: Exception, path: Path) -> str:
+    """The reader's message with the file's folder left out (an upload's is a server's temporary one)."""
+    return str(exc).replace(str(path), path.name).replace(str(path.parent) + "/", "")
+
+
 def _read_raw(path: Path, opts: ImportOptions) -> tuple[gpd.GeoDataFrame, str | None, list[tuple[str, str]]]:
     notes: list[tuple[str, str]] = []
     if not path.exists():
@@ -166,8 +172,9 @@ def _read_raw(path: Path, opts: ImportOptions) -> tuple[gpd.GeoDataFrame, str | 
     try:
         listed = pyogrio.list_layers(path)
     except Exception as exc:
-        raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{exc}",
-                                                   f"cannot read {path.name}: {exc}")]) from exc
+        why = _reader_text(exc, path)
+        raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{why}",
+                                                   f"cannot read {path.name}: {why}")]) from exc
     layers = [str(name) for name, _ in listed]
     spatial = [str(name) for name, gtype in listed if gtype is not None]  # not e.g. QGIS layer_styles
     layer = opts.layer
@@ -203,8 +210,9 @@ def _read_raw(path: Path, opts: ImportOptions) -> tuple[gpd.GeoDataFrame, str | 
         raise ImportValidationError([_file_problem(
             f"文字无法按 {encoding} 解码：{exc}", f"text cannot be decoded as {encoding}: {exc}")]) from exc
     except Exception as exc:
-        raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{exc}",
-                                                   f"cannot read {path.name}: {exc}")]) from exc
+        why = _reader_text(exc, path)
+        raise ImportValidationError([_file_problem(f"无法读取文件 {path.name}：{why}",
+                                                   f"cannot read {path.name}: {why}")]) from exc
     if encoding is None and path.suffix.lower() == ".shp":
         try:
             encoding = pyogrio.read_info(path, **kw).get("encoding")
@@ -617,7 +625,8 @@ def write_grids(rows: list, path: str | Path) -> int:
 
 # -- proposals (the boundary editor's change sets, geodata.grids.changesets) ----------------------
 def propose_file(session: Session, path: str | Path, opts: ImportOptions, *, reason: str,
-                 author: changesets.Author, retire_missing: bool = False) -> tuple[int, edits.Draft]:
+                 author: changesets.Author, retire_missing: bool = False,
+                 source: str | None = None) -> tuple[int, edits.Draft]:
     """A boundary file (any format and CRS the import reads) as a proposal: its grids' new boundaries
     (codes current) and new grids (codes new, or generated from ``--county-code``); with
     ``retire_missing`` the current grids of that level under the same parents that the file lacks
@@ -658,7 +667,7 @@ def propose_file(session: Session, path: str | Path, opts: ImportOptions, *, rea
     if problems:
         raise ImportValidationError(_sorted(problems))
     pid = changesets.save_proposal(session, draft, author, reason, effective_at=opts.at,
-                                   source=Path(path).name[:200])
+                                   source=(source or Path(path).name)[:200])
     return pid, draft
 
 
@@ -669,3 +678,70 @@ def export_proposal(session: Session, proposal_id: int, path: str | Path) -> int
                           area_m2=area_m2(c.geom), name_en=c.name_en)
             for c in draft.changes() if c.geom is not None]
     return write_grids(rows, path)
+
+
+#: what the boundary editor's upload takes: one file, or a Shapefile's parts in a .zip
+UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
+UPLOAD_MAX_MEMBERS = 16
+UPLOAD_MAX_UNZIPPED = 32 * 1024 * 1024
+
+
+def _upload_error(code: str, zh: str, en: str) -> Exception:
+    from geodata.errors import DomainError
+
+    return DomainError(code, zh, en, field="file")
+
+
+def propose_upload(session: Session, data: bytes, filename: str, opts: ImportOptions, *, reason: str,
+                   author: changesets.Author) -> tuple[int, edits.Draft]:
+    """:func:`propose_file` for a file uploaded from the boundary editor: GeoJSON, GeoPackage, or a
+    Shapefile as a .zip of its parts (.shp, .shx, .dbf, .prj, .cpg). Written to a private temporary
+    folder; a zip is unpacked by its members' base names only (no paths), at most
+    ``UPLOAD_MAX_MEMBERS`` members and ``UPLOAD_MAX_UNZIPPED`` bytes, and must hold one .shp. A bad
+    file is a bilingual DomainError (field ``file``); problems of its grids, ImportValidationError."""
+    import tempfile
+    import zipfile
+
+    name = Path(filename or "").name
+    suffix = Path(name).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise _upload_error("unsupported_file", f"不支持的文件类型“{suffix or name}”（可用 GeoJSON、GeoPackage，"
+                            "或 Shapefile 打包为 .zip）", f"unsupported file type '{suffix or name}' (use GeoJSON, "
+                            "GeoPackage, or a Shapefile zipped)")
+    if not data:
+        raise _upload_error("empty_file", "文件为空", "the file is empty")
+    with tempfile.TemporaryDirectory(prefix="gw-upload-") as tmp:
+        folder = Path(tmp)
+        if suffix != ".zip":
+            # the file's own name (so a problem names it), unless it has characters a path should not
+            path = folder / (name if re.fullmatch(r"[\w\-. ()（）]{1,120}", name) else f"upload{suffix}")
+            path.write_bytes(data)
+        else:
+            import io
+
+            try:
+                zf = zipfile.ZipFile(io.BytesIO(data))
+                members = [m for m in zf.infolist() if not m.is_dir()]
+            except zipfile.BadZipFile:
+                raise _upload_error("invalid_zip", "不是有效的 zip 文件", "not a valid zip file") from None
+            if len(members) > UPLOAD_MAX_MEMBERS or sum(m.file_size for m in members) > UPLOAD_MAX_UNZIPPED:
+                raise _upload_error("zip_too_large", f"zip 内文件过多或过大（最多 {UPLOAD_MAX_MEMBERS} 个、"
+                                    f"{UPLOAD_MAX_UNZIPPED // 2**20} MB）", f"the zip holds too many or too large "
+                                    f"files (at most {UPLOAD_MAX_MEMBERS}, {UPLOAD_MAX_UNZIPPED // 2**20} MB)")
+            shps = []
+            for m in members:
+                base = Path(m.filename.replace("\\", "/")).name
+                if not base or base.startswith("."):
+                    continue
+                with zf.open(m) as src:
+                    body = src.read(UPLOAD_MAX_UNZIPPED + 1)
+                if len(body) > m.file_size:   # a member larger than the zip says: refused
+                    raise _upload_error("zip_too_large", "zip 内文件大小与记录不符", "a zip member is larger than recorded")
+                (folder / base).write_bytes(body)
+                if base.lower().endswith(".shp"):
+                    shps.append(folder / base)
+            if len(shps) != 1:
+                raise _upload_error("zip_no_shapefile", "zip 中须恰好有一个 .shp 文件（及其 .shx、.dbf、.prj）",
+                                    "the zip must hold exactly one .shp (with its .shx, .dbf, .prj)")
+            path = shps[0]
+        return propose_file(session, path, opts, reason=reason, author=author, source=name)

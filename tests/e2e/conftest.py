@@ -61,10 +61,12 @@ def map_engine(demo_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def live_server(map_settings: Settings) -> Iterator[LiveServer]:
+    from app import wire_grid_import
     from dashboard import create_dash
 
     engine = create_engine(map_settings.database_url, pool_size=10, max_overflow=10)   # the app role
     app = create_dash(map_settings, engine)
+    wire_grid_import(app.server)   # the planner's upload, as app.create_app wires it
     server = LiveServer(app).start()
     yield server
     server.stop()

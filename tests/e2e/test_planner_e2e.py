@@ -395,3 +395,62 @@ def test_two_planners_on_one_boundary(planner_page, live_server, map_engine, sho
         shot(second, "66-planner-second-refused")
     finally:
         revert_all(map_engine, saved)
+
+
+def upload(pg, name: str, body: bytes) -> None:
+    pg.set_input_files("#planner-upload input[type=file]",
+                       files=[{"name": name, "mimeType": "application/geo+json", "buffer": body}])
+
+
+def test_a_file_from_qgis_as_a_proposal_then_applied(planner_page, live_server, map_engine, shot):
+    """A GeoJSON dropped on the page (as QGIS exports it): with problems, they are listed and drawn
+    where they are and nothing is saved; a good one is saved as a proposal whose impact shows,
+    then applied as one change set."""
+    import json
+
+    a, _ = adjacent_siblings(map_engine)
+    with map_engine.connect() as c:
+        name, geom = c.execute(text("SELECT name, ST_AsGeoJSON(geom) FROM grid WHERE code = :a AND valid_to IS NULL"),
+                               {"a": a}).one()
+        bad_geom = c.execute(text("SELECT ST_AsGeoJSON(ST_Translate(geom, 0.0004, 0)) FROM grid "
+                                  "WHERE code = :a AND valid_to IS NULL"), {"a": a}).scalar_one()
+        proposals = c.execute(text("SELECT count(*) FROM grid_proposal")).scalar_one()
+
+    def fc(geometry: str, label: str) -> bytes:
+        return json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": json.loads(geometry),
+                           "properties": {"code": a, "name": label}}]}, ensure_ascii=False).encode()
+
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    upload(pg, "blocks.geojson", fc(geom, name))
+    expect(pg.locator("#planner-upload-result")).to_contain_text("调整原因")   # the reason first
+    pg.fill("#planner-reason", "e2e: 从 QGIS 导入")
+    # moved sideways: overlaps its neighbour and leaves a gap — listed, drawn, nothing saved
+    upload(pg, "moved.geojson", fc(bad_geom, name))
+    expect(pg.locator("#planner-upload-result")).to_contain_text("“moved.geojson”有")
+    expect(pg.locator(".gw-pl-problems .gw-pl-problem").first).to_be_visible()
+    assert a in pg.locator(".gw-pl-problems").inner_text()
+    expect(pg.locator("path.gw-pl-problem").first).to_be_attached()
+    expect(pg.locator("#planner-apply-import")).to_be_disabled()
+    with map_engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM grid_proposal")).scalar_one() == proposals
+    shot(pg, "67-planner-import-problems")
+    # renamed, same boundary: a proposal with its impact, then applied
+    upload(pg, "renamed.geojson", fc(geom, name + "（e2e）"))
+    expect(pg.locator("#planner-upload-result .gw-pl-imported")).to_contain_text("已保存为方案")
+    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    expect(pg.locator(".gw-pl-impact .ag-center-cols-container")).to_contain_text(a)
+    expect(pg.locator("#planner-apply-import")).to_be_enabled()
+    shot(pg, "68-planner-import-proposal")
+    saved: list[int] = []
+    try:
+        pg.click("#planner-apply-import")
+        expect(pg.locator("#planner-saved")).to_contain_text("已保存变更集", timeout=30000)
+        saved.append(int(re.search(r"#(\d+)", pg.locator("#planner-saved").inner_text()).group(1)))
+        expect(pg.locator("#planner-apply-import")).to_be_disabled()
+        expect(pg.locator("#planner-history .ag-center-cols-container")).to_contain_text("e2e: 从 QGIS 导入")
+        with map_engine.connect() as c:
+            assert c.execute(text("SELECT name FROM grid WHERE code = :a AND valid_to IS NULL"), {"a": a}
+                             ).scalar_one() == name + "（e2e）"
+    finally:
+        revert_all(map_engine, saved)

@@ -17,6 +17,7 @@ from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
 from dash import ctx as dash_ctx
+from flask import current_app
 
 from geodata.access.capabilities import EDIT_BOUNDARIES
 from geodata.errors import ConflictError, DomainError
@@ -31,6 +32,10 @@ from . import presenters as pr
 
 GRID_LEVELS = None   # every level: the topology shares vertices across levels
 HISTORY_LIMIT = 50
+#: the Flask extension under which the wiring (``app.wire_grid_import``) puts the file import:
+#: ``(session, data, filename, *, level, reason, author, crs) -> proposal id``, raising DomainError
+#: (a file's problems in ``detail["problems"]``); the dashboard does not import etl
+GRID_IMPORT = "gridwatch.grid_import"
 
 
 def request_author() -> Author | None:
@@ -232,6 +237,92 @@ def revert_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: in
     return t("planner_reverted", ctx.lang, id=cs_id, new=out["id"]), grids, [], None, rows, options, None
 
 
+# -- a proposal from a file -------------------------------------------------------------------------
+def _upload_bytes(contents: str) -> bytes | None:
+    import binascii
+
+    head, _, body = (contents or "").partition(",")
+    if not head.endswith(";base64") or not body:
+        return None
+    try:
+        return binascii.a2b_base64("".join(body.split()), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def import_outputs(svc: Services, ctx: Context, author: Author | None, importer: Any, contents: str | None,
+                   filename: str | None, level: int | None, reason: str | None, crs: str | None) -> tuple[Any, ...]:
+    """A file dropped on the upload → saved as a proposal by the file import's rules, or its
+    problems listed (and drawn where they are) with nothing saved. Returns (message, imported
+    proposal id, check, problem list, impact rows, impact summary, apply disabled)."""
+    from dash import html
+
+    name = filename or "—"
+    refuse = lambda message: (message, None, None, no_update, no_update, no_update, True)
+    if not contents:
+        return (no_update,) * 7
+    if author is None:
+        return refuse(html_error(t("planner_forbidden", ctx.lang)))
+    if importer is None:
+        return refuse(html_error(t("planner_import_off", ctx.lang)))
+    if not (reason or "").strip():
+        return refuse(html_error(t("planner_import_need_reason", ctx.lang)))
+    data = _upload_bytes(contents)
+    if data is None:
+        return refuse(html_error(t("upload_bad_base64", ctx.lang)))
+    try:
+        with svc.session(ctx) as s:   # one transaction: a refused file writes nothing
+            pid = importer(s, data, name, level=level or 3, reason=reason.strip(), author=author,
+                           crs="".join((crs or "").split()).upper() or None)
+            s.commit()
+        with svc.session(ctx) as s:
+            prop = changesets.proposal_data(s, pid)
+    except DomainError as exc:
+        problems = (exc.detail or {}).get("problems")
+        if not problems:
+            return refuse(html_error(pr.error_message(exc, ctx.lang)))
+        check = {"valid": False, "problems": problems, "grids": None,
+                 "problems_geojson": pr.problems_geojson(problems, ctx.lang)}
+        head = html.P(t("planner_import_refused", ctx.lang, file=name, n=len(problems)), className="gw-pl-error",
+                      role="alert")
+        return head, None, check, pr.problem_children(check, None, ctx.lang), [], "", True
+    check = _plain({"valid": not prop["problems"] and not prop["conflicts"], "problems": prop["problems"],
+                    "grids": prop["grids"]})
+    check["problems_geojson"] = pr.problems_geojson(check["problems"], ctx.lang)
+    statuses = [f["properties"]["status"] for f in prop["grids"]["features"]]
+    note = t("planner_import_saved", ctx.lang, file=name, id=pid, changed=statuses.count("changed"),
+             created=statuses.count("created"), retired=statuses.count("retired"))
+    return (html.Span(note, className="gw-pl-imported", **{"data-proposal": str(pid)}), pid, check,
+            pr.problem_children(check, None, ctx.lang), pr.impact_rows(prop["impact"], ctx.lang),
+            pr.impact_summary(prop["impact"], ctx.lang), not check["valid"])
+
+
+def apply_import_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None, when: str | None,
+                         day: str | None) -> tuple[Any, ...]:
+    """Apply the imported proposal as one change set. Returns (message, grids, history rows, change
+    set options, imported id, apply disabled, check)."""
+    keep = (no_update,) * 6
+    if author is None:
+        return (html_error(t("planner_forbidden", ctx.lang)), *keep)
+    if pid is None:
+        return (no_update, *keep)
+    try:
+        with svc.session(ctx) as s:
+            at = effective_time(ctx, when, day)
+            out = changesets.apply_proposal(s, pid, author, effective_at=at)
+            s.commit()
+        with svc.session(ctx) as s:
+            grids = grids_data(s)
+            rows, options = history(s, ctx.tz)
+    except ConflictError as exc:
+        return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep)
+    except DomainError as exc:
+        return (html_error(pr.error_message(exc, ctx.lang)), *keep)
+    moved = out.get("issues_moved")
+    note = t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]), moved="—" if moved is None else moved)
+    return note, grids, rows, options, None, True, None
+
+
 def diff_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: int | None) -> tuple[Any, Any]:
     """The diff a change set made (area gained and lost per grid): (GeoJSON, table rows)."""
     if author is None or cs_id is None:
@@ -290,6 +381,27 @@ def register(app: Dash, svc: Services) -> None:
         if dash_ctx.triggered_id == ids.REVERT:
             return revert_outputs(svc, cx(), request_author(), cs_id)
         return save_outputs(svc, cx(), request_author(), edit, ops, reason, when, day)
+
+    @app.callback(Output(ids.UPLOAD_RESULT, "children"), Output(ids.IMPORTED, "data"),
+                  Output(ids.CHECK, "data", allow_duplicate=True), Output(ids.PROBLEMS, "children", allow_duplicate=True),
+                  Output(ids.IMPACT, "rowData", allow_duplicate=True),
+                  Output(ids.IMPACT_SUMMARY, "children", allow_duplicate=True), Output(ids.APPLY_IMPORT, "disabled"),
+                  Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"), State(ids.LEVEL, "value"),
+                  State(ids.REASON, "value"), State(ids.UPLOAD_CRS, "value"), prevent_initial_call=True)
+    def _import(contents, filename, level, reason, crs):
+        return import_outputs(svc, cx(), request_author(), current_app.extensions.get(GRID_IMPORT), contents,
+                              filename, level, reason, crs)
+
+    @app.callback(Output(ids.SAVED, "children", allow_duplicate=True), Output(ids.GRIDS, "data", allow_duplicate=True),
+                  Output(ids.HISTORY, "rowData", allow_duplicate=True),
+                  Output(ids.CHANGE_SET, "options", allow_duplicate=True), Output(ids.IMPORTED, "data", allow_duplicate=True),
+                  Output(ids.APPLY_IMPORT, "disabled", allow_duplicate=True), Output(ids.CHECK, "data", allow_duplicate=True),
+                  Input(ids.APPLY_IMPORT, "n_clicks"), State(ids.IMPORTED, "data"), State(ids.WHEN, "value"),
+                  State(ids.EFFECTIVE, "value"), prevent_initial_call=True)
+    def _apply_import(clicks, pid, when, day):
+        if not clicks:
+            return (no_update,) * 7
+        return apply_import_outputs(svc, cx(), request_author(), pid, when, day)
 
     @app.callback(Output(ids.DIFF, "data", allow_duplicate=True), Output(ids.DIFF_TABLE, "rowData"),
                   Input(ids.SHOW_DIFF, "n_clicks"), State(ids.CHANGE_SET, "value"), prevent_initial_call=True)

@@ -47,3 +47,10 @@ SHOW_DIFF = _id("show-diff")
 REVERT = _id("revert")
 DIFF_TABLE = _id("diff-table")
 ASOF_DAY = _id("asof-day")
+
+# a proposal from a file (QGIS: GeoPackage, Shapefile zipped, GeoJSON)
+UPLOAD = _id("upload")             # dcc.Upload: contents (data URL) and filename
+UPLOAD_CRS = _id("upload-crs")     # the file's CRS when it declares none (e.g. EPSG:4547)
+UPLOAD_RESULT = _id("upload-result")
+IMPORTED = _id("imported")         # store: the proposal the file was saved as (its id)
+APPLY_IMPORT = _id("apply-import")

@@ -99,6 +99,24 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                 ]),
             ]),
         ]),
+        html.Section(className="gw-pl-import", children=[
+            html.H2(t("planner_import_title", lang)),
+            html.P(t("planner_import_help", lang), className="gw-pl-help"),
+            dcc.Store(id=ids.IMPORTED),
+            html.Div(className="gw-pl-import-row", children=[
+                dcc.Upload(id=ids.UPLOAD, className="gw-pl-upload", multiple=False,
+                           accept=".geojson,.json,.gpkg,.zip",
+                           children=html.Div([t("planner_import_drop", lang), " ",
+                                              html.A(t("planner_import_pick", lang))])),
+                html.Div(className="gw-pl-import-crs", children=[
+                    html.Label(t("planner_import_crs", lang), htmlFor=ids.UPLOAD_CRS),
+                    dcc.Input(id=ids.UPLOAD_CRS, type="text", placeholder="EPSG:4547", maxLength=40,
+                              debounce=True, className="form-control form-control-sm")]),
+                dbc.Button(t("planner_import_apply", lang), id=ids.APPLY_IMPORT, size="sm", color="primary",
+                           disabled=True),
+            ]),
+            html.Div(id=ids.UPLOAD_RESULT, className="gw-pl-upload-result", role="status"),
+        ]),
         html.Section(className="gw-pl-impact", children=[
             html.H2(t("planner_impact", lang)),
             html.Div(id=ids.IMPACT_SUMMARY, className="gw-pl-impact-summary"),

@@ -79,4 +79,12 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.SAVE, "n_clicks"): Count,
     (ids.REVERT, "n_clicks"): Count,
     (ids.SHOW_DIFF, "n_clicks"): Count,
+    # the upload: a data URL (base64), within the callback request's size cap (settings.max_callback_bytes)
+    (ids.UPLOAD, "contents"): Annotated[str, Field(max_length=4 * 1024 * 1024,
+                                                   pattern=r"^data:[\w.+/-]*;base64,[A-Za-z0-9+/=\s]*$")],
+    (ids.UPLOAD, "filename"): Text(200),
+    # an authority code (EPSG:4547, ESRI:102100); blank: the file's own CRS
+    (ids.UPLOAD_CRS, "value"): Annotated[str, Field(max_length=40, pattern=r"^\s*((?i:epsg|esri):\s*[0-9]{4,6})?\s*$")],
+    (ids.IMPORTED, "data"): CS_ID,
+    (ids.APPLY_IMPORT, "n_clicks"): Count,
 }

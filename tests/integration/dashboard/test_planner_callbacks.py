@@ -200,3 +200,82 @@ def test_a_later_effective_day_keeps_the_map_until_then(rsvc, db):
     later = cb.asof_outputs(rsvc, at(), AUTHOR, day, 3)
     assert next(f for f in later["features"] if f["properties"]["code"] == a.code)["properties"]["version_id"] != a.id
     assert cb.asof_outputs(rsvc, at(), None, day, 3) is None
+
+
+# -- a proposal from a file ----------------------------------------------------------------------------
+@pytest.fixture
+def importer():
+    """The file import as app.create_app wires it (etl's propose_upload behind the planner's hook)."""
+    from types import SimpleNamespace
+
+    from app import wire_grid_import
+
+    server = SimpleNamespace(extensions={})
+    wire_grid_import(server)
+    return server.extensions[cb.GRID_IMPORT]
+
+
+def data_url(body: bytes) -> str:
+    import base64
+
+    return "data:application/geo+json;base64," + base64.b64encode(body).decode()
+
+
+def file_of(db, grids: list[dict]) -> bytes:
+    names = {g.code: g.name for g in store.current_grids(db, 3)}
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": g["geometry"], "properties": {"code": g["code"], "name": names[g["code"]]}}
+        for g in grids]}, ensure_ascii=False).encode()
+
+
+def _proposals(db) -> int:
+    return db.execute(sql("SELECT count(*) FROM grid_proposal")).scalar_one()
+
+
+def test_a_file_becomes_a_proposal_with_its_impact_then_is_applied(rsvc, db, importer):
+    edit = moved_edit(db)
+    a, b = (g["code"] for g in edit["grids"])
+    out = cb.import_outputs(rsvc, at(), AUTHOR, importer, data_url(file_of(db, edit["grids"])), "moved.geojson", 3,
+                            "沿道路调整", None)
+    message, pid, check, problems, impact_rows, summary, disabled = out
+    assert isinstance(pid, int) and check["valid"] is True and disabled is False
+    assert "gw-pl-valid" in _text(problems)
+    assert "moved.geojson" in _text(message) and f"#{pid}" in _text(message)
+    assert {f["properties"]["code"] for f in check["grids"]["features"]} == {a, b}
+    assert {r["code"] for r in impact_rows} >= {a, b} and summary
+    note, grids, rows, options, imported, apply_disabled, cleared = cb.apply_import_outputs(
+        rsvc, at(), AUTHOR, pid, "now", None)
+    assert "已保存变更集" in note and imported is None and apply_disabled is True and cleared is None
+    assert rows[0]["reason"] == "沿道路调整" and options[0]["value"] == rows[0]["id"]
+    assert grids != no_update and grids["features"]
+    moved = {g.code: g.geom for g in store.current_grids(db, 3)}
+    want = shapely.geometry.shape(edit["grids"][0]["geometry"])
+    assert shapely.symmetric_difference(moved[a], want).area < 1e-9 * want.area   # the file's boundary
+    # applied once: again is refused, one message
+    again = cb.apply_import_outputs(rsvc, at(), AUTHOR, pid, "now", None)
+    assert f"方案 #{pid} 已应用" in _text(again[0]) and again[1] is no_update
+
+
+def test_a_file_with_problems_lists_them_and_saves_nothing(rsvc, db, importer):
+    edit = moved_edit(db, both=False)   # only a: an overlap with b
+    before = _proposals(db)
+    message, pid, check, problems, rows, summary, disabled = cb.import_outputs(
+        rsvc, at("en"), AUTHOR, importer, data_url(file_of(db, edit["grids"])), "overlap.geojson", 3, "r", None)
+    assert pid is None and disabled is True and check["valid"] is False and rows == [] and summary == ""
+    assert "overlap.geojson" in _text(message) and "nothing saved" in _text(message)
+    assert edit["grids"][0]["code"] in _text(problems) and check["problems_geojson"]["features"]
+    assert _proposals(db) == before
+
+
+@pytest.mark.parametrize("author,hook,contents,reason,says", [
+    (None, True, "data:x;base64,e30=", "r", "may not edit"),
+    (AUTHOR, False, "data:x;base64,e30=", "r", "not enabled"),
+    (AUTHOR, True, "data:x;base64,e30=", "  ", "reason first"),
+    (AUTHOR, True, "data:x;base64,e30", "r", "invalid"),          # base64 without its padding
+    (AUTHOR, True, "data:x;base64,e30=", "r", "unsupported file type"),   # filename without a known suffix
+])
+def test_a_refused_upload_says_why_and_saves_nothing(rsvc, db, importer, author, hook, contents, reason, says):
+    before = _proposals(db)
+    out = cb.import_outputs(rsvc, at("en"), author, importer if hook else None, contents, "x.txt", 3, reason, None)
+    assert says in _text(out[0]) and out[1] is None and out[-1] is True
+    assert _proposals(db) == before
