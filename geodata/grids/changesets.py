@@ -431,6 +431,19 @@ def feature_collection(draft: Draft, bases: Mapping[str, int] | None = None) -> 
     return {"type": "FeatureCollection", "features": feats}
 
 
+def draft_proposals(session: Session, *, limit: int = 50) -> list[dict]:
+    """The draft proposals, newest first: id, author, reason, source (the file), effective time,
+    last change, and how many grids each touches."""
+    n = (select(func.count()).select_from(GridProposalItem)
+         .where(GridProposalItem.proposal_id == GridProposal.id).scalar_subquery())
+    rows = session.execute(select(GridProposal.id, GridProposal.author, GridProposal.reason, GridProposal.source,
+                                  GridProposal.effective_at, GridProposal.updated_at, n)
+                           .where(GridProposal.status == "draft")
+                           .order_by(GridProposal.updated_at.desc(), GridProposal.id.desc()).limit(limit)).all()
+    return [{"id": r[0], "author": r[1], "reason": r[2], "source": r[3], "effective_at": r[4], "updated_at": r[5],
+             "grids": int(r[6])} for r in rows]
+
+
 def discard_proposal(session: Session, proposal_id: int) -> None:
     _draft_proposal(session, proposal_id).status = "discarded"
 
