@@ -220,7 +220,18 @@ TEXT: dict[str, tuple[str, str]] = {
     "planner_save": ("保存", "Save"),
     "planner_saved": ("已保存变更集 #{id}（{n} 个网格，重新分配 {moved} 个未办结问题）",
                       "Saved change set #{id} ({n} grids, {moved} open issues re-assigned)"),
-    "planner_import_title": ("从文件导入方案", "A proposal from a file"),
+    "planner_proposals_title": ("方案（草案、文件导入）", "Proposals (drafts, files)"),
+    "planner_save_draft": ("保存为草案", "Save as a draft"),
+    "planner_pick_proposal": ("打开草案方案…", "Open a draft proposal…"),
+    "planner_proposal_apply": ("应用此方案", "Apply this proposal"),
+    "planner_proposal_discard": ("放弃此方案", "Discard this proposal"),
+    "planner_proposal_export": ("导出 GeoJSON", "Export GeoJSON"),
+    "planner_draft_saved": ("已保存为草案方案 #{id}（{n} 个网格），尚未生效；可在“方案”中打开、导出或应用",
+                            "Saved as draft proposal #{id} ({n} grids), not in effect; open, export or apply it under “Proposals”"),
+    "planner_proposal_opened": ("方案 #{id}（{author}，{reason}）：修改 {changed} 个、新增 {created} 个、撤销 {retired} 个网格",
+                                "Proposal #{id} ({author}, {reason}): {changed} changed, {created} new, {retired} retired"),
+    "planner_proposal_stale": ("其所依据的网格已被修改，请基于最新边界重新编辑", "grids it was drawn on have changed since; edit the current boundaries again"),
+    "planner_proposal_discarded": ("已放弃方案 #{id}", "Discarded proposal #{id}"),
     "planner_import_help": ("QGIS 等软件编辑的边界文件（GeoJSON、GeoPackage，或 Shapefile 打包为 .zip），按上方“编辑层级”"
                             "导入；与文件导入同一套规则校验，无问题则保存为方案并显示影响，确认后应用。",
                             "A boundary file edited in QGIS or similar (GeoJSON, GeoPackage, or a Shapefile zipped), "
@@ -229,7 +240,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "planner_import_drop": ("拖放文件到此处，或", "Drop a file here, or"),
     "planner_import_pick": ("选择文件", "choose a file"),
     "planner_import_crs": ("文件坐标系（文件未声明时）", "The file's CRS (if it declares none)"),
-    "planner_import_apply": ("应用此方案", "Apply this proposal"),
     "planner_import_need_reason": ("请先填写调整原因（“保存为变更集”中），再导入文件",
                                    "Write the reason first (under “Save as a change set”), then import the file"),
     "planner_import_saved": ("“{file}”已保存为方案 #{id}：修改 {changed} 个、新增 {created} 个、撤销 {retired} 个网格；"

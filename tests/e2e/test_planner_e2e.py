@@ -431,7 +431,7 @@ def test_a_file_from_qgis_as_a_proposal_then_applied(planner_page, live_server, 
     expect(pg.locator(".gw-pl-problems .gw-pl-problem").first).to_be_visible()
     assert a in pg.locator(".gw-pl-problems").inner_text()
     expect(pg.locator("path.gw-pl-problem").first).to_be_attached()
-    expect(pg.locator("#planner-apply-import")).to_be_disabled()
+    expect(pg.locator("#planner-apply-proposal")).to_be_disabled()
     with map_engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM grid_proposal")).scalar_one() == proposals
     shot(pg, "67-planner-import-problems")
@@ -440,17 +440,69 @@ def test_a_file_from_qgis_as_a_proposal_then_applied(planner_page, live_server, 
     expect(pg.locator("#planner-upload-result .gw-pl-imported")).to_contain_text("已保存为方案")
     expect(pg.locator(".gw-pl-valid")).to_be_visible()
     expect(pg.locator(".gw-pl-impact .ag-center-cols-container")).to_contain_text(a)
-    expect(pg.locator("#planner-apply-import")).to_be_enabled()
+    expect(pg.locator("#planner-apply-proposal")).to_be_enabled()
     shot(pg, "68-planner-import-proposal")
     saved: list[int] = []
     try:
-        pg.click("#planner-apply-import")
+        pg.click("#planner-apply-proposal")
         expect(pg.locator("#planner-saved")).to_contain_text("已保存变更集", timeout=30000)
         saved.append(int(re.search(r"#(\d+)", pg.locator("#planner-saved").inner_text()).group(1)))
-        expect(pg.locator("#planner-apply-import")).to_be_disabled()
+        expect(pg.locator("#planner-apply-proposal")).to_be_disabled()
         expect(pg.locator("#planner-history .ag-center-cols-container")).to_contain_text("e2e: 从 QGIS 导入")
         with map_engine.connect() as c:
             assert c.execute(text("SELECT name FROM grid WHERE code = :a AND valid_to IS NULL"), {"a": a}
                              ).scalar_one() == name + "（e2e）"
     finally:
         revert_all(map_engine, saved)
+
+
+def test_a_draft_saved_reopened_exported_and_applied(planner_page, live_server, map_engine, shot):
+    """An edit saved as a draft is not in effect; after a reload it is opened from the list (its
+    impact shown), exported as GeoJSON for QGIS, and applied as one change set."""
+    import json
+
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    pg.fill("#planner-snap", "1")
+    settle(pg)
+    found = pg.evaluate(FIND)
+    a, b = found["a"], found["b"]
+    inner = block_points(map_engine, None)
+    select_block(pg, inner[a])
+    vertex = new_vertex_on_edge(pg, found)
+    tx, ty = to_px(pg, inner[b])
+    vx, vy = found["at"]
+    d = ((tx - vx) ** 2 + (ty - vy) ** 2) ** 0.5
+    drag(pg, vertex, (vx + (tx - vx) * 15 / d, vy + (ty - vy) * 15 / d))
+    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    before = grid_row(map_engine, a).area
+    pg.fill("#planner-reason", "e2e: 草案，待审定")
+    pg.click("#planner-save-draft")
+    expect(pg.locator("#planner-upload-result")).to_contain_text("已保存为草案方案 #")
+    pid = int(pg.locator("#planner-upload-result [data-proposal]").get_attribute("data-proposal"))
+    assert grid_row(map_engine, a).area == before   # a draft is not in effect
+    saved: list[int] = []
+    try:
+        open_planner(pg, live_server.url)   # a new visit: the draft is in the list
+        pg.locator("#planner-proposals").click()
+        pg.get_by_role("option", name=re.compile(f"^#{pid} ")).click()
+        expect(pg.locator("#planner-upload-result")).to_contain_text(f"方案 #{pid}")
+        expect(pg.locator(".gw-pl-valid")).to_be_visible()
+        expect(pg.locator(".gw-pl-impact .ag-center-cols-container")).to_contain_text(a)
+        with pg.expect_download() as dl:
+            pg.click("#planner-export-proposal")
+        from pathlib import Path
+
+        fc = json.loads(Path(dl.value.path()).read_text(encoding="utf-8"))
+        assert dl.value.suggested_filename == f"proposal-{pid}.geojson"
+        assert {f["properties"]["code"] for f in fc["features"]} == {a, b}
+        shot(pg, "69-planner-draft-opened")
+        pg.click("#planner-apply-proposal")
+        expect(pg.locator("#planner-saved")).to_contain_text("已保存变更集", timeout=30000)
+        saved.append(int(re.search(r"#(\d+)", pg.locator("#planner-saved").inner_text()).group(1)))
+        assert grid_row(map_engine, a).area != before
+    finally:
+        revert_all(map_engine, saved)
+        with map_engine.begin() as c:
+            c.execute(text("UPDATE grid_proposal SET status = 'discarded' WHERE id = :p AND status = 'draft'"),
+                      {"p": pid})

@@ -75,9 +75,10 @@ def page_layout(svc: Services, ctx: Context) -> Any:
     with svc.session(ctx) as s:
         grids = grids_data(s)
         rows, options = history(s, ctx.tz)
+        drafts = proposal_options(s, ctx.tz)
     communities = sorted((f["properties"]["code"], f["properties"]["name"]) for f in grids["features"]
                           if f["properties"]["level"] == 2)
-    return layout.page(ctx.lang, grids, communities, rows, options)
+    return layout.page(ctx.lang, grids, communities, rows, options, drafts)
 
 
 # -- the edit ------------------------------------------------------------------------------------
@@ -250,58 +251,143 @@ def _upload_bytes(contents: str) -> bytes | None:
         return None
 
 
+def proposal_options(s: Any, tz: Any) -> list[dict]:
+    return pr.proposal_options(changesets.draft_proposals(s), tz)
+
+
+#: what the proposal callbacks answer: (message, the proposal at hand, check, problem list, impact
+#: rows, impact summary, apply disabled, discard disabled, export disabled, the drafts' options)
+N_PROPOSAL_OUTPUTS = 10
+
+
+def _refused(message: Any) -> tuple[Any, ...]:
+    return (message, None, None, no_update, no_update, no_update, True, True, True, no_update)
+
+
+def _proposal_view(s: Any, ctx: Context, pid: int, note: Any) -> tuple[Any, ...]:
+    """A saved proposal on the page: its changed grids previewed, problems and conflicts listed,
+    impact, and the buttons it allows (apply only when valid against the current tiling)."""
+    prop = changesets.proposal_data(s, pid)
+    check = _plain({"valid": not prop["problems"] and not prop["conflicts"], "problems": prop["problems"],
+                    "grids": prop["grids"]})
+    check["problems_geojson"] = pr.problems_geojson(check["problems"], ctx.lang)
+    problems = pr.problem_children(check, t("planner_proposal_stale", ctx.lang) if prop["conflicts"] else None,
+                                   ctx.lang)
+    return (note, pid, check, problems, pr.impact_rows(prop["impact"], ctx.lang),
+            pr.impact_summary(prop["impact"], ctx.lang), not check["valid"], False, False,
+            proposal_options(s, ctx.tz))
+
+
+def _counts(s: Any, pid: int) -> dict[str, int]:
+    statuses = [f["properties"]["status"] for f in changesets.proposal_data(s, pid)["grids"]["features"]]
+    return {k: statuses.count(k) for k in ("changed", "created", "retired")}
+
+
 def import_outputs(svc: Services, ctx: Context, author: Author | None, importer: Any, contents: str | None,
                    filename: str | None, level: int | None, reason: str | None, crs: str | None) -> tuple[Any, ...]:
-    """A file dropped on the upload → saved as a proposal by the file import's rules, or its
-    problems listed (and drawn where they are) with nothing saved. Returns (message, imported
-    proposal id, check, problem list, impact rows, impact summary, apply disabled)."""
+    """A file dropped on the upload → saved as a draft proposal by the file import's rules, or its
+    problems listed (and drawn where they are) with nothing saved (N_PROPOSAL_OUTPUTS values)."""
     from dash import html
 
     name = filename or "—"
-    refuse = lambda message: (message, None, None, no_update, no_update, no_update, True)
     if not contents:
-        return (no_update,) * 7
+        return (no_update,) * N_PROPOSAL_OUTPUTS
     if author is None:
-        return refuse(html_error(t("planner_forbidden", ctx.lang)))
+        return _refused(html_error(t("planner_forbidden", ctx.lang)))
     if importer is None:
-        return refuse(html_error(t("planner_import_off", ctx.lang)))
+        return _refused(html_error(t("planner_import_off", ctx.lang)))
     if not (reason or "").strip():
-        return refuse(html_error(t("planner_import_need_reason", ctx.lang)))
+        return _refused(html_error(t("planner_import_need_reason", ctx.lang)))
     data = _upload_bytes(contents)
     if data is None:
-        return refuse(html_error(t("upload_bad_base64", ctx.lang)))
+        return _refused(html_error(t("upload_bad_base64", ctx.lang)))
     try:
         with svc.session(ctx) as s:   # one transaction: a refused file writes nothing
             pid = importer(s, data, name, level=level or 3, reason=reason.strip(), author=author,
                            crs="".join((crs or "").split()).upper() or None)
             s.commit()
         with svc.session(ctx) as s:
-            prop = changesets.proposal_data(s, pid)
+            note = html.Span(t("planner_import_saved", ctx.lang, file=name, id=pid, **_counts(s, pid)),
+                             className="gw-pl-imported", **{"data-proposal": str(pid)})
+            return _proposal_view(s, ctx, pid, note)
     except DomainError as exc:
         problems = (exc.detail or {}).get("problems")
         if not problems:
-            return refuse(html_error(pr.error_message(exc, ctx.lang)))
+            return _refused(html_error(pr.error_message(exc, ctx.lang)))
         check = {"valid": False, "problems": problems, "grids": None,
                  "problems_geojson": pr.problems_geojson(problems, ctx.lang)}
         head = html.P(t("planner_import_refused", ctx.lang, file=name, n=len(problems)), className="gw-pl-error",
                       role="alert")
-        return head, None, check, pr.problem_children(check, None, ctx.lang), [], "", True
-    check = _plain({"valid": not prop["problems"] and not prop["conflicts"], "problems": prop["problems"],
-                    "grids": prop["grids"]})
-    check["problems_geojson"] = pr.problems_geojson(check["problems"], ctx.lang)
-    statuses = [f["properties"]["status"] for f in prop["grids"]["features"]]
-    note = t("planner_import_saved", ctx.lang, file=name, id=pid, changed=statuses.count("changed"),
-             created=statuses.count("created"), retired=statuses.count("retired"))
-    return (html.Span(note, className="gw-pl-imported", **{"data-proposal": str(pid)}), pid, check,
-            pr.problem_children(check, None, ctx.lang), pr.impact_rows(prop["impact"], ctx.lang),
-            pr.impact_summary(prop["impact"], ctx.lang), not check["valid"])
+        return head, None, check, pr.problem_children(check, None, ctx.lang), [], "", True, True, True, no_update
 
 
-def apply_import_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None, when: str | None,
-                         day: str | None) -> tuple[Any, ...]:
-    """Apply the imported proposal as one change set. Returns (message, grids, history rows, change
-    set options, imported id, apply disabled, check)."""
-    keep = (no_update,) * 6
+def draft_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict | None, ops: list[dict] | None,
+                  reason: str | None, when: str | None, day: str | None) -> tuple[Any, ...]:
+    """The edit saved as a draft proposal (checked, not applied): N_PROPOSAL_OUTPUTS values."""
+    from dash import html
+
+    if author is None:
+        return _refused(html_error(t("planner_forbidden", ctx.lang)))
+    spec = spec_of(edit, ops)
+    if not has_edit(spec):
+        return _refused(html_error(t("planner_no_edit", ctx.lang)))
+    try:
+        with svc.session(ctx) as s:
+            at = effective_time(ctx, when, day)
+            draft = changesets.build_draft(s, spec)
+            pid = changesets.save_proposal(s, draft, author, reason or "", effective_at=at, bases=spec["base"])
+            s.commit()
+        with svc.session(ctx) as s:
+            n = sum(_counts(s, pid).values())
+            note = html.Span(t("planner_draft_saved", ctx.lang, id=pid, n=n), className="gw-pl-imported",
+                             **{"data-proposal": str(pid)})
+            return _proposal_view(s, ctx, pid, note)
+    except DomainError as exc:
+        return _refused(html_error(pr.error_message(exc, ctx.lang)))
+
+
+def open_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None) -> tuple[Any, ...]:
+    """A draft picked from the list: shown as saved (N_PROPOSAL_OUTPUTS values)."""
+    from dash import html
+
+    if pid is None:
+        return (no_update,) * N_PROPOSAL_OUTPUTS
+    if author is None:
+        return _refused(html_error(t("planner_forbidden", ctx.lang)))
+    try:
+        with svc.session(ctx) as s:
+            prop = changesets.proposal_data(s, pid)
+            note = html.Span(t("planner_proposal_opened", ctx.lang, id=pid, author=prop["author"],
+                               reason=prop["reason"][:60], **_counts(s, pid)), className="gw-pl-imported",
+                             **{"data-proposal": str(pid)})
+            return _proposal_view(s, ctx, pid, note)
+    except DomainError as exc:
+        return _refused(html_error(pr.error_message(exc, ctx.lang)))
+
+
+def discard_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None) -> tuple[Any, ...]:
+    if author is None:
+        return _refused(html_error(t("planner_forbidden", ctx.lang)))
+    if pid is None:
+        return (no_update,) * N_PROPOSAL_OUTPUTS
+    try:
+        with svc.session(ctx) as s:
+            changesets.discard_proposal(s, pid)
+            s.commit()
+        with svc.session(ctx) as s:
+            options = proposal_options(s, ctx.tz)
+    except DomainError as exc:
+        return _refused(html_error(pr.error_message(exc, ctx.lang)))
+    return (t("planner_proposal_discarded", ctx.lang, id=pid), None, None, pr.problem_children(None, None, ctx.lang),
+            [], "", True, True, True, options)
+
+
+def apply_proposal_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None, when: str | None,
+                           day: str | None) -> tuple[Any, ...]:
+    """Apply the proposal at hand as one change set. Returns (message, grids, history rows, change
+    set options, the proposal at hand, apply disabled, check, discard disabled, export disabled,
+    the drafts' options)."""
+    keep = (no_update,) * 9
     if author is None:
         return (html_error(t("planner_forbidden", ctx.lang)), *keep)
     if pid is None:
@@ -314,13 +400,32 @@ def apply_import_outputs(svc: Services, ctx: Context, author: Author | None, pid
         with svc.session(ctx) as s:
             grids = grids_data(s)
             rows, options = history(s, ctx.tz)
+            drafts = proposal_options(s, ctx.tz)
     except ConflictError as exc:
         return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep)
     except DomainError as exc:
         return (html_error(pr.error_message(exc, ctx.lang)), *keep)
     moved = out.get("issues_moved")
     note = t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]), moved="—" if moved is None else moved)
-    return note, grids, rows, options, None, True, None
+    return note, grids, rows, options, None, True, None, True, True, drafts
+
+
+def export_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None) -> Any:
+    """The proposal at hand as GeoJSON (its new and changed grids, with their status and base
+    versions), for QGIS."""
+    import json
+
+    from dash import dcc
+
+    if author is None or pid is None:
+        return no_update
+    try:
+        with svc.session(ctx) as s:
+            _prop, draft, bases = changesets.proposal_draft(s, pid)
+            fc = changesets.feature_collection(draft, bases)
+    except DomainError:
+        return no_update
+    return dcc.send_string(json.dumps(fc, ensure_ascii=False, default=str), f"proposal-{pid}.geojson")
 
 
 def diff_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: int | None) -> tuple[Any, Any]:
@@ -382,26 +487,49 @@ def register(app: Dash, svc: Services) -> None:
             return revert_outputs(svc, cx(), request_author(), cs_id)
         return save_outputs(svc, cx(), request_author(), edit, ops, reason, when, day)
 
-    @app.callback(Output(ids.UPLOAD_RESULT, "children"), Output(ids.IMPORTED, "data"),
+    @app.callback(Output(ids.UPLOAD_RESULT, "children"), Output(ids.PROPOSAL, "data"),
                   Output(ids.CHECK, "data", allow_duplicate=True), Output(ids.PROBLEMS, "children", allow_duplicate=True),
                   Output(ids.IMPACT, "rowData", allow_duplicate=True),
-                  Output(ids.IMPACT_SUMMARY, "children", allow_duplicate=True), Output(ids.APPLY_IMPORT, "disabled"),
-                  Input(ids.UPLOAD, "contents"), State(ids.UPLOAD, "filename"), State(ids.LEVEL, "value"),
-                  State(ids.REASON, "value"), State(ids.UPLOAD_CRS, "value"), prevent_initial_call=True)
-    def _import(contents, filename, level, reason, crs):
-        return import_outputs(svc, cx(), request_author(), current_app.extensions.get(GRID_IMPORT), contents,
-                              filename, level, reason, crs)
+                  Output(ids.IMPACT_SUMMARY, "children", allow_duplicate=True), Output(ids.APPLY_PROPOSAL, "disabled"),
+                  Output(ids.DISCARD_PROPOSAL, "disabled"), Output(ids.EXPORT_PROPOSAL, "disabled"),
+                  Output(ids.PROPOSALS, "options"),
+                  Input(ids.UPLOAD, "contents"), Input(ids.PROPOSALS, "value"), Input(ids.SAVE_DRAFT, "n_clicks"),
+                  Input(ids.DISCARD_PROPOSAL, "n_clicks"),
+                  State(ids.UPLOAD, "filename"), State(ids.LEVEL, "value"), State(ids.REASON, "value"),
+                  State(ids.UPLOAD_CRS, "value"), State(ids.EDIT, "data"), State(ids.OPS, "data"),
+                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "value"), State(ids.PROPOSAL, "data"),
+                  prevent_initial_call=True)
+    def _proposal(contents, picked, _draft, _discard, filename, level, reason, crs, edit, ops, when, day, pid):
+        ctx, author, trigger = cx(), request_author(), dash_ctx.triggered_id
+        if trigger == ids.PROPOSALS:
+            return open_outputs(svc, ctx, author, picked)
+        if trigger == ids.SAVE_DRAFT:
+            return draft_outputs(svc, ctx, author, edit, ops, reason, when, day)
+        if trigger == ids.DISCARD_PROPOSAL:
+            return discard_outputs(svc, ctx, author, pid)
+        return import_outputs(svc, ctx, author, current_app.extensions.get(GRID_IMPORT), contents, filename, level,
+                              reason, crs)
 
     @app.callback(Output(ids.SAVED, "children", allow_duplicate=True), Output(ids.GRIDS, "data", allow_duplicate=True),
                   Output(ids.HISTORY, "rowData", allow_duplicate=True),
-                  Output(ids.CHANGE_SET, "options", allow_duplicate=True), Output(ids.IMPORTED, "data", allow_duplicate=True),
-                  Output(ids.APPLY_IMPORT, "disabled", allow_duplicate=True), Output(ids.CHECK, "data", allow_duplicate=True),
-                  Input(ids.APPLY_IMPORT, "n_clicks"), State(ids.IMPORTED, "data"), State(ids.WHEN, "value"),
+                  Output(ids.CHANGE_SET, "options", allow_duplicate=True), Output(ids.PROPOSAL, "data", allow_duplicate=True),
+                  Output(ids.APPLY_PROPOSAL, "disabled", allow_duplicate=True), Output(ids.CHECK, "data", allow_duplicate=True),
+                  Output(ids.DISCARD_PROPOSAL, "disabled", allow_duplicate=True),
+                  Output(ids.EXPORT_PROPOSAL, "disabled", allow_duplicate=True),
+                  Output(ids.PROPOSALS, "options", allow_duplicate=True),
+                  Input(ids.APPLY_PROPOSAL, "n_clicks"), State(ids.PROPOSAL, "data"), State(ids.WHEN, "value"),
                   State(ids.EFFECTIVE, "value"), prevent_initial_call=True)
-    def _apply_import(clicks, pid, when, day):
+    def _apply_proposal(clicks, pid, when, day):
         if not clicks:
-            return (no_update,) * 7
-        return apply_import_outputs(svc, cx(), request_author(), pid, when, day)
+            return (no_update,) * 10
+        return apply_proposal_outputs(svc, cx(), request_author(), pid, when, day)
+
+    @app.callback(Output(ids.EXPORT_FILE, "data"), Input(ids.EXPORT_PROPOSAL, "n_clicks"), State(ids.PROPOSAL, "data"),
+                  prevent_initial_call=True)
+    def _export(clicks, pid):
+        if not clicks:
+            return no_update
+        return export_outputs(svc, cx(), request_author(), pid)
 
     @app.callback(Output(ids.DIFF, "data", allow_duplicate=True), Output(ids.DIFF_TABLE, "rowData"),
                   Input(ids.SHOW_DIFF, "n_clicks"), State(ids.CHANGE_SET, "value"), prevent_initial_call=True)

@@ -48,9 +48,14 @@ REVERT = _id("revert")
 DIFF_TABLE = _id("diff-table")
 ASOF_DAY = _id("asof-day")
 
-# a proposal from a file (QGIS: GeoPackage, Shapefile zipped, GeoJSON)
+# proposals: drafts saved from the editor, files from QGIS (GeoPackage, Shapefile zipped, GeoJSON)
+SAVE_DRAFT = _id("save-draft")     # save the edit as a draft proposal (not applied)
+PROPOSALS = _id("proposals")       # dropdown: the draft proposals (open one)
+PROPOSAL = _id("proposal")         # store: the proposal at hand (saved as a draft, imported or opened)
+APPLY_PROPOSAL = _id("apply-proposal")
+DISCARD_PROPOSAL = _id("discard-proposal")
+EXPORT_PROPOSAL = _id("export-proposal")
+EXPORT_FILE = _id("export-file")   # dcc.Download of the export
 UPLOAD = _id("upload")             # dcc.Upload: contents (data URL) and filename
 UPLOAD_CRS = _id("upload-crs")     # the file's CRS when it declares none (e.g. EPSG:4547)
-UPLOAD_RESULT = _id("upload-result")
-IMPORTED = _id("imported")         # store: the proposal the file was saved as (its id)
-APPLY_IMPORT = _id("apply-import")
+UPLOAD_RESULT = _id("upload-result")   # what happened to the proposal at hand

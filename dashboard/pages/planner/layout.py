@@ -38,7 +38,7 @@ DIFF_COLUMNS = [("code", "planner_col_code"), ("name", "planner_col_name"), ("st
 
 
 def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_rows: list[dict],
-         change_set_options: list[dict]) -> html.Div:
+         change_set_options: list[dict], proposal_options: list[dict] | None = None) -> html.Div:
     """The whole page in ``lang``; ``grids``: every current grid (GeoJSON with bbox)."""
     return html.Div(className="gw-app gw-planner", lang="zh-CN" if lang == "zh" else "en", children=[
         dcc.Store(id=ids.GRIDS, data=grids),
@@ -94,15 +94,29 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                         {"label": t("planner_now", lang), "value": "now"},
                         {"label": t("planner_later", lang), "value": "later"}]),
                     dcc.Input(id=ids.EFFECTIVE, type="date", className="gw-pl-day"),
-                    dbc.Button(t("planner_save", lang), id=ids.SAVE, color="primary", disabled=True),
+                    html.Div(className="gw-pl-save-buttons", children=[
+                        dbc.Button(t("planner_save", lang), id=ids.SAVE, color="primary", disabled=True),
+                        dbc.Button(t("planner_save_draft", lang), id=ids.SAVE_DRAFT, color="secondary",
+                                   outline=True)]),
                     html.Div(id=ids.SAVED, className="gw-pl-saved", role="status"),
                 ]),
             ]),
         ]),
         html.Section(className="gw-pl-import", children=[
-            html.H2(t("planner_import_title", lang)),
+            html.H2(t("planner_proposals_title", lang)),
+            dcc.Store(id=ids.PROPOSAL),
+            dcc.Download(id=ids.EXPORT_FILE),
+            html.Div(className="gw-pl-import-row", children=[
+                dcc.Dropdown(id=ids.PROPOSALS, options=proposal_options or [], className="gw-pl-proposals",
+                             placeholder=t("planner_pick_proposal", lang), clearable=True),
+                dbc.Button(t("planner_proposal_apply", lang), id=ids.APPLY_PROPOSAL, size="sm", color="primary",
+                           disabled=True),
+                dbc.Button(t("planner_proposal_discard", lang), id=ids.DISCARD_PROPOSAL, size="sm",
+                           color="secondary", outline=True, disabled=True),
+                dbc.Button(t("planner_proposal_export", lang), id=ids.EXPORT_PROPOSAL, size="sm",
+                           color="secondary", outline=True, disabled=True),
+            ]),
             html.P(t("planner_import_help", lang), className="gw-pl-help"),
-            dcc.Store(id=ids.IMPORTED),
             html.Div(className="gw-pl-import-row", children=[
                 dcc.Upload(id=ids.UPLOAD, className="gw-pl-upload", multiple=False,
                            accept=".geojson,.json,.gpkg,.zip",
@@ -112,8 +126,6 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                     html.Label(t("planner_import_crs", lang), htmlFor=ids.UPLOAD_CRS),
                     dcc.Input(id=ids.UPLOAD_CRS, type="text", placeholder="EPSG:4547", maxLength=40,
                               debounce=True, className="form-control form-control-sm")]),
-                dbc.Button(t("planner_import_apply", lang), id=ids.APPLY_IMPORT, size="sm", color="primary",
-                           disabled=True),
             ]),
             html.Div(id=ids.UPLOAD_RESULT, className="gw-pl-upload-result", role="status"),
         ]),

@@ -104,6 +104,12 @@ def change_set_options(change_sets: list[dict], tz: ZoneInfo) -> list[dict]:
             for c in change_sets]
 
 
+def proposal_options(drafts: list[dict], tz: ZoneInfo) -> list[dict]:
+    return [{"label": f"#{d['id']} · {_when(d['updated_at'], tz)} · {d['author']} · {d['reason'][:30]}"
+                      + (f" · {d['source']}" if d.get("source") else "") + f" ({d['grids']})", "value": d["id"]}
+            for d in drafts]
+
+
 def diff_geojson(items: list[dict]) -> dict:
     """Area gained (green) and lost (red) per grid."""
     feats = []

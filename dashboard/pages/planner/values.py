@@ -85,6 +85,10 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.UPLOAD, "filename"): Text(200),
     # an authority code (EPSG:4547, ESRI:102100); blank: the file's own CRS
     (ids.UPLOAD_CRS, "value"): Annotated[str, Field(max_length=40, pattern=r"^\s*((?i:epsg|esri):\s*[0-9]{4,6})?\s*$")],
-    (ids.IMPORTED, "data"): CS_ID,
-    (ids.APPLY_IMPORT, "n_clicks"): Count,
+    (ids.PROPOSAL, "data"): CS_ID,
+    (ids.PROPOSALS, "value"): CS_ID,
+    (ids.SAVE_DRAFT, "n_clicks"): Count,
+    (ids.APPLY_PROPOSAL, "n_clicks"): Count,
+    (ids.DISCARD_PROPOSAL, "n_clicks"): Count,
+    (ids.EXPORT_PROPOSAL, "n_clicks"): Count,
 }

@@ -237,29 +237,31 @@ def test_a_file_becomes_a_proposal_with_its_impact_then_is_applied(rsvc, db, imp
     a, b = (g["code"] for g in edit["grids"])
     out = cb.import_outputs(rsvc, at(), AUTHOR, importer, data_url(file_of(db, edit["grids"])), "moved.geojson", 3,
                             "沿道路调整", None)
-    message, pid, check, problems, impact_rows, summary, disabled = out
-    assert isinstance(pid, int) and check["valid"] is True and disabled is False
+    message, pid, check, problems, impact_rows, summary, disabled, no_discard, no_export, drafts = out
+    assert isinstance(pid, int) and check["valid"] is True and disabled is no_discard is no_export is False
+    assert drafts[0]["value"] == pid and "moved.geojson" in drafts[0]["label"]   # listed among the drafts
     assert "gw-pl-valid" in _text(problems)
     assert "moved.geojson" in _text(message) and f"#{pid}" in _text(message)
     assert {f["properties"]["code"] for f in check["grids"]["features"]} == {a, b}
     assert {r["code"] for r in impact_rows} >= {a, b} and summary
-    note, grids, rows, options, imported, apply_disabled, cleared = cb.apply_import_outputs(
+    note, grids, rows, options, imported, apply_disabled, cleared, *_buttons, drafts = cb.apply_proposal_outputs(
         rsvc, at(), AUTHOR, pid, "now", None)
     assert "已保存变更集" in note and imported is None and apply_disabled is True and cleared is None
+    assert pid not in {d["value"] for d in drafts}   # applied: no longer a draft
     assert rows[0]["reason"] == "沿道路调整" and options[0]["value"] == rows[0]["id"]
     assert grids != no_update and grids["features"]
     moved = {g.code: g.geom for g in store.current_grids(db, 3)}
     want = shapely.geometry.shape(edit["grids"][0]["geometry"])
     assert shapely.symmetric_difference(moved[a], want).area < 1e-9 * want.area   # the file's boundary
     # applied once: again is refused, one message
-    again = cb.apply_import_outputs(rsvc, at(), AUTHOR, pid, "now", None)
+    again = cb.apply_proposal_outputs(rsvc, at(), AUTHOR, pid, "now", None)
     assert f"方案 #{pid} 已应用" in _text(again[0]) and again[1] is no_update
 
 
 def test_a_file_with_problems_lists_them_and_saves_nothing(rsvc, db, importer):
     edit = moved_edit(db, both=False)   # only a: an overlap with b
     before = _proposals(db)
-    message, pid, check, problems, rows, summary, disabled = cb.import_outputs(
+    message, pid, check, problems, rows, summary, disabled, *_rest = cb.import_outputs(
         rsvc, at("en"), AUTHOR, importer, data_url(file_of(db, edit["grids"])), "overlap.geojson", 3, "r", None)
     assert pid is None and disabled is True and check["valid"] is False and rows == [] and summary == ""
     assert "overlap.geojson" in _text(message) and "nothing saved" in _text(message)
@@ -277,5 +279,38 @@ def test_a_file_with_problems_lists_them_and_saves_nothing(rsvc, db, importer):
 def test_a_refused_upload_says_why_and_saves_nothing(rsvc, db, importer, author, hook, contents, reason, says):
     before = _proposals(db)
     out = cb.import_outputs(rsvc, at("en"), author, importer if hook else None, contents, "x.txt", 3, reason, None)
-    assert says in _text(out[0]) and out[1] is None and out[-1] is True
+    assert says in _text(out[0]) and out[1] is None and out[6] is True
     assert _proposals(db) == before
+
+
+def test_save_a_draft_open_export_discard(rsvc, db):
+    edit = moved_edit(db)
+    a, b = (g["code"] for g in edit["grids"])
+    before = {g.code: g.geom for g in store.current_grids(db, 3)}
+    out = cb.draft_outputs(rsvc, at(), AUTHOR, edit, [], "草案：沿道路调整", "now", None)
+    message, pid, check = out[:3]
+    assert isinstance(pid, int) and check["valid"] is True and f"#{pid}" in _text(message)
+    assert out[9][0]["value"] == pid
+    # a draft is not in effect
+    assert {g.code: g.geom for g in store.current_grids(db, 3)}[a].equals(before[a])
+    opened = cb.open_outputs(rsvc, at("en"), AUTHOR, pid)
+    assert opened[1] == pid and opened[6] is False and "草案：沿道路调整" in _text(opened[0])
+    export = cb.export_outputs(rsvc, at(), AUTHOR, pid)
+    fc = json.loads(export["content"])
+    assert export["filename"] == f"proposal-{pid}.geojson"
+    assert {f["properties"]["code"]: f["properties"]["status"] for f in fc["features"]} == {a: "changed", b: "changed"}
+    gone = cb.discard_outputs(rsvc, at(), AUTHOR, pid)
+    assert gone[1] is None and pid not in {d["value"] for d in gone[9]}
+    assert db.execute(sql("SELECT status FROM grid_proposal WHERE id = :p"), {"p": pid}).scalar_one() != "draft"
+    # a reason is required, and a stranger gets nothing
+    assert "gw-pl-error" in _text(cb.draft_outputs(rsvc, at(), AUTHOR, edit, [], "  ", "now", None)[0])
+    assert cb.draft_outputs(rsvc, at(), None, edit, [], "r", "now", None)[1] is None
+    assert cb.export_outputs(rsvc, at(), None, pid) is no_update
+
+
+def test_an_opened_draft_whose_grids_changed_cannot_be_applied(rsvc, db):
+    edit = moved_edit(db)
+    pid = cb.draft_outputs(rsvc, at(), AUTHOR, edit, [], "先存草案", "now", None)[1]
+    cb.save_outputs(rsvc, at(), AUTHOR, edit, [], "另一位规划员先保存", "now", None)   # the same grids changed
+    opened = cb.open_outputs(rsvc, at(), AUTHOR, pid)
+    assert opened[6] is True and "已被修改" in _text(opened[3])
