@@ -215,8 +215,11 @@ _ZH = {
 
 def validation_error(err: ValidationError, where: str = "body") -> ApiError:
     e = err.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("function-after",))
-    loc = re.sub(r"\.(date|datetime|function-after\[.*?\])$", "", loc)
+    parts = [str(p) for p in e.get("loc", ()) if p not in ("function-after",)]
+    # pydantic names a union member or validator last (…, 'date', 'function-after[…]'): not a field
+    while len(parts) > 1 and re.fullmatch(r"date|datetime|function-after\[.*\]", parts[-1]):
+        parts.pop()
+    loc = ".".join(parts)
     if e["type"] == "json_invalid":
         return ApiError(400, "malformed_json", "请求体不是有效的 JSON", f"the request body is not valid JSON: "
                         f"{e.get('ctx', {}).get('error', e['msg'])}", "body")

@@ -268,6 +268,14 @@ def revert_all(map_engine, ids_: list[int]) -> None:
             changesets.revert(s, cs_id, changesets.Author(None, "e2e teardown"))
 
 
+def pick_day(pg, selector: str, day) -> None:
+    """Type a day into Dash's date picker (its display format, YYYY-MM-DD) and leave it."""
+    pg.fill(selector, day.isoformat())
+    pg.keyboard.press("Enter")
+    pg.keyboard.press("Escape")
+    settle(pg)
+
+
 def test_split_by_a_drawn_line_and_the_as_of_view(planner_page, live_server, map_engine, shot):
     """A block cut by a line drawn across it on the map: two pieces, the larger keeps the code, the
     other a new code under the same community, areas adding up; the as-of view of yesterday shows
@@ -306,10 +314,10 @@ def test_split_by_a_drawn_line_and_the_as_of_view(planner_page, live_server, map
         expect(pg.locator(f"path.gw-pl-grid-{new[0]}")).to_have_count(1)
         # the as-of view: yesterday (business day) the 59 blocks, today the 60
         today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
-        pg.fill("#planner-asof-day", (today - dt.timedelta(days=1)).isoformat())
+        pick_day(pg, "#planner-asof-day", today - dt.timedelta(days=1))
         pg.wait_for_function("() => document.querySelectorAll('path.gw-pl-asof').length === 59")
         shot(pg, "64-planner-as-of-yesterday")
-        pg.fill("#planner-asof-day", today.isoformat())
+        pick_day(pg, "#planner-asof-day", today)
         pg.wait_for_function("() => document.querySelectorAll('path.gw-pl-asof').length === 60")
     finally:
         revert_all(map_engine, saved)
@@ -506,3 +514,32 @@ def test_a_draft_saved_reopened_exported_and_applied(planner_page, live_server, 
         with map_engine.begin() as c:
             c.execute(text("UPDATE grid_proposal SET status = 'discarded' WHERE id = :p AND status = 'draft'"),
                       {"p": pid})
+
+
+def test_the_planner_in_english_and_its_widgets(planner_page, live_server, map_engine, shot):
+    """The language switch reloads the planner in English — its tables' and pickers' own texts too
+    — unless an edit is in progress, which it would lose."""
+    pg = planner_page()
+    open_planner(pg, live_server.url)
+    expect(pg.locator(".gw-pl-impact .ag-overlay")).to_contain_text("暂无数据")
+    # an edit in progress: the switch is refused, saying why
+    found = pg.evaluate(FIND)
+    select_block(pg, block_points(map_engine, None)[found["a"]])
+    new_vertex_on_edge(pg, found)
+    pg.locator("#app-lang label").filter(has_text="English").click()
+    expect(pg.locator("#planner-lang-note")).to_contain_text("未保存的修改")
+    expect(pg.locator("h1")).to_have_text("网格边界规划")
+    pg.click("#planner-reset")
+    pg.goto(live_server.url + "/planner")   # the JS edit is the page's: a fresh page has none
+    pg.wait_for_function("document.querySelectorAll('path.gw-pl-grid').length > 20")
+    pg.locator("#app-lang label").filter(has_text="English").click()
+    expect(pg.locator("h1")).not_to_have_text("网格边界规划", timeout=15000)
+    pg.wait_for_function("document.querySelectorAll('path.gw-pl-grid').length > 20")
+    expect(pg.locator("#planner-save")).to_have_text("Save")
+    expect(pg.locator(".gw-pl-impact .ag-overlay")).to_contain_text("No rows")
+    pg.locator("#planner-asof-day").scroll_into_view_if_needed()
+    pg.locator("#planner-asof-day").click()
+    pg.wait_for_timeout(400)
+    assert re.search(r"January|February|March|April|May|June|July|August|September|October|November|December",
+                     pg.locator("body").inner_text())
+    shot(pg, "70-planner-en")

@@ -24,7 +24,8 @@ from geodata.errors import ConflictError, DomainError
 from geodata.grids import changesets
 from geodata.grids.changesets import Author
 
-from ...context import Context, current_context, request_principal
+from ...components import ids as app_ids
+from ...context import LANG_COOKIE, Context, current_context, request_principal
 from ...i18n import t
 from ...services import Services
 from . import ids, layout
@@ -428,6 +429,18 @@ def export_outputs(svc: Services, ctx: Context, author: Author | None, pid: int 
     return dcc.send_string(json.dumps(fc, ensure_ascii=False, default=str), f"proposal-{pid}.geojson")
 
 
+def lang_outputs(ctx: Context, lang: str | None, edit: dict | None, ops: list[dict] | None) -> tuple[Any, Any, Any]:
+    """The language switched → (reload href, switch value, note): the page loads again in it (the
+    map is the JS's, so it is not rebuilt in place) — unless an edit is in progress, which a reload
+    would lose: then the switch goes back and the note says to save it (or a draft) first."""
+    if lang not in ("zh", "en") or lang == ctx.lang:
+        return no_update, no_update, ""
+    if has_edit(spec_of(edit, ops)):
+        return no_update, ctx.lang, t("planner_lang_busy", ctx.lang)
+    dash_ctx.response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Lax")
+    return "/planner", no_update, ""
+
+
 def diff_outputs(svc: Services, ctx: Context, author: Author | None, cs_id: int | None) -> tuple[Any, Any]:
     """The diff a change set made (area gained and lost per grid): (GeoJSON, table rows)."""
     if author is None or cs_id is None:
@@ -480,7 +493,7 @@ def register(app: Dash, svc: Services) -> None:
                   Output(ids.DIFF, "data"),
                   Input(ids.SAVE, "n_clicks"), Input(ids.REVERT, "n_clicks"),
                   State(ids.EDIT, "data"), State(ids.OPS, "data"), State(ids.REASON, "value"),
-                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "value"), State(ids.CHANGE_SET, "value"),
+                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "date"), State(ids.CHANGE_SET, "value"),
                   prevent_initial_call=True)
     def _save(_save, _revert, edit, ops, reason, when, day, cs_id):
         if dash_ctx.triggered_id == ids.REVERT:
@@ -497,7 +510,7 @@ def register(app: Dash, svc: Services) -> None:
                   Input(ids.DISCARD_PROPOSAL, "n_clicks"),
                   State(ids.UPLOAD, "filename"), State(ids.LEVEL, "value"), State(ids.REASON, "value"),
                   State(ids.UPLOAD_CRS, "value"), State(ids.EDIT, "data"), State(ids.OPS, "data"),
-                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "value"), State(ids.PROPOSAL, "data"),
+                  State(ids.WHEN, "value"), State(ids.EFFECTIVE, "date"), State(ids.PROPOSAL, "data"),
                   prevent_initial_call=True)
     def _proposal(contents, picked, _draft, _discard, filename, level, reason, crs, edit, ops, when, day, pid):
         ctx, author, trigger = cx(), request_author(), dash_ctx.triggered_id
@@ -518,7 +531,7 @@ def register(app: Dash, svc: Services) -> None:
                   Output(ids.EXPORT_PROPOSAL, "disabled", allow_duplicate=True),
                   Output(ids.PROPOSALS, "options", allow_duplicate=True),
                   Input(ids.APPLY_PROPOSAL, "n_clicks"), State(ids.PROPOSAL, "data"), State(ids.WHEN, "value"),
-                  State(ids.EFFECTIVE, "value"), prevent_initial_call=True)
+                  State(ids.EFFECTIVE, "date"), prevent_initial_call=True)
     def _apply_proposal(clicks, pid, when, day):
         if not clicks:
             return (no_update,) * 10
@@ -536,7 +549,13 @@ def register(app: Dash, svc: Services) -> None:
     def _diff(_n, cs_id):
         return diff_outputs(svc, cx(), request_author(), cs_id)
 
-    @app.callback(Output(ids.ASOF, "data"), Input(ids.ASOF_DAY, "value"), State(ids.LEVEL, "value"),
+    @app.callback(Output(ids.RELOAD, "href"), Output(app_ids.LANG, "value"), Output(ids.LANG_NOTE, "children"),
+                  Input(app_ids.LANG, "value"), State(ids.EDIT, "data"), State(ids.OPS, "data"),
+                  prevent_initial_call=True)
+    def _lang(lang, edit, ops):
+        return lang_outputs(cx(), lang, edit, ops)
+
+    @app.callback(Output(ids.ASOF, "data"), Input(ids.ASOF_DAY, "date"), State(ids.LEVEL, "value"),
                   prevent_initial_call=True)
     def _asof(day, level):
         return asof_outputs(svc, cx(), request_author(), day, level)

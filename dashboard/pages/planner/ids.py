@@ -18,6 +18,8 @@ CHECK = _id("check")           # the server's check: valid, problems (+ GeoJSON)
 DIFF = _id("diff")             # the diff of a change set, gained/lost shapes (GeoJSON)
 ASOF = _id("asof")             # the boundaries as of a date (GeoJSON)
 RENDERED = _id("rendered")     # the clientside render's dummy output
+RELOAD = _id("reload")         # dcc.Location: the page loaded again in the language switched to
+LANG_NOTE = _id("lang-note")   # why the language was not switched (an edit in progress)
 
 # controls
 MAP = _id("map")               # the div planner.js makes its Leaflet map in (id "planner-map")

@@ -8,11 +8,21 @@ import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from ...components import ids as app_ids
+from ...components import widgets
+from ...components.shell import lang_switch
 from ...i18n import t
 from . import ids
 
 LEVELS = (1, 2, 3)
 SNAP_DEFAULT_PX = 10
+
+
+def day_picker(id_: str, lang: str) -> dcc.DatePickerSingle:
+    """A day, picked in the page's language (Dash's picker on date-fns, switched with the page; the
+    browser's own date input would follow the browser's locale instead)."""
+    return dcc.DatePickerSingle(id=id_, display_format="YYYY-MM-DD", first_day_of_week=1, clearable=True,
+                                placeholder=t("planner_day_placeholder", lang), className="gw-pl-day")
 
 
 def level_options(lang: str) -> list[dict[str, Any]]:
@@ -21,10 +31,11 @@ def level_options(lang: str) -> list[dict[str, Any]]:
 
 def _grid(id_: str, columns: list[tuple[str, str]], lang: str, height: int = 220,
           rows: list[dict] | None = None) -> dag.AgGrid:
-    return dag.AgGrid(id=id_, rowData=rows or [], columnDefs=[{"field": f, "headerName": t(k, lang)} for f, k in columns],
-                      defaultColDef={"sortable": True, "resizable": True, "flex": 1, "minWidth": 90},
-                      dashGridOptions={"domLayout": "normal", "animateRows": False},
-                      style={"height": f"{height}px"}, className="ag-theme-alpine gw-pl-table")
+    return widgets.data_grid(lang, id=id_, rowData=rows or [],
+                             columnDefs=[{"field": f, "headerName": t(k, lang)} for f, k in columns],
+                             defaultColDef={"sortable": True, "resizable": True, "flex": 1, "minWidth": 90},
+                             dashGridOptions={"domLayout": "normal", "animateRows": False},
+                             style={"height": f"{height}px"}, className="ag-theme-alpine gw-pl-table")
 
 
 IMPACT_COLUMNS = [("what", "planner_col_what"), ("code", "planner_col_code"), ("name", "planner_col_name"),
@@ -54,13 +65,17 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
             html.H1(t("planner_title", lang)),
             html.Span(className="gw-sub", children=t("planner_sub", lang)),
             html.A(t("planner_back", lang), href="/", className="gw-pl-back"),
+            html.Span(id=ids.LANG_NOTE, className="gw-pl-lang-note", role="status"),
+            lang_switch(lang),
         ]),
+        dcc.Location(id=ids.RELOAD, refresh=True),
+        dcc.Store(id=app_ids.WIDGET_LOCALE),   # the date pickers' language follows the switch
         html.Div(className="gw-pl-main", children=[
             html.Div(id=ids.MAP, className="gw-pl-map"),
             html.Aside(className="gw-pl-side", children=[
                 html.Section(className="gw-pl-tools", children=[
                     html.Label(t("planner_level", lang), htmlFor=ids.LEVEL),
-                    dcc.Dropdown(id=ids.LEVEL, options=level_options(lang), value=3, clearable=False),
+                    widgets.dropdown(lang, id=ids.LEVEL, options=level_options(lang), value=3, clearable=False),
                     html.Label(t("planner_snap", lang), htmlFor=ids.SNAP),
                     html.Div(className="gw-pl-snap", children=[
                         dcc.Input(id=ids.SNAP, type="number", min=1, max=50, step=1, value=SNAP_DEFAULT_PX),
@@ -73,7 +88,7 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                         dbc.Button(t("planner_merge", lang), id=ids.OP_MERGE, size="sm", color="secondary"),
                     ]),
                     html.Div(className="gw-pl-move", children=[
-                        dcc.Dropdown(id=ids.MOVE_TO, options=[{"label": f"{n} ({c})", "value": c}
+                        widgets.dropdown(lang, id=ids.MOVE_TO, options=[{"label": f"{n} ({c})", "value": c}
                                                               for c, n in communities],
                                      placeholder=t("planner_move_to", lang)),
                         dbc.Button(t("planner_move", lang), id=ids.OP_MOVE, size="sm", color="secondary"),
@@ -93,7 +108,7 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
                     dcc.RadioItems(id=ids.WHEN, value="now", inline=True, options=[
                         {"label": t("planner_now", lang), "value": "now"},
                         {"label": t("planner_later", lang), "value": "later"}]),
-                    dcc.Input(id=ids.EFFECTIVE, type="date", className="gw-pl-day"),
+                    day_picker(ids.EFFECTIVE, lang),
                     html.Div(className="gw-pl-save-buttons", children=[
                         dbc.Button(t("planner_save", lang), id=ids.SAVE, color="primary", disabled=True),
                         dbc.Button(t("planner_save_draft", lang), id=ids.SAVE_DRAFT, color="secondary",
@@ -107,7 +122,7 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
             dcc.Store(id=ids.PROPOSAL),
             dcc.Download(id=ids.EXPORT_FILE),
             html.Div(className="gw-pl-import-row", children=[
-                dcc.Dropdown(id=ids.PROPOSALS, options=proposal_options or [], className="gw-pl-proposals",
+                widgets.dropdown(lang, id=ids.PROPOSALS, options=proposal_options or [], className="gw-pl-proposals",
                              placeholder=t("planner_pick_proposal", lang), clearable=True),
                 dbc.Button(t("planner_proposal_apply", lang), id=ids.APPLY_PROPOSAL, size="sm", color="primary",
                            disabled=True),
@@ -138,8 +153,8 @@ def page(lang: str, grids: dict, communities: list[tuple[str, str]], history_row
             html.H2(t("planner_history", lang)),
             html.Div(className="gw-pl-history-tools", children=[
                 html.Label(t("planner_asof", lang), htmlFor=ids.ASOF_DAY),
-                dcc.Input(id=ids.ASOF_DAY, type="date", className="gw-pl-day"),
-                dcc.Dropdown(id=ids.CHANGE_SET, options=change_set_options, placeholder=t("planner_pick_cs", lang),
+                day_picker(ids.ASOF_DAY, lang),
+                widgets.dropdown(lang, id=ids.CHANGE_SET, options=change_set_options, placeholder=t("planner_pick_cs", lang),
                              className="gw-pl-cs"),
                 dbc.Button(t("planner_show_diff", lang), id=ids.SHOW_DIFF, size="sm", color="secondary"),
                 dbc.Button(t("planner_revert", lang), id=ids.REVERT, size="sm", color="warning"),

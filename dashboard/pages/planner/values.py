@@ -10,7 +10,7 @@ from pydantic import Field, Strict
 from geodata.grids.changesets import MAX_GRIDS
 
 from ...api.schemas.common import Text
-from ...values import INT32, Count, GridCode, IsoDay, Lat, Lon, Value
+from ...values import INT32, Count, GridCode, Lat, Lon, PickedDay, Value
 from . import ids
 
 Ring = Annotated[list[tuple[Lon, Lat]], Field(min_length=4, max_length=20_000)]
@@ -68,8 +68,8 @@ VALUES: dict[tuple[str, str], Any] = {
     (ids.LEVEL, "value"): Annotated[int, Strict(), Field(ge=1, le=3)],   # Literal[1, 2, 3] takes True
     (ids.REASON, "value"): Text(2000, multiline=True),
     (ids.WHEN, "value"): Literal["now", "later"],
-    (ids.EFFECTIVE, "value"): IsoDay,
-    (ids.ASOF_DAY, "value"): IsoDay,
+    (ids.EFFECTIVE, "date"): PickedDay,
+    (ids.ASOF_DAY, "date"): PickedDay,
     (ids.CHANGE_SET, "value"): CS_ID,
     (ids.OP_SPLIT, "n_clicks"): Count,
     (ids.OP_SUBDIVIDE, "n_clicks"): Count,
