@@ -41,6 +41,7 @@ from geodata.clock import business_zone
 from geodata.db import is_unavailable, session_scope
 from geodata.errors import DomainError
 
+from . import sso
 from .api.core import ApiError
 from .context import LANG_COOKIE, PRINCIPAL_ATTR, request_principal
 from .i18n import LANGS, fmt_time, norm_lang, t
@@ -53,7 +54,8 @@ PRINCIPAL_TTL_S = 5.0
 #: never behind the gate: the API authenticates by token itself; static files; the sign-in page;
 #: the phone app's shell (``/m/``: static, it signs in through the API with a device token)
 OPEN_PREFIXES = ("/api/", "/open311/", "/assets/", "/_dash-component-suites/", "/m/")
-OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico", "/m"})
+OPEN_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", "/favicon.ico", "/m", sso.LOGIN_PATH,
+                        sso.CALLBACK_PATH})
 #: routes that answer data (401/403 in the API's format), not pages (a redirect to sign in)
 DATA_PREFIXES = ("/_dash-", "/_reload-hash", "/geo/", "/tiles/")
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -152,7 +154,9 @@ LOGIN_BODY = """<form method="post" action="/login{{ next_q1 }}" class="gw-login
 <label for="password">{{ t('password') }}</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required maxlength="200">
 <button type="submit" class="gw-login-submit">{{ t('sign_in') }}</button>
-</form>"""
+</form>
+{% if sso %}<p class="gw-login-or">{{ t('sso_or') }}</p>
+<a href="/login/oidc{{ next_q1 }}" class="gw-login-submit gw-login-sso" id="gw-login-sso">{{ sso }}</a>{% endif %}"""
 
 PASSWORD_BODY = """<p>{{ t('signed_in_as', name=name) }}</p>
 <form method="post" action="/account/password" class="gw-login-form">
@@ -241,6 +245,25 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
         resp.set_cookie(SESSION_COOKIE, sid, max_age=int(ttl.total_seconds()), httponly=True, samesite="Lax",
                         secure=bool(settings.secure_cookies), path="/")
 
+    def login_page(lang: str, **kw: Any) -> Response:
+        return _render(lang, "sign_in_title", LOGIN_BODY, sso=sso.label(settings, lang) if sso.enabled(settings) else "",
+                       **kw)
+
+    def sso_signed_in(account_id: int, nxt: str) -> Response:
+        with session_scope(engine, limits) as s:
+            sid = accounts.start_session(s, account_id, ttl=ttl)
+        ok = nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
+        resp = redirect(ok, 303)
+        set_session_cookie(resp, sid)
+        return resp
+
+    def sso_refused(key: str, status: int) -> Response:
+        lang = page_lang()
+        return login_page(lang, message=t(key, lang), error=True, status=status, form=LoginForm(formdata=None),
+                          next_q1="")
+
+    sso.install(server, settings, engine, limits, signed_in=sso_signed_in, refused=sso_refused, next_path=_next_path)
+
     @server.before_request
     def _gate() -> Response | None:
         path = request.path
@@ -293,10 +316,10 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
             if not request_principal().is_anonymous:
                 return redirect(_next_path(), 302)
             note = t("signed_out", lang) if request.args.get("signed_out") else None
-            return _render(lang, "sign_in_title", LOGIN_BODY, message=note, form=form, next_q1=_next_q())
+            return login_page(lang, message=note, form=form, next_q1=_next_q())
         if not form.validate_on_submit():
             msg_key = "csrf_failed" if form.csrf_token.errors else "bad_credentials"
-            return _render(lang, "sign_in_title", LOGIN_BODY, message=t(msg_key, lang), error=True, status=400,
+            return login_page(lang, message=t(msg_key, lang), error=True, status=400,
                            form=form, next_q1=_next_q())
         with session_scope(engine, limits) as s:
             res = accounts.authenticate(s, form.login.data, form.password.data)
@@ -312,7 +335,7 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
             msg, status = t("wait", lang, s=wait), 429
         else:
             msg, status = t("bad_credentials", lang), 401
-        return _render(lang, "sign_in_title", LOGIN_BODY, message=msg, error=True, status=status, form=form,
+        return login_page(lang, message=msg, error=True, status=status, form=form,
                        next_q1=_next_q())
 
     @server.route("/logout", methods=["POST"])
@@ -320,7 +343,7 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
         form = FlaskForm()
         if not form.validate_on_submit():
             lang = page_lang()
-            return _render(lang, "sign_in_title", LOGIN_BODY, message=t("csrf_failed", lang), error=True,
+            return login_page(lang, message=t("csrf_failed", lang), error=True,
                            status=400, form=LoginForm(formdata=None), next_q1="")
         sid = request.cookies.get(SESSION_COOKIE)
         if sid:

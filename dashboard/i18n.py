@@ -472,6 +472,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "audit_role_revoked": ("撤销角色", "role revoked"),
     "audit_account_unlocked": ("解除锁定", "account unlocked"),
     "audit_personal_data_viewed": ("查看个人信息", "personal data viewed"),
+    # --- single sign-on ---
+    "sso_or": ("或", "or"),
+    "sso_button": ("使用{name}登录", "Sign in with {name}"),
+    "sso_default_name": ("统一身份认证", "single sign-on"),
+    "sso_unavailable": ("统一身份认证服务暂时无法连接，请稍后再试或使用账号密码登录",
+                        "The single sign-on service cannot be reached; try again later or sign in with a password"),
+    "sso_cancelled": ("已取消统一身份认证登录", "Single sign-on was cancelled"),
+    "sso_failed": ("统一身份认证未通过，请重新登录", "Single sign-on did not succeed; sign in again"),
+    "sso_no_account": ("该统一身份认证账号未在本系统开通，或已停用；请联系系统管理员",
+                       "This single sign-on account has no enabled account here; ask the system administrator"),
+    "locked_sso": ("该账号已被锁定，请稍后再试或联系系统管理员", "This account is locked; try later or ask the system administrator"),
     # --- assessment page ---
     "as_title": ("网格化管理考核", "Grid management assessment"),
     "as_to_map": ("返回地图", "Back to the map"),

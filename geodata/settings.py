@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=12.0, gt=0)
     #: Anonymous visitors see the map (public scope: every grid, no personal data). Off: sign-in page.
     public_map: bool = False
+    #: Single sign-on (OpenID Connect, dashboard.sso): on when an issuer and a client id are set. The
+    #: provider's ``oidc_login_claim`` names the account (its login): accounts, roles and grids are
+    #: still made here (``gridwatch user add``), never by the provider. The redirect URI to register
+    #: with the provider is ``<site>/login/oidc/callback``.
+    oidc_issuer: str | None = None          # e.g. https://sso.example.gov.cn/realms/zhongyuan
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_login_claim: str = "preferred_username"
+    oidc_label: str = ""                    # the button's provider name (default: 统一身份认证 / SSO)
+    #: the callback URL as the provider must see it (behind a proxy); default: this request's host
+    oidc_redirect_url: str | None = None
     #: The street publishes its officials' names in 该找谁 (and ``office_phone``, its office number).
     publish_contacts: bool = False
     office_phone: str = ""

@@ -251,6 +251,34 @@ def authenticate(session: Session, login: str, password: str, *, now: dt.datetim
     return SignIn("ok", principal)
 
 
+def authenticate_sso(session: Session, login: str | None, *, issuer: str, subject: str,
+                     now: dt.datetime | None = None) -> SignIn:
+    """A sign-in vouched for by the single sign-on provider ``issuer`` (its ID token checked by the
+    caller): the account whose login is ``login`` — a person's account ('user'), enabled, not
+    locked, its official active. Never creates one. Audited like a password sign-in, with the
+    method, issuer and subject; one answer ('invalid') for every refusal but a lockout."""
+    now = _now(now)
+    name = norm_login(login or "")
+    acc = session.scalars(select(Account).where(Account.login == name)).first() if name else None
+    detail = {"method": "oidc", "issuer": issuer[:200], "subject": subject[:200]}
+    if acc is None or acc.kind != "user" or acc.disabled:
+        reason = "unknown_login" if acc is None else ("disabled" if acc.disabled else "not_a_person")
+        audit(session, "sign_in_failed", account_id=acc.id if acc else None, login=(login or "")[:100],
+              detail={**detail, "reason": reason}, now=now)
+        return SignIn("invalid")
+    if acc.locked_until is not None and acc.locked_until > now:
+        audit(session, "sign_in_refused", account_id=acc.id, login=acc.login, detail={**detail, "reason": "locked"},
+              now=now)
+        return SignIn("locked", retry_at=acc.locked_until)
+    principal = _principal(session, acc, now)
+    if principal is None:
+        audit(session, "sign_in_failed", account_id=acc.id, login=acc.login,
+              detail={**detail, "reason": "official_inactive"}, now=now)
+        return SignIn("invalid")
+    audit(session, "sign_in", account_id=acc.id, login=acc.login, detail=detail, now=now)
+    return SignIn("ok", principal)
+
+
 # -- web sessions ----------------------------------------------------------------------------------
 def start_session(session: Session, account_id: int, *, now: dt.datetime | None = None,
                   ttl: dt.timedelta = SESSION_TTL) -> str:
