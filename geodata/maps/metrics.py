@@ -1,6 +1,8 @@
 """The choropleth and the panel's counts: per-grid numbers of the filtered issues (open, overdue,
 closure rate, per km²), totals by status and domain. Overdue is the one SQL rule
-(:func:`geodata.workflow.filters.overdue_condition`); payload: a ``{code: number}`` dict per level.
+(:func:`geodata.workflow.filters.overdue_condition`); the closure rate is the indicator registry's
+结案率 (:data:`geodata.assessment.registry.INDICATORS`), applied to the issues the map's filter
+selects as they stand now; payload: a ``{code: number}`` dict per level.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
+from geodata.assessment.registry import INDICATORS, value
 from geodata.clock import at_or_now
 from geodata.grids.store import ancestor_key, valid_at
 from geodata.maps import rollup
@@ -43,9 +46,12 @@ class Counts:
 
     @property
     def closure_rate(self) -> float | None:
-        """结案率 = 结案数 / 应结案数: closed / (closed + open past the deadline) — an open issue not yet
-        due is not yet to be closed; None when nothing was due."""
-        return self.closed / self.should_close if self.should_close else None
+        """结案率, the registry's formula 结案数 ÷ (应结案数 − 缓办数), as a fraction: of the selected
+        issues, those to be closed by now are the closed ones and the open ones past their deadline
+        (an open issue not yet due — its deadline extended, or still running — is not yet to be
+        closed); None when nothing was due."""
+        rate = value(INDICATORS["closure_rate"], {"closed": self.closed, "assessed": self.should_close})
+        return None if rate is None else rate / 100.0
 
     @property
     def per_km2(self) -> float | None:
