@@ -527,7 +527,7 @@ def bulletin(
                 issued = get_bulletin(session, bulletin_id)
             else:
                 issued = issue_bulletin(session, Scope.everything(), chosen, level=level, tz=tz, as_of=when,
-                                        progress=True)
+                                        progress=True, link_base=get_settings().site_base)
             paths = issued.write(out)
     except DomainError as exc:
         console.print(f"[red]{exc.message_zh} / {exc.message_en}[/red]", soft_wrap=True)

@@ -102,6 +102,9 @@ class Inputs:
     street: Run
     grids: Run
     officials: Run
+    #: the dashboard's address: each subject and number in the ranking tables links to its records
+    #: on the assessment page (``/assessment?period=&level=&subject=&indicator=``); None: no links
+    link_base: str | None = None
 
     @property
     def as_of(self) -> dt.datetime:
@@ -110,6 +113,20 @@ class Inputs:
     @property
     def run_ids(self) -> list[int]:
         return [self.street.id, self.grids.id, self.officials.id]
+
+
+#: (bulletin level, the grids' table?) → the assessment page's level its links open
+PAGE_LEVELS: dict[tuple[int, bool], str] = {(3, True): "grid:3", (3, False): "official:grid_leader", (2, True): "grid:2"}
+
+
+def record_link(inp: Inputs, page_level: str, key: str, indicator: str | None = None) -> str | None:
+    """The assessment page's address of a subject (its scorecard) or of one of its numbers (its records)."""
+    from urllib.parse import urlencode
+
+    if not inp.link_base:
+        return None
+    q = {"period": inp.period.key, "level": page_level, "subject": key, **({"indicator": indicator} if indicator else {})}
+    return f"{inp.link_base.rstrip('/')}/assessment?{urlencode(q)}"
 
 
 def _local(t: dt.datetime, tz: str) -> dt.datetime:
@@ -228,14 +245,22 @@ def render_pdf(session: Session, inp: Inputs) -> bytes:
         pdf.set_font("cjk", "", size)
         pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
 
-    def table(header: list[str], rows: list[list[str]], widths: tuple | None = None, size: float = 8) -> None:
+    def table(header: list[str], rows: list[list[str]], widths: tuple | None = None, size: float = 8,
+              links: list[list[str | None]] | None = None) -> None:
         pdf.set_font("cjk", "", size)
         with pdf.table(col_widths=widths, headings_style=head, line_height=5.5, text_align="CENTER",
                        first_row_as_headings=True) as t:
             t.row(header)
-            for r in rows:
-                t.row(r)
+            for i, r in enumerate(rows):
+                if not links:
+                    t.row(r)
+                    continue
+                row = t.row()
+                for text, link in zip(r, links[i], strict=True):
+                    row.cell(text, link=link, style=linked if link else None)
         pdf.ln(3)
+
+    linked = FontFace(color=(11, 78, 170))
 
     # cover
     pdf.add_page()
@@ -268,12 +293,16 @@ def render_pdf(session: Session, inp: Inputs) -> bytes:
                             ("三、人员排名 Officials' ranking", inp.officials, "人员")):
         pdf.add_page()
         h1(title)
+        page_level = PAGE_LEVELS.get((inp.level, run is inp.grids))
+        link = (lambda key, code=None, _lv=page_level: record_link(inp, _lv, key, code)) if page_level else None
         table(["名次", who, "综合得分", "定量", "定性", *[INDICATORS[c].zh for c in RANK_COLUMNS], "评定"],
               [[str(r.rank), r.name, f"{r.final:.2f}", f"{r.quantitative:.2f}",
                 "—" if r.qualitative is None else f"{r.qualitative:.1f}",
                 *[fmt(c, r.indicators["current"].get(c)) for c in RANK_COLUMNS],
                 "优秀" if r.excellent else "通报" if r.named else ""] for r in run.rows],
-              widths=(9, 42, 14, 12, 12, 16, 14, 10, 10, 12, 16, 10), size=6.5)
+              widths=(9, 42, 14, 12, 12, 16, 14, 10, 10, 12, 16, 10), size=6.5,
+              links=[[None, link(r.key), None, None, None, *[link(r.key, c) for c in RANK_COLUMNS], None]
+                     for r in run.rows] if link and inp.link_base else None)
         if run is inp.grids:
             pdf.image(io.BytesIO(choropleth_png(session, run, inp.level)), w=150)
         pdf.image(io.BytesIO(ranking_png(run, f"{who}综合得分")), w=160)
@@ -295,7 +324,8 @@ def render_pdf(session: Session, inp: Inputs) -> bytes:
     h1("六、指标口径 Indicators")
     table(["指标", "公式", "来源"], [[f"{i.zh}", i.formula_zh, SOURCES[i.source][0]] for i in INDICATORS.values()],
           widths=(30, 115, 35), size=6.5)
-    para("每个数字可在系统中追溯到其所依据的案件（考核页面点击数字，或 geodata.assessment.indicators.trace）。", 8)
+    para("每个数字可在系统中追溯到其所依据的案件：排名表中的名称与指标数字链接到考核页面的对应记录"
+         "（或在考核页面点击数字）。Every name and number in the ranking tables links to its records.", 8)
     return bytes(pdf.output())
 
 
@@ -393,7 +423,7 @@ def render(session: Session, inp: Inputs) -> tuple[bytes, bytes]:
 
 def issue_bulletin(session: Session, scope: Scope, period: Period, *, level: int = 3, tz: ZoneInfo,
                    as_of: dt.datetime | None = None, rule_id: int | None = None,
-                   progress: bool = False) -> Issued:
+                   progress: bool = False, link_base: str | None = None) -> Issued:
     """Score the period (street KPIs, grids and officials of ``level``), render the PDF and the
     workbook, store them with their inputs and return them. The caller commits."""
     check_level(level)
@@ -408,7 +438,7 @@ def issue_bulletin(session: Session, scope: Scope, period: Period, *, level: int
         bar.step("人员评分 officials' scores")
         officials = run_assessment(session, scope, period, officials_by, tz=tz, as_of=street.as_of,
                                    rule_id=street.rule_id)
-        inp = Inputs(period, level, street, grids, officials)
+        inp = Inputs(period, level, street, grids, officials, link_base)
         bar.step("PDF")
         pdf = render_pdf(session, inp)
         bar.step("Excel")
@@ -433,9 +463,9 @@ def get_bulletin(session: Session, bulletin_id: int) -> Issued:
                   list(row.run_ids))
 
 
-def rerender(session: Session, bulletin_id: int) -> tuple[bytes, bytes]:
-    """Render an issued bulletin again from its stored runs (equal to the stored bytes: rendering
-    is deterministic)."""
+def rerender(session: Session, bulletin_id: int, link_base: str | None = None) -> tuple[bytes, bytes]:
+    """Render an issued bulletin again from its stored runs (equal to the stored bytes, given the
+    same ``link_base``: rendering is deterministic)."""
     b = get_bulletin(session, bulletin_id)
     runs = [load_run(session, i) for i in b.run_ids]
-    return render(session, Inputs(runs[0].period, b.level, *runs))
+    return render(session, Inputs(runs[0].period, b.level, *runs, link_base))

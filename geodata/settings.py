@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     office_phone: str = ""
     host: str = "127.0.0.1"
     port: int = 8050
+    #: The dashboard's address as its users reach it (the links in issued bulletins); unset:
+    #: http://host:port.
+    site_url: str = ""
     debug: bool = False
     #: Worker threads of the WSGI server (waitress); the database pool holds as many connections.
     server_threads: int = Field(default=16, ge=1)
@@ -140,6 +143,10 @@ class Settings(BaseSettings):
         if not tokens or not all(source.fullmatch(t) for t in tokens) or ("'none'" in tokens and len(tokens) > 1):
             raise ValueError("frame_ancestors: space-separated CSP sources ('self', 'none', https://host)")
         return " ".join(tokens)
+
+    @property
+    def site_base(self) -> str:
+        return self.site_url.rstrip("/") or f"http://{self.host}:{self.port}"
 
     @property
     def embedded(self) -> bool:

@@ -287,3 +287,35 @@ def test_score_map_and_scorecards(open_as, shot):
     page.locator("#as-map").scroll_into_view_if_needed()
     shot(page, "assessment-06-leader-card-zh")
     assert not page.errors
+
+
+def test_a_link_opens_its_view_and_its_records(open_as, assessment_server, map_engine, shot):
+    """?period=&level=&subject=&indicator= (the bulletin's links): the period and level picked, the
+    subject's scorecard, the number's records open, as many as the ranking says; picks write the
+    URL back; invalid values are ignored and named."""
+    page = open_as("street_leader")
+    settle(page)
+    with map_engine.connect() as c:
+        block = c.execute(sql("SELECT grid_code FROM issue WHERE reported_at >= '2026-10-01 00:00:00+08' AND "
+                              "reported_at < '2026-11-01 00:00:00+08' GROUP BY grid_code ORDER BY count(*) DESC, "
+                              "grid_code LIMIT 1")).scalar_one()
+    page.goto(assessment_server.url + f"/assessment?period=2026-10&level=grid:3&subject={block}&indicator=reported")
+    expect(page.locator("#as-trace-num")).to_be_visible()
+    n = int(page.locator("#as-trace-num").get_attribute("data-count"))
+    wait_rows(page, 59)
+    assert n == page.evaluate(f"() => {API}.getRowNode('{block}').data.reported") > 0
+    assert page.locator("#as-trace-body a.gw-as-case-link").count() == n
+    expect(page.locator(".gw-as-period")).to_contain_text("2026年10月")
+    page.locator("#as-trace-close").click()
+    expect(page.locator("#as-card-name")).to_have_text(page.evaluate(f"() => {API}.getRowNode('{block}').data.name"))
+    shot(page, "assessment-07-link")
+    # a pick writes the URL back (a link to this view)
+    page.locator("#as-level").click()
+    page.get_by_role("option", name="社区网格").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('level') === 'grid:2'")
+    assert "period=2026-10" in page.evaluate("location.search")
+    # invalid values: ignored and named
+    page.goto(assessment_server.url + "/assessment?period=2026-13&level=grid:3&indicator=x")
+    expect(page.locator("#as-period-note")).to_contain_text("period")
+    expect(page.locator("#as-period-note")).to_contain_text("indicator")
+    assert not page.errors

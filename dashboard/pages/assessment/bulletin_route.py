@@ -58,7 +58,7 @@ def install(server: Flask, settings: Any, engine: Any, issue: Callable[..., Any]
         period = parse_period(request.form.get("period", ""))
         ctx = current_context(settings)
         with open_session(engine, limits, ctx.scope) as s, s.begin():
-            b = issue(s, ctx.scope, period, level=int(level_text), tz=tz)
+            b = issue(s, ctx.scope, period, level=int(level_text), tz=tz, link_base=settings.site_base)
         data = b.pdf if fmt == "pdf" else b.xlsx
         return Response(data, mimetype=FORMATS[fmt], headers={
             "Content-Disposition": f'attachment; filename="{b.file_stem()}.{fmt}"', "Cache-Control": "no-store"})

@@ -17,6 +17,7 @@ from dash import ctx as dash_ctx
 from geodata.access.capabilities import ASSESS, SEND_NOTICES, VIEW_ASSESSMENT
 from geodata.assessment import views
 from geodata.assessment.periods import parse_period
+from geodata.assessment.registry import INDICATORS
 from geodata.errors import DomainError
 from geodata.maps import layers as map_layers
 
@@ -52,13 +53,26 @@ def _error_text(exc: DomainError, lang: str) -> str:
 
 
 # -- callback bodies --------------------------------------------------------------------------------
-def body_outputs(ctx: Context, chosen: dict[str, Any] | None = None) -> list[Any]:
+def body_outputs(ctx: Context, chosen: dict[str, Any] | None = None, *, subject: str | None = None,
+                 trace: dict[str, str] | None = None, note: str = "") -> list[Any]:
     if not allowed():
         return layout.refused(ctx.lang, account_menu(ctx))
-    chosen = chosen if chosen and chosen.get("period") and chosen.get("level") else {
-        "period": presenters.default_period(today(ctx)), "level": layout.DEFAULT_LEVEL}
+    chosen = {"period": (chosen or {}).get("period") or presenters.default_period(today(ctx)),
+              "level": (chosen or {}).get("level") or layout.DEFAULT_LEVEL}
     return layout.body(ctx.lang, ctx.tz, chosen, today(ctx), account_menu(ctx), can_assess=allowed(ASSESS),
-                       can_issue=allowed(ASSESS) or allowed(SEND_NOTICES))
+                       can_issue=allowed(ASSESS) or allowed(SEND_NOTICES), subject=subject, trace=trace, note=note)
+
+
+def url_outputs(ctx: Context, search: str | None) -> Any:
+    """A link's view (``?period=&level=&subject=&indicator=``, e.g. from a bulletin): the body for
+    it — its period and level picked, its subject's scorecard, its number's records opened;
+    invalid values ignored and named. A URL naming none of them leaves the page as it is."""
+    chosen, subject, indicator, bad = presenters.view_from_query(search)
+    if chosen is None and subject is None and not bad:
+        return no_update
+    trace = {"subject": subject, "indicator": indicator} if subject and indicator else None
+    note = t("url_ignored", ctx.lang, fields="、".join(bad) if ctx.lang == "zh" else ", ".join(bad)) if bad else ""
+    return body_outputs(ctx, chosen, subject=subject, trace=trace, note=note)
 
 
 def page_layout(svc: Services, ctx: Context) -> Any:
@@ -168,6 +182,14 @@ def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, ce
         return no_update, no_update, no_update, no_update
     if col not in presenters.RANK_INDICATORS:
         return no_update, no_update, no_update, key
+    return records_outputs(svc, ctx, chosen, key, col, version)
+
+
+def records_outputs(svc: Services, ctx: Context, chosen: dict[str, Any], key: str, col: str,
+                    version: int | None = None) -> tuple[Any, Any, Any, Any]:
+    """The records behind indicator ``col`` of subject ``key``: (modal open, title, body, subject)."""
+    if col not in INDICATORS:
+        return no_update, no_update, no_update, no_update
     period, level = parse_period(chosen["period"]), chosen["level"]
     with svc.session(ctx) as s:
         r = ranking_of(svc, ctx, s, period, level, version)
@@ -278,6 +300,35 @@ def register(app: Dash, svc: Services) -> None:
                   State(app_ids.LANG, "value"), prevent_initial_call=True)
     def _trace(cell, chosen, version, lang):
         return trace_outputs(svc, at(lang), chosen, cell, version)
+
+    @app.callback(Output(ids.BODY, "children", allow_duplicate=True), Input(ids.URL, "search"),
+                  State(app_ids.LANG, "value"), prevent_initial_call="initial_duplicate")
+    def _from_url(search, lang):
+        return url_outputs(at(lang), search)
+
+    @app.callback(Output(ids.TRACE, "is_open", allow_duplicate=True), Output(ids.TRACE_TITLE, "children",
+                  allow_duplicate=True), Output(ids.TRACE_BODY, "children", allow_duplicate=True),
+                  Output(ids.SUBJECT, "data", allow_duplicate=True),
+                  Input(ids.OPEN_TRACE, "data"), State(ids.CHOSEN, "data"), State(ids.Q_VERSION, "data"),
+                  State(app_ids.LANG, "value"), prevent_initial_call="initial_duplicate")
+    def _open_trace(wanted, chosen, version, lang):
+        if not wanted:
+            return no_update, no_update, no_update, no_update
+        if not allowed() or not chosen:
+            return no_update, no_update, no_update, no_update
+        return records_outputs(svc, at(lang), chosen, wanted["subject"], wanted["indicator"], version)
+
+    # the view goes into the URL as it changes (replaceState: no reload, no history entry per pick)
+    app.clientside_callback(
+        """function (chosen, subject) {
+            if (!chosen || !chosen.period) { return window.dash_clientside.no_update; }
+            var q = new URLSearchParams({period: chosen.period, level: chosen.level});
+            if (subject) { q.set('subject', subject); }
+            var next = '?' + q.toString();
+            if (window.location.search !== next) { window.history.replaceState(null, '', next); }
+            return next;
+        }""",
+        Output(ids.URL_WRITTEN, "data"), Input(ids.CHOSEN, "data"), Input(ids.SUBJECT, "data"))
 
     @app.callback(Output(ids.TRACE, "is_open", allow_duplicate=True), Input(ids.TRACE_CLOSE, "n_clicks"),
                   prevent_initial_call=True)

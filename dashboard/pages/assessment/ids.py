@@ -39,3 +39,6 @@ MAP_LEGEND = P + "map-legend"
 CARD = P + "card"                 # the picked subject's scorecard
 DOMAINS = P + "domains"           # plotly: cases by domain
 HOURS = P + "hours"               # plotly: handling-time distribution
+URL = P + "url"                   # dcc.Location: ?period=&level=&subject=&indicator= (a shareable view)
+OPEN_TRACE = P + "open-trace"     # store: {subject, indicator} from the URL — opens that number's records
+URL_WRITTEN = P + "url-written"   # the clientside URL writer's dummy output

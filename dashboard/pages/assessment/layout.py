@@ -34,6 +34,8 @@ def page(lang: str, body: list[Any]) -> html.Div:
     return html.Div(className="gw-app gw-assessment", lang="zh-CN" if lang == "zh" else "en", children=[
         dcc.Store(id=app_ids.WIDGET_LOCALE),
         dcc.Store(id=ids.Q_VERSION, data=0),
+        dcc.Location(id=ids.URL, refresh=False),
+        dcc.Store(id=ids.URL_WRITTEN),
         dcc.Download(id=ids.EXPORT_XLSX + "-file"),
         lang_switch(lang),
         html.Div(id=ids.BODY, className="gw-body", children=body),
@@ -75,7 +77,8 @@ def _opt(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
 
 
 def body(lang: str, tz: ZoneInfo, chosen: dict[str, str], today: dt.date, account: Any, *, can_assess: bool,
-         can_issue: bool) -> list[Any]:
+         can_issue: bool, subject: str | None = None, trace: dict[str, str] | None = None,
+         note: str = "") -> list[Any]:
     kind, period, level = presenters.kind_of(chosen["period"]), chosen["period"], chosen["level"]
     first, last = presenters.custom_days(period)
     controls = html.Div(className="gw-as-controls", children=[
@@ -93,7 +96,7 @@ def body(lang: str, tz: ZoneInfo, chosen: dict[str, str], today: dt.date, accoun
         html.Div(className="gw-as-level", children=widgets.dropdown(
             lang, id=ids.LEVEL, value=level, clearable=False, searchable=False,
             options=_opt([(k, t(v, lang)) for k, v in LEVEL_KEYS.items()]))),
-        html.Span(id=ids.PERIOD_NOTE, className="gw-as-note", role="status"),
+        html.Span(note, id=ids.PERIOD_NOTE, className="gw-as-note", role="status"),
     ])
     grid = widgets.data_grid(
         lang, id=ids.RANKING, rowData=[], columnDefs=presenters.column_defs(lang, level),
@@ -160,7 +163,8 @@ def body(lang: str, tz: ZoneInfo, chosen: dict[str, str], today: dt.date, accoun
             html.Div(className="gw-as-chart", children=widgets.graph(lang, id=ids.SCORES)),
         ]),
         dcc.Store(id=ids.CHOSEN, data=chosen),
-        dcc.Store(id=ids.SUBJECT),
+        dcc.Store(id=ids.SUBJECT, data=subject),
+        dcc.Store(id=ids.OPEN_TRACE, data=trace),
         dbc.Modal(id=ids.TRACE, is_open=False, size="xl", scrollable=True, children=[
             dbc.ModalHeader(dbc.ModalTitle(id=ids.TRACE_TITLE), close_button=False),
             dbc.ModalBody(id=ids.TRACE_BODY),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -73,6 +74,48 @@ def chosen_period(kind: str | None, period: str | None, start: str | None, end: 
     if kind and p.kind != kind:
         raise DomainError("invalid_period", "考核周期与类型不符", "the period is not of the kind chosen", field="period")
     return p.key
+
+
+# -- the view in the URL ---------------------------------------------------------------------------------
+#: the URL's keys (a shareable view, and the bulletin's links): ?period=2026-10&level=grid:3&subject=…&indicator=…
+URL_KEYS = ("period", "level", "subject", "indicator")
+_SUBJECT_RE = re.compile(r"^([0-9]{14}|[1-9][0-9]{0,18})$")
+
+
+def view_from_query(search: str | None) -> tuple[dict[str, str] | None, str | None, str | None, list[str]]:
+    """A URL's query → (chosen period and level, or None when it names neither; the subject; the
+    indicator whose records to open; the keys whose values were invalid and ignored)."""
+    from urllib.parse import parse_qs
+
+    q = {k: v[0] for k, v in parse_qs((search or "").lstrip("?"), max_num_fields=20).items() if k in URL_KEYS}
+    bad: list[str] = []
+    period = level = None
+    if "period" in q:
+        try:
+            period = parse_period(q["period"]).key
+        except DomainError:
+            bad.append("period")
+    if "level" in q:
+        if q["level"] in LEVELS:
+            level = q["level"]
+        else:
+            bad.append("level")
+    subject = q.get("subject") if _SUBJECT_RE.match(q.get("subject", "")) else None
+    if "subject" in q and subject is None:
+        bad.append("subject")
+    indicator = q.get("indicator") if q.get("indicator") in INDICATORS else None
+    if "indicator" in q and indicator is None:
+        bad.append("indicator")
+    chosen = {"period": period, "level": level} if (period or level) else None
+    return chosen, subject, indicator, bad
+
+
+def view_query(period: str, level: str, subject: str | None = None, indicator: str | None = None) -> str:
+    from urllib.parse import urlencode
+
+    q = {"period": period, "level": level, **({"subject": subject} if subject else {}),
+         **({"indicator": indicator} if indicator else {})}
+    return "?" + urlencode(q)
 
 
 # -- the ranking --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from geodata.assessment.periods import KINDS
+from geodata.assessment.registry import INDICATORS
 
 from ...api.schemas.common import Finite, Text
 from ...values import Count, GridClick, PickedDay, Value, Version
@@ -38,7 +39,15 @@ class RankCell(Value):
     timestamp: Finite | None = None
 
 
+class OpenTrace(Value):
+    """The URL's number to open (``callbacks.url_outputs``)."""
+    subject: SubjectKey
+    indicator: Literal[tuple(INDICATORS)]  # type: ignore[valid-type]
+
+
 VALUES: dict[tuple[str, str], Any] = {
+    (ids.URL, "search"): Text(2048),
+    (ids.OPEN_TRACE, "data"): OpenTrace,
     (ids.KIND, "value"): Literal[KINDS],  # type: ignore[valid-type]
     (ids.PERIOD, "value"): PeriodKey,
     (ids.RANGE, "start_date"): PickedDay,

@@ -39,7 +39,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 #: properties whose values are free text (a string of any content is valid there)
 FREE_TEXT = {(app_ids.URL, "search"), (ids.VIEW_SOURCE, "data"), (ids.SEARCH, "search_value"), (app_ids.STAMP, "data"),
              (planner_ids.REASON, "value"),
-             (planner_ids.UPLOAD, "filename"),   # any name: its suffix is checked by the import (a message)
+             (planner_ids.UPLOAD, "filename"),
+             (assessment_ids.URL, "search"),   # a link's query: parsed on the server, invalid values named   # any name: its suffix is checked by the import (a message)
              # the assessment page's 定性 form: checked by geodata (a bilingual message in the form)
              (assessment_ids.Q_SCORE, "value"), (assessment_ids.Q_COMMENT, "value")}
 #: boolean properties

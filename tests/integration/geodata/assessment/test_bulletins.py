@@ -101,3 +101,28 @@ def test_cli_writes_and_prints_the_files(server_url, tmp_path):
     finally:
         engine.dispose()
         drop_database(url)
+
+
+def test_every_name_and_number_of_the_rankings_links_to_its_records(asession):
+    """With the dashboard's address, each ranking row's name links to the subject's scorecard and
+    each indicator number to its records on the assessment page; re-rendered alike."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from etl.bulletins import RANK_COLUMNS
+    from tests.world import B11, B12
+
+    s, _ = asession
+    b = issue_bulletin(s, Scope.everything(), OCT, level=3, tz=TZ, as_of=AS_OF, link_base="https://gw.example/")
+    uris = [u.decode() for u in re.findall(rb"/URI \(([^)]*)\)", b.pdf)]
+    views = [parse_qs(urlsplit(u).query) for u in uris]
+    assert all(u.startswith("https://gw.example/assessment?") for u in uris) and uris
+    blocks = [v for v in views if v["level"] == ["grid:3"]]
+    leaders = [v for v in views if v["level"] == ["official:grid_leader"]]
+    assert {v["subject"][0] for v in blocks} >= {B11, B12} and leaders
+    assert all(v["period"] == ["2026-10"] for v in views)
+    b11 = {v.get("indicator", ["(card)"])[0] for v in blocks if v["subject"] == [B11]}
+    assert b11 == {"(card)", *RANK_COLUMNS}
+    assert rerender(s, b.id, "https://gw.example/") == (b.pdf, b.xlsx)
+    # without an address: no links
+    plain = issue_bulletin(s, Scope.everything(), OCT, level=3, tz=TZ, as_of=AS_OF)
+    assert b"/URI (" not in plain.pdf
