@@ -309,6 +309,13 @@ def test_a_link_opens_its_view_and_its_records(open_as, assessment_server, map_e
     page.locator("#as-trace-close").click()
     expect(page.locator("#as-card-name")).to_have_text(page.evaluate(f"() => {API}.getRowNode('{block}').data.name"))
     shot(page, "assessment-07-link")
+    # the scorecard's numbers lead to their records too
+    closed = page.evaluate(f"() => {API}.getRowNode('{block}').data.closure_rate")
+    page.locator(".gw-as-card-table td[data-indicator='closure_rate'] a").click()
+    expect(page.locator("#as-trace-den")).to_be_visible()
+    num, den = (int(page.locator(f"#as-trace-{k}").get_attribute("data-count")) for k in ("num", "den"))
+    assert den > 0 and round(100 * num / den, 2) == closed
+    page.locator("#as-trace-close").click()
     # a pick writes the URL back (a link to this view)
     page.locator("#as-level").click()
     page.get_by_role("option", name="社区网格").click()

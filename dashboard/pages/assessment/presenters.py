@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import plotly.graph_objects as go
-from dash import html
+from dash import dcc, html
 
 from geodata.assessment.periods import Period, month_period, parse_period
 from geodata.assessment.registry import COMPARISONS, INDICATORS
@@ -436,7 +436,9 @@ def scorecard_children(ranking: Any, key: str | None, grid_names: dict[str, str]
                          else ", ".join(grid_names.get(c, c) for c in row.grids), className="gw-as-card-grids")]
     mom, yoy = _cmp_label("mom", lang), _cmp_label("yoy", lang)
     table_rows = [html.Tr([html.Th(INDICATORS[c].name(lang), title=INDICATORS[c].formula(lang)),
-                           html.Td(fmt_value(c, row.values.get(c), lang)),
+                           html.Td(dcc.Link(fmt_value(c, row.values.get(c), lang), className="gw-as-traceable",
+                                            href=view_query(ranking.period.key, ranking.level, row.key, c)),
+                                   **{"data-indicator": c}),
                            html.Td(_change(row.mom.get(c), c, lang), title=mom),
                            html.Td(_change(row.yoy.get(c), c, lang), title=yoy)]) for c in CARD_INDICATORS]
     parts += [html.H5(t("as_card_indicators", lang)),
