@@ -135,6 +135,22 @@ def drag(pg, vertex: int, to_xy) -> None:
     settle(pg)
 
 
+def toward(pg, found, lonlat, px: float):
+    """The map pixel ``px`` from the found edge's midpoint toward ``lonlat``."""
+    tx, ty = to_px(pg, lonlat)
+    vx, vy = found["at"]
+    d = ((tx - vx) ** 2 + (ty - vy) ** 2) ** 0.5
+    return vx + (tx - vx) * px / d, vy + (ty - vy) * px / d
+
+
+def push_boundary(pg, found, inner, into: str, px: float = 15) -> None:
+    """Select the found edge's first block, put a vertex on the edge, drag it ``px`` into ``into``."""
+    select_block(pg, inner[found["a"]])
+    vertex = new_vertex_on_edge(pg, found)
+    drag(pg, vertex, toward(pg, found, inner[into], px))
+    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+
+
 def outline(pg, code: str) -> str:
     return pg.locator(f"path.gw-pl-grid-{code}").first.get_attribute("d")
 
@@ -175,10 +191,8 @@ def test_drag_a_shared_vertex_preview_save_history(planner_page, live_server, ma
     vertex = new_vertex_on_edge(pg, found)
     before_a, before_b = outline(pg, a), outline(pg, b)
     # 18 px toward the inside of b: a gains a sliver of b
-    bx, by = to_px(pg, inner[b])
     vx, vy = found["at"]
-    d = ((bx - vx) ** 2 + (by - vy) ** 2) ** 0.5
-    to = (vx + (bx - vx) * 18 / d, vy + (by - vy) * 18 / d)
+    to = toward(pg, found, inner[b], 18)
     # an open issue in b, just where a will take over
     spot = to_lonlat(pg, (vx + (to[0] - vx) * 0.6, vy + (to[1] - vy) * 0.6))
     number = "E2EPL" + found["edge"].replace("-", "")[:10]
@@ -379,14 +393,8 @@ def test_two_planners_on_one_boundary(planner_page, live_server, map_engine, sho
         settle(pg)
     found = pages[0].evaluate(FIND)
     inner = block_points(map_engine, None)
-    for pg, toward in zip(pages, (found["b"], found["a"])):   # each pushes the boundary the other way
-        select_block(pg, inner[found["a"]])
-        vertex = new_vertex_on_edge(pg, found)
-        tx, ty = to_px(pg, inner[toward])
-        vx, vy = found["at"]
-        d = ((tx - vx) ** 2 + (ty - vy) ** 2) ** 0.5
-        drag(pg, vertex, (vx + (tx - vx) * 15 / d, vy + (ty - vy) * 15 / d))
-        expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    for pg, into in zip(pages, (found["b"], found["a"])):   # each pushes the boundary the other way
+        push_boundary(pg, found, inner, into)
     saved: list[int] = []
     try:
         saved.append(save(pages[0], "e2e: 第一位规划员"))
@@ -438,6 +446,9 @@ def test_a_file_from_qgis_as_a_proposal_then_applied(planner_page, live_server, 
     expect(pg.locator("#planner-upload-result")).to_contain_text("“moved.geojson”有")
     expect(pg.locator(".gw-pl-problems .gw-pl-problem").first).to_be_visible()
     assert a in pg.locator(".gw-pl-problems").inner_text()
+    # the gap it leaves and the overlap it makes, each said (naming the grids) and drawn
+    kinds = set(pg.locator(".gw-pl-problems .gw-pl-problem").evaluate_all("els => els.map(e => e.dataset.kind)"))
+    assert {"gap", "overlap"} <= kinds, kinds
     expect(pg.locator("path.gw-pl-problem").first).to_be_attached()
     expect(pg.locator("#planner-apply-proposal")).to_be_disabled()
     with map_engine.connect() as c:
@@ -475,14 +486,7 @@ def test_a_draft_saved_reopened_exported_and_applied(planner_page, live_server, 
     settle(pg)
     found = pg.evaluate(FIND)
     a, b = found["a"], found["b"]
-    inner = block_points(map_engine, None)
-    select_block(pg, inner[a])
-    vertex = new_vertex_on_edge(pg, found)
-    tx, ty = to_px(pg, inner[b])
-    vx, vy = found["at"]
-    d = ((tx - vx) ** 2 + (ty - vy) ** 2) ** 0.5
-    drag(pg, vertex, (vx + (tx - vx) * 15 / d, vy + (ty - vy) * 15 / d))
-    expect(pg.locator(".gw-pl-valid")).to_be_visible()
+    push_boundary(pg, found, block_points(map_engine, None), b)
     before = grid_row(map_engine, a).area
     pg.fill("#planner-reason", "e2e: 草案，待审定")
     pg.click("#planner-save-draft")
