@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from dash.exceptions import DependencyException
-from flask import Blueprint, Response, current_app, has_request_context, request
+from flask import Blueprint, Response, current_app, has_app_context, has_request_context, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from geodata.access.accounts import Principal, verify_token
+from geodata.access.accounts import Principal, TokenCache, verify_token
 from geodata.access.rls import set_scope
 from geodata.access.scope import Scope
 from geodata.db import Limits, is_statement_timeout, is_unavailable, session_scope
@@ -52,6 +52,9 @@ log = logging.getLogger("gridwatch.api")
 
 #: seconds a client may wait before asking again after a 503 (the map's live poll asks anyway)
 RETRY_AFTER_S = 5
+#: a token whose use was checked this recently decides, without asking the database, whether a
+#: request's body is worth reading (the request's transaction checks the token again)
+RECENT_TOKEN_S = 5.0
 
 AUTH_HEADER = "Authorization"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -73,6 +76,7 @@ class ApiState:
     tz: ZoneInfo
     photos: PhotoStore
     limits: Limits | None = None   # each request's statement and idle-in-transaction timeouts
+    tokens: TokenCache = field(default_factory=TokenCache)   # callers' principals, checked on each use
 
 
 @dataclass
@@ -143,7 +147,9 @@ def principal_from_request(session: Session, api_key: str | None = None) -> Prin
         token, fld = api_key, "api_key"
     if token is None:
         return Principal.anonymous()
-    principal = verify_token(session, token)
+    state: ApiState | None = current_app.extensions.get("gridwatch_api") if has_app_context() else None
+    # the cache checks the token on each use too (one statement, which also sets the principal's scope)
+    principal = state.tokens.verify(session, token) if state is not None else verify_token(session, token)
     if principal is None:
         raise unauthorized("invalid_token", "令牌无效、已吊销或账号已停用", "the token is unknown, revoked or its "
                            "account is disabled", fld)
@@ -477,15 +483,19 @@ def _make_view(op: Operation):
         # malformed Authorization header is a 401 before anything else; no token on an operation
         # that needs a capability, a 401 without touching the database)
         token = bearer_token()
-        known: Principal | None = None
+        known: Principal | None = None   # who calls, settled before the request's transaction
         if op.capability is not None and not (op.open311 and token is None):   # Open311's api_key: in the body
             if token is None:
                 known = Principal.anonymous()
             elif op.body is not None:
-                # the token is checked in its own short transaction, so that no connection is held
-                # while a (large) body arrives and is parsed
-                with session_scope(state.engine, state.limits) as s:
-                    known = principal_from_request(s)
+                recent = state.tokens.recent(token, RECENT_TOKEN_S)
+                if recent is not None:
+                    require(recent, op.capability)   # and again below, once the token is checked
+                else:
+                    # the token is checked in its own short transaction, so that no connection is
+                    # held while a (large) body arrives and is parsed
+                    with session_scope(state.engine, state.limits) as s:
+                        known = principal_from_request(s)
             if known is not None:
                 require(known, op.capability)
         elif op.signed_in and token is None:

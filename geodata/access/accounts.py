@@ -20,15 +20,18 @@ import contextlib
 import datetime as dt
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, joinedload
 
+from geodata.access import rls
 from geodata.access.capabilities import ANONYMOUS, Grant, allowed, check_grant
 from geodata.access.models import ACCOUNT_KINDS, Account, ApiToken, AuditLog, RoleGrant, WebSession
 from geodata.access.scope import Scope
@@ -382,9 +385,14 @@ def issue_token(session: Session, account_id: int, label: str = "", *, actor_acc
 def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None = None) -> Principal | None:
     """The principal of a live token (None: unknown, revoked, or the account disabled). Notes the
     use (``last_used_at`` and one audit row) at most once per :data:`TOKEN_TOUCH`."""
+    found = _verify_token(session, raw, _now(now))
+    return None if found is None else found[0]
+
+
+def _verify_token(session: Session, raw: str | None, now: dt.datetime) -> tuple[Principal, dt.datetime] | None:
+    """(the principal, when its use is next to be noted) of a live token."""
     if not raw or len(raw) > 200:
         return None
-    now = _now(now)
     # one round trip for the token, its account and the account's grants (every API call asks)
     found = session.execute(select(ApiToken, Account).join(Account, Account.id == ApiToken.account_id)
                             .where(ApiToken.token_hash == _digest(raw))
@@ -400,7 +408,96 @@ def verify_token(session: Session, raw: str | None, *, now: dt.datetime | None =
     if tok.last_used_at is None or tok.last_used_at + TOKEN_TOUCH <= now:
         tok.last_used_at = now
         audit(session, "token_used", account_id=tok.account_id, detail={"token_id": tok.id}, now=now)
-    return principal
+    return principal, tok.last_used_at + TOKEN_TOUCH
+
+
+#: Everything a token's principal is built from (:func:`_verify_token`, :func:`_principal`,
+#: ``actor_for``) as one value: the token and whether it is revoked, the account (kind, login, name,
+#: official, disabled), its grants, the official (active, name) and their assignments valid now.
+#: NULL for an unknown token. Equal values: the same principal.
+_PRINCIPAL_INPUTS = """(SELECT md5(ROW(t.id, t.revoked_at, a.id, a.disabled, a.kind, a.login, a.display_name,
+                a.official_id,
+                (SELECT array_agg(ROW(g.role, g.grid_code) ORDER BY g.id) FROM role_grant g WHERE g.account_id = a.id),
+                (SELECT ROW(o.active, o.name) FROM official o WHERE o.id = a.official_id),
+                (SELECT array_agg(ROW(x.grid_code, x.role) ORDER BY x.grid_code, x.role) FROM grid_assignment x
+                 WHERE x.official_id = a.official_id AND x.valid_from <= now()
+                   AND (x.valid_to IS NULL OR x.valid_to > now())))::text)
+   FROM api_token t JOIN account a ON a.id = t.account_id WHERE t.token_hash = :token_hash)"""
+#: how long a token's principal is kept between full reads (each use still checks it, see TokenCache)
+TOKEN_CACHE_S = 60.0
+
+
+@dataclass
+class _KnownToken:
+    principal: Principal
+    inputs: str            # _PRINCIPAL_INPUTS when the principal was read
+    touch_due: dt.datetime  # when the next use is to be noted (verify_token's TOKEN_TOUCH)
+    read_at: float          # time.monotonic() of the full read
+    confirmed_at: float     # time.monotonic() of the last use that checked it
+
+
+class TokenCache:
+    """API tokens' principals kept in-process, keyed by the token's digest, checked on every use.
+
+    A use of a known token costs one statement, which both sets the principal's scope on the
+    transaction (``geodata.access.rls``, as the request would next) and reads
+    :data:`_PRINCIPAL_INPUTS` again: unchanged, the kept principal answers; anything changed (the
+    token revoked, the account disabled, a grant, the official's assignments) or unknown, the
+    token is read in full (:func:`verify_token`) — so a revoked token or a disabled account is
+    refused at its very next use, as without the cache. The use is still noted once per
+    :data:`TOKEN_TOUCH` (a use falling due is a full read)."""
+
+    def __init__(self, max_age_s: float = TOKEN_CACHE_S, size: int = 4096) -> None:
+        self._known: dict[str, _KnownToken] = {}
+        self._lock = threading.Lock()
+        self.max_age_s, self.size = max_age_s, size
+
+    def recent(self, raw: str | None, within_s: float) -> Principal | None:
+        """The principal of a token a use confirmed in the last ``within_s`` seconds, without asking
+        the database (for deciding early what a caller may do; the request's transaction still
+        checks the token through :meth:`verify`)."""
+        if not raw or len(raw) > 200:
+            return None
+        with self._lock:
+            hit = self._known.get(_digest(raw))
+        if hit is None or time.monotonic() - hit.confirmed_at > within_s:
+            return None
+        return hit.principal
+
+    def verify(self, session: Session, raw: str | None, *, now: dt.datetime | None = None) -> Principal | None:
+        """:func:`verify_token`, answered by a kept principal when nothing it was built from has
+        changed. On an answer the transaction has the principal's scope set (as ``rls.set_scope``)."""
+        if not raw or len(raw) > 200:
+            return None
+        now = _now(now)
+        digest = _digest(raw)
+        with self._lock:
+            hit = self._known.get(digest)
+        clock = time.monotonic()
+        if hit is not None and hit.touch_due > now and clock - hit.read_at < self.max_age_s:
+            scope = hit.principal.scope()
+            values = rls.scope_settings(scope)
+            inputs = session.execute(text(f"SELECT {_PRINCIPAL_INPUTS}, {rls.set_config_exprs(list(values))}"),
+                                     {"token_hash": digest, **rls.set_config_params(values)}).scalar()
+            if inputs == hit.inputs:
+                rls.remember(session, scope, applied=True)
+                hit.confirmed_at = clock
+                return hit.principal
+            # changed: the kept principal's scope does not stay on the transaction (no grid, no one)
+            nothing = Scope(roots=frozenset())
+            rls.apply(session.connection(), nothing)
+            rls.remember(session, nothing, applied=True)
+        inputs = session.execute(text(f"SELECT {_PRINCIPAL_INPUTS}"), {"token_hash": digest}).scalar()
+        found = _verify_token(session, raw, now)
+        with self._lock:
+            if found is None or inputs is None:
+                self._known.pop(digest, None)
+            else:
+                if len(self._known) >= self.size:
+                    self._known.clear()
+                # read before the token: had anything changed in between, the next use reads again
+                self._known[digest] = _KnownToken(found[0], inputs, found[1], clock, clock)
+        return None if found is None else found[0]
 
 
 def token_allows(session: Session, raw: str | None, capability: str) -> bool:

@@ -40,7 +40,12 @@ def scope_settings(scope: Scope) -> dict[str, str]:
 
 def set_config_sql(names: list[str]) -> str:
     """``SELECT set_config(:k0, :v0, true), …`` for ``names`` (transaction-local, one round trip)."""
-    return "SELECT " + ", ".join(f"set_config(:k{i}, :v{i}, true)" for i in range(len(names)))
+    return "SELECT " + set_config_exprs(names)
+
+
+def set_config_exprs(names: list[str]) -> str:
+    """``set_config(:k0, :v0, true), …`` for ``names``: a select list (``set_config_params``)."""
+    return ", ".join(f"set_config(:k{i}, :v{i}, true)" for i in range(len(names)))
 
 
 def set_config_params(values: dict[str, str]) -> dict[str, str]:
@@ -88,7 +93,7 @@ def set_scope(session: Session, scope: Scope) -> None:
     remember(session, scope)
     if session.in_transaction():
         conn = session.connection()   # a transaction begun here has applied the scope already
-        if session.info.get(_APPLIED_KEY) is not scope:
+        if session.info.get(_APPLIED_KEY) != scope:   # an equal scope: the same settings
             apply(conn, scope)
             session.info[_APPLIED_KEY] = scope
 

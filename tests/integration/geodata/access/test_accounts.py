@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DBAPIError
 
@@ -204,3 +204,52 @@ def test_demo_accounts_for_every_role_and_production_refuses_them(db):
     assert again["planner"].password is None and "planner" not in accounts.unsafe_accounts(db)
     assert not accounts.authenticate(db, "operator", by["operator"].password).ok
     assert accounts.authenticate(db, "operator", again["operator"].password).ok
+
+
+def test_token_cache_checks_every_use_and_sets_the_scope(w, empty_db):
+    """The API's token cache answers a known token with one statement (which also sets the scope),
+    and reads it again as soon as anything its principal is built from changes: revoked, disabled,
+    a grant, the official's assignments; a use falling due is noted as without the cache."""
+    s = empty_db
+    oid = w.ids["b11_leader"]
+    aid = w.accounts["b11_leader"]
+    raw = accounts.issue_token(s, aid, "phone", now=T0)
+    cache = accounts.TokenCache()
+    first = cache.verify(s, raw, now=T0)
+    assert first.account_id == aid and first.official_id == oid
+    statements: list[str] = []
+    conn = s.connection()
+
+    def note(_c, _cur, statement, *_a):
+        statements.append(statement)
+    event.listen(conn, "before_cursor_execute", note)
+    try:
+        assert cache.verify(s, raw, now=T0 + dt.timedelta(seconds=10)) is first
+        assert len(statements) == 1 and "set_config" in statements[0]
+        assert s.execute(text("SELECT current_setting('gridwatch.grids', true), "
+                              "current_setting('gridwatch.official', true)")).one() == (
+            ",".join(sorted(first.scope().prefixes())), str(oid))
+    finally:
+        event.remove(conn, "before_cursor_execute", note)
+    assert cache.recent(raw, 5.0) is first and cache.recent("gw_unknown", 5.0) is None
+    # a grant more: a new principal at once
+    accounts.grant_role(s, aid, "operator", now=T0)
+    wider = cache.verify(s, raw, now=T0 + dt.timedelta(seconds=20))
+    assert wider is not first and Grant("operator", None) in wider.grants
+    # the official's assignments end: the chain changes at once
+    s.execute(text("DELETE FROM grid_assignment WHERE official_id = :o"), {"o": oid})
+    assert wider.actor.assignments and cache.verify(s, raw, now=T0 + dt.timedelta(seconds=30)).actor.assignments == ()
+    # a use falling due is noted (a full read)
+    used = [e for e, _ in audit_rows(s, aid)].count("token_used")
+    cache.verify(s, raw, now=T0 + dt.timedelta(minutes=2))
+    assert [e for e, _ in audit_rows(s, aid)].count("token_used") == used + 1
+    # revoked or disabled: refused at the next use
+    tok = s.scalars(select(ApiToken).where(ApiToken.account_id == aid, ApiToken.label == "phone")).one()
+    accounts.revoke_token(s, tok.id, now=T0)
+    assert cache.verify(s, raw, now=T0 + dt.timedelta(minutes=2, seconds=1)) is None
+    other = accounts.issue_token(s, aid, now=T0)
+    assert cache.verify(s, other, now=T0 + dt.timedelta(minutes=2, seconds=2)).account_id == aid
+    accounts.set_disabled(s, aid, now=T0)
+    assert cache.verify(s, other, now=T0 + dt.timedelta(minutes=2, seconds=3)) is None
+    # a changed principal's scope does not stay on the transaction
+    assert s.execute(text("SELECT current_setting('gridwatch.grids', true)")).scalar() == ""
