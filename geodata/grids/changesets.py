@@ -624,9 +624,9 @@ def reassign_issues(session: Session, change_set_id: int, at: dt.datetime) -> in
 
 
 def _reassign_placement_sql(tmp: str) -> list[str]:
-    """The statements writing ``tmp`` (temporary, dropped at commit): the open issues a change set
-    may move (in a touched grid, or inside a new block) whose block the placement rule changes,
-    with old and new code — the rule of :func:`_moves_sql` among the stored current blocks.
+    """The statements writing ``tmp`` (temporary, dropped at commit; ``id, old_code, new_code``):
+    the open issues a change set may move (in a touched grid, or inside a new block) whose block
+    the placement rule changes — the rule of :func:`_moves_sql` among the stored current blocks.
 
     Block-driven rather than per issue: the candidate issues are copied once, through row-level
     security, into ``{tmp}_issues`` with a GiST index on their location (a temporary table has no
@@ -641,13 +641,13 @@ def _reassign_placement_sql(tmp: str) -> list[str]:
     blocks = _stored_blocks()
     return [
         f"CREATE TEMP TABLE {tmp}_issues ON COMMIT DROP AS "
-        f"SELECT i.id, i.number, i.status, i.grid_code, i.location FROM issue i "
+        f"SELECT i.id, i.grid_code, i.location FROM issue i "
         f"WHERE (i.grid_code = ANY(:touched) OR ST_Intersects(i.location, ST_GeomFromWKB(:area, {SRID}))) "
         f"AND i.status = ANY(:open)",
         f"CREATE INDEX ON {tmp}_issues USING gist (location)",
         f"""CREATE TEMP TABLE {tmp} ON COMMIT DROP AS
-            SELECT id, number, status, old_code, new_code FROM (
-                SELECT c.id, c.number, c.status, c.grid_code AS old_code, coalesce(v.code,
+            SELECT id, old_code, new_code FROM (
+                SELECT c.id, c.grid_code AS old_code, coalesce(v.code,
                     (SELECT b.code FROM ({blocks}) b WHERE b.code = c.grid_code),
                     (SELECT b.code FROM ({blocks}) b ORDER BY b.geom <-> c.location, b.code LIMIT 1)) AS new_code
                 FROM {tmp}_issues c
