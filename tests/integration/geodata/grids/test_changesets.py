@@ -207,3 +207,24 @@ def test_proposals_are_bounded(empty_db, world, author):
     with pytest.raises(DomainError) as e:
         cs.build_draft(empty_db, {"grids": [{"code": B11, "geometry": mapping(big)}]})
     assert e.value.code == "too_many_vertices"
+
+
+def test_the_reassignment_has_its_own_statement_timeout_and_gives_the_requests_back(empty_db, world, author):
+    """The UPDATE of the moved issues runs under REASSIGN_TIMEOUT (a web request's 5 s would cut a
+    large move short); the request's own timeout is in force again after it."""
+    empty_db.execute(text("SET LOCAL statement_timeout = '5s'"))
+    seen = []
+    from sqlalchemy import event
+
+    def spy(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().startswith("UPDATE issue i SET grid_code"):
+            seen.append(conn.exec_driver_sql("SHOW statement_timeout").scalar())
+
+    bind = empty_db.connection()
+    event.listen(bind, "before_cursor_execute", spy)
+    try:
+        out = cs.apply_proposal(empty_db, propose(empty_db, author, shift_boundary(34.753)), author)
+    finally:
+        event.remove(bind, "before_cursor_execute", spy)
+    assert out["issues_moved"] > 0 and seen == ["1min"]
+    assert empty_db.execute(text("SHOW statement_timeout")).scalar() == "5s"
