@@ -35,6 +35,7 @@ from geodata.access import rls
 from geodata.access.capabilities import ANONYMOUS, Grant, allowed, check_grant
 from geodata.access.models import ACCOUNT_KINDS, Account, ApiToken, AuditLog, RoleGrant, WebSession
 from geodata.access.scope import Scope
+from geodata.db import BEGIN_READ, BEGIN_READ_VALUE
 from geodata.errors import ConflictError, DomainError, ForbiddenError, NotFoundError
 from geodata.models import Grid, Official
 from geodata.workflow.identity import Actor, actor_for
@@ -476,11 +477,18 @@ class TokenCache:
         clock = time.monotonic()
         if hit is not None and hit.touch_due > now and clock - hit.read_at < self.max_age_s:
             scope = hit.principal.scope()
-            values = rls.scope_settings(scope)
-            inputs = session.execute(text(f"SELECT {_PRINCIPAL_INPUTS}, {rls.set_config_exprs(list(values))}"),
-                                     {"token_hash": digest, **rls.set_config_params(values)}).scalar()
-            if inputs == hit.inputs:
+            # best, the transaction's first statement: its settings (limits, this scope) and the read
+            rls.remember(session, scope)
+            session.info[BEGIN_READ] = (_PRINCIPAL_INPUTS, {"token_hash": digest})
+            session.connection()
+            if session.info.pop(BEGIN_READ, None) is None:   # read as the transaction began
+                inputs = session.info.pop(BEGIN_READ_VALUE, None)
+            else:                                          # begun before: one statement of its own
+                values = rls.scope_settings(scope)
+                inputs = session.execute(text(f"SELECT {rls.set_config_exprs(list(values))}, {_PRINCIPAL_INPUTS}"),
+                                         {"token_hash": digest, **rls.set_config_params(values)}).one()[-1]
                 rls.remember(session, scope, applied=True)
+            if inputs == hit.inputs:
                 hit.confirmed_at = clock
                 return hit.principal
             # changed: the kept principal's scope does not stay on the transaction (no grid, no one)

@@ -42,11 +42,15 @@ def request_limits(settings: Settings) -> Limits:
 
 
 _LIMITS_KEY = "gridwatch_limits"
+#: session.info: a scalar (SQL, params) the next transaction's first statement reads along with its
+#: settings (one round trip); its value is left under :data:`BEGIN_READ_VALUE`
+BEGIN_READ, BEGIN_READ_VALUE = "gridwatch_begin_read", "gridwatch_begin_read_value"
 
 
 @lru_cache(maxsize=16)
-def _set_config(names: tuple[str, ...]):
-    return text(rls.set_config_sql(list(names)))
+def _set_config(names: tuple[str, ...], read: str | None = None):
+    exprs = [e for e in (rls.set_config_exprs(list(names)) if names else "", read) if e]
+    return text("SELECT " + ", ".join(exprs))
 
 
 @event.listens_for(Session, "after_begin")
@@ -59,7 +63,12 @@ def _apply_transaction_settings(session: Session, _transaction, connection) -> N
         values["statement_timeout"] = str(limits.statement_timeout_ms)
         values["idle_in_transaction_session_timeout"] = str(limits.idle_in_transaction_ms)
     values.update(rls.begin_settings(session))
-    if values:
+    read = session.info.pop(BEGIN_READ, None)
+    if read is not None:
+        row = connection.execute(_set_config(tuple(values), read[0]),
+                                 {**rls.set_config_params(values), **read[1]}).one()
+        session.info[BEGIN_READ_VALUE] = row[-1]
+    elif values:
         connection.execute(_set_config(tuple(values)), rls.set_config_params(values))
 
 
