@@ -520,6 +520,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "as_trend_of": ("趋势指标", "Trend of"),
     "as_this_year": ("本期", "This period"),
     "as_all": ("全部", "all"),
+    "as_all_of_level": ("本层级合计", "the level in total"),
     "as_trend_title": ("{ind}月度趋势（{who}）", "{ind} by month ({who})"),
     "as_changes_pick": ("点击排名中的一行，查看其环比 / 同比", "Click a row of the ranking to see its changes"),
     "as_changes_title": ("{who}：环比 / 同比（百分点）", "{who}: vs previous period / a year earlier (points)"),

@@ -558,11 +558,12 @@ class Trace:
     denominator: list[int] | None
 
 
-def trace(session: Session, scope: Scope, indicator: str, period: Period, by: By, key: str, *, tz: ZoneInfo,
-          as_of: dt.datetime | None = None, within: str | None = None, kind: str | None = None) -> Trace:
-    """The ids of the records behind ``indicator`` for subject ``key`` in ``period`` — by the very
-    conditions that count them (cases and steps: issue ids; diary: diary entry ids; activity:
-    activity ids)."""
+def trace(session: Session, scope: Scope, indicator: str, period: Period, by: By, key: str | Sequence[str], *,
+          tz: ZoneInfo, as_of: dt.datetime | None = None, within: str | None = None,
+          kind: str | None = None) -> Trace:
+    """The ids of the records behind ``indicator`` for subject ``key`` (or the subjects ``key``
+    lists, together: a level's total) in ``period`` — by the very conditions that count them
+    (cases and steps: issue ids; diary: diary entry ids; activity: activity ids)."""
     ind = INDICATORS.get(indicator)
     if ind is None:
         raise DomainError("unknown_indicator", f"未知指标“{indicator}”", f"unknown indicator '{indicator}'",
@@ -578,20 +579,24 @@ def trace(session: Session, scope: Scope, indicator: str, period: Period, by: By
         rows, _ = family.rows(q)
         sub = rows.subquery("r")
         cond, _val = family.measures(sub.c)[measure]
-        stmt = select(sub.c.rid).where(sub.c.k == key, cond).distinct().order_by(sub.c.rid)
+        stmt = select(sub.c.rid).where(_key_in(sub.c.k, key), cond).distinct().order_by(sub.c.rid)
         with _no_jit(session):
             return list(session.execute(stmt).scalars())
 
     return Trace(indicator, family.table, ids(ind.num), ids(ind.den))
 
 
-def _diary_ids(session: Session, q: Query, key: str, measure: str) -> list[int]:
+def _key_in(col: ColumnElement, key: str | Sequence[str]) -> ColumnElement[bool]:
+    return col == key if isinstance(key, str) else col.in_(list(key))
+
+
+def _diary_ids(session: Session, q: Query, key: str | Sequence[str], measure: str) -> list[int]:
     d = PatrolDiary
     p = q.period_rows()
     cond = {"patrol_days": and_(d.kind == "patrol", _workday(d.started_at, q.tz)), "visits": d.kind == "visit",
             "households": d.households > 0, "shops": d.shops > 0, "firms": d.firms > 0}[measure]
     stmt = (select(d.id).select_from(d).join(p, true())
-            .where(*_diary_entry_conds(q, p), q.by.record_key(d.grid_code, d.official_id) == key, cond)
+            .where(*_diary_entry_conds(q, p), _key_in(q.by.record_key(d.grid_code, d.official_id), key), cond)
             .order_by(d.id))
     return list(session.execute(stmt).scalars())
 

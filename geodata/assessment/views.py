@@ -234,15 +234,17 @@ class TraceView:
     denominator_count: int | None
 
 
-def traced(session: Session, scope: Scope, indicator: str, period: Period, level: str, key: str, *,
+def traced(session: Session, scope: Scope, indicator: str, period: Period, level: str, key: str | None, *,
            tz: ZoneInfo, as_of: dt.datetime | None = None) -> TraceView:
-    """The records behind one number of the ranking (``indicator`` of subject ``key``): the
-    numerator's and, for a rate or mean, the denominator's, by the conditions that count them."""
+    """The records behind one number of the ranking (``indicator`` of subject ``key``; None: the
+    level's total, every subject together, as the KPI strip shows it): the numerator's and, for a
+    rate or mean, the denominator's, by the conditions that count them."""
     by = level_by(level)
     now = at_or_now(as_of)
-    tr = ind_sql.trace(session, scope, indicator, period, by, key, tz=tz, as_of=now)
     table = ind_sql.compute(session, scope, [period], by, tz=tz, as_of=now, families=(INDICATORS[indicator].family,))
-    val = table.cell(period, key).get(indicator)
+    keys = key if key is not None else tuple(table.subject_keys())
+    tr = ind_sql.trace(session, scope, indicator, period, by, keys, tz=tz, as_of=now)
+    val = table.cell(period, key).get(indicator) if key is not None else _sum_of(table, period, indicator)
     num = _records(session, scope, tr.table, tr.numerator[:TRACE_LIMIT], now)
     den = None if tr.denominator is None else _records(session, scope, tr.table, tr.denominator[:TRACE_LIMIT], now)
     return TraceView(indicator, tr.table, val, num, len(tr.numerator), den,

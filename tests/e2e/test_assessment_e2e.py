@@ -316,6 +316,12 @@ def test_a_link_opens_its_view_and_its_records(open_as, assessment_server, map_e
     num, den = (int(page.locator(f"#as-trace-{k}").get_attribute("data-count")) for k in ("num", "den"))
     assert den > 0 and round(100 * num / den, 2) == closed
     page.locator("#as-trace-close").click()
+    # a KPI tile (the level's total) opens its records too
+    tile = page.locator(".gw-as-kpi-link [data-indicator='reported']")
+    total = int(tile.inner_text())
+    tile.click()   # the page is rebuilt for the link's view, then the records open: seconds on 2 busy cores
+    expect(page.locator("#as-trace-num")).to_have_attribute("data-count", str(total), timeout=20000)
+    page.locator("#as-trace-close").click()
     # a pick writes the URL back (a link to this view)
     page.locator("#as-level").click()
     page.get_by_role("option", name="社区网格").click()

@@ -70,7 +70,7 @@ def url_outputs(ctx: Context, search: str | None) -> Any:
     chosen, subject, indicator, bad = presenters.view_from_query(search)
     if chosen is None and subject is None and not bad:
         return no_update
-    trace = {"subject": subject, "indicator": indicator} if subject and indicator else None
+    trace = {"subject": subject, "indicator": indicator} if indicator else None
     note = t("url_ignored", ctx.lang, fields="、".join(bad) if ctx.lang == "zh" else ", ".join(bad)) if bad else ""
     return body_outputs(ctx, chosen, subject=subject, trace=trace, note=note)
 
@@ -185,20 +185,22 @@ def trace_outputs(svc: Services, ctx: Context, chosen: dict[str, Any] | None, ce
     return records_outputs(svc, ctx, chosen, key, col, version)
 
 
-def records_outputs(svc: Services, ctx: Context, chosen: dict[str, Any], key: str, col: str,
+def records_outputs(svc: Services, ctx: Context, chosen: dict[str, Any], key: str | None, col: str,
                     version: int | None = None) -> tuple[Any, Any, Any, Any]:
-    """The records behind indicator ``col`` of subject ``key``: (modal open, title, body, subject)."""
+    """The records behind indicator ``col`` of subject ``key`` (None: the level's total, the KPI
+    strip's): (modal open, title, body, subject)."""
     if col not in INDICATORS:
         return no_update, no_update, no_update, no_update
     period, level = parse_period(chosen["period"]), chosen["level"]
     with svc.session(ctx) as s:
         r = ranking_of(svc, ctx, s, period, level, version)
         row = next((x for x in r.rows if x.key == key), None)
-        if row is None:
+        if key is not None and row is None:
             return no_update, no_update, no_update, no_update
         view = views.traced(s, ctx.scope, col, period, level, key, tz=ctx.tz)
-    title, body = presenters.trace_children(view, row.name, period, ctx.lang, ctx.tz)
-    return True, title, body, key
+    name = row.name if row is not None else t("as_all_of_level", ctx.lang)
+    title, body = presenters.trace_children(view, name, period, ctx.lang, ctx.tz)
+    return True, title, body, key if key is not None else no_update
 
 
 def qualitative_outputs(svc: Services, ctx: Context, clicks: int | None, chosen: dict[str, Any] | None,
@@ -316,7 +318,7 @@ def register(app: Dash, svc: Services) -> None:
             return no_update, no_update, no_update, no_update
         if not allowed() or not chosen:
             return no_update, no_update, no_update, no_update
-        return records_outputs(svc, at(lang), chosen, wanted["subject"], wanted["indicator"], version)
+        return records_outputs(svc, at(lang), chosen, wanted.get("subject"), wanted["indicator"], version)
 
     # the view goes into the URL as it changes (replaceState: no reload, no history entry per pick)
     app.clientside_callback(

@@ -209,8 +209,9 @@ def kpi_children(ranking: Any, lang: str) -> list[Any]:
         html.Span(ranking.period.label(lang), className="gw-as-kpi-value"),
         html.Span(t("as_rule_version", lang, v=ranking.rule_id, w=round(ranking.qualitative_weight * 100)),
                   className="gw-as-kpi-label")])
-    return [head] + [html.Div(className="gw-as-kpi", title=INDICATORS[c].formula(lang), children=[
-        html.Span(fmt_value(c, ranking.street.get(c), lang), className="gw-as-kpi-value"),
+    return [head] + [dcc.Link(className="gw-as-kpi gw-as-kpi-link", title=INDICATORS[c].formula(lang),
+                              href=view_query(ranking.period.key, ranking.level, None, c), children=[
+        html.Span(fmt_value(c, ranking.street.get(c), lang), className="gw-as-kpi-value", **{"data-indicator": c}),
         html.Span(INDICATORS[c].name(lang), className="gw-as-kpi-label")]) for c in KPI_INDICATORS]
 
 

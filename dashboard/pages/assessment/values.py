@@ -41,7 +41,7 @@ class RankCell(Value):
 
 class OpenTrace(Value):
     """The URL's number to open (``callbacks.url_outputs``)."""
-    subject: SubjectKey
+    subject: SubjectKey | None = None       # None: the level's total (a KPI tile)
     indicator: Literal[tuple(INDICATORS)]  # type: ignore[valid-type]
 
 

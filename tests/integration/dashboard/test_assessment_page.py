@@ -348,3 +348,30 @@ def test_the_bulletin_button_issues_the_months_pdf_and_workbook(app, demo_engine
     assert 'filename="bulletin-2025-12-L3-' in r.headers["Content-Disposition"]
     with demo_engine.connect() as cx:
         assert cx.execute(sql("SELECT count(*) FROM assessment_bulletin")).scalar_one() == before + 1
+
+
+def test_a_kpi_number_opens_the_levels_records(app, demo_engine, db):
+    """A KPI tile (the level's total) opens every record behind it: for 上报数, October's cases of
+    all blocks, counted here in SQL; a rate's numerator and denominator give the tile's value."""
+    c = client_as(app, demo_engine, "street_leader")
+    res = ranking(c, app)
+    kpis = _text(res[ids.KPIS]["children"])
+    assert "indicator=reported" in kpis and "period=2026-10" in kpis   # each tile is a link to its records
+
+    out_key = next(o for o, cb in app.callback_map.items()
+                   if "callback" in cb and any(d["id"] == ids.OPEN_TRACE for d in cb["inputs"]))
+
+    def opened(indicator: str) -> str:
+        out = post(c, app, out_key, {f"{ids.OPEN_TRACE}.data": {"indicator": indicator},
+                                                          f"{ids.CHOSEN}.data": OCT, f"{ids.Q_VERSION}.data": 0,
+                                                          f"{app_ids.LANG}.value": "zh"},
+                   trigger=f"{ids.OPEN_TRACE}.data")
+        assert out[ids.TRACE]["is_open"] is True and ids.SUBJECT not in out   # no subject picked by it
+        return _text(out[ids.TRACE_BODY]["children"])
+
+    counted = db.execute(sql("""SELECT count(*) FROM issue WHERE reported_at >= '2026-10-01 00:00:00+08'
+        AND reported_at < '2026-11-01 00:00:00+08'""")).scalar_one()
+    body = opened("reported")
+    assert int(re.search(r'"data-count": "(\d+)"', body)[1]) == counted > 100
+    num, den = (int(x) for x in re.findall(r'"data-count": "(\d+)"', opened("on_time_rate")))
+    assert den > 0 and f"{100 * num / den:.2f}%" in kpis   # the tile's own value
