@@ -13,6 +13,7 @@ plain values, so tests call them without a browser."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, State, no_update
@@ -200,10 +201,13 @@ def save_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict 
         return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep[:5], diff)
     except DomainError as exc:
         return (html_error(pr.error_message(exc, ctx.lang)), *keep)
+    return saved_note(ctx, out), grids, [], None, rows, options, None
+
+
+def saved_note(ctx: Context, out: dict) -> str:
+    """What an applied change set says: its id, how many grids, how many open issues moved."""
     moved = out.get("issues_moved")
-    note = t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]),
-             moved="—" if moved is None else moved)
-    return note, grids, [], None, rows, options, None
+    return t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]), moved="—" if moved is None else moved)
 
 
 def html_error(text: str) -> Any:
@@ -265,23 +269,27 @@ def _refused(message: Any) -> tuple[Any, ...]:
     return (message, None, None, no_update, no_update, no_update, True, True, True, no_update)
 
 
-def _proposal_view(s: Any, ctx: Context, pid: int, note: Any) -> tuple[Any, ...]:
+def _proposal_view(s: Any, ctx: Context, pid: int, note: Callable[[dict, dict[str, int]], Any]) -> tuple[Any, ...]:
     """A saved proposal on the page: its changed grids previewed, problems and conflicts listed,
-    impact, and the buttons it allows (apply only when valid against the current tiling)."""
-    prop = changesets.proposal_data(s, pid)
+    impact, and the buttons it allows (apply only when valid against the current tiling).
+    ``note(proposal, counts)``: the message above it (counts: changed, created, retired grids)."""
+    prop = changesets.proposal_data(s, pid)   # validates against the whole tiling: read once
+    statuses = [f["properties"]["status"] for f in prop["grids"]["features"]]
+    counts = {k: statuses.count(k) for k in ("changed", "created", "retired")}
     check = _plain({"valid": not prop["problems"] and not prop["conflicts"], "problems": prop["problems"],
                     "grids": prop["grids"]})
     check["problems_geojson"] = pr.problems_geojson(check["problems"], ctx.lang)
     problems = pr.problem_children(check, t("planner_proposal_stale", ctx.lang) if prop["conflicts"] else None,
                                    ctx.lang)
-    return (note, pid, check, problems, pr.impact_rows(prop["impact"], ctx.lang),
+    return (note(prop, counts), pid, check, problems, pr.impact_rows(prop["impact"], ctx.lang),
             pr.impact_summary(prop["impact"], ctx.lang), not check["valid"], False, False,
             proposal_options(s, ctx.tz))
 
 
-def _counts(s: Any, pid: int) -> dict[str, int]:
-    statuses = [f["properties"]["status"] for f in changesets.proposal_data(s, pid)["grids"]["features"]]
-    return {k: statuses.count(k) for k in ("changed", "created", "retired")}
+def _proposal_note(key: str, lang: str, pid: int, **kw: Any) -> Any:
+    from dash import html
+
+    return html.Span(t(key, lang, id=pid, **kw), className="gw-pl-imported", **{"data-proposal": str(pid)})
 
 
 def import_outputs(svc: Services, ctx: Context, author: Author | None, importer: Any, contents: str | None,
@@ -308,9 +316,8 @@ def import_outputs(svc: Services, ctx: Context, author: Author | None, importer:
                            crs="".join((crs or "").split()).upper() or None)
             s.commit()
         with svc.session(ctx) as s:
-            note = html.Span(t("planner_import_saved", ctx.lang, file=name, id=pid, **_counts(s, pid)),
-                             className="gw-pl-imported", **{"data-proposal": str(pid)})
-            return _proposal_view(s, ctx, pid, note)
+            return _proposal_view(s, ctx, pid, lambda _prop, counts: _proposal_note(
+                "planner_import_saved", ctx.lang, pid, file=name, **counts))
     except DomainError as exc:
         problems = (exc.detail or {}).get("problems")
         if not problems:
@@ -325,7 +332,6 @@ def import_outputs(svc: Services, ctx: Context, author: Author | None, importer:
 def draft_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict | None, ops: list[dict] | None,
                   reason: str | None, when: str | None, day: str | None) -> tuple[Any, ...]:
     """The edit saved as a draft proposal (checked, not applied): N_PROPOSAL_OUTPUTS values."""
-    from dash import html
 
     if author is None:
         return _refused(html_error(t("planner_forbidden", ctx.lang)))
@@ -339,17 +345,14 @@ def draft_outputs(svc: Services, ctx: Context, author: Author | None, edit: dict
             pid = changesets.save_proposal(s, draft, author, reason or "", effective_at=at, bases=spec["base"])
             s.commit()
         with svc.session(ctx) as s:
-            n = sum(_counts(s, pid).values())
-            note = html.Span(t("planner_draft_saved", ctx.lang, id=pid, n=n), className="gw-pl-imported",
-                             **{"data-proposal": str(pid)})
-            return _proposal_view(s, ctx, pid, note)
+            return _proposal_view(s, ctx, pid, lambda _prop, counts: _proposal_note(
+                "planner_draft_saved", ctx.lang, pid, n=sum(counts.values())))
     except DomainError as exc:
         return _refused(html_error(pr.error_message(exc, ctx.lang)))
 
 
 def open_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None) -> tuple[Any, ...]:
     """A draft picked from the list: shown as saved (N_PROPOSAL_OUTPUTS values)."""
-    from dash import html
 
     if pid is None:
         return (no_update,) * N_PROPOSAL_OUTPUTS
@@ -357,11 +360,9 @@ def open_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | 
         return _refused(html_error(t("planner_forbidden", ctx.lang)))
     try:
         with svc.session(ctx) as s:
-            prop = changesets.proposal_data(s, pid)
-            note = html.Span(t("planner_proposal_opened", ctx.lang, id=pid, author=prop["author"],
-                               reason=prop["reason"][:60], **_counts(s, pid)), className="gw-pl-imported",
-                             **{"data-proposal": str(pid)})
-            return _proposal_view(s, ctx, pid, note)
+            return _proposal_view(s, ctx, pid, lambda prop, counts: _proposal_note(
+                "planner_proposal_opened", ctx.lang, pid, author=prop["author"], reason=prop["reason"][:60],
+                **counts))
     except DomainError as exc:
         return _refused(html_error(pr.error_message(exc, ctx.lang)))
 
@@ -406,9 +407,7 @@ def apply_proposal_outputs(svc: Services, ctx: Context, author: Author | None, p
         return (pr.conflict_children(exc, ctx.lang, ctx.tz), *keep)
     except DomainError as exc:
         return (html_error(pr.error_message(exc, ctx.lang)), *keep)
-    moved = out.get("issues_moved")
-    note = t("planner_saved", ctx.lang, id=out["id"], n=len(out["items"]), moved="—" if moved is None else moved)
-    return note, grids, rows, options, None, True, None, True, True, drafts
+    return saved_note(ctx, out), grids, rows, options, None, True, None, True, True, drafts
 
 
 def export_outputs(svc: Services, ctx: Context, author: Author | None, pid: int | None) -> Any:
