@@ -195,12 +195,16 @@ def _render(lang: str, title_key: str, body: str, *, message: str | None = None,
     return resp
 
 
-def _next_path() -> str:
+def safe_next(nxt: str | None) -> str:
     """Where to go after signing in: a path on this site only (never ``//host`` or a scheme)."""
-    nxt = request.args.get("next") or "/"
+    nxt = nxt or "/"
     if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or len(nxt) > 500:
         return "/"
     return nxt
+
+
+def _next_path() -> str:
+    return safe_next(request.args.get("next"))
 
 
 def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capability: str,
@@ -252,8 +256,7 @@ def install(server: Flask, settings: Any, engine: Any, limits: Any, page_capabil
     def sso_signed_in(account_id: int, nxt: str) -> Response:
         with session_scope(engine, limits) as s:
             sid = accounts.start_session(s, account_id, ttl=ttl)
-        ok = nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
-        resp = redirect(ok, 303)
+        resp = redirect(safe_next(nxt), 303)
         set_session_cookie(resp, sid)
         return resp
 
