@@ -121,12 +121,11 @@ PAGE_LEVELS: dict[tuple[int, bool], str] = {(3, True): "grid:3", (3, False): "of
 
 def record_link(inp: Inputs, page_level: str, key: str, indicator: str | None = None) -> str | None:
     """The assessment page's address of a subject (its scorecard) or of one of its numbers (its records)."""
-    from urllib.parse import urlencode
+    from geodata.assessment.views import view_query
 
     if not inp.link_base:
         return None
-    q = {"period": inp.period.key, "level": page_level, "subject": key, **({"indicator": indicator} if indicator else {})}
-    return f"{inp.link_base.rstrip('/')}/assessment?{urlencode(q)}"
+    return f"{inp.link_base.rstrip('/')}/assessment{view_query(inp.period.key, page_level, key, indicator)}"
 
 
 def _local(t: dt.datetime, tz: str) -> dt.datetime:

@@ -44,6 +44,19 @@ def level_by(level: str) -> By:
     return by
 
 
+#: the assessment page's view as a URL query — the page reads it, the page and the bulletins write
+#: it: ?period=2026-10&level=grid:3[&subject=…][&indicator=…] (subject: its scorecard; indicator: its records)
+VIEW_KEYS = ("period", "level", "subject", "indicator")
+
+
+def view_query(period: str, level: str, subject: str | None = None, indicator: str | None = None) -> str:
+    from urllib.parse import urlencode
+
+    q = {"period": period, "level": level, **({"subject": subject} if subject else {}),
+         **({"indicator": indicator} if indicator else {})}
+    return "?" + urlencode(q)
+
+
 @dataclass(frozen=True)
 class RankRow:
     key: str

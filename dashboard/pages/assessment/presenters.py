@@ -14,6 +14,7 @@ from dash import dcc, html
 
 from geodata.assessment.periods import Period, month_period, parse_period
 from geodata.assessment.registry import COMPARISONS, INDICATORS
+from geodata.assessment.views import VIEW_KEYS, view_query
 from geodata.errors import DomainError
 
 from ...i18n import fmt_dt, status_label, t
@@ -77,9 +78,9 @@ def chosen_period(kind: str | None, period: str | None, start: str | None, end: 
 
 
 # -- the view in the URL ---------------------------------------------------------------------------------
-#: the URL's keys (a shareable view, and the bulletin's links): ?period=2026-10&level=grid:3&subject=…&indicator=…
-URL_KEYS = ("period", "level", "subject", "indicator")
-_SUBJECT_RE = re.compile(r"^([0-9]{14}|[1-9][0-9]{0,18})$")
+#: a subject's key: a grid code, or an official's id (the guard's SubjectKey, dashboard values)
+SUBJECT_PATTERN = r"^([0-9]{14}|[1-9][0-9]{0,18})$"
+_SUBJECT_RE = re.compile(SUBJECT_PATTERN)
 
 
 def view_from_query(search: str | None) -> tuple[dict[str, str] | None, str | None, str | None, list[str]]:
@@ -87,7 +88,7 @@ def view_from_query(search: str | None) -> tuple[dict[str, str] | None, str | No
     indicator whose records to open; the keys whose values were invalid and ignored)."""
     from urllib.parse import parse_qs
 
-    q = {k: v[0] for k, v in parse_qs((search or "").lstrip("?"), max_num_fields=20).items() if k in URL_KEYS}
+    q = {k: v[0] for k, v in parse_qs((search or "").lstrip("?"), max_num_fields=20).items() if k in VIEW_KEYS}
     bad: list[str] = []
     period = level = None
     if "period" in q:
@@ -108,14 +109,6 @@ def view_from_query(search: str | None) -> tuple[dict[str, str] | None, str | No
         bad.append("indicator")
     chosen = {"period": period, "level": level} if (period or level) else None
     return chosen, subject, indicator, bad
-
-
-def view_query(period: str, level: str, subject: str | None = None, indicator: str | None = None) -> str:
-    from urllib.parse import urlencode
-
-    q = {"period": period, "level": level, **({"subject": subject} if subject else {}),
-         **({"indicator": indicator} if indicator else {})}
-    return "?" + urlencode(q)
 
 
 # -- the ranking --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ PeriodKey = Annotated[str, Field(pattern=r"^[0-9]{4}(-[0-9]{2}|Q[1-4])?$")]
 AnyPeriodKey = Annotated[str, Field(pattern=r"^[0-9]{4}(-[0-9]{2}|Q[1-4]|-[0-9]{2}-[0-9]{2}\.\.[0-9]{4}-[0-9]{2}-[0-9]{2})?$")]
 Level = Literal[presenters.LEVELS]  # type: ignore[valid-type]
 #: a subject: a grid code, or an official's id
-SubjectKey = Annotated[str, Field(pattern=r"^([0-9]{14}|[1-9][0-9]{0,18})$")]
+SubjectKey = Annotated[str, Field(pattern=presenters.SUBJECT_PATTERN)]
 
 
 class Chosen(Value):
