@@ -211,16 +211,14 @@ def profile(session: Session, scope: Scope, period: Period, level: str, key: str
             .select_from(r).join(Issue, Issue.id == r.c.rid).join(Domain, Domain.code == Issue.domain_code)
             .where(*mine).group_by(Domain.code, Domain.name_zh, Domain.name_en)
             .order_by(n(r.c.reported).desc(), Domain.code)).all()
+        # the classes and the percentiles in one pass over the cases (the cases statement is the cost)
         bucket = func.width_bucket(r.c.hours, literal([float(e) for e in HOUR_EDGES], ARRAY(Float)))
-        hist = dict(session.execute(
-            select(bucket, func.count()).where(*mine, r.c.closed_in_period, r.c.hours.is_not(None))
-            .group_by(bucket)).all())
-        med, p90 = session.execute(
-            select(func.percentile_cont(0.5).within_group(r.c.hours), func.percentile_cont(0.9).within_group(r.c.hours))
+        *classes, med, p90 = session.execute(
+            select(*(func.count().filter(bucket <= 1 if i == 0 else bucket == i + 1) for i in range(len(HOUR_EDGES))),
+                   func.percentile_cont(0.5).within_group(r.c.hours), func.percentile_cont(0.9).within_group(r.c.hours))
             .where(*mine, r.c.closed_in_period, r.c.hours.is_not(None))).one()
     # width_bucket: 0 below the first edge (a case closed before it was filed counts in the first class)
-    counts = [int(hist.get(i + 1, 0)) for i in range(len(HOUR_EDGES))]
-    counts[0] += int(hist.get(0, 0))
+    counts = [int(c) for c in classes]
     return Profile(key, [DomainCount(c, zh, en, int(a), int(b), int(o)) for c, zh, en, a, b, o in dom],
                    HOUR_EDGES, counts, None if med is None else float(med), None if p90 is None else float(p90))
 
