@@ -613,3 +613,29 @@ class IssueClosedTotal(Base):
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     late: Mapped[int] = mapped_column(Integer)
+
+
+class IssueClosedCell(Base):
+    """:class:`IssueClosedTotal` per map cell too (migration 0021: a Web-Mercator square, 2²² to
+    the world's side), with the sums of the issues' longitudes and latitudes (of the late ones:
+    ``lx``, ``ly``): the markers and heat of closed issues without reading them
+    (``geodata.maps.cells``)."""
+
+    __tablename__ = "issue_closed_cell"
+
+    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    street_code: Mapped[str] = mapped_column(String(14), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    domain_code: Mapped[str] = mapped_column(String(30), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
+    late: Mapped[int] = mapped_column(Integer)
+    sx: Mapped[float] = mapped_column(Float)
+    sy: Mapped[float] = mapped_column(Float)
+    lx: Mapped[float] = mapped_column(Float)
+    ly: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("issue_closed_cell_xy", "cx", "cy"),)

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now
 from geodata.grids.store import valid_at
-from geodata.models import Grid, Issue
-from geodata.workflow.filters import IssueFilter, issue_conditions
+from geodata.models import Grid
+from geodata.workflow.filters import IssueFilter
+
+from . import cells
 
 _ORIGIN = 20037508.342789244
 HEAT_CELL_PX = 4           # aggregation cell in screen pixels
@@ -33,19 +35,25 @@ def tile_bounds_3857(z: int, x: int, y: int) -> tuple[float, float, float, float
 
 def heat_scale(session: Session, scope: Scope, flt: IssueFilter,
                as_of: dt.datetime | None = None, *, tz: ZoneInfo) -> float:
-    """Top of the heat colour scale, issues per km²: the densest 100 m × 100 m square (≥ 1 issue).
+    """Top of the heat colour scale, issues per km²: the densest map square of about 100 m (≥ 1 issue).
 
-    Squares are Web-Mercator cells sized to 100 m on the ground at the latitude of the current
-    grids' centre (Mercator metres are stretched by 1/cos(lat))."""
+    The squares are those of :mod:`geodata.maps.cells` (Web-Mercator, a power of two of cells to
+    the side) whose ground side is nearest 100 m at the latitude of the current grids' centre
+    (Mercator metres are stretched by 1/cos(lat)): 16 cells, ≈ 126 m, in Zhengzhou."""
     now = at_or_now(as_of)
+    shift, ground = scale_square(session, now)
+    counts = cells.square_counts(session, scope, flt, now, tz, shift)
+    return float(max(max(counts.values(), default=0), 1)) * 1e6 / ground
+
+
+def scale_square(session: Session, now: dt.datetime) -> tuple[int, float]:
+    """(shift, ground area in m²) of the heat scale's squares: the :mod:`geodata.maps.cells`
+    square whose ground side is nearest 100 m at the latitude of the grids valid at ``now``."""
     lat = session.execute(select(func.ST_Y(func.ST_Centroid(func.ST_Extent(Grid.geom))))
                           .where(valid_at(now))).scalar_one_or_none()
-    p = func.ST_Transform(Issue.location, 3857)
-    cell = 100.0 / math.cos(math.radians(lat or 0.0))
-    sub = (select(func.count().label("c")).select_from(Issue).where(*issue_conditions(scope, flt, now, tz))
-           .group_by(func.floor(func.ST_X(p) / cell), func.floor(func.ST_Y(p) / cell)).subquery())
-    top = session.execute(select(func.max(sub.c.c))).scalar_one_or_none()
-    return float(max(top or 1, 1)) * 100.0   # per hectare → per km²
+    stretch = math.cos(math.radians(lat or 0.0))
+    shift = max(0, round(math.log2(100.0 / (cells.CELL_M * stretch))))
+    return shift, (cells.square_side(shift) * stretch) ** 2
 
 
 def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, y: int,
@@ -53,31 +61,27 @@ def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, 
     """Kernel density (issues per km²) over one 256 px tile at 4 px cells, plus ``pad`` cells of the
     neighbouring tiles on every side: a (64 + 2·pad)² numpy array. The kernels are summed over a
     wider margin still, so a cell has the same value whichever tile computes it; the padding lets
-    the renderer (``dashboard.tiles``) interpolate across the tile edge, so adjacent tiles join without seams."""
+    the renderer (``dashboard.tiles``) interpolate across the tile edge, so adjacent tiles join without seams.
+
+    A 4 px cell at zoom z is the map square of shift 16 − z (:mod:`geodata.maps.cells`): counted
+    from the closed issues' cells at z ≤ 16 when the filter allows, else from ``issue``."""
     import numpy as np
 
     now = at_or_now(as_of)
-    minx, miny, maxx, maxy = tile_bounds_3857(z, x, y)
-    res = (maxx - minx) / 256.0
-    cell = res * HEAT_CELL_PX
+    minx, _miny, maxx, maxy = tile_bounds_3857(z, x, y)
+    cell = (maxx - minx) / 256.0 * HEAT_CELL_PX
     margin = _HEAT_MARGIN + pad
-    m = margin * cell
     n = 256 // HEAT_CELL_PX + 2 * margin
     crop = slice(_HEAT_MARGIN, n - _HEAT_MARGIN)
-    env = func.ST_Transform(func.ST_MakeEnvelope(minx - m, miny - m, maxx + m, maxy + m, 3857), 4326)
-    p = func.ST_Transform(Issue.location, 3857)
-    ix = func.floor((func.ST_X(p) - (minx - m)) / cell)
-    iy = func.floor(((maxy + m) - func.ST_Y(p)) / cell)
-    rows = session.execute(
-        select(ix, iy, func.count())
-        .where(*issue_conditions(scope, flt, now, tz), Issue.location.op("&&")(env))
-        .group_by(ix, iy)).all()
+    per_tile = 256 // HEAT_CELL_PX
+    ox, oy = per_tile * x - margin, per_tile * y - margin      # the first square, in squares of the zoom
+    squares = cells.square_counts(session, scope, flt, now, tz, cells.CELL_ZOOM - z, (ox, oy, ox + n, oy + n))
     counts = np.zeros((n, n), dtype=np.float64)
-    for cx, cy, c in rows:
-        cx, cy = int(cx), int(cy)
+    for (sx, sy), c in squares.items():
+        cx, cy = sx - ox, sy - oy
         if 0 <= cx < n and 0 <= cy < n:
             counts[cy, cx] += c
-    if not rows:
+    if not squares:
         return counts[crop, crop]
     r = int(3 * _HEAT_SIGMA)
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / _HEAT_SIGMA) ** 2)
@@ -86,7 +90,7 @@ def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, 
     dens = np.apply_along_axis(lambda v: np.convolve(v, k, mode="same"), 1, dens)
     # ground area of one cell: mercator metres × cos(latitude of the cell's row), per row, so a
     # cell gets the same value in the tile above or below too
-    row_y = (maxy + m) - (np.arange(n) + 0.5) * cell
+    row_y = (maxy + margin * cell) - (np.arange(n) + 0.5) * cell
     lat = 2 * np.arctan(np.exp(row_y / 6378137.0)) - math.pi / 2
     ground = (cell * np.cos(lat)) ** 2
     dens *= (1e6 / ground)[:, None]

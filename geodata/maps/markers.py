@@ -20,8 +20,10 @@ from geodata.access.scope import Scope
 from geodata.access.visibility import visible_issues
 from geodata.clock import at_or_now
 from geodata.models import Issue
-from geodata.workflow.filters import Bbox, IssueFilter, bbox_condition, is_closed, issue_conditions, open_overdue
+from geodata.workflow.filters import Bbox, IssueFilter, bbox_condition, issue_conditions, open_overdue
 from geodata.workflow.rules import CLOSED_STATUSES
+
+from . import cells
 
 #: Aggregation grid across the viewport when there are more than ``limit`` markers.
 BIN_CELLS = 16
@@ -56,6 +58,9 @@ def markers(session: Session, scope: Scope, flt: IssueFilter, bbox: Sequence[flo
     popup text is fetched when a popup opens (:func:`issue_popup`)."""
     now = at_or_now(as_of)
     box = clamp_bbox(bbox)
+    # many closed issues in view (counted from their cells when the filter allows): bins at once
+    if cells.serves(flt, now, tz) and cells.closed_in_view(session, scope, flt, now, tz, box) > limit:
+        return MarkerResult("bins", None, marker_bins(session, scope, flt, box, now, tz=tz), limit)
     conds = [*issue_conditions(scope, flt, now, tz), bbox_condition(box)]
     # probe: no ORDER BY, so the database stops after limit + 1 rows however many match
     rows = session.execute(
@@ -91,24 +96,18 @@ def issue_popup(session: Session, scope: Scope, issue_id: int,
 
 
 def marker_bins(session: Session, scope: Scope, flt: IssueFilter, bbox: Bbox,
-                as_of: dt.datetime | None = None, cells: int = BIN_CELLS, *, tz: ZoneInfo) -> dict[str, Any]:
-    """Aggregate markers: the viewport cut into ≤ cells × cells squares (in degrees, aspect kept);
-    one feature per non-empty square at the mean position of its issues, with counts by state."""
+                as_of: dt.datetime | None = None, cells_across: int = BIN_CELLS, *, tz: ZoneInfo) -> dict[str, Any]:
+    """Aggregate markers: the viewport cut into ≤ cells_across × cells_across squares (in degrees,
+    aspect kept); one feature per non-empty square at the mean position of its issues, with counts
+    by state. Closed issues are binned by their map cell's mean position when the filter allows
+    (:func:`geodata.maps.cells.bin_sums`)."""
     now = at_or_now(as_of)
     w, s, e, n = bbox
-    size = max(e - w, n - s) / cells or 1e-6
+    size = max(e - w, n - s) / cells_across or 1e-6
     conds = [*issue_conditions(scope, flt, now, tz), bbox_condition(bbox)]
-    x = func.ST_X(Issue.location)
-    y = func.ST_Y(Issue.location)
-    ix = func.floor((x - w) / size)
-    iy = func.floor((y - s) / size)
-    closed = is_closed()
-    rows = session.execute(
-        select(func.avg(x), func.avg(y), func.count(), func.count().filter(open_overdue(now)),
-               func.count().filter(closed))
-        .where(*conds).group_by(ix, iy)).all()
+    sums = cells.bin_sums(session, scope, flt, now, tz, bbox, size, conds)
     feats = [{"type": "Feature", "geometry": {"type": "Point",
-                                              "coordinates": [round(ax, 5), round(ay, 5)]},
-              "properties": {"c": cnt, "x": ov, "z": cl}}
-             for ax, ay, cnt, ov, cl in rows]
+                                              "coordinates": [round(sx / cnt, 5), round(sy / cnt, 5)]},
+              "properties": {"c": int(cnt), "x": int(ov), "z": int(cl)}}
+             for (_ix, _iy), (cnt, ov, cl, sx, sy) in sorted(sums.items()) if cnt > 0]
     return {"type": "FeatureCollection", "features": feats}

@@ -57,8 +57,8 @@ def table_for(flt: IssueFilter, now: dt.datetime, tz: ZoneInfo) -> type:
     return IssueClosedTotal if start is None and end is None else IssueClosedRollup
 
 
-def _rollup_conditions(R: type, scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneInfo,
-                       grid: str | None) -> list[ColumnElement[bool]] | None:
+def closed_conditions(R: type, scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneInfo,
+                      grid: str | None = None) -> list[ColumnElement[bool]] | None:
     """Conditions on the rollup ``R`` for the closed issues ``flt`` selects in ``scope``'s grids;
     None when it selects no closed issue at all."""
     if flt.open is True:
@@ -121,29 +121,36 @@ def grouped_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.dat
         for i, v in enumerate(vals):
             acc[i] += int(v or 0)
 
-    # open issues (and every issue when the filter keeps only open ones), raw, from the partial index
-    if flt.open is not False:
-        for row in session.execute(select(*raw_keys, *raw_count_columns(now))
-                                   .where(*raw_conditions, is_open()).group_by(*raw_keys)).all():
-            add(row, row[k:])
     # closed issues in the scope's grids, from the rollup
     R = table_for(flt, now, tz)
-    conds = _rollup_conditions(R, scope, flt, now, tz, grid)
+    conds = closed_conditions(R, scope, flt, now, tz, grid)
     if conds is not None:
         n, late = _closed_columns(R, flt)
         keys = [getattr(R, k) for k in rollup_keys]
         for row in session.execute(select(*keys, n, late).where(*conds).group_by(*keys)).all():
             closed, late_n = row[k], row[k + 1]
             add(row, [closed, 0, closed, late_n, 0, closed])
-        # closed issues seen only through the chain (outside the scope's grids), raw
-        if scope.official_id is not None and scope.roots is not None:
-            outside = ~scope.filter_codes(Issue.street_code, Issue.community_code, Issue.grid_code)
-            chain = or_(*(c == scope.official_id for c in CHAIN_COLUMNS))
-            for row in session.execute(select(*raw_keys, *raw_count_columns(now))
-                                       .where(*raw_conditions, is_closed(), chain, outside)
-                                       .group_by(*raw_keys)).all():
-                add(row, row[k:])
+    # the rest, raw: open issues (from the partial index), closed ones seen only through the chain
+    for extra in raw_parts(scope, flt):
+        for row in session.execute(select(*raw_keys, *raw_count_columns(now))
+                                   .where(*raw_conditions, *extra).group_by(*raw_keys)).all():
+            add(row, row[k:])
     return out
+
+
+def raw_parts(scope: Scope, flt: IssueFilter) -> list[list[ColumnElement[bool]]]:
+    """What a rollup leaves to ``issue`` rows, as extra conditions on THE issue conditions of
+    (``scope``, ``flt``): open issues (bounded by the open work: the partial index
+    ``issue_open_grid_idx``), and closed issues a viewer sees only through the responsibility
+    chain, outside their scope's grids (bounded by their own work)."""
+    parts: list[list[ColumnElement[bool]]] = []
+    if flt.open is not False:
+        parts.append([is_open()])
+    if flt.open is not True and scope.official_id is not None and scope.roots is not None:
+        outside = ~scope.filter_codes(Issue.street_code, Issue.community_code, Issue.grid_code)
+        chain = or_(*(c == scope.official_id for c in CHAIN_COLUMNS))
+        parts.append([is_closed(), chain, outside])
+    return parts
 
 
 def rollup_key(level: int) -> str:

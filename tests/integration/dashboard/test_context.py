@@ -14,6 +14,8 @@ from dashboard.context import ANONYMOUS, LANG_COOKIE, Context, Viewer, current_c
 from dashboard.pages.map import callbacks as cb
 from dashboard.services import Services
 from geodata.access.scope import Scope
+from geodata.clock import at_or_now
+from geodata.maps import heat as map_heat
 from geodata.maps import layers as map_layers
 from geodata.settings import Settings
 
@@ -139,6 +141,7 @@ def test_tile_caches_are_keyed_by_scope(svc):
     assert tiles.heat_tile(nothing, z, x, y, flt, "v1") == tiles._empty
     assert tiles.heat_tile(everything, z, x, y, flt, "v1") == busy
     with svc.session(at(everything)) as s:
-        assert tiles.heat_scale(s, nothing, flt, "v1") == 100.0          # no issue: the floor
-        assert tiles.heat_scale(s, everything, flt, "v1") >= 100.0
+        floor = 1e6 / map_heat.scale_square(s, at_or_now(None))[1]          # one issue in one square
+        assert tiles.heat_scale(s, nothing, flt, "v1") == pytest.approx(floor)   # no issue: the floor
+        assert tiles.heat_scale(s, everything, flt, "v1") > floor
     assert len(tiles.tiles.data) == 2 and len(tiles.scales.data) == 2
