@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -31,6 +31,14 @@ class SearchHit:
 _PINYIN_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 #: a phone number is searched from this many digits on (fewer match too much)
 PHONE_MIN_DIGITS = 4
+#: the issue search reads the issues reported in this window before ``as_of`` (and any later) whole
+SEARCH_WINDOW = dt.timedelta(days=365)
+#: … and at most this many older matching rows, from the n-gram index (migration 0022)
+SEARCH_CAP = 500
+#: an issue number is upper-case letters and digits (``WT2026000123``); its start is looked up in
+#: the number's index from a kind and a year on
+NUMBER_PREFIX_MIN = 6
+_NUMBER_START_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
 @lru_cache(maxsize=8192)
@@ -92,12 +100,60 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
         if n >= limit:
             break
     if not latin or len(q) >= 3:   # a few Latin letters are a pinyin query, not an issue number
-        for iid, number, title, code in session.execute(
-                select(Issue.id, Issue.number, Issue.title, Issue.grid_code)
-                .where(visible_issues(scope),
-                       or_(Issue.number.icontains(q, autoescape=True), Issue.title.icontains(q, autoescape=True)))
-                # numbers that start with the text first, then any other match, newest first
-                .order_by(~Issue.number.istartswith(q, autoescape=True), Issue.number.desc())
-                .limit(limit)).all():
+        for iid, number, title, code in issue_matches(session, scope, q, limit, now):
             hits.append(SearchHit("issue", f"{number} {title[:30]}", f"{number} {title[:30]}", code, iid))
     return hits[:limit * 3]
+
+
+def issue_matches(session: Session, scope: Scope, q: str, limit: int,
+                  now: dt.datetime) -> list[tuple[int, str, str, str]]:
+    """(id, number, title, grid code) of up to ``limit`` issues in ``scope`` whose number or title
+    contains ``q`` (case-insensitive, literal): the numbers that start with ``q`` first (highest
+    first), then the other matches, newest reported first (id breaks ties).
+
+    Bounded whatever the history (issue #11): three statements, each reading a bounded number of rows.
+
+    1. Numbers starting with ``q``, for a ``q`` of :data:`NUMBER_PREFIX_MIN` characters or more
+       (``WT2026``: a kind and a year): a range of the number's unique index read backwards,
+       stopping at ``limit`` rows in scope — at most one year's numbers of a kind, whatever the
+       history. (A shorter start is matched by 2 and 3, newest first.)
+    2. The issues reported in the last :data:`SEARCH_WINDOW` (or later), read whole by
+       ``issue_reported_idx``: a year's intake (the demo street: ≈ 4 300), not the history.
+    3. Only if 2 found fewer than ``limit``: the older issues, by ``gw_issue_search`` (migration
+       0022; row-level security keeps every text index of ``issue`` from being used, so the
+       n-grams and scope tokens are kept in a table of their own): those whose characters and pairs
+       of characters hold all of ``q``'s — any text of one character or more, two-character
+       Chinese words included, which pg_trgm's trigrams cannot serve — in the viewer's scope,
+       rechecked with ``ILIKE``; at most :data:`SEARCH_CAP` of them from at most 4 × that many
+       index rows. Fewer matches than that (a rare word, an old issue's title, a number's tail):
+       all of them, the newest first, as a full search would give. More (a word frequent in the
+       older history that has fewer than ``limit`` matches in the window): the newest of the
+       :data:`SEARCH_CAP` the index gives first — older matches, not necessarily the newest; a
+       longer text or the number finds a given one.
+    """
+    vis = visible_issues(scope)
+    cols = (Issue.id, Issue.number, Issue.title, Issue.grid_code)
+    out: list[tuple[int, str, str, str]] = []
+    if len(q) >= NUMBER_PREFIX_MIN and _NUMBER_START_RE.match(q):
+        lo = q.upper()
+        out += [tuple(r) for r in session.execute(
+            select(*cols).where(vis, Issue.number >= lo, Issue.number < lo + "\U0010ffff",
+                                Issue.number.istartswith(q, autoescape=True))
+            .order_by(Issue.number.desc()).limit(limit)).all()]
+    if len(out) >= limit:
+        return out
+    seen = {r[0] for r in out}
+    contains = or_(Issue.number.icontains(q, autoescape=True), Issue.title.icontains(q, autoescape=True))
+    cut = now - SEARCH_WINDOW
+    newest = (Issue.reported_at.desc(), Issue.id.desc())
+    want = limit - len(out) + len(seen)   # the prefix's hits match again
+    recent = session.execute(select(*cols).where(vis, Issue.reported_at >= cut, contains)
+                             .order_by(*newest).limit(want)).all()
+    out += [tuple(r) for r in recent if r[0] not in seen]
+    if len(recent) < want:
+        seen |= {r[0] for r in recent}
+        older = select(func.gw_issue_search(q, cut, SEARCH_CAP)).scalar_subquery()
+        out += [tuple(r) for r in session.execute(
+            select(*cols).where(vis, Issue.id.in_(older)).order_by(*newest).limit(want)).all()
+            if r[0] not in seen]
+    return out[:limit]
