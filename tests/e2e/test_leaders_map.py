@@ -123,13 +123,20 @@ def test_a_phone_reaches_a_community_and_a_block_by_tapping(open_page, shot):
     _until_url(page, lambda: page.touchscreen.tap(x, y), rf"\?grid={code}$")
     page.wait_for_function("document.querySelectorAll('path.gw-grid-l3').length > 0")
     page.wait_for_timeout(900)
+    settle(page)
+    # a spot of a block with nothing else within a fingertip (a tap's touch area is retargeted to
+    # the nearest clickable thing in it: a bubble, a neighbour), searched over each block's box
     block = page.evaluate("""() => {
         const map = document.querySelector('#map-leaflet').getBoundingClientRect();
+        const finger = [[0, 0], [-16, 0], [16, 0], [0, -16], [0, 16], [-11, -11], [11, 11], [-11, 11], [11, -11]];
         for (const p of document.querySelectorAll('path.gw-grid-l3')) {
-            const r = p.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
-            const top = document.elementFromPoint(x, y);
-            if (top === p && y > map.y && y < map.bottom - 70) {
-                return [x, y, [...p.classList].map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]];
+            const r = p.getBoundingClientRect();
+            for (let i = 1; i < 8; i++) for (let j = 1; j < 8; j++) {
+                const x = r.x + r.width * i / 8, y = r.y + r.height * j / 8;
+                if (y < map.y + 20 || y > map.bottom - 90 || x < map.x + 20 || x > map.right - 20) continue;
+                if (finger.every(([dx, dy]) => document.elementFromPoint(x + dx, y + dy) === p)) {
+                    return [x, y, [...p.classList].map(c => c.match(/^gw-grid-(\\d{14})$/)).find(Boolean)[1]];
+                }
             }
         }
         return null;
