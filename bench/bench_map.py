@@ -409,6 +409,9 @@ def scale_cases(s: Any, scope: Any) -> dict[str, Callable[[], Any]]:
         "markers_street": lambda: map_markers.markers(s, scope, flt, sd.bbox, 2000, tz=TZ),
         "markers_street_year": lambda: map_markers.markers(s, scope, year, sd.bbox, 2000, tz=TZ),
         "heat_tile": lambda: render_heat_png(map_heat.heat_grid(s, scope, flt, z, tx, ty, tz=TZ), scale),
+        # z17: finer than a cell, read from the rows in the tile
+        "heat_tile_z17": lambda: render_heat_png(map_heat.heat_grid(s, scope, flt, z + 2, 4 * tx + 1, 4 * ty + 1,
+                                                                    tz=TZ), scale),
         "heat_scale": lambda: map_heat.heat_scale(s, scope, flt, tz=TZ),
         "search_title": lambda: map_search.search(s, scope, "垃圾", 8),
         "search_number": lambda: map_search.search(s, scope, "2026000", 8),
@@ -464,10 +467,12 @@ def explain_rollup(engine: Engine, scope: Any) -> dict[str, str]:
 
 
 def scale_main(argv: list[str]) -> int:
-    """``python -m bench map --scale [--sizes 100000,1000000] [--keep]``: the map's data queries at
-    demo size and grown (``gridwatch demo --issues N``'s generator) to each size, in one run; each
-    count both ways (rollup and the raw baseline); slope = log(time ratio) / log(size ratio)."""
-    from bench.common import account, app_url, context_of, owner_engine, principal, scratch_demo
+    """``python -m bench map --scale [--sizes 100000,1000000] [--browser] [--keep]``: the map's data
+    queries at demo size and grown (``gridwatch demo --issues N``'s generator) to each size, in one
+    run; each count both ways (rollup and the raw baseline); slope = log(time ratio) / log(size
+    ratio). With ``--browser``, at each size too: open → drawn map and every callback's browser round
+    trip (:func:`browser_timings`), and the viewport payloads (:func:`viewport_payloads`)."""
+    from bench.common import account, app_url, context_of, owner_engine, principal, scratch_demo, web_session
     from etl.demo_scale import grow_history
     from geodata.db import open_session
     from geodata.db.admin import drop_database
@@ -486,7 +491,9 @@ def scale_main(argv: list[str]) -> int:
     try:
         settings = Settings(database_url=app_url(url), owner_database_url=role_url(url, OWNER_ROLE),
                             basemap_url="", basemap_path=None)
-        ctx = context_of(settings, principal(owner, account(owner, "operator")))
+        viewer = account(owner, "operator")
+        ctx = context_of(settings, principal(owner, viewer))
+        browser = "--browser" in argv
         for size in (0, *sizes):
             grown = grow_history(owner, size, progress=True) if size else None
             with open_session(engine, scope=ctx.scope) as s:
@@ -500,6 +507,17 @@ def scale_main(argv: list[str]) -> int:
                 "issues": issues, "events": events, "rollup_rows": list(rollup_rows),
                 "load_s": grown["seconds"] if grown else None,
                 "load_average_1m": round(__import__("os").getloadavg()[0], 2), "queries": timings}
+            if browser:
+                print(f"browser at {issues} issues…", flush=True)
+                run = result["runs"][str(issues)]
+                run["browser"] = browser_timings(settings, engine, web_session(owner, viewer), ctx.scope,
+                                                 opens=3, rounds=4)
+                run["payloads"] = viewport_payloads(engine, settings, ctx)
+                cbs = run["browser"]["callbacks"]
+                worst = max(cbs.items(), key=lambda kv: kv[1]["p95_ms"])
+                print(f"  open → drawn median {run['browser']['open_to_drawn_s']['median']} s; worst callback "
+                      f"p95 {worst[1]['p95_ms']} ms ({worst[0]}); largest payload "
+                      f"{max(v['total_bytes'] for v in run['payloads'].values() if isinstance(v, dict))} B", flush=True)
         result["explain_street_choropleth"] = explain_rollup(engine, ctx.scope)
         runs = list(result["runs"].values())
         first, last = runs[0], runs[-1]
