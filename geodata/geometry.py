@@ -180,3 +180,33 @@ def to_wgs84(lon: float, lat: float, crs: str = CRS_WGS84, *, lon_field: str = "
         wlon, wlat = gcj02_to_wgs84(lon, lat)
         return float(wlon), float(wlat)
     return float(lon), float(lat)  # CGCS2000 ≈ WGS84 at map scale
+
+
+# -- map cells: squares of the Web-Mercator plane ------------------------------------------------
+#: half the Web-Mercator world's side (m); the map cells' level (2²² to the world's side) and side
+#: (≈ 9.55 Mercator metres, ≈ 7.8 m on the ground in Zhengzhou). An issue's cell is stored with it
+#: (``issue.cell_x`` / ``cell_y``, migration 0023) and its closed issues are counted per cell
+#: (``issue_closed_cell``, migration 0021; ``geodata.maps.cells``).
+MERCATOR_ORIGIN = 20037508.342789244
+CELL_LEVEL = 22
+CELL_M = 2 * MERCATOR_ORIGIN / 2 ** CELL_LEVEL
+
+
+def mercator(lon: float, lat: float) -> tuple[float, float]:
+    """Web-Mercator metres (EPSG:3857) of a point; latitudes beyond the projection's ±85.05° clamped."""
+    lat = max(-85.05112878, min(85.05112878, lat))
+    return (lon * MERCATOR_ORIGIN / 180.0,
+            math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)
+
+
+def square_side(shift: int) -> float:
+    """Mercator metres of a square of 2^shift × 2^shift cells (exact: a power of two times CELL_M)."""
+    return CELL_M * 2.0 ** shift
+
+
+def square_of(lon: float, lat: float, shift: int = 0) -> tuple[int, int]:
+    """The square of ``shift`` holding a point: ``(floor((x + O) / side), floor((O − y) / side))``
+    (columns eastwards, rows southwards, as map tiles count them)."""
+    x, y = mercator(lon, lat)
+    side = square_side(shift)
+    return math.floor((x + MERCATOR_ORIGIN) / side), math.floor((MERCATOR_ORIGIN - y) / side)

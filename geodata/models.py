@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
+from geodata.geometry import CELL_M, MERCATOR_ORIGIN
 from geodata.vocab import GRID_ROLES
 
 SRID = 4326
@@ -153,6 +154,11 @@ class Domain(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
 
+#: an issue's map cell, as its generated columns compute it (migration 0023)
+CELL_X_SQL = f"floor((ST_X(ST_Transform(location, 3857)) + {MERCATOR_ORIGIN!r}) / {CELL_M!r})::int"
+CELL_Y_SQL = f"floor(({MERCATOR_ORIGIN!r} - ST_Y(ST_Transform(location, 3857))) / {CELL_M!r})::int"
+
+
 class Issue(Base):
     """A problem (问题) or public-sentiment report (社情) and its current workflow state."""
 
@@ -171,6 +177,7 @@ class Issue(Base):
         Index("issue_leader_in_charge_idx", "leader_in_charge_id"),
         Index("issue_status_idx", "status"),
         Index("issue_reported_idx", "reported_at"),
+        Index("issue_cell_idx", "cell_x", "cell_y"),
         # the assessment's and the notices' ranges on deadline and closing time (migration 0015),
         # partial: a comparison never matches NULL, and an open issue moved gets no entry (0020)
         Index("issue_due_idx", "due_at", postgresql_where=text("due_at IS NOT NULL")),
@@ -193,6 +200,11 @@ class Issue(Base):
     community_code: Mapped[str] = mapped_column(String(14))  # its level-2 parent
     #: its level-1 ancestor, generated from ``grid_code`` (migration 0010)
     street_code: Mapped[str] = mapped_column(String(14), Computed("left(grid_code, 9) || '00000'", persisted=True))
+    #: its map cell (``geodata.geometry.square_of``: a Web-Mercator square, 2²² to the world's
+    #: side), generated from ``location`` (migration 0023): integer box conditions that row-level
+    #: security lets use an index
+    cell_x: Mapped[int | None] = mapped_column(Integer, Computed(CELL_X_SQL, persisted=True))
+    cell_y: Mapped[int | None] = mapped_column(Integer, Computed(CELL_Y_SQL, persisted=True))
     # 六个一: one leader in charge, one directly responsible person, one grid leader, one worksheet
     leader_in_charge_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
     responsible_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))

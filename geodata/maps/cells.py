@@ -16,22 +16,19 @@ and for open issues and those a viewer sees only through the responsibility chai
 from __future__ import annotations
 
 import datetime as dt
-import math
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
+from geodata.geometry import CELL_LEVEL, CELL_M, MERCATOR_ORIGIN, square_of, square_side  # noqa: F401
 from geodata.models import Issue, IssueClosedCell
 from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue
 
 from . import rollup
 
-#: half the Web-Mercator world's side (m); the cells' level and side (migration 0021's)
-ORIGIN = 20037508.342789244
-CELL_LEVEL = 22
-CELL_M = 2 * ORIGIN / 2 ** CELL_LEVEL
+ORIGIN = MERCATOR_ORIGIN
 #: the deepest zoom whose heat cells (4 px) are whole cells
 CELL_ZOOM = CELL_LEVEL - 6
 
@@ -44,38 +41,33 @@ def serves(flt: IssueFilter, now: dt.datetime, tz: ZoneInfo) -> bool:
     return rollup.serves(flt, tz) and flt.window(now, tz) == (None, None)
 
 
-def square_side(shift: int) -> float:
-    """Mercator metres of a square of ``shift`` (exact: a power of two times :data:`CELL_M`)."""
-    return CELL_M * 2.0 ** shift
-
-
-def mercator(lon: float, lat: float) -> tuple[float, float]:
-    lat = max(-85.05112878, min(85.05112878, lat))
-    return (lon * ORIGIN / 180.0,
-            math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)
-
-
-def square_of(lon: float, lat: float, shift: int) -> tuple[int, int]:
-    """The square of ``shift`` holding a point (lon, lat)."""
-    x, y = mercator(lon, lat)
-    side = square_side(shift)
-    return math.floor((x + ORIGIN) / side), math.floor((ORIGIN - y) / side)
-
-
 def _raw_square(shift: int) -> tuple[ColumnElement, ColumnElement]:
-    """The square of ``shift`` of an ``issue`` row: the migration's cell formula at that side."""
+    """The square of ``shift`` of an ``issue`` row: from its stored cell (``cell_x`` / ``cell_y``,
+    cells ≥ 0, so integer division is the floor), or for a fraction of a cell (shift < 0) the cells'
+    formula at that side."""
+    if shift >= 0:
+        r = 2 ** shift
+        return Issue.cell_x // r, Issue.cell_y // r
     p = func.ST_Transform(Issue.location, 3857)
     side = square_side(shift)
     return (cast(func.floor((func.ST_X(p) + ORIGIN) / side), Integer),
             cast(func.floor((ORIGIN - func.ST_Y(p)) / side), Integer))
 
 
-def _box_envelope(box: Box, shift: int) -> ColumnElement:
-    """The lon/lat envelope of the squares ``box`` (a Mercator rectangle is one in lon/lat too)."""
+def _box_cells(box: Box, shift: int) -> tuple[int, int, int, int]:
+    """The cells [x0, x1) × [y0, y1) covering the squares ``box`` of ``shift``."""
     x0, y0, x1, y1 = box
-    side = square_side(shift)
-    env = func.ST_MakeEnvelope(x0 * side - ORIGIN, ORIGIN - y1 * side, x1 * side - ORIGIN, ORIGIN - y0 * side, 3857)
-    return func.ST_Transform(env, 4326)
+    if shift >= 0:
+        r = 2 ** shift
+        return x0 * r, y0 * r, x1 * r, y1 * r
+    r = 2 ** -shift
+    return x0 // r, y0 // r, -(-x1 // r), -(-y1 // r)
+
+
+def cell_range(x0: int, y0: int, x1: int, y1: int) -> list[ColumnElement[bool]]:
+    """Issues whose stored cell is in [x0, x1) × [y0, y1): integer comparisons, which row-level
+    security lets be index conditions (``issue_cell_idx``), where ``&&`` on the location is not."""
+    return [Issue.cell_x >= x0, Issue.cell_x < x1, Issue.cell_y >= y0, Issue.cell_y < y1]
 
 
 def _closed_sums(flt: IssueFilter) -> tuple[ColumnElement, ColumnElement, ColumnElement]:
@@ -100,7 +92,7 @@ def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.date
 
     conds = issue_conditions(scope, flt, now, tz)
     if box is not None:
-        conds.append(Issue.location.op("&&")(_box_envelope(box, shift)))
+        conds += cell_range(*_box_cells(box, shift))
     ix, iy = _raw_square(shift)
     use_cells = shift >= 0 and serves(flt, now, tz)
     for extra in (rollup.raw_parts(scope, flt) if use_cells else [[]]):
@@ -111,8 +103,8 @@ def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.date
             C = IssueClosedCell
             r = 2 ** shift
             if box is not None:
-                x0, y0, x1, y1 = box
-                cell_conds += [C.cx >= x0 * r, C.cx < x1 * r, C.cy >= y0 * r, C.cy < y1 * r]
+                x0, y0, x1, y1 = _box_cells(box, shift)
+                cell_conds += [C.cx >= x0, C.cx < x1, C.cy >= y0, C.cy < y1]
             n = _closed_sums(flt)[0]
             gx, gy = C.cx // r, C.cy // r     # integer division (cells are ≥ 0): the cell's square
             add(session.execute(select(gx, gy, func.sum(n)).where(*cell_conds).group_by(gx, gy)

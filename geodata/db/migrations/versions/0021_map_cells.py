@@ -70,14 +70,16 @@ CREATE POLICY issue_closed_cell_scope ON issue_closed_cell USING {_m19.ROLLUP_VI
 """
 
 
-def _rows(table: str, sign: int) -> str:
+#: a row's cell, computed from its location here (migration 0023 stores it: ``issue.cell_x``/``cell_y``)
+CELL_EXPR = (f"floor((ST_X(ST_Transform(location, 3857)) + {ORIGIN!r}) / {CELL_M!r})::int",
+             f"floor(({ORIGIN!r} - ST_Y(ST_Transform(location, 3857))) / {CELL_M!r})::int")
+
+
+def _rows(table: str, sign: int, cell: tuple[str, str] = CELL_EXPR) -> str:
     """The signed closed rows of ``table`` (a transition table, or ``issue``) with their day and cell."""
-    return (f"SELECT {KEY}, {DAY} AS day, "
-            f"floor((ST_X(m.p) + {ORIGIN!r}) / {CELL_M!r})::int AS cx, "
-            f"floor(({ORIGIN!r} - ST_Y(m.p)) / {CELL_M!r})::int AS cy, "
+    return (f"SELECT {KEY}, {DAY} AS day, {cell[0]} AS cx, {cell[1]} AS cy, "
             f"ST_X(location) AS x, ST_Y(location) AS y, {sign} AS s, {sign} * {LATE}::int AS l "
-            f"FROM {table} CROSS JOIN LATERAL (SELECT ST_Transform(location, 3857) AS p) m "
-            f"WHERE status IN {CLOSED}")
+            f"FROM {table} WHERE status IN {CLOSED}")
 
 
 def _apply(source: str) -> str:
@@ -99,24 +101,27 @@ def _apply(source: str) -> str:
       sx = r.sx + excluded.sx, sy = r.sy + excluded.sy, lx = r.lx + excluded.lx, ly = r.ly + excluded.ly;"""
 
 
-SYNC = f"""
+def sync_sql(cell: tuple[str, str] = CELL_EXPR) -> str:
+    return f"""
 CREATE OR REPLACE FUNCTION gw_closed_rollup_sync() RETURNS trigger LANGUAGE plpgsql
   SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
   saved_grids text := current_setting('gridwatch.grids', true);
 BEGIN
   PERFORM set_config('gridwatch.grids', '*', true);
-  IF TG_OP = 'INSERT' THEN {_apply(_rows('new_rows', 1))}
-  ELSIF TG_OP = 'DELETE' THEN {_apply(_rows('old_rows', -1))}
-  ELSE {_apply(_rows('new_rows', 1) + ' UNION ALL ' + _rows('old_rows', -1))}
+  IF TG_OP = 'INSERT' THEN {_apply(_rows('new_rows', 1, cell))}
+  ELSIF TG_OP = 'DELETE' THEN {_apply(_rows('old_rows', -1, cell))}
+  ELSE {_apply(_rows('new_rows', 1, cell) + ' UNION ALL ' + _rows('old_rows', -1, cell))}
   END IF;
   PERFORM set_config('gridwatch.grids', coalesce(saved_grids, ''), true);
   RETURN NULL;
 END $$;
 """
 
-REBUILD = f"""
-CREATE FUNCTION gw_closed_rollups_rebuild() RETURNS void LANGUAGE plpgsql
+
+def rebuild_sql(cell: tuple[str, str] = CELL_EXPR) -> str:
+    return f"""
+CREATE OR REPLACE FUNCTION gw_closed_rollups_rebuild() RETURNS void LANGUAGE plpgsql
   SET search_path = pg_catalog, public AS $$
 DECLARE
   saved_grids text := current_setting('gridwatch.grids', true);
@@ -125,7 +130,7 @@ BEGIN
   DELETE FROM issue_closed_rollup;
   DELETE FROM issue_closed_total;
   DELETE FROM issue_closed_cell;
-  {_apply(_rows('issue', 1))}
+  {_apply(_rows('issue', 1, cell))}
   PERFORM set_config('gridwatch.grids', coalesce(saved_grids, ''), true);
 END $$;
 REVOKE ALL ON FUNCTION gw_closed_rollups_rebuild() FROM PUBLIC;
@@ -134,8 +139,8 @@ REVOKE ALL ON FUNCTION gw_closed_rollups_rebuild() FROM PUBLIC;
 
 def upgrade() -> None:
     op.execute(TABLE)
-    op.execute(SYNC)
-    op.execute(REBUILD)
+    op.execute(sync_sql())
+    op.execute(rebuild_sql())
     op.execute("SELECT gw_closed_rollups_rebuild()")
     grant_app(APP_GRANTS)
 

@@ -204,3 +204,32 @@ def test_a_heat_cell_is_the_square_of_its_zoom(z):
     assert cells.square_side(cells.CELL_ZOOM - z) == side
     m = importlib.import_module("geodata.db.migrations.versions.0021_map_cells")
     assert (m.ORIGIN, m.CELL_M, m.CELL_LEVEL) == (cells.ORIGIN, cells.CELL_M, cells.CELL_LEVEL)
+
+
+def test_an_issues_cell_is_stored_with_it_and_boxes_use_its_index(demo_app_engine, db):
+    """The generated cell columns hold the cells' formula (one definition: models and migrations
+    0021/0023), and a box condition can use ``issue_cell_idx`` below the policies, as the app role
+    (``&&`` could not: it is not LEAKPROOF)."""
+    from geodata import models
+    from geodata.workflow.filters import bbox_condition
+
+    m = importlib.import_module("geodata.db.migrations.versions.0021_map_cells")
+    assert (models.CELL_X_SQL, models.CELL_Y_SQL) == m.CELL_EXPR
+    wrong = db.execute(text(f"SELECT count(*) FROM issue WHERE cell_x <> {m.CELL_EXPR[0]} "
+                            f"OR cell_y <> {m.CELL_EXPR[1]} OR cell_x IS NULL")).scalar_one()
+    assert wrong == 0
+    lon, lat = _centre(db)
+    box = (lon - 0.001, lat - 0.001, lon + 0.001, lat + 0.001)
+    inside = db.execute(text("SELECT count(*) FROM issue WHERE location && ST_MakeEnvelope(:w, :s, :e, :n, 4326)"),
+                        dict(zip("wsen", box, strict=True))).scalar_one()
+    assert inside > 0
+    from sqlalchemy import func, select
+    from sqlalchemy.dialects import postgresql
+
+    stmt = select(func.count()).select_from(Issue).where(bbox_condition(box))
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with open_session(demo_app_engine, scope=ALL) as s:
+        assert s.execute(text(sql)).scalar_one() == inside
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = "\n".join(s.execute(text("EXPLAIN " + sql)).scalars())
+    assert "issue_cell_idx" in plan and "Index Cond" in plan, plan
