@@ -121,15 +121,23 @@ def issue_matches(session: Session, scope: Scope, q: str, limit: int,
        ``issue_reported_idx``: a year's intake (the demo street: ≈ 4 300), not the history.
     3. Only if 2 found fewer than ``limit``: the older issues, by ``gw_issue_search`` (migration
        0022; row-level security keeps every text index of ``issue`` from being used, so the
-       n-grams and scope tokens are kept in a table of their own): those whose characters and pairs
-       of characters hold all of ``q``'s — any text of one character or more, two-character
-       Chinese words included, which pg_trgm's trigrams cannot serve — in the viewer's scope,
-       rechecked with ``ILIKE``; at most :data:`SEARCH_CAP` of them from at most 4 × that many
-       index rows. Fewer matches than that (a rare word, an old issue's title, a number's tail):
-       all of them, the newest first, as a full search would give. More (a word frequent in the
-       older history that has fewer than ``limit`` matches in the window): the newest of the
-       :data:`SEARCH_CAP` the index gives first — older matches, not necessarily the newest; a
-       longer text or the number finds a given one.
+       n-grams are kept in a table of their own): at most 4 × :data:`SEARCH_CAP` index rows whose
+       characters and pairs of characters hold all of ``q``'s — any text of one character or
+       more, two-character Chinese words included, which pg_trgm's trigrams cannot serve — taken
+       by the text alone, whoever asks; then those of them in the viewer's scope (row-level
+       security on ``issue``, and :func:`visible_issues` here), rechecked with ``ILIKE``, at most
+       :data:`SEARCH_CAP`. Never an issue outside the scope.
+
+       A text fewer than 4 × :data:`SEARCH_CAP` older issues hold (a rare word, an old issue's
+       title, a number or its tail): every match in scope, the newest first, as a full search
+       would give, whatever the scope. A text more of them hold (a word frequent in the older
+       history: 垃圾), when the window has fewer than ``limit`` matches in scope: the newest of
+       those in scope among the index rows taken first — any of the city's, so a viewer whose
+       scope is a small part of the city (a community leader, a grid worker) may get few of their
+       older matches or none, though a full search would give ``limit``; a viewer of everything
+       gets older matches, not necessarily the newest. A longer text or the number finds a given
+       one. (The scope is not in the index so that re-assigning issues — a change set moving 10⁵
+       of them, issue #15 — does not rewrite it.)
     """
     vis = visible_issues(scope)
     cols = (Issue.id, Issue.number, Issue.title, Issue.grid_code)
