@@ -59,6 +59,7 @@ def _bypass_role(admin: str) -> None:
             conn.execute(f"CREATE ROLE {BYPASS_ROLE} LOGIN BYPASSRLS")
         conn.execute(f"GRANT {APP_ROLE} TO {BYPASS_ROLE}")        # the app's privileges, nothing more
         conn.execute(f"ALTER ROLE {BYPASS_ROLE} SET jit = off")   # as the app role (geodata.db.roles)
+        conn.execute(f"ALTER ROLE {BYPASS_ROLE} SET plan_cache_mode = force_custom_plan")
 
 
 def _setup(engine, ctx) -> dict[str, Any]:

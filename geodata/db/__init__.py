@@ -132,9 +132,12 @@ def _engine(url: str, pool_size: int, pool_timeout: float, connect_timeout_s: in
     # One pooled connection per server thread and no overflow: a request never waits for a
     # connection another request holds for long; if it ever must, it fails after pool_timeout.
     # connect_timeout: while the server is unreachable a request fails within seconds, never hangs.
+    # plan_cache_mode: every execution planned for its values (geodata.db.roles: as the app role's
+    # default too) — a prepared statement's generic plan cannot see how selective a date window is.
     engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout,
                            hide_parameters=True,
-                           connect_args={"options": "-c timezone=UTC", "connect_timeout": connect_timeout_s})
+                           connect_args={"options": "-c timezone=UTC -c plan_cache_mode=force_custom_plan",
+                                         "connect_timeout": connect_timeout_s})
     availability(engine)
     return engine
 
