@@ -16,6 +16,7 @@ and for open issues and those a viewer sees only through the responsibility chai
 from __future__ import annotations
 
 import datetime as dt
+import math
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Integer, cast, func, select
@@ -70,6 +71,15 @@ def cell_range(x0: int, y0: int, x1: int, y1: int) -> list[ColumnElement[bool]]:
     return [Issue.cell_x >= x0, Issue.cell_x < x1, Issue.cell_y >= y0, Issue.cell_y < y1]
 
 
+def _mean_square(lon: ColumnElement, lat: ColumnElement, shift: int) -> tuple[ColumnElement, ColumnElement]:
+    """The square of ``shift`` of a point given in degrees (a cell's mean position), in SQL:
+    :func:`geodata.geometry.square_of`'s formula."""
+    side = square_side(shift)
+    x = lon * (ORIGIN / 180.0)
+    y = func.ln(func.tan(math.pi / 4 + func.radians(lat) / 2)) * 6378137.0
+    return (cast(func.floor((x + ORIGIN) / side), Integer), cast(func.floor((ORIGIN - y) / side), Integer))
+
+
 def _closed_sums(flt: IssueFilter) -> tuple[ColumnElement, ColumnElement, ColumnElement]:
     """(count, Σ longitude, Σ latitude) of a cell's closed issues under the filter's overdue field."""
     C = IssueClosedCell
@@ -82,7 +92,12 @@ def _closed_sums(flt: IssueFilter) -> tuple[ColumnElement, ColumnElement, Column
 
 def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneInfo,
                   shift: int, box: Box | None = None) -> dict[tuple[int, int], int]:
-    """Issues under (``scope``, ``flt``) per square of ``shift`` (within ``box``, if given)."""
+    """Issues under (``scope``, ``flt``) per square of ``shift`` (within ``box``, if given).
+
+    Closed issues from the cells when :func:`serves`: exactly for a shift ≥ 0 (a square is whole
+    cells); for a fraction of a cell (shift < 0: heat tiles at z ≥ 17) each cell's issues are put
+    in the square of their mean position — within one cell (≈ 9.5 Mercator metres) of where each
+    is, and the same total."""
     out: dict[tuple[int, int], int] = {}
 
     def add(rows) -> None:
@@ -94,19 +109,23 @@ def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.date
     if box is not None:
         conds += cell_range(*_box_cells(box, shift))
     ix, iy = _raw_square(shift)
-    use_cells = shift >= 0 and serves(flt, now, tz)
+    use_cells = serves(flt, now, tz)
     for extra in (rollup.raw_parts(scope, flt) if use_cells else [[]]):
         add(session.execute(select(ix, iy, func.count()).where(*conds, *extra).group_by(ix, iy)).all())
     if use_cells:
         cell_conds = rollup.closed_conditions(IssueClosedCell, scope, flt, now, tz)
         if cell_conds is not None:
             C = IssueClosedCell
-            r = 2 ** shift
             if box is not None:
                 x0, y0, x1, y1 = _box_cells(box, shift)
                 cell_conds += [C.cx >= x0, C.cx < x1, C.cy >= y0, C.cy < y1]
-            n = _closed_sums(flt)[0]
-            gx, gy = C.cx // r, C.cy // r     # integer division (cells are ≥ 0): the cell's square
+            n, sx, sy = _closed_sums(flt)
+            if shift >= 0:
+                r = 2 ** shift
+                gx, gy = C.cx // r, C.cy // r     # integer division (cells are ≥ 0): the cell's square
+            else:
+                cell_conds.append(n > 0)
+                gx, gy = _mean_square(sx / n, sy / n, shift)
             add(session.execute(select(gx, gy, func.sum(n)).where(*cell_conds).group_by(gx, gy)
                                 .having(func.sum(n) > 0)).all())
     return out

@@ -63,8 +63,9 @@ def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, 
     wider margin still, so a cell has the same value whichever tile computes it; the padding lets
     the renderer (``dashboard.tiles``) interpolate across the tile edge, so adjacent tiles join without seams.
 
-    A 4 px cell at zoom z is the map square of shift 16 − z (:mod:`geodata.maps.cells`): counted
-    from the closed issues' cells at z ≤ 16 when the filter allows, else from ``issue``."""
+    A 4 px cell at zoom z is the map square of shift 16 − z (:mod:`geodata.maps.cells`): closed
+    issues counted from their cells when the filter allows (at z ≤ 16 exactly; deeper, each cell's
+    issues at their mean position), else from ``issue``."""
     import numpy as np
 
     now = at_or_now(as_of)

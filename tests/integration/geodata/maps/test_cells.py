@@ -84,6 +84,15 @@ def heat_both_ways(s, monkeypatch, scope: Scope, flt: IssueFilter, now: dt.datet
     fast = heat.heat_scale(s, scope, flt, now, tz=TZ)
     with from_rows(monkeypatch):
         assert heat.heat_scale(s, scope, flt, now, tz=TZ) == fast, flt
+    # finer than a cell (z ≥ 17): each cell's issues in the square of their mean — the same
+    # total, every square within one cell of one the rows give
+    for shift in (-1, -2):
+        fine = cells.square_counts(s, scope, flt, now, TZ, shift)
+        with from_rows(monkeypatch):
+            rows = cells.square_counts(s, scope, flt, now, TZ, shift)
+        assert sum(fine.values()) == sum(rows.values()), (flt, shift)
+        reach = 2 ** -shift
+        assert all(any(abs(x - a) <= reach and abs(y - b) <= reach for a, b in rows) for x, y in fine), (flt, shift)
 
 
 def bins_both_ways(s, monkeypatch, scope: Scope, flt: IssueFilter, now: dt.datetime, bbox) -> int:
