@@ -595,27 +595,9 @@ class AssessmentBulletin(Base):
     issued_at: Mapped[dt.datetime] = mapped_column(_tstz(), server_default=func.now())
 
 
-class IssueClosedRollup(Base):
-    """Closed issues counted per block, kind, domain, status and local day of report (migration
-    0017: kept by statement-level triggers on ``issue``; read by ``geodata.maps.rollup``)."""
-
-    __tablename__ = "issue_closed_rollup"
-
-    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    street_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
-    domain_code: Mapped[str] = mapped_column(String(30), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), primary_key=True)
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    late: Mapped[int] = mapped_column(Integer)     # closed after the deadline (超期办结)
-
-
-class IssueClosedTotal(Base):
-    """:class:`IssueClosedRollup` over all time (no day): bounded by the grids, not the history."""
-
-    __tablename__ = "issue_closed_total"
+class _ClosedKey:
+    """The map rollups' key (migrations 0017, 0021): a block with its community and street, kind,
+    domain, status; and their two counts — closed, closed after the deadline (超期办结)."""
 
     grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
     community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
@@ -627,7 +609,22 @@ class IssueClosedTotal(Base):
     late: Mapped[int] = mapped_column(Integer)
 
 
-class IssueClosedCell(Base):
+class IssueClosedRollup(_ClosedKey, Base):
+    """Closed issues counted per block, kind, domain, status and local day of report (migration
+    0017: kept by statement-level triggers on ``issue``; read by ``geodata.maps.rollup``)."""
+
+    __tablename__ = "issue_closed_rollup"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+
+
+class IssueClosedTotal(_ClosedKey, Base):
+    """:class:`IssueClosedRollup` over all time (no day): bounded by the grids, not the history."""
+
+    __tablename__ = "issue_closed_total"
+
+
+class IssueClosedCell(_ClosedKey, Base):
     """:class:`IssueClosedTotal` per map cell too (migration 0021: a Web-Mercator square, 2²² to
     the world's side), with the sums of the issues' longitudes and latitudes (of the late ones:
     ``lx``, ``ly``): the markers and heat of closed issues without reading them
@@ -635,16 +632,8 @@ class IssueClosedCell(Base):
 
     __tablename__ = "issue_closed_cell"
 
-    grid_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    community_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    street_code: Mapped[str] = mapped_column(String(14), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
-    domain_code: Mapped[str] = mapped_column(String(30), primary_key=True)
-    status: Mapped[str] = mapped_column(String(20), primary_key=True)
     cx: Mapped[int] = mapped_column(Integer, primary_key=True)
     cy: Mapped[int] = mapped_column(Integer, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer)
-    late: Mapped[int] = mapped_column(Integer)
     sx: Mapped[float] = mapped_column(Float)
     sy: Mapped[float] = mapped_column(Float)
     lx: Mapped[float] = mapped_column(Float)

@@ -21,22 +21,13 @@ from geodata.maps import cells, heat, markers
 from geodata.models import Issue
 from geodata.workflow.filters import IssueFilter
 from tests.integration.geodata.maps.test_rollup import DEMO_NOW, small  # noqa: F401  (fixture)
+from tests.integration.geodata.maps.test_rollup import FILTERS as ROLLUP_FILTERS
 from tests.world import B11, B12, B21, C1, NOW, TZ
 
 ALL = Scope.everything()
 
-FILTERS = [
-    IssueFilter(),
-    IssueFilter(kind="problem"),
-    IssueFilter(kind="sentiment", domains=("safety", "sanitation")),
-    IssueFilter(statuses=("closed",)),
-    IssueFilter(statuses=("evaluated", "handling")),
-    IssueFilter(overdue=True),
-    IssueFilter(overdue=False, kind="problem"),
-    IssueFilter(open=False),
-    IssueFilter(open=True),
-    IssueFilter(grid=C1),
-]
+#: the rollup tests' filters but those with a date window (the cells are all time)
+FILTERS = [f for f in ROLLUP_FILTERS if f.preset is None and f.date_from is None]
 
 #: the cells recounted from ``issue`` with the migration's formula, written out again here
 RECOUNT = f"""
