@@ -188,6 +188,8 @@ def to_wgs84(lon: float, lat: float, crs: str = CRS_WGS84, *, lon_field: str = "
 #: (``issue.cell_x`` / ``cell_y``, migration 0023) and its closed issues are counted per cell
 #: (``issue_closed_cell``, migration 0021; ``geodata.maps.cells``).
 MERCATOR_ORIGIN = 20037508.342789244
+#: the sphere's radius of Web-Mercator (m): MERCATOR_ORIGIN = π · R
+MERCATOR_RADIUS = 6378137.0
 CELL_LEVEL = 22
 CELL_M = 2 * MERCATOR_ORIGIN / 2 ** CELL_LEVEL
 
@@ -196,7 +198,7 @@ def mercator(lon: float, lat: float) -> tuple[float, float]:
     """Web-Mercator metres (EPSG:3857) of a point; latitudes beyond the projection's ±85.05° clamped."""
     lat = max(-85.05112878, min(85.05112878, lat))
     return (lon * MERCATOR_ORIGIN / 180.0,
-            math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * 6378137.0)
+            math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * MERCATOR_RADIUS)
 
 
 def square_side(shift: int) -> float:
@@ -210,3 +212,12 @@ def square_of(lon: float, lat: float, shift: int = 0) -> tuple[int, int]:
     x, y = mercator(lon, lat)
     side = square_side(shift)
     return math.floor((x + MERCATOR_ORIGIN) / side), math.floor((MERCATOR_ORIGIN - y) / side)
+
+
+def cells_of_bbox(bbox) -> tuple[int, int, int, int]:
+    """The cells (x0, y0, x1, y1, inclusive) a lon/lat box (west, south, east, north) lies in, with
+    one cell of slack each side: the stored cells are PostGIS's arithmetic, these Python's."""
+    w, s, e, n = bbox
+    x0, y1 = square_of(w, s)
+    x1, y0 = square_of(e, n)
+    return x0 - 1, y0 - 1, x1 + 1, y1 + 1

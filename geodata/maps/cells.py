@@ -23,7 +23,14 @@ from sqlalchemy import ColumnElement, Integer, cast, func, select
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
-from geodata.geometry import CELL_LEVEL, CELL_M, MERCATOR_ORIGIN, square_of, square_side  # noqa: F401
+from geodata.geometry import (  # noqa: F401  (CELL_M: the cells' side, read as cells.CELL_M)
+    CELL_LEVEL,
+    CELL_M,
+    MERCATOR_ORIGIN,
+    MERCATOR_RADIUS,
+    cells_of_bbox,
+    square_side,
+)
 from geodata.models import Issue, IssueClosedCell
 from geodata.workflow.filters import IssueFilter, is_closed, issue_conditions, open_overdue
 
@@ -65,10 +72,12 @@ def _box_cells(box: Box, shift: int) -> tuple[int, int, int, int]:
     return x0 // r, y0 // r, -(-x1 // r), -(-y1 // r)
 
 
-def cell_range(x0: int, y0: int, x1: int, y1: int) -> list[ColumnElement[bool]]:
-    """Issues whose stored cell is in [x0, x1) × [y0, y1): integer comparisons, which row-level
-    security lets be index conditions (``issue_cell_idx``), where ``&&`` on the location is not."""
-    return [Issue.cell_x >= x0, Issue.cell_x < x1, Issue.cell_y >= y0, Issue.cell_y < y1]
+def cell_range(cx: ColumnElement, cy: ColumnElement, x0: int, y0: int, x1: int, y1: int
+               ) -> list[ColumnElement[bool]]:
+    """Rows whose cell (``cx``, ``cy``: an issue's stored cell, or a cell row's) is in [x0, x1) ×
+    [y0, y1): integer comparisons, which row-level security lets be index conditions
+    (``issue_cell_idx``), where ``&&`` on the location is not."""
+    return [cx >= x0, cx < x1, cy >= y0, cy < y1]
 
 
 def _mean_square(lon: ColumnElement, lat: ColumnElement, shift: int) -> tuple[ColumnElement, ColumnElement]:
@@ -76,7 +85,7 @@ def _mean_square(lon: ColumnElement, lat: ColumnElement, shift: int) -> tuple[Co
     :func:`geodata.geometry.square_of`'s formula."""
     side = square_side(shift)
     x = lon * (ORIGIN / 180.0)
-    y = func.ln(func.tan(math.pi / 4 + func.radians(lat) / 2)) * 6378137.0
+    y = func.ln(func.tan(math.pi / 4 + func.radians(lat) / 2)) * MERCATOR_RADIUS
     return (cast(func.floor((x + ORIGIN) / side), Integer), cast(func.floor((ORIGIN - y) / side), Integer))
 
 
@@ -107,7 +116,7 @@ def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.date
 
     conds = issue_conditions(scope, flt, now, tz)
     if box is not None:
-        conds += cell_range(*_box_cells(box, shift))
+        conds += cell_range(Issue.cell_x, Issue.cell_y, *_box_cells(box, shift))
     ix, iy = _raw_square(shift)
     use_cells = serves(flt, now, tz)
     for extra in (rollup.raw_parts(scope, flt) if use_cells else [[]]):
@@ -117,8 +126,7 @@ def square_counts(session: Session, scope: Scope, flt: IssueFilter, now: dt.date
         if cell_conds is not None:
             C = IssueClosedCell
             if box is not None:
-                x0, y0, x1, y1 = _box_cells(box, shift)
-                cell_conds += [C.cx >= x0, C.cx < x1, C.cy >= y0, C.cy < y1]
+                cell_conds += cell_range(C.cx, C.cy, *_box_cells(box, shift))
             n, sx, sy = _closed_sums(flt)
             if shift >= 0:
                 r = 2 ** shift
@@ -148,8 +156,7 @@ def _cells_in_view(scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneInf
         return None
     w, s, e, n = bbox
     C = IssueClosedCell
-    x0, y1 = square_of(w, s, 0)
-    x1, y0 = square_of(e, n, 0)
+    x0, y0, x1, y1 = cells_of_bbox(bbox)
     cnt, sx, sy = _closed_sums(flt)
     return [*conds, C.cx.between(x0, x1), C.cy.between(y0, y1), cnt > 0,
             sx / cnt >= w, sx / cnt <= e, sy / cnt >= s, sy / cnt <= n]

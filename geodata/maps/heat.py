@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
 from geodata.clock import at_or_now
+from geodata.geometry import MERCATOR_ORIGIN, MERCATOR_RADIUS
 from geodata.grids.store import valid_at
 from geodata.models import Grid
 from geodata.workflow.filters import IssueFilter
 
 from . import cells
 
-_ORIGIN = 20037508.342789244
 HEAT_CELL_PX = 4           # aggregation cell in screen pixels
 _HEAT_SIGMA = 3.0          # gaussian sigma, in cells (12 px)
 _HEAT_MARGIN = 9           # cells of margin around a tile (3 sigma), so tiles join seamlessly
@@ -27,9 +27,9 @@ HEAT_PAD = 1               # cells of the neighbouring tiles kept in the grid, f
 
 
 def tile_bounds_3857(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    size = 2 * _ORIGIN / (2 ** z)
-    minx = -_ORIGIN + x * size
-    maxy = _ORIGIN - y * size
+    size = 2 * MERCATOR_ORIGIN / (2 ** z)
+    minx = -MERCATOR_ORIGIN + x * size
+    maxy = MERCATOR_ORIGIN - y * size
     return minx, maxy - size, minx + size, maxy
 
 
@@ -92,7 +92,7 @@ def heat_grid(session: Session, scope: Scope, flt: IssueFilter, z: int, x: int, 
     # ground area of one cell: mercator metres × cos(latitude of the cell's row), per row, so a
     # cell gets the same value in the tile above or below too
     row_y = (maxy + margin * cell) - (np.arange(n) + 0.5) * cell
-    lat = 2 * np.arctan(np.exp(row_y / 6378137.0)) - math.pi / 2
+    lat = 2 * np.arctan(np.exp(row_y / MERCATOR_RADIUS)) - math.pi / 2
     ground = (cell * np.cos(lat)) ** 2
     dens *= (1e6 / ground)[:, None]
     return dens[crop, crop]

@@ -19,7 +19,7 @@ from geodata.access.visibility import visible_issues
 from geodata.clock import day_start
 from geodata.codes import CodeError, level_of
 from geodata.errors import DomainError
-from geodata.geometry import check_lon_lat, square_of
+from geodata.geometry import cells_of_bbox, check_lon_lat
 from geodata.grids.store import issue_in_grid
 from geodata.models import ISSUE_SOURCES, Issue
 from geodata.workflow.rules import CLOSED_STATUSES, OPEN_STATUSES, STATUSES, check_kind
@@ -227,11 +227,9 @@ def bbox_condition(bbox: Sequence[float]) -> ColumnElement[bool]:
     """The issue's point inside ``bbox`` (west, south, east, north). Its stored map cell in the
     box's cells (a cell of slack each side) first: integer comparisons, which row-level security
     lets be index conditions (``issue_cell_idx``), where PostGIS's ``&&`` is not (not LEAKPROOF)."""
-    w, s, e, n = bbox
-    x0, y1 = square_of(w, s)
-    x1, y0 = square_of(e, n)
-    return and_(Issue.cell_x.between(x0 - 1, x1 + 1), Issue.cell_y.between(y0 - 1, y1 + 1),
-                Issue.location.op("&&")(func.ST_MakeEnvelope(w, s, e, n, 4326)))
+    x0, y0, x1, y1 = cells_of_bbox(bbox)
+    return and_(Issue.cell_x.between(x0, x1), Issue.cell_y.between(y0, y1),
+                Issue.location.op("&&")(func.ST_MakeEnvelope(*bbox, 4326)))
 
 
 def issue_conditions(scope: Scope, flt: IssueFilter, now: dt.datetime, tz: ZoneInfo,
