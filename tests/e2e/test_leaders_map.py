@@ -424,6 +424,10 @@ def test_a_grid_clicked_while_a_ticked_layer_is_on_its_way_to_the_url_keeps_both
     assert held.wait(), "the layer's URL request was never sent"
     code = _a_community(page)
     _until_url(page, lambda: page.mouse.click(*_free_point(page, code)), rf"\?grid={code}$")
+    # the grid's own answers all in before the layer's: the URL's view is unchanged by the click,
+    # so the tick stays and is not written again (it used to be unticked and its write dropped)
+    settle(page)
+    assert _heat_ticked(page) and len(held.held) == 1
     _both_kept(page, held, code)
 
 

@@ -273,15 +273,23 @@ def navigate_outputs(svc: Services, ctx: Context, trigger: str | None, search_va
 
 
 def view_outputs(svc: Services, ctx: Context, search: str | None, filter_data: dict[str, Any] | None,
-                 overlays: list[str] | None, version: int | None, stamp: str | None = None
-                 ) -> tuple[Any, Any, Any, Any]:
+                 overlays: list[str] | None, version: int | None, stamp: str | None = None,
+                 source: str | None = None) -> tuple[Any, Any, Any, Any]:
     """The URL's view (opened from a link, or Back/Forward) → (body, body version, filter store,
     overlays store) when it differs from what is shown; the body is rebuilt with the URL's filter
     and layers ticked (as for a language switch). Invalid values are ignored (the selection's
-    notice names them)."""
+    notice names them).
+
+    ``source`` is the URL this last read: when the URL's view is still that one (a grid clicked,
+    an issue opened), the view did not change and the stores stay — a layer ticked or a filter set
+    whose URL write is still on its way is the user's latest word, not something to undo."""
     with svc.session(ctx) as s:
         domains = set(domain_names(svc, ctx, s))
     wanted, keys, _bad = view_from_query(search, domains)
+    if source is not None:
+        was, was_keys, _ = view_from_query(source, domains)
+        if view_query(wanted, keys) == view_query(was, was_keys):
+            return no_update, no_update, no_update, no_update
     shown = layout.overlay_keys(overlays) if isinstance(overlays, list) else list(layout.DEFAULT_OVERLAYS)
     if view_query(wanted, keys) == view_query(filter_data, shown):
         return no_update, no_update, no_update, no_update
@@ -461,9 +469,9 @@ def register(app: Dash, svc: Services) -> None:
                   Output(ids.VIEW_SOURCE, "data"),
                   Input(app_ids.URL, "search"), State(ids.FILTER, "data"), State(ids.OVERLAYS, "data"),
                   State(app_ids.BODY_VERSION, "data"), State(app_ids.LANG, "value"), State(app_ids.STAMP, "data"),
-                  prevent_initial_call="initial_duplicate")
-    def _view(search, filter_data, overlays, version, lang, stamp):
-        return *view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp), search or ""
+                  State(ids.VIEW_SOURCE, "data"), prevent_initial_call="initial_duplicate")
+    def _view(search, filter_data, overlays, version, lang, stamp, source):
+        return *view_outputs(svc, at(lang), search, filter_data, overlays, version, stamp, source), search or ""
 
     @app.callback(Output(ids.URL_VIEW, "data"),
                   Input(ids.FILTER, "data"), Input(ids.OVERLAYS, "data"), State(app_ids.URL, "search"),

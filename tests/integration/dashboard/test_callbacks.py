@@ -771,6 +771,15 @@ def test_view_callbacks_rebuild_only_on_a_change_and_write_canonical_urls(svc):
     assert "热力图" in json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
     # only invalid values: the view stays, the selection's notice names them
     assert cb.view_outputs(svc, ctx, "?k=bogus", default, names, 3) == (no_update,) * 4
+    # a grid clicked while a ticked layer's URL write is on its way: the URL's view is the one last
+    # read, so the stores (heat ticked) stay; without that source the URL's view would untick it
+    heat = layout.overlay_names([*layout.DEFAULT_OVERLAYS, "heat"], "zh")
+    assert cb.view_outputs(svc, ctx, "?grid=41010200500100", default, heat, 3, source="") == (no_update,) * 4
+    *_rebuilt, unticked = cb.view_outputs(svc, ctx, "?grid=41010200500100", default, heat, 3)
+    assert "热力图" not in unticked
+    # Back to a URL whose view differs from the one last read: the URL's view is shown
+    *_rebuilt, back = cb.view_outputs(svc, ctx, "?l=heat", default, names, 3, source="?grid=41010200500100")
+    assert back == ["热力图"]
     *_rest, crumbs, _outline = cb.selection_outputs(svc, ctx, "?k=bogus&m=nope")
     assert any(getattr(c, "id", None) == ids.URL_IGNORED for c in crumbs)
     # the writer: the filter changed → the URL (grid and issue kept); unchanged → no update
