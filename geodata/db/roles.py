@@ -12,6 +12,8 @@ may do with it.
 """
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy.engine import make_url
 
 OWNER_ROLE = "gridwatch_owner"
@@ -28,12 +30,16 @@ CREATE DATABASE gridwatch OWNER {OWNER_ROLE};
 \\c gridwatch
 CREATE EXTENSION IF NOT EXISTS postgis;      -- not a trusted extension: needs the superuser
 CREATE EXTENSION IF NOT EXISTS btree_gist;
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 GRANT USAGE ON SCHEMA public TO {APP_ROLE};
 """
 
-EXTENSIONS = ("postgis", "btree_gist", "pg_trgm")
+EXTENSIONS = ("postgis", "btree_gist")
+#: made by :func:`prepare_database` before migration 0024 and used by nothing since (its indexes went
+#: in 0020): dropped there, as the superuser that made it, unless something depends on it — the
+#: owner running 0024 may not drop a superuser's extension. (Migration 0004 makes pg_trgm itself,
+#: as the owner, on a new database: it is trusted.)
+RETIRED_EXTENSIONS = ("pg_trgm",)
 
 
 def role_url(url: str, role: str) -> str:
@@ -93,13 +99,26 @@ END $$;
 
 def prepare_database(conn, database: str) -> None:
     """As a superuser on ``database`` (psycopg connection, autocommit): the extensions the
-    migrations need (PostGIS only a superuser may create), the database and everything in it
-    owned by the owner role (an older database made as ``postgres`` is adopted in place), and
-    nobody but the owner may create objects in schema public."""
+    migrations need (PostGIS only a superuser may create) and none of the retired ones nothing
+    uses, the database and everything in it owned by the owner role (an older database made as
+    ``postgres`` is adopted in place), and nobody but the owner may create objects in schema public."""
     for ext in EXTENSIONS:
         conn.execute(f'CREATE EXTENSION IF NOT EXISTS "{ext}"')
+    for ext in RETIRED_EXTENSIONS:
+        _drop_unused_extension(conn, ext)
     conn.execute(f'ALTER DATABASE "{database}" OWNER TO "{OWNER_ROLE}"')
     conn.execute(f'ALTER SCHEMA public OWNER TO "{OWNER_ROLE}"')
     conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     conn.execute(f'GRANT USAGE ON SCHEMA public TO "{APP_ROLE}"')
     conn.execute(_ADOPT.format(owner=OWNER_ROLE))
+
+
+def _drop_unused_extension(conn, name: str) -> None:
+    """DROP EXTENSION ``name`` (RESTRICT) if it is there and nothing depends on it: PostgreSQL
+    refuses while an object uses it (a database migrated to 0004–0019 has trigram indexes; a
+    migration drops them, and the next ``gridwatch db up`` the extension)."""
+    import psycopg
+
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", (name,)).fetchone():
+        with contextlib.suppress(psycopg.errors.DependentObjectsStillExist):
+            conn.execute(f'DROP EXTENSION "{name}"')

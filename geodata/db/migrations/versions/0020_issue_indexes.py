@@ -73,6 +73,9 @@ def downgrade() -> None:
     for name, column in PARTIAL:
         op.execute(f"DROP INDEX IF EXISTS {name}")
         op.execute(f"CREATE INDEX {name} ON issue ({column})")
+    # pg_trgm: 0024's downgrade makes it again, but `gridwatch db up` drops it whenever nothing uses it
+    # (geodata.db.roles.RETIRED_EXTENSIONS), also on a database not yet at 0024
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.execute("CREATE INDEX IF NOT EXISTS issue_number_trgm ON issue USING gin (number gin_trgm_ops)")
     op.execute("CREATE INDEX IF NOT EXISTS issue_title_trgm ON issue USING gin (title gin_trgm_ops)")
     op.execute("CREATE INDEX IF NOT EXISTS issue_location_gist ON issue USING gist (location)")
