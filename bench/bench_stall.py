@@ -13,8 +13,9 @@ account's web session cookie (the gate lets them through to the callbacks).
    over one keep-alive connection; p50/p95.
 2. **Under attack**: 16 clients in closed loops (each sends its next request when the answer
    arrives), two per kind of worst input we could construct within the caps:
-   - ``api_search``: ``/api/v1/issues`` with the longest allowed ``q`` made of LIKE wildcards (no
-     trigram: a scan), every status and domain, the widest bbox and period, 200 a page, unindexed sort;
+   - ``api_search``: ``/api/v1/issues`` with the longest allowed ``q`` made of LIKE wildcards (literal,
+     matched by the bounded search: ``geodata.workflow.text_search``), every status and domain, the
+     widest bbox and period, 200 a page, unindexed sort;
    - ``api_search_cjk``: the longest allowed ``q`` of CJK text, page 10 000 of 200 (a deep offset);
    - ``dash_search``: the search box's callback with the longest search text its guard allows (200
      characters of LIKE wildcards and CJK; longer is a 422);

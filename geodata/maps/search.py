@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -16,6 +16,7 @@ from geodata.access.visibility import visible_issues
 from geodata.clock import at_or_now
 from geodata.grids.store import valid_at
 from geodata.models import SEARCH_MAX_CHARS, Grid, GridAssignment, Issue, Official
+from geodata.workflow.text_search import TextMatch
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,6 @@ class SearchHit:
 _PINYIN_RE = re.compile(r"^[A-Za-z][A-Za-z ]*$")
 #: a phone number is searched from this many digits on (fewer match too much)
 PHONE_MIN_DIGITS = 4
-#: the issue search reads the issues reported in this window before ``as_of`` (and any later) whole
-SEARCH_WINDOW = dt.timedelta(days=365)
-#: … and at most this many older matching rows, from the n-gram index (migration 0022)
-SEARCH_CAP = 500
-#: an issue number is upper-case letters and digits (``WT2026000123``); its start is looked up in
-#: the number's index from a kind and a year on
-NUMBER_PREFIX_MIN = 6
-_NUMBER_START_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
 @lru_cache(maxsize=8192)
@@ -111,57 +104,30 @@ def issue_matches(session: Session, scope: Scope, q: str, limit: int,
     contains ``q`` (case-insensitive, literal): the numbers that start with ``q`` first (highest
     first), then the other matches, newest reported first (id breaks ties).
 
-    Bounded whatever the history (issue #11): three statements, each reading a bounded number of rows.
-
-    1. Numbers starting with ``q``, for a ``q`` of :data:`NUMBER_PREFIX_MIN` characters or more
-       (``WT2026``: a kind and a year): a range of the number's unique index read backwards,
-       stopping at ``limit`` rows in scope — at most one year's numbers of a kind, whatever the
-       history. (A shorter start is matched by 2 and 3, newest first.)
-    2. The issues reported in the last :data:`SEARCH_WINDOW` (or later), read whole by
-       ``issue_reported_idx``: a year's intake (the demo street: ≈ 4 300), not the history.
-    3. Only if 2 found fewer than ``limit``: the older issues, by ``gw_issue_search`` (migration
-       0022; row-level security keeps every text index of ``issue`` from being used, so the
-       n-grams are kept in a table of their own): at most 4 × :data:`SEARCH_CAP` index rows whose
-       characters and pairs of characters hold all of ``q``'s — any text of one character or
-       more, two-character Chinese words included, which pg_trgm's trigrams cannot serve — taken
-       by the text alone, whoever asks; then those of them in the viewer's scope (row-level
-       security on ``issue``, and :func:`visible_issues` here), rechecked with ``ILIKE``, at most
-       :data:`SEARCH_CAP`. Never an issue outside the scope.
-
-       A text fewer than 4 × :data:`SEARCH_CAP` older issues hold (a rare word, an old issue's
-       title, a number or its tail): every match in scope, the newest first, as a full search
-       would give, whatever the scope. A text more of them hold (a word frequent in the older
-       history: 垃圾), when the window has fewer than ``limit`` matches in scope: the newest of
-       those in scope among the index rows taken first — any of the city's, so a viewer whose
-       scope is a small part of the city (a community leader, a grid worker) may get few of their
-       older matches or none, though a full search would give ``limit``; a viewer of everything
-       gets older matches, not necessarily the newest. A longer text or the number finds a given
-       one. (The scope is not in the index so that re-assigning issues — a change set moving 10⁵
-       of them, issue #15 — does not rewrite it.)
+    The first ``limit`` of THE match of :mod:`geodata.workflow.text_search` (the API's ``q`` is the
+    same match, whole), in this order — bounded whatever the history (issue #11), with that
+    module's limit for a narrow scope: at most three statements, each reading a bounded number of
+    rows and stopping at ``limit``: the numbers that start with ``q`` (by the number's index,
+    highest first), the matches of the last year (``SEARCH_WINDOW``), newest first, and — only if
+    those were fewer than ``limit`` — the older matches (``gw_issue_search``), newest first.
     """
+    match = TextMatch(q, now)
     vis = visible_issues(scope)
     cols = (Issue.id, Issue.number, Issue.title, Issue.grid_code)
     out: list[tuple[int, str, str, str]] = []
-    if len(q) >= NUMBER_PREFIX_MIN and _NUMBER_START_RE.match(q):
-        lo = q.upper()
+    if (start := match.number_start()) is not None:
         out += [tuple(r) for r in session.execute(
-            select(*cols).where(vis, Issue.number >= lo, Issue.number < lo + "\U0010ffff",
-                                Issue.number.istartswith(q, autoescape=True))
-            .order_by(Issue.number.desc()).limit(limit)).all()]
+            select(*cols).where(vis, start).order_by(Issue.number.desc()).limit(limit)).all()]
     if len(out) >= limit:
         return out
     seen = {r[0] for r in out}
-    contains = or_(Issue.number.icontains(q, autoescape=True), Issue.title.icontains(q, autoescape=True))
-    cut = now - SEARCH_WINDOW
     newest = (Issue.reported_at.desc(), Issue.id.desc())
     want = limit - len(out) + len(seen)   # the prefix's hits match again
-    recent = session.execute(select(*cols).where(vis, Issue.reported_at >= cut, contains)
-                             .order_by(*newest).limit(want)).all()
+    recent = session.execute(select(*cols).where(vis, match.recent()).order_by(*newest).limit(want)).all()
     out += [tuple(r) for r in recent if r[0] not in seen]
     if len(recent) < want:
         seen |= {r[0] for r in recent}
-        older = select(func.gw_issue_search(q, cut, SEARCH_CAP)).scalar_subquery()
         out += [tuple(r) for r in session.execute(
-            select(*cols).where(vis, Issue.id.in_(older)).order_by(*newest).limit(want)).all()
+            select(*cols).where(vis, match.older()).order_by(*newest).limit(want)).all()
             if r[0] not in seen]
     return out[:limit]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_
+from sqlalchemy import ColumnElement, and_, case, false, func, literal
 
 from geodata.access.scope import Scope
 from geodata.access.visibility import visible_issues
@@ -23,6 +23,7 @@ from geodata.geometry import cells_of_bbox, check_lon_lat
 from geodata.grids.store import issue_in_grid
 from geodata.models import ISSUE_SOURCES, Issue
 from geodata.workflow.rules import CLOSED_STATUSES, OPEN_STATUSES, STATUSES, check_kind
+from geodata.workflow.text_search import text_match
 
 DATE_PRESETS = ("week", "month", "quarter", "year")
 Bbox = tuple[float, float, float, float]   # west, south, east, north = min lon, min lat, max lon, max lat (WGS84)
@@ -92,7 +93,7 @@ class IssueFilter:
     bbox: Bbox | None = None
     assignee_id: int | None = None
     numbers: tuple[str, ...] = ()
-    text: str | None = None                 # in the number or title, literal (trigram indexes serve it)
+    text: str | None = None                 # in the number or title, literal; bounded: geodata.workflow.text_search
 
     def __post_init__(self) -> None:
         if self.bbox is not None:
@@ -170,9 +171,8 @@ class IssueFilter:
             conds.append(Issue.assignee_id == self.assignee_id)
         if self.numbers:
             conds.append(Issue.number.in_(self.numbers))
-        if self.text:
-            conds.append(or_(Issue.number.icontains(self.text, autoescape=True),
-                             Issue.title.icontains(self.text, autoescape=True)))
+        if (match := text_match(self.text, now)) is not None:
+            conds.append(match.condition())
         return conds
 
     # the map's forms: dcc.Store (to_dict) and heat-tile URLs (to_query); the map's fields only ------

@@ -8,8 +8,23 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field
 
 from geodata.models import SEARCH_MAX_CHARS
+from geodata.workflow.text_search import SEARCH_CAP, SEARCH_WINDOW
 
 from .common import Action, Crs, Finite, Id32, In, Kind, Out, PhotoB64, Source, Text
+
+#: what ``q`` matches, and the one limit of its bounded search (geodata.workflow.text_search)
+Q_DESCRIPTION = (
+    "text in the issue number or title (case-insensitive; % and _ match themselves) — the same match "
+    "as the map's search box, found with bounded work whatever the history: the numbers that start "
+    f"with it, every match reported in the last {SEARCH_WINDOW.days} days, and at most {SEARCH_CAP} "
+    "older ones from the search index. Exact (every match in the caller's scope) unless the text is "
+    f"frequent in the older history (more than {SEARCH_CAP} older matches in scope, or more than "
+    f"{4 * SEARCH_CAP} older issues of the whole city holding its characters, e.g. 垃圾): then the last "
+    f"{SEARCH_WINDOW.days} days' matches whole, and of the older ones at most {SEARCH_CAP}, not "
+    "necessarily the newest — and a caller whose scope is a small "
+    "part of the city (a community, a grid) may get few of their older matches or none. The same "
+    "request gives the same issues, so pages fit together (`total` counts that match). A longer "
+    "text, the number, or `from`/`to` finds a given older issue. Never an issue outside the scope.")
 
 SortKey = Literal["reported_at", "-reported_at", "due_at", "-due_at", "updated_at", "-updated_at", "number",
                   "-number", "status", "-status"]
@@ -70,8 +85,7 @@ class IssueQuery(In):
     overdue: bool | None = None
     open: bool | None = None
     assignee_id: Id32 | None = None
-    q: Text(SEARCH_MAX_CHARS) | None = Field(None, description="text in the issue number or title (case-"
-                                             "insensitive; % and _ match themselves)")
+    q: Text(SEARCH_MAX_CHARS) | None = Field(None, description=Q_DESCRIPTION)
     page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     page_size: Annotated[int, Field(ge=1, le=200)] = 50
     sort: SortKey = "-reported_at"

@@ -46,7 +46,8 @@ operators are (declaring one so needs a superuser). So the search reads a table 
   whole in any scope. The search reads the last year from ``issue`` itself first, so this only
   concerns a frequent word with fewer matches in the scope's last year than the box shows.
 
-The search (``geodata/maps/search.py``) says what is bounded and how.
+The search (``geodata/workflow/text_search.py``: the map's box and the API's ``q``) says what is
+bounded and how.
 
 Revision ID: 0022_issue_search
 Revises: 0021_map_cells

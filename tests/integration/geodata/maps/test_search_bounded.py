@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from geodata.access import rls
 from geodata.access.scope import Scope
 from geodata.maps import search as map_search
+from geodata.workflow import text_search
 from tests.conftest import DEMO_END
 
 NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
@@ -60,7 +61,7 @@ def _issues(s: Session, scope: Scope, q: str, limit: int = 10) -> list[int]:
 def _full(s: Session, q: str, limit: int = 10) -> list[int]:
     """The unbounded search (every visible row read): what the bounded one must give."""
     pat = "%" + q.replace("%", r"\%").replace("_", r"\_") + "%"
-    prefix = len(q) >= map_search.NUMBER_PREFIX_MIN and q.isalnum()
+    prefix = len(q) >= text_search.NUMBER_PREFIX_MIN and q.isalnum()
     return list(s.execute(text(
         "SELECT id FROM issue WHERE number ILIKE :p OR title ILIKE :p "
         "ORDER BY CASE WHEN :pre AND number ILIKE :start THEN 0 ELSE 1 END, "
@@ -150,7 +151,7 @@ def test_a_community_leader_finds_only_the_communitys_issues(app):
     _as(app, leader)
     assert _issues(app, leader, "鹦鹉") == [mine]
     assert _issues(app, leader, "ZZ2003") == [mine]
-    before = (NOW - map_search.SEARCH_WINDOW).isoformat()
+    before = (NOW - text_search.SEARCH_WINDOW).isoformat()
     def direct(q: str, cap: int) -> set[int]:
         return set(app.execute(text("SELECT gw_issue_search(:q, CAST(:b AS timestamptz), :c)"),
                                {"q": q, "b": before, "c": cap}).scalars())
