@@ -205,10 +205,12 @@ class Issue(Base):
     #: security lets use an index
     cell_x: Mapped[int | None] = mapped_column(Integer, Computed(CELL_X_SQL, persisted=True))
     cell_y: Mapped[int | None] = mapped_column(Integer, Computed(CELL_Y_SQL, persisted=True))
-    # 六个一: one leader in charge, one directly responsible person, one grid leader, one worksheet
-    leader_in_charge_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
-    responsible_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
-    grid_leader_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
+    # 六个一: one leader in charge, one directly responsible person, one grid leader, one worksheet.
+    # Officials, checked once per statement instead of by a foreign key per row (migration 0025:
+    # a change set re-assigning 10⁵ issues sets all three on each)
+    leader_in_charge_id: Mapped[int | None] = mapped_column(Integer)
+    responsible_id: Mapped[int | None] = mapped_column(Integer)
+    grid_leader_id: Mapped[int | None] = mapped_column(Integer)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("official.id"))
     worksheet: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(20))
