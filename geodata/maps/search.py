@@ -7,8 +7,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import Select, false, or_, select
 from sqlalchemy.orm import Session
 
 from geodata.access.scope import Scope
@@ -98,6 +99,23 @@ def search(session: Session, scope: Scope, q: str, limit: int = 10,
     return hits[:limit * 3]
 
 
+def _first(session: Session, stmt: Select, n: int) -> list[Any]:
+    """The first ``n`` rows of ``stmt`` (ordered), through a server-side cursor rather than a
+    ``LIMIT``. Under row-level security PostgreSQL has no row estimate for a condition whose
+    operator is not LEAKPROOF (``ILIKE``: it may not look at the column's statistics), guesses a
+    handful of matches and, for ``LIMIT n``, reads the whole window and sorts it (demo, 社区: 6.1 ms;
+    without RLS, by the estimate from the statistics, 1.2 ms). A cursor's plan is made for its
+    first rows (``cursor_tuple_fraction``): the ``reported_at`` index read backwards, stopping at
+    the ``n``-th match — 2.0 ms under RLS; a text with no match reads the window either way.
+    Likewise a number's start by the number's index (WT2026: 10.9 ms by a bitmap and a sort of the
+    year's 3 056 numbers, against 0.1 ms read backwards)."""
+    result = session.execute(stmt, execution_options={"stream_results": True, "max_row_buffer": n})
+    try:
+        return list(result.fetchmany(n))
+    finally:
+        result.close()
+
+
 def issue_matches(session: Session, scope: Scope, q: str, limit: int,
                   now: dt.datetime) -> list[tuple[int, str, str, str]]:
     """(id, number, title, grid code) of up to ``limit`` issues in ``scope`` whose number or title
@@ -116,14 +134,13 @@ def issue_matches(session: Session, scope: Scope, q: str, limit: int,
     cols = (Issue.id, Issue.number, Issue.title, Issue.grid_code)
     out: list[tuple[int, str, str, str]] = []
     if (start := match.number_start()) is not None:
-        out += [tuple(r) for r in session.execute(
-            select(*cols).where(vis, start).order_by(Issue.number.desc()).limit(limit)).all()]
+        out += [tuple(r) for r in _first(session, select(*cols).where(vis, start).order_by(Issue.number.desc()), limit)]
     if len(out) >= limit:
         return out
     seen = {r[0] for r in out}
     newest = (Issue.reported_at.desc(), Issue.id.desc())
     want = limit - len(out) + len(seen)   # the prefix's hits match again
-    recent = session.execute(select(*cols).where(vis, match.recent()).order_by(*newest).limit(want)).all()
+    recent = _first(session, select(*cols).where(vis, match.recent()).order_by(*newest), want)
     out += [tuple(r) for r in recent if r[0] not in seen]
     if len(recent) < want:
         seen |= {r[0] for r in recent}
