@@ -420,6 +420,37 @@ def scale_cases(s: Any, scope: Any) -> dict[str, Callable[[], Any]]:
     return out
 
 
+def heat_tile_http(settings: Any, engine: Engine, session_cookie: str, scope: Any, reps: int) -> dict[str, Any]:
+    """A z15 heat tile at the street's centre through the server, as the browser asks for it
+    (``/tiles/heat/…png?v=<live stamp>``, signed in): uncached — a new data version each time, so
+    the tile is computed — and cached (the same URL again: the server's tile cache). Each with the
+    request's whole path: the session gate, the viewer's context, the response."""
+    from dashboard import create_dash
+    from dashboard.auth import SESSION_COOKIE
+    from geodata.db import open_session
+    from geodata.maps import layers as map_layers
+
+    with open_session(engine, scope=scope) as s:
+        sd = map_layers.grid_detail(s, scope, map_layers.street_code(s, scope))
+    z, n = 15, 2 ** 15
+    lon, lat = (sd.bbox[0] + sd.bbox[2]) / 2, (sd.bbox[1] + sd.bbox[3]) / 2
+    tx = int((lon + 180) / 360 * n)
+    ty = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    client = create_dash(settings, engine).server.test_client()
+    client.set_cookie(SESSION_COOKIE, session_cookie)
+    url = f"/tiles/heat/{z}/{tx}/{ty}.png"
+    times: dict[str, list[float]] = {"uncached": [], "cached": []}
+    for i in range(reps + 3):
+        for kind, version in (("uncached", f"bench-{i}"), ("cached", "bench-cached")):
+            t0 = time.perf_counter()
+            r = client.get(url, query_string={"v": version})
+            ms = (time.perf_counter() - t0) * 1000
+            assert r.status_code == 200 and r.mimetype == "image/png", r.status_code
+            if i >= 3:
+                times[kind].append(ms)
+    return {k: _summary(v) for k, v in times.items()}
+
+
 def _time_cases(cases: dict[str, Callable[[], Any]], reps: int) -> dict[str, Any]:
     out = {}
     for name, fn in cases.items():
@@ -507,6 +538,9 @@ def scale_main(argv: list[str]) -> int:
                 "issues": issues, "events": events, "rollup_rows": list(rollup_rows),
                 "load_s": grown["seconds"] if grown else None,
                 "load_average_1m": round(__import__("os").getloadavg()[0], 2), "queries": timings}
+            run = result["runs"][str(issues)]
+            run["heat_tile_http"] = heat_tile_http(settings, engine, web_session(owner, viewer), ctx.scope, reps)
+            print(f"  heat tile over HTTP: {run['heat_tile_http']}", flush=True)
             if browser:
                 print(f"browser at {issues} issues…", flush=True)
                 run = result["runs"][str(issues)]
