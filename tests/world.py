@@ -213,6 +213,21 @@ def snapshot(session: Session, issue_id: int) -> tuple:
 
 
 # -- sessions rolled back -------------------------------------------------------------------------
+#: the columns a copied demo issue keeps (``copy_issue``)
+COPIED = ("kind, domain_code, description, source, location, address, grid_code, community_code, "
+          "leader_in_charge_id, responsible_id, grid_leader_id, assignee_id, worksheet, status, "
+          "due_at, closed_at, rework_count, reassign_count, satisfaction, version, updated_at")
+
+
+def copy_issue(session: Session, community: str, number: str, title: str, reported_at: dt.datetime) -> int:
+    """A copy of one of ``community``'s demo issues with its own number, title and report time."""
+    return session.execute(text(
+        f"INSERT INTO issue (number, title, reported_at, {COPIED}) "
+        f"SELECT :n, :t, CAST(:at AS timestamptz), {COPIED} FROM issue WHERE community_code = :c "
+        "ORDER BY id LIMIT 1 RETURNING id"),
+        {"n": number, "t": title, "at": reported_at, "c": community}).scalar_one()
+
+
 def rollback_session(engine) -> Iterator[Session]:
     """A Session in one transaction that is rolled back at the end (its commits are savepoints)."""
     conn = engine.connect()

@@ -286,12 +286,11 @@ def view_outputs(svc: Services, ctx: Context, search: str | None, filter_data: d
     with svc.session(ctx) as s:
         domains = set(domain_names(svc, ctx, s))
     wanted, keys, _bad = view_from_query(search, domains)
-    if source is not None:
-        was, was_keys, _ = view_from_query(source, domains)
-        if view_query(wanted, keys) == view_query(was, was_keys):
-            return no_update, no_update, no_update, no_update
+    view = view_query(wanted, keys)
+    if source is not None and view == view_query(*view_from_query(source, domains)[:2]):
+        return no_update, no_update, no_update, no_update
     shown = layout.overlay_keys(overlays) if isinstance(overlays, list) else list(layout.DEFAULT_OVERLAYS)
-    if view_query(wanted, keys) == view_query(filter_data, shown):
+    if view == view_query(filter_data, shown):
         return no_update, no_update, no_update, no_update
     body = body_outputs(svc, ctx, wanted, layout.overlay_names(keys, ctx.lang), stamp)
     return body, (version or 0) + 1, wanted, layout.overlay_names(keys, ctx.lang)

@@ -21,12 +21,10 @@ from geodata.access.scope import Scope
 from geodata.maps import search as map_search
 from geodata.workflow import text_search
 from tests.conftest import DEMO_END
+from tests.world import copy_issue
 
 NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
 ALL = Scope.everything()
-COPIED = ("kind, domain_code, description, source, location, address, grid_code, community_code, "
-          "leader_in_charge_id, responsible_id, grid_leader_id, assignee_id, worksheet, status, "
-          "due_at, closed_at, rework_count, reassign_count, satisfaction, version, updated_at")
 
 
 @pytest.fixture
@@ -47,11 +45,7 @@ def _as(s: Session, scope: Scope) -> None:
 
 def _old_issue(s: Session, community: str, number: str, title: str, years: int) -> int:
     """A copy of one of ``community``'s demo issues, reported ``years`` years before NOW."""
-    return s.execute(text(
-        f"INSERT INTO issue (number, title, reported_at, {COPIED}) "
-        f"SELECT :n, :t, CAST(:at AS timestamptz), {COPIED} FROM issue WHERE community_code = :c "
-        "ORDER BY id LIMIT 1 RETURNING id"),
-        {"n": number, "t": title, "at": NOW - dt.timedelta(days=365 * years), "c": community}).scalar_one()
+    return copy_issue(s, community, number, title, NOW - dt.timedelta(days=365 * years))
 
 
 def _issues(s: Session, scope: Scope, q: str, limit: int = 10) -> list[int]:

@@ -25,13 +25,10 @@ from geodata.workflow import text_search
 from geodata.workflow.filters import IssueFilter
 from geodata.workflow.queries import query_issues
 from tests.conftest import DEMO_END
-from tests.world import TZ, rollback_session
+from tests.world import TZ, copy_issue, rollback_session
 
 NOW = dt.datetime.combine(DEMO_END, dt.time(23, 0), tzinfo=dt.UTC)
 ALL = Scope.everything()
-COPIED = ("kind, domain_code, description, source, location, address, grid_code, community_code, "
-          "leader_in_charge_id, responsible_id, grid_leader_id, assignee_id, worksheet, status, "
-          "due_at, closed_at, rework_count, reassign_count, satisfaction, version, updated_at")
 SQL_SORTS = {"reported_at": "reported_at", "due_at": "due_at", "updated_at": "updated_at", "number": "number",
              "status": "status"}
 
@@ -50,11 +47,7 @@ def _as(s: Session, role: str, scope: Scope) -> None:
 
 def _copy(s: Session, community: str, number: str, title: str, days_ago: float) -> int:
     """A copy of one of ``community``'s demo issues, reported ``days_ago`` days before NOW."""
-    return s.execute(text(
-        f"INSERT INTO issue (number, title, reported_at, {COPIED}) "
-        f"SELECT :n, :t, CAST(:at AS timestamptz), {COPIED} FROM issue WHERE community_code = :c "
-        "ORDER BY id LIMIT 1 RETURNING id"),
-        {"n": number, "t": title, "at": NOW - dt.timedelta(days=days_ago), "c": community}).scalar_one()
+    return copy_issue(s, community, number, title, NOW - dt.timedelta(days=days_ago))
 
 
 def _communities(s: Session) -> tuple[str, str]:
