@@ -171,3 +171,22 @@ def test_a_community_leader_finds_only_the_communitys_issues(app):
 def test_the_app_role_cannot_read_the_search_table(app):
     with pytest.raises(Exception, match="permission denied"):
         app.execute(text("SELECT count(*) FROM issue_search"))
+
+
+@pytest.mark.parametrize("plan", ["enable_indexscan", "enable_bitmapscan", "enable_seqscan"])
+def test_the_capped_older_matches_are_the_newest_whatever_the_plan(app, plan):
+    """When the cap binds, ``gw_issue_search`` gives the newest matches by id (migration 0026), not
+    whichever rows a plan met first: the same set with each way of reading ``issue_search`` turned
+    off in turn (an ANALYZE after many new issues switches between them: two requests a moment
+    apart gave two different sets)."""
+    later = NOW + dt.timedelta(days=3650)    # every demo issue counts as older
+    # the character most titles hold: a single character's gram is the match itself
+    char = app.execute(text("SELECT c FROM issue, regexp_split_to_table(title, '') c WHERE c ~ '[一-龥]' "
+                            "GROUP BY c ORDER BY count(*) DESC, c LIMIT 1")).scalar_one()
+    holders = app.execute(text("SELECT id FROM issue WHERE title LIKE '%' || :c || '%' ORDER BY id DESC"),
+                          {"c": char}).scalars().all()
+    cap = 5
+    assert len(holders) > 4 * cap
+    app.execute(text(f"SET LOCAL {plan} = off"))
+    got = app.execute(text("SELECT gw_issue_search(:q, :b, :cap)"), {"q": char, "b": later, "cap": cap}).scalars().all()
+    assert sorted(got, reverse=True) == holders[:cap]
