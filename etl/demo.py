@@ -122,7 +122,7 @@ _RLS_TABLES = frozenset({"issue", "issue_event", "issue_photo", "patrol_diary", 
 def _copy(cur, table: str, columns: list[str], rows: list[tuple]) -> None:
     target = f"_stage_{table}" if table in _RLS_TABLES else table
     if target != table:
-        cur.execute(f"CREATE TEMP TABLE {target} (LIKE {table}) ON COMMIT DROP")
+        cur.execute(f"CREATE TEMP TABLE {target} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
     with cur.copy(f"COPY {target} ({', '.join(columns)}) FROM STDIN") as cp:
         for row in rows:
             cp.write_row(row)

@@ -103,7 +103,11 @@ class Official(Base):
 
 class OfficialContact(Base):
     """An official's phone: personal data, in its own table under its own row-level-security policy
-    (only a scope with personal data reads it; migration 0005). Read as ``Official.phone``."""
+    (only a scope with personal data reads it; migration 0005). Read as ``Official.phone``.
+
+    The table also has ``reach`` (text[]), the codes the official's assignments reach, which the
+    policy compares with the scope (migration 0027). The database keeps it (triggers on this table
+    and on ``grid_assignment``); it is not mapped here, so nothing in the application writes it."""
 
     __tablename__ = "official_contact"
 

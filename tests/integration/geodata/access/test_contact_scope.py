@@ -86,3 +86,80 @@ def test_malformed_scope_grants_no_phone(app, grids):
     for k, v in (("grids", grids), ("personal", "on")):
         app.execute(text("SELECT set_config(:k, :v, true)"), {"k": f"gridwatch.{k}", "v": v})
     assert phones(app) == set()
+
+
+# -- migration 0027: the policy on official_contact.reach, kept by the database ---------------------
+def old_rule(db: Session, grids: str) -> set[int]:
+    """0012/0019's test (an EXISTS over the assignments), computed as the superuser with the same
+    setting: the yardstick for the reach column."""
+    db.execute(text("SELECT set_config('gridwatch.grids', :g, true)"), {"g": grids})
+    return set(db.scalars(text(
+        "SELECT c.official_id FROM official_contact c WHERE EXISTS (SELECT 1 FROM grid_assignment a "
+        "WHERE a.official_id = c.official_id AND ARRAY[left(a.grid_code, 9), left(a.grid_code, 12), a.grid_code::text] "
+        "&& (gw_scope_prefixes() || gw_scope_ancestors()))")))
+
+
+def seen_with(app: Session, grids: str) -> set[int]:
+    rls.apply(app.connection(), Scope(roots=frozenset(), personal_data=True))
+    app.execute(text("SELECT set_config('gridwatch.grids', :g, true)"), {"g": grids})
+    return phones(app)
+
+
+def test_reach_grants_what_the_assignments_did_for_every_kind_of_setting(app, db, codes):
+    street, comm, block = codes["street"], codes["communities"][2], codes["blocks"][5]
+    values = [
+        comm[:12], block, street[:9], f"{comm[:12]},{codes['communities'][4][:12]}", f"{block},{street[:9]}",
+        "", ",", "bogus", f"{comm[:12]},bogus", comm[:11], comm[:12] + "0", block + "9", f" {block}",
+        block[:13], street, comm, f"{block},{block}", "4101020", "*x",
+    ]
+    for v in values:
+        assert seen_with(app, v) == old_rule(db, v), v
+    assert seen_with(app, comm[:12]) and not seen_with(app, "bogus")
+
+
+def test_reach_follows_the_assignments(app, db, codes):
+    """Adding, re-coding and removing an assignment (as the app role writes them, in a change set)
+    moves the official's reach at once; ending one keeps it (0012's test counts every period)."""
+    street, comms = codes["street"], codes["communities"]
+    far = comms[-1]
+    # an official holding nothing in the far community nor its street level
+    oid = db.execute(text(
+        "SELECT c.official_id FROM official_contact c WHERE NOT EXISTS (SELECT 1 FROM grid_assignment a "
+        "WHERE a.official_id = c.official_id AND (left(a.grid_code, 12) = :f OR a.grid_code = :s)) "
+        "ORDER BY 1 LIMIT 1"), {"f": far[:12], "s": street}).scalar_one()
+
+    def reach() -> set[str]:
+        return set(db.execute(text("SELECT reach FROM official_contact WHERE official_id = :o"), {"o": oid}).scalar_one())
+
+    def visible_to_far() -> bool:
+        return oid in old_rule(db, far[:12])
+
+    assert far not in reach() and not visible_to_far()
+    new = db.execute(text("INSERT INTO grid_assignment (official_id, grid_code, role, title, rank, valid_from) "
+                          "VALUES (:o, :g, 'direct_responsible', '测试', 9, now()) RETURNING id"),
+                     {"o": oid, "g": far}).scalar_one()
+    assert {far, far[:12], far[:9]} <= reach() and visible_to_far()
+    db.execute(text("UPDATE grid_assignment SET valid_to = now() + interval '1 day' WHERE id = :i"), {"i": new})
+    assert far in reach()
+    other = comms[-2]
+    db.execute(text("UPDATE grid_assignment SET grid_code = :g WHERE id = :i"), {"g": other, "i": new})
+    assert other in reach() and far not in reach()
+    db.execute(text("DELETE FROM grid_assignment WHERE id = :i"), {"i": new})
+    assert other not in reach()
+    # and the row a contact gets when it is added
+    assert set(db.execute(text("SELECT gw_official_reach(:o)"), {"o": oid}).scalar_one()) == reach()
+
+
+def test_the_app_role_writing_assignments_moves_reach_and_keeps_its_scope(app, codes):
+    """A planner's change set writes ``grid_assignment`` as the app role, which may only read
+    ``official_contact``: the sync runs as the owner, widens its scope for its one UPDATE and puts
+    the caller's back."""
+    comm, far = codes["communities"][0], codes["communities"][-1]
+    rls.set_scope(app, Scope.grids(comm, personal_data=False))
+    oid = app.execute(text("SELECT min(id) FROM official")).scalar_one()
+    app.execute(text("INSERT INTO grid_assignment (official_id, grid_code, role, title, rank, valid_from) "
+                     "VALUES (:o, :g, 'direct_responsible', '测试', 9, now())"), {"o": oid, "g": far})
+    settings = app.execute(text("SELECT current_setting('gridwatch.grids'), current_setting('gridwatch.personal')")).one()
+    assert tuple(settings) == (comm[:12], "off")
+    rls.apply(app.connection(), Scope.everything(personal_data=True))
+    assert far in app.execute(text("SELECT reach FROM official_contact WHERE official_id = :o"), {"o": oid}).scalar_one()
