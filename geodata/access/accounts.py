@@ -412,18 +412,17 @@ def _verify_token(session: Session, raw: str | None, now: dt.datetime) -> tuple[
     return principal, tok.last_used_at + TOKEN_TOUCH
 
 
-#: Everything a token's principal is built from (:func:`_verify_token`, :func:`_principal`,
-#: ``actor_for``) as one value: the token and whether it is revoked, the account (kind, login, name,
-#: official, disabled), its grants, the official (active, name) and their assignments valid now.
-#: NULL for an unknown token. Equal values: the same principal.
-_PRINCIPAL_INPUTS = """(SELECT md5(ROW(t.id, t.revoked_at, a.id, a.disabled, a.kind, a.login, a.display_name,
-                a.official_id,
-                (SELECT array_agg(ROW(g.role, g.grid_code) ORDER BY g.id) FROM role_grant g WHERE g.account_id = a.id),
-                (SELECT ROW(o.active, o.name) FROM official o WHERE o.id = a.official_id),
-                (SELECT array_agg(ROW(x.grid_code, x.role) ORDER BY x.grid_code, x.role) FROM grid_assignment x
-                 WHERE x.official_id = a.official_id AND x.valid_from <= now()
-                   AND (x.valid_to IS NULL OR x.valid_to > now())))::text)
-   FROM api_token t JOIN account a ON a.id = t.account_id WHERE t.token_hash = :token_hash)"""
+#: The number that moves whenever anything a token's principal is built from changes (the token,
+#: its account, the account's grants, the official and their assignments; migration 0029's
+#: triggers, in the writer's transaction). Equal numbers: nothing changed but time.
+_PRINCIPAL_EPOCH = "(SELECT n FROM principal_epoch)"
+#: At a full read: the number, and when the token's official's assignments next begin or end after
+#: ``:now`` (NULL: never) — the principal changes then without any write.
+_PRINCIPAL_READ = """SELECT (SELECT n FROM principal_epoch),
+   (SELECT min(v.t) FROM api_token t JOIN account a ON a.id = t.account_id
+      JOIN grid_assignment x ON x.official_id = a.official_id
+      CROSS JOIN LATERAL (VALUES (x.valid_from), (x.valid_to)) AS v(t)
+    WHERE t.token_hash = :token_hash AND v.t > :now)"""
 #: how long a token's principal is kept between full reads (each use still checks it, see TokenCache)
 TOKEN_CACHE_S = 60.0
 
@@ -431,7 +430,8 @@ TOKEN_CACHE_S = 60.0
 @dataclass
 class _KnownToken:
     principal: Principal
-    inputs: str            # _PRINCIPAL_INPUTS when the principal was read
+    epoch: int             # _PRINCIPAL_EPOCH when the principal was read
+    until: dt.datetime | None  # when its official's assignments next begin or end (None: never)
     touch_due: dt.datetime  # when the next use is to be noted (verify_token's TOKEN_TOUCH)
     read_at: float          # time.monotonic() of the full read
     confirmed_at: float     # time.monotonic() of the last use that checked it
@@ -442,10 +442,11 @@ class TokenCache:
 
     A use of a known token costs one statement, which both sets the principal's scope on the
     transaction (``geodata.access.rls``, as the request would next) and reads
-    :data:`_PRINCIPAL_INPUTS` again: unchanged, the kept principal answers; anything changed (the
-    token revoked, the account disabled, a grant, the official's assignments) or unknown, the
-    token is read in full (:func:`verify_token`) — so a revoked token or a disabled account is
-    refused at its very next use, as without the cache. The use is still noted once per
+    :data:`_PRINCIPAL_EPOCH`: unchanged, the kept principal answers; anything changed (the token
+    revoked, the account disabled, a grant, the official's assignments) or unknown, the token is
+    read in full (:func:`verify_token`) — so a revoked token or a disabled account is refused at its
+    very next use, as without the cache. So is a use after one of the official's assignments
+    began or ended (no write says so: the kept principal's ``until``). The use is still noted once per
     :data:`TOKEN_TOUCH` (a use falling due is a full read)."""
 
     def __init__(self, max_age_s: float = TOKEN_CACHE_S, size: int = 4096) -> None:
@@ -475,36 +476,37 @@ class TokenCache:
         with self._lock:
             hit = self._known.get(digest)
         clock = time.monotonic()
-        if hit is not None and hit.touch_due > now and clock - hit.read_at < self.max_age_s:
+        if (hit is not None and hit.touch_due > now and clock - hit.read_at < self.max_age_s
+                and (hit.until is None or now < hit.until)):
             scope = hit.principal.scope()
             # best, the transaction's first statement: its settings (limits, this scope) and the read
             rls.remember(session, scope)
-            session.info[BEGIN_READ] = (_PRINCIPAL_INPUTS, {"token_hash": digest})
+            session.info[BEGIN_READ] = (_PRINCIPAL_EPOCH, {})
             session.connection()
             if session.info.pop(BEGIN_READ, None) is None:   # read as the transaction began
-                inputs = session.info.pop(BEGIN_READ_VALUE, None)
+                seen = session.info.pop(BEGIN_READ_VALUE, None)
             else:                                          # begun before: one statement of its own
                 values = rls.scope_settings(scope)
-                inputs = session.execute(text(f"SELECT {rls.set_config_exprs(list(values))}, {_PRINCIPAL_INPUTS}"),
-                                         {"token_hash": digest, **rls.set_config_params(values)}).one()[-1]
+                seen = session.execute(text(f"SELECT {rls.set_config_exprs(list(values))}, {_PRINCIPAL_EPOCH}"),
+                                       rls.set_config_params(values)).one()[-1]
                 rls.remember(session, scope, applied=True)
-            if inputs == hit.inputs:
+            if seen == hit.epoch:
                 hit.confirmed_at = clock
                 return hit.principal
             # changed: the kept principal's scope does not stay on the transaction (no grid, no one)
             nothing = Scope(roots=frozenset())
             rls.apply(session.connection(), nothing)
             rls.remember(session, nothing, applied=True)
-        inputs = session.execute(text(f"SELECT {_PRINCIPAL_INPUTS}"), {"token_hash": digest}).scalar()
+        epoch, until = session.execute(text(_PRINCIPAL_READ), {"token_hash": digest, "now": now}).one()
         found = _verify_token(session, raw, now)
         with self._lock:
-            if found is None or inputs is None:
+            if found is None:
                 self._known.pop(digest, None)
             else:
                 if len(self._known) >= self.size:
                     self._known.clear()
                 # read before the token: had anything changed in between, the next use reads again
-                self._known[digest] = _KnownToken(found[0], inputs, found[1], clock, clock)
+                self._known[digest] = _KnownToken(found[0], epoch, until, found[1], clock, clock)
         return None if found is None else found[0]
 
 

@@ -253,3 +253,50 @@ def test_token_cache_checks_every_use_and_sets_the_scope(w, empty_db):
     assert cache.verify(s, other, now=T0 + dt.timedelta(minutes=2, seconds=3)) is None
     # a changed principal's scope does not stay on the transaction
     assert s.execute(text("SELECT current_setting('gridwatch.grids', true)")).scalar() == ""
+
+
+def epoch(s) -> int:
+    return s.execute(text("SELECT n FROM principal_epoch")).scalar_one()
+
+
+def test_what_a_principal_is_built_from_moves_the_epoch_and_nothing_else_does(w, empty_db):
+    """Migration 0029: the token cache's one number moves with every change a principal is built
+    from, and not with the writes every use or sign-in makes (a use's note, a failed password)."""
+    s = empty_db
+    aid = w.accounts["b11_leader"]
+    raw = accounts.issue_token(s, aid, "phone", now=T0)
+    before = epoch(s)
+    accounts.verify_token(s, raw, now=T0 + dt.timedelta(hours=1))     # notes the use
+    accounts.authenticate(s, "b11_leader", "not-the-password", now=T0)  # a failure counted
+    s.flush()
+    assert epoch(s) == before
+    changes = [
+        lambda: accounts.grant_role(s, aid, "operator", now=T0),
+        lambda: s.execute(text("UPDATE official SET name = name || '′' WHERE id = :o"), {"o": w.ids["b11_leader"]}),
+        lambda: s.execute(text("UPDATE grid_assignment SET valid_to = now() + interval '1 day' "
+                               "WHERE official_id = :o"), {"o": w.ids["b11_leader"]}),
+        lambda: accounts.set_disabled(s, aid, now=T0),
+    ]
+    for change in changes:
+        at = epoch(s)
+        change()
+        s.flush()
+        assert epoch(s) > at
+
+
+def test_an_assignment_beginning_later_reaches_a_kept_principal_at_its_time(w, empty_db):
+    """No write says an assignment has begun: the cache keeps the time and reads in full then."""
+    s = empty_db
+    oid, aid = w.ids["b11_leader"], w.accounts["b11_leader"]
+    raw = accounts.issue_token(s, aid, "phone", now=T0)
+    starts = T0 + dt.timedelta(seconds=30)
+    other = s.execute(text("SELECT code FROM grid WHERE level = 3 AND code <> :b AND valid_to IS NULL "
+                           "ORDER BY code LIMIT 1"), {"b": B11}).scalar_one()
+    s.execute(text("INSERT INTO grid_assignment (official_id, grid_code, role, title, rank, valid_from) "
+                   "VALUES (:o, :g, 'grid_leader', '测试', 5, :t)"), {"o": oid, "g": other, "t": starts})
+    cache = accounts.TokenCache()
+    first = cache.verify(s, raw, now=T0)
+    assert other not in {code for code, _ in first.actor.assignments}
+    assert cache.verify(s, raw, now=T0 + dt.timedelta(seconds=10)) is first    # kept: nothing changed
+    later = cache.verify(s, raw, now=starts + dt.timedelta(seconds=1))
+    assert later is not first and other in {code for code, _ in later.actor.assignments}
