@@ -173,7 +173,10 @@ class Issue(Base):
         # the visibility rule's equality form needs it (migration 0010; geodata.access.visibility)
         CheckConstraint("community_code = left(grid_code, 12) || '00'", name="issue_community_of_block"),
         Index("issue_grid_idx", "grid_code"),
-        Index("issue_community_idx", "community_code"),
+        # with every other column of the visibility rule: counts under row-level security are
+        # index-only scans (migration 0030)
+        Index("issue_community_idx", "community_code", postgresql_include=["street_code", "grid_code", "assignee_id",
+              "grid_leader_id", "responsible_id", "leader_in_charge_id", "id"]),
         Index("issue_street_idx", "street_code"),
         Index("issue_assignee_idx", "assignee_id"),
         Index("issue_grid_leader_idx", "grid_leader_id"),

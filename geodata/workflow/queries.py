@@ -276,6 +276,12 @@ SORTS = {
 }
 
 
+def bounded_scope(scope: Scope) -> bool:
+    """A scope of communities or blocks (and the viewer's own chain): a bounded share of the issues."""
+    prefixes = scope.prefixes()
+    return prefixes is not None and all(len(p) >= 12 for p in prefixes)
+
+
 def query_issues(session: Session, filters: IssueFilter, scope: Scope, *, tz: ZoneInfo, page: int = 1,
                  page_size: int = 50, sort: str = "-reported_at", now: dt.datetime | None = None,
                  detail: bool = False) -> dict:
@@ -296,17 +302,26 @@ def query_issues(session: Session, filters: IssueFilter, scope: Scope, *, tz: Zo
     for code in filters.domains:
         get_domain(session, code)
     conds = issue_conditions(scope, filters, now, tz)
-    total = session.execute(select(func.count()).select_from(Issue).where(*conds)).scalar_one()
     order = [c.desc().nulls_last() if desc else c.asc().nulls_last() for c in SORTS[key]]
     order.append(Issue.id.desc() if desc else Issue.id.asc())
     od = overdue_condition(now)
-    rows = session.execute(
-        select(Issue.id, Issue.number, Issue.kind, Issue.domain_code, Issue.title, Issue.source, Issue.status,
+    columns = [Issue.id, Issue.number, Issue.kind, Issue.domain_code, Issue.title, Issue.source, Issue.status,
                Issue.grid_code, Issue.community_code, func.ST_X(Issue.location), func.ST_Y(Issue.location),
                Issue.reported_at, Issue.assigned_at, Issue.due_at, Issue.closed_at, Issue.updated_at,
                Issue.assignee_id, Issue.rework_count, Issue.reassign_count, Issue.satisfaction, Issue.version,
-               case((od, True), else_=False))
-        .where(*conds).order_by(*order).limit(page_size).offset((page - 1) * page_size)).all()
+               case((od, True), else_=False)]
+    offset = (page - 1) * page_size
+    if bounded_scope(scope):
+        # a community's or a block's issues: the page and the count of its rows in one pass
+        # (count(*) OVER () sees every matching row before the limit), so the row-level-security
+        # policy is evaluated over them once, not once for the count and again for the page
+        rows = session.execute(select(*columns, func.count().over()).where(*conds).order_by(*order)
+                               .limit(page_size).offset(offset)).all()
+        total = rows[0][-1] if rows else (
+            0 if offset == 0 else session.execute(select(func.count()).select_from(Issue).where(*conds)).scalar_one())
+    else:
+        total = session.execute(select(func.count()).select_from(Issue).where(*conds)).scalar_one()
+        rows = session.execute(select(*columns).where(*conds).order_by(*order).limit(page_size).offset(offset)).all()
     items = [{
         "id": r[0], "number": r[1], "kind": r[2], "domain": r[3], "title": r[4], "source": r[5], "status": r[6],
         "status_zh": STATUS_LABELS[r[6]][0], "grid_code": r[7], "community_code": r[8],

@@ -7,6 +7,7 @@ superuser (no row-level security): both walls must agree.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import psycopg
@@ -332,3 +333,18 @@ def test_the_app_role_plans_every_statement_for_its_values(demo_app_engine, demo
         assert c.execute(text("SHOW jit")).scalar_one() == "off"
     with _engine(demo_app_url, 1, 5.0, 5).connect() as c:
         assert c.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+
+
+def test_an_index_carries_every_column_of_the_issue_policy(db):
+    """Counts under row-level security stay index-only scans (migration 0030) only while one index
+    holds every column the issue policy reads: a column added to the policy must be added there."""
+    policy = db.execute(text("SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'issue_read'")
+                        ).scalar_one()
+    columns = set(db.scalars(text("SELECT attname FROM pg_attribute WHERE attrelid = 'issue'::regclass AND attnum > 0 "
+                                  "AND NOT attisdropped")))
+    read = {c for c in columns if re.search(rf"\b{c}\b", policy)}
+    indexed = set(db.scalars(text(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) "
+        "WHERE i.indexrelid = 'issue_community_idx'::regclass")))
+    assert {"community_code", "street_code", "grid_code", "id", "assignee_id"} <= read
+    assert read <= indexed, read - indexed
